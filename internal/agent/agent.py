@@ -1,0 +1,1000 @@
+# Warden in-sandbox agent. Embedded in the warden binary and started inside
+# every sandbox as:  python3 -c <this source> agent
+#
+# Two roles, one file:
+#   agent   talks to the host over its stdin/stdout with length-prefixed
+#           frames, runs shell commands, and supervises the worker.
+#   worker  the persistent Python interpreter holding the session's globals.
+#           Its fd 1 and 2 are pipes read by the agent, so nothing user code
+#           does to stdout/stderr can reach the host channel.
+#
+# Before each Python execution the worker forks a frozen copy of itself (the
+# "snapshot"). If the execution has to be killed (timeout not honoured by
+# KeyboardInterrupt, out of memory, crash) the snapshot is promoted and the
+# session continues with the globals it had before that execution. Nothing
+# here is ever unpickled by the host: the snapshot never leaves the sandbox.
+#
+# Compatible with Python 3.8+. Standard library only.
+
+import ast
+import errno
+import json
+import os
+import select
+import signal
+import struct
+import sys
+import time
+import traceback
+
+PROTO = 1
+HDR = struct.Struct(">cI")
+MAX_IN_FRAME = 64 << 20  # a request (code) may be large; bounded anyway
+CHUNK = 65536
+GRACE_INT = 1.0  # seconds between SIGINT and SIGKILL on timeout
+IDLE_SNAPSHOT = 0.005  # take a snapshot once the session is idle this long
+# OOM killer preferences: the snapshot is expendable and goes first, then
+# the worker; the agent (0) last.
+ADJ_WORKER = 800
+ADJ_SNAPSHOT = 1000
+REPR_LIMIT = 16384
+
+
+def now():
+    return time.monotonic()
+
+
+# ---------------------------------------------------------------- framing
+
+def write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except InterruptedError:
+            continue
+        view = view[n:]
+
+
+def send(fd, kind, payload):
+    if isinstance(payload, (dict, list)):
+        payload = json.dumps(payload, separators=(",", ":")).encode()
+    write_all(fd, HDR.pack(kind, len(payload)) + payload)
+
+
+class FrameReader(object):
+    """Incremental frame decoder for a non-blocking or select()-driven fd."""
+
+    def __init__(self, fd, limit=MAX_IN_FRAME):
+        self.fd = fd
+        self.buf = bytearray()
+        self.limit = limit
+        self.eof = False
+
+    def fill(self):
+        try:
+            data = os.read(self.fd, 1 << 20)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.eof = True
+        self.buf += data
+
+    def next(self):
+        """Return (kind, payload) or None. Raises ValueError on bad frames."""
+        if len(self.buf) < HDR.size:
+            return None
+        kind, n = HDR.unpack_from(self.buf)
+        if n > self.limit:
+            raise ValueError("frame of %d bytes exceeds limit" % n)
+        if len(self.buf) < HDR.size + n:
+            return None
+        payload = bytes(self.buf[HDR.size:HDR.size + n])
+        del self.buf[:HDR.size + n]
+        return kind, payload
+
+    def next_ready(self):
+        return len(self.buf) >= HDR.size and len(self.buf) >= HDR.size + HDR.unpack_from(self.buf)[1]
+
+    def read_blocking(self):
+        while True:
+            f = self.next()
+            if f is not None:
+                return f
+            if self.eof:
+                return None
+            self.fill()
+
+
+# ---------------------------------------------------------------- helpers
+
+def set_oom_adj(v):
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(v))
+    except OSError:
+        pass
+
+
+def oom_kills():
+    """Count of OOM kills in this sandbox's memory cgroup, or None."""
+    for path, key in (("/sys/fs/cgroup/memory.events", "oom_kill"),
+                      ("/sys/fs/cgroup/memory/memory.oom_control", "oom_kill")):
+        try:
+            with open(path) as f:
+                for line in f:
+                    parts = line.split()
+                    if len(parts) == 2 and parts[0] == key:
+                        return int(parts[1])
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def set_subreaper():
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+    except Exception:
+        return False
+
+
+def own_source():
+    with open("/proc/self/cmdline", "rb") as f:
+        argv = f.read().split(b"\0")
+    i = argv.index(b"-c")
+    return argv[i + 1].decode()
+
+
+def apply_env(managed, env):
+    """Make os.environ hold env for the keys Warden manages, leaving keys the
+    code set itself alone. Returns the new managed key set."""
+    for k in managed - set(env):
+        os.environ.pop(k, None)
+    for k, v in env.items():
+        os.environ[k] = v
+    return set(env)
+
+
+def kill_group(pgid, sig):
+    try:
+        os.killpg(pgid, sig)
+    except OSError:
+        pass
+
+
+# ---------------------------------------------------------------- worker
+
+class Promoted(BaseException):
+    """Raised in a snapshot when it becomes the worker: it unwinds whatever
+    the worker was doing when it forked, back to the top of the loop."""
+
+class Worker(object):
+    """The persistent interpreter. Reads requests on fd `rq`, answers on `rs`."""
+
+    def __init__(self, rq, rs):
+        self.rq = FrameReader(rq)
+        self.rs = rs
+        self.g = {"__name__": "__main__", "__builtins__": __builtins__}
+        self.cell = 0
+        self.managed = set()
+        self.saved_out = os.dup(1)
+        self.saved_err = os.dup(2)
+        self.inos = (os.fstat(1).st_ino, os.fstat(2).st_ino)
+        self.streams = (None, None)
+        self.frozen = 0
+        self.killed = []  # discarded snapshots not reaped yet
+        self.done = 0  # number of the last execution completed
+        self.snap_done = -1  # self.done when the snapshot was taken
+
+    def restore_stdio(self):
+        # Code may have closed or replaced fd 1/2 or sys.stdout: undo that.
+        try:
+            intact = (os.fstat(1).st_ino, os.fstat(2).st_ino) == self.inos
+        except OSError:
+            intact = False
+        if not intact:
+            os.dup2(self.saved_out, 1)
+            os.dup2(self.saved_err, 2)
+        out, err = self.streams
+        if (intact and sys.stdout is out and sys.stderr is err and out is not None
+                and not out.closed and not err.closed):
+            return
+        made = []
+        for fd, name in ((1, "stdout"), (2, "stderr")):
+            stream = os.fdopen(os.dup(fd), "w", buffering=1, encoding="utf-8",
+                               errors="backslashreplace", closefd=True)
+            old = getattr(sys, name)
+            setattr(sys, name, stream)
+            setattr(sys, "__%s__" % name, stream)
+            made.append(stream)
+            if old is not None and old is not stream:
+                try:
+                    old.close()
+                except Exception:
+                    pass
+        self.streams = tuple(made)
+
+    def flush(self):
+        for s in (sys.stdout, sys.stderr):
+            try:
+                s.flush()
+            except Exception:
+                pass
+
+    def snapshot(self):
+        """Fork a frozen copy of this process holding the current globals."""
+        # Block the promote/discard signals before forking so the child
+        # cannot be killed by an early SIGUSR1; both sides set the child's
+        # process group so a kill of the worker's group never races it.
+        sigs = {signal.SIGUSR1, signal.SIGTERM}
+        signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+        try:
+            if sys.version_info >= (3, 12):
+                import warnings
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    pid = os.fork()
+            else:
+                pid = os.fork()
+        except OSError:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, sigs)
+            return 0
+        if pid:
+            try:
+                os.setpgid(pid, pid)
+            except OSError:
+                pass
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, sigs)
+            return pid
+        # Child: stay frozen until promoted (SIGUSR1) or discarded (SIGTERM).
+        try:
+            os.setpgid(0, 0)
+            set_oom_adj(ADJ_SNAPSHOT)
+            # Release every other open file (pipes to the code's
+            # subprocesses, sockets, ...) so the snapshot never keeps them
+            # alive, by pointing the descriptor at /dev/null: closing would
+            # let a later open() reuse the number under a stale file object.
+            keep = {0, 1, 2, self.rq.fd, self.rs, self.saved_out, self.saved_err}
+            keep.update(s.fileno() for s in self.streams if s is not None and not s.closed)
+            null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+            for name in os.listdir("/proc/self/fd"):
+                fd = int(name)
+                if fd not in keep and fd != null:
+                    try:
+                        os.dup2(null, fd, inheritable=False)
+                    except OSError:
+                        pass
+            os.close(null)
+            sig = signal.sigwait({signal.SIGUSR1, signal.SIGTERM})
+        except BaseException:
+            os._exit(70)
+        if sig != signal.SIGUSR1:
+            os._exit(0)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1, signal.SIGTERM})
+        set_oom_adj(ADJ_WORKER)
+        self.frozen = 0
+        self.killed = []  # not our children
+        self.rq.buf = bytearray()
+        send(self.rs, b"p", {"pid": os.getpid()})
+        raise Promoted()
+
+    def resnapshot(self, enabled=True):
+        """Replace the snapshot by one of the current state. Runs after a
+        reply is sent, off the critical path of the execution."""
+        if self.frozen > 0:
+            try:
+                os.kill(self.frozen, signal.SIGKILL)
+                self.killed.append(self.frozen)
+            except OSError:
+                pass
+        self.frozen = 0
+        # Reap only our own discarded snapshots: a waitpid(-1) here would
+        # steal the exit status of the code's own subprocesses.
+        for pid in list(self.killed):
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    self.killed.remove(pid)
+            except ChildProcessError:
+                self.killed.remove(pid)
+        if enabled:
+            done = self.done
+            pid = self.snapshot()  # raises Promoted in a promoted snapshot
+            self.frozen = pid
+            self.snap_done = done if pid else -1
+
+    def idle(self):
+        """True once no request has arrived for IDLE_SNAPSHOT seconds."""
+        if self.rq.next_ready():
+            return False
+        r, _, _ = select.select([self.rq.fd], [], [], IDLE_SNAPSHOT)
+        return not r
+
+    def loop(self):
+        set_oom_adj(ADJ_WORKER)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        send(self.rs, b"p", {"pid": os.getpid(), "done": self.done})
+        snapshots = True
+        promoted = False
+        while True:
+            try:
+                promoted = self.step(snapshots, promoted)
+            except Promoted:
+                promoted = True  # take our own snapshot at once
+                continue
+            if promoted is None:
+                return
+            snapshots, promoted = promoted, False
+
+    def step(self, snapshots, promoted):
+        """One turn of the loop: maybe snapshot, then serve one request.
+        Returns whether snapshots are enabled, or None at end of input."""
+        # Snapshots are taken in idle time, never on an execution's
+        # critical path: fork() costs about 1 ms per 10 MB here.
+        if snapshots and (promoted or (self.snap_done != self.done and self.idle())):
+            self.resnapshot()
+        f = self.rq.read_blocking()
+        if f is None:
+            return None
+        kind, payload = f
+        if kind != b"x":
+            return snapshots
+        req = json.loads(payload.decode())
+        if req.get("checkpoint"):
+            self.resnapshot()
+            send(self.rs, b"d", {"exit_code": 0, "snap": self.snap_done})
+            return snapshots
+        snapshots = req.get("snapshot", True)
+        if not snapshots and self.frozen:
+            self.resnapshot(False)
+        send(self.rs, b"s", {"frozen": self.frozen, "snap": self.snap_done})
+        res = self.execute(req)
+        self.done = int(req.get("n", self.done + 1))
+        send(self.rs, b"d", res)
+        return snapshots
+
+    def execute(self, req):
+        self.managed = apply_env(self.managed, req.get("env") or {})
+        self.restore_stdio()
+        self.cell += 1
+        name = "<cell-%d>" % self.cell
+        code = req["code"]
+        res = {"exit_code": 0}
+        import linecache
+        linecache.cache[name] = (len(code), None, code.splitlines(True), name)
+        try:
+            tree = ast.parse(code, name, "exec")
+        except (SyntaxError, ValueError, OverflowError, MemoryError) as e:
+            res["exit_code"] = 1
+            res["error"] = self.syntax_error(e, name)
+            sys.stderr.write(res["error"]["traceback"])
+            self.flush()
+            return res
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = ast.Expression(tree.body.pop().value)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            exec(compile(tree, name, "exec"), self.g)
+            if last is not None:
+                value = eval(compile(last, name, "eval"), self.g)
+                if value is not None:
+                    self.g["_"] = value
+                    try:
+                        r = repr(value)
+                    except Exception as e:
+                        r = "<repr failed: %s: %s>" % (type(e).__name__, e)
+                    if len(r) > REPR_LIMIT:
+                        r = r[:REPR_LIMIT] + "...[truncated %d chars]" % (len(r) - REPR_LIMIT)
+                    res["return_value"] = r
+        except KeyboardInterrupt:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            res["exit_code"] = 124
+            res["interrupted"] = True
+        except SystemExit as e:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            c = e.code
+            if c is None:
+                res["exit_code"] = 0
+            elif isinstance(c, int):
+                res["exit_code"] = c & 0xFF if c >= 0 else (256 + c) & 0xFF
+            else:
+                res["exit_code"] = 1
+                try:
+                    sys.stderr.write(str(c) + "\n")
+                except Exception:
+                    pass
+        except BaseException as e:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            res["exit_code"] = 1
+            res["error"] = self.exc_info(e, name)
+            try:
+                sys.stderr.write(res["error"]["traceback"])
+            except Exception:
+                pass
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        self.flush()
+        return res
+
+    @staticmethod
+    def syntax_error(e, name):
+        lines = traceback.format_exception_only(type(e), e)
+        return {"name": type(e).__name__, "value": str(getattr(e, "msg", e)),
+                "traceback": "".join(lines), "line": getattr(e, "lineno", 0) or 0}
+
+    @staticmethod
+    def exc_info(e, name):
+        tb = e.__traceback__
+        if tb is not None:
+            tb = tb.tb_next  # drop our own exec() frame
+        line = 0
+        t = tb
+        while t is not None:
+            if t.tb_frame.f_code.co_filename == name:
+                line = t.tb_lineno
+            t = t.tb_next
+        try:
+            text = "".join(traceback.format_exception(type(e), e, tb))
+        except Exception:
+            text = "%s: <unprintable>\n" % type(e).__name__
+        try:
+            value = str(e)
+        except Exception:
+            value = "<unprintable>"
+        return {"name": type(e).__name__, "value": value, "traceback": text, "line": line}
+
+
+def worker_main(rq, rs, cwd):
+    os.set_inheritable(rq, False)
+    os.set_inheritable(rs, False)
+    if cwd:
+        try:
+            os.chdir(cwd)
+        except OSError:
+            pass
+    sys.path.insert(0, "")
+    Worker(rq, rs).loop()
+
+
+# ---------------------------------------------------------------- agent
+
+class Output(object):
+    """Forwards one stream to the host, up to a byte limit."""
+
+    def __init__(self, out, kind, limit):
+        self.out, self.kind, self.limit = out, kind, limit
+        self.sent = 0
+        self.dropped = 0
+
+    def feed(self, data):
+        room = self.limit - self.sent
+        if room > 0:
+            part = data[:room]
+            for i in range(0, len(part), CHUNK):
+                send(self.out, self.kind, part[i:i + CHUNK])
+            self.sent += len(part)
+        self.dropped += max(0, len(data) - max(room, 0))
+
+
+class Agent(object):
+    def __init__(self):
+        self.pin = os.dup(0)
+        self.pout = os.dup(1)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        os.dup2(devnull, 0)
+        os.dup2(2, 1)  # stray prints of the agent go to its stderr (logs)
+        os.close(devnull)
+        self.host = FrameReader(self.pin)
+        self.src = own_source()
+        self.subreaper = set_subreaper()
+        self.worker = None  # pid
+        self.children = {}  # pid -> exit status for reaped children we wait on
+        self.sig_r, self.sig_w = os.pipe()
+        os.set_blocking(self.sig_w, False)
+        os.set_blocking(self.sig_r, False)
+        signal.set_wakeup_fd(self.sig_w)
+        signal.signal(signal.SIGCHLD, lambda *a: None)
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        self.notes = []
+        self.oom_base = oom_kills()
+        self.count = 0  # executions sent to workers (Python)
+        self.cwd = os.environ.get("WARDEN_WORKSPACE") or os.getcwd()
+        home = os.environ.get("HOME")
+        if home:
+            try:
+                os.makedirs(home, exist_ok=True)
+            except OSError:
+                pass
+
+    # -- children
+
+    def reap(self):
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self.children[pid] = status
+
+    def drain_sig(self):
+        try:
+            while os.read(self.sig_r, 512):
+                pass
+        except (BlockingIOError, InterruptedError, OSError):
+            pass
+
+    def dead(self, pid):
+        """Exit status if pid has died (reaping it), else None."""
+        self.reap()
+        if pid in self.children:
+            return self.children.pop(pid)
+        if not self.subreaper:  # cannot wait on a promoted worker; probe it
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                        return -1
+            except (OSError, IndexError):
+                return -1
+        return None
+
+    def gone(self, pid):
+        """True once pid has exited (whether or not we reaped it already)."""
+        if self.dead(pid) is not None:
+            return True
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:
+            pass
+        return False
+
+    # -- worker management
+
+    def start_worker(self):
+        import subprocess
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        rq_r, rq_w = os.pipe()
+        rs_r, rs_w = os.pipe()
+        p = subprocess.Popen(
+            [sys.executable, "-c", self.src, "worker", str(rq_r), str(rs_w), self.cwd],
+            stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w,
+            pass_fds=(rq_r, rs_w), start_new_session=True, cwd=self.cwd)
+        for fd in (out_w, err_w, rq_r, rs_w):
+            os.close(fd)
+        for fd in (out_r, err_r, rs_r):
+            os.set_blocking(fd, False)
+        self.worker = p.pid
+        self.w_out, self.w_err, self.w_rq = out_r, err_r, rq_w
+        self.w_rs = FrameReader(rs_r, limit=MAX_IN_FRAME)
+        self.pending_out = []
+        # Wait for its ready frame so the first execution does not pay for
+        # the interpreter start.
+        deadline = now() + 60
+        while now() < deadline:
+            f = self.w_rs.next()
+            if f is not None:
+                break
+            if self.w_rs.eof or self.dead(self.worker) is not None:
+                raise RuntimeError("python worker failed to start")
+            r, _, _ = select.select([self.w_rs.fd, self.w_out, self.w_err, self.sig_r], [], [], 0.5)
+            if self.sig_r in r:
+                self.drain_sig()
+            for fd in (self.w_out, self.w_err):
+                if fd in r:  # startup noise (e.g. a broken sitecustomize)
+                    try:
+                        self.pending_out.append((fd, os.read(fd, CHUNK)))
+                    except OSError:
+                        pass
+            if self.w_rs.fd in r:
+                self.w_rs.fill()
+
+    def stop_worker(self):
+        if self.worker:
+            kill_group(self.worker, signal.SIGKILL)
+            for fd in (self.w_out, self.w_err, self.w_rq, self.w_rs.fd):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            deadline = now() + 5
+            while not self.gone(self.worker) and now() < deadline:
+                time.sleep(0.002)
+        self.worker = None
+
+    # -- executions
+
+    def run_python(self, req):
+        notes = []
+        if self.worker is None:
+            self.start_worker()
+            if self.notes:
+                notes.extend(self.notes)
+                self.notes = []
+        limit = int(req.get("limit", 1 << 20))
+        outs = {self.w_out: Output(self.pout, b"o", limit), self.w_err: Output(self.pout, b"e", limit)}
+        for fd, data in self.pending_out:
+            outs[fd].feed(data)
+        self.pending_out = []
+        timeout = float(req.get("timeout", 120))
+        start = now()
+        deadline = start + timeout
+        checkpoint = bool(req.get("checkpoint"))
+        if not checkpoint:
+            self.count += 1
+        n = self.count
+        send_req = dict(code=req.get("code", ""), env=req.get("env") or {}, snapshot=req.get("snapshot", True),
+                        n=n, checkpoint=checkpoint)
+        send(self.w_rq, b"x", send_req)
+        frozen = 0
+        snap = -1
+        phase = 0  # 0 running, 1 interrupted, 2 killed
+        result = None
+        cancelled = False
+        why = None
+        while result is None:
+            wait = 0.5
+            if phase < 2:
+                wait = max(0.0, min(wait, deadline - now()))
+            rl = [self.w_out, self.w_err, self.w_rs.fd, self.sig_r]
+            if not self.host.eof:
+                rl.append(self.pin)
+            try:
+                r, _, _ = select.select(rl, [], [], wait)
+            except InterruptedError:
+                r = []
+            for fd in (self.w_out, self.w_err):
+                if fd in r:
+                    self.pump(fd, outs[fd])
+            if self.sig_r in r:
+                self.drain_sig()
+            if self.pin in r:
+                self.host.fill()
+                try:
+                    f = self.host.next()
+                except ValueError:
+                    f = None
+                if f is not None and f[0] == b"c" and phase == 0:
+                    cancelled = True
+                    deadline = now()
+            if self.w_rs.fd in r:
+                self.w_rs.fill()
+            try:
+                f = self.w_rs.next()
+            except ValueError:
+                f, why = None, "the code wrote garbage into the interpreter's control channel"
+            while f is not None and result is None:
+                kind, payload = f
+                try:
+                    msg = json.loads(payload.decode())
+                except ValueError:
+                    why = "the code wrote garbage into the interpreter's control channel"
+                    break
+                if kind == b"s":
+                    frozen = int(msg.get("frozen") or 0)
+                    snap = int(msg.get("snap", -1))
+                elif kind == b"d":
+                    result = msg
+                try:
+                    f = self.w_rs.next()
+                except ValueError:
+                    f, why = None, "the code wrote garbage into the interpreter's control channel"
+            if result is not None:
+                break
+            status = self.dead(self.worker)
+            if why is not None or status is not None or (phase == 1 and now() >= deadline):
+                # The worker is gone or must go: kill its process group and
+                # promote the snapshot, if there is one.
+                kill_group(self.worker, signal.SIGKILL)
+                if status is None:
+                    t = now() + 5
+                    while status is None and now() < t:
+                        time.sleep(0.005)
+                        status = self.dead(self.worker)
+                self.pump_all(outs)
+                result = {"exit_code": 137}
+                oom, oom0 = oom_kills(), self.oom_base
+                self.oom_base = oom
+                if phase >= 1:
+                    result["exit_code"] = 124
+                    result["timed_out"] = not cancelled
+                    result["cancelled"] = cancelled
+                elif oom is not None and oom0 is not None and oom > oom0:
+                    result["oom_killed"] = True
+                elif why is not None:
+                    result["error"] = {"name": "ProtocolError", "value": why, "traceback": why + "\n"}
+                    result["exit_code"] = 1
+                elif status is not None and status >= 0 and os.WIFEXITED(status):
+                    result["exit_code"] = os.WEXITSTATUS(status)
+                    notes.append("the interpreter exited with code %d" % result["exit_code"])
+                elif status is not None and status >= 0 and os.WIFSIGNALED(status):
+                    result["exit_code"] = 128 + os.WTERMSIG(status)
+                    notes.append("the interpreter was killed by signal %d" % os.WTERMSIG(status))
+                notes.extend(self.recover(frozen, snap, n))
+                frozen = 0
+                break
+            if phase == 0 and now() >= deadline:
+                kill_group(self.worker, signal.SIGINT)
+                phase = 1
+                deadline = now() + GRACE_INT
+        self.pump_all(outs)
+        if result.get("interrupted"):
+            result.pop("interrupted")
+            result["timed_out"] = not cancelled
+            result["cancelled"] = cancelled
+        if result.get("timed_out"):
+            msg = "Execution timed out after %s seconds" % fmt_secs(timeout)
+            result["error"] = {"name": "TimeoutError", "value": msg, "traceback": msg + "\n"}
+            outs[self.w_err].feed((msg + "\n").encode())
+        if result.get("cancelled"):
+            msg = "Execution cancelled"
+            result["error"] = {"name": "Cancelled", "value": msg, "traceback": msg + "\n"}
+        if result.get("oom_killed"):
+            msg = "Execution killed: out of memory (memory limit reached)"
+            result["error"] = {"name": "MemoryError", "value": msg, "traceback": msg + "\n"}
+            outs[self.w_err].feed((msg + "\n").encode())
+        result["duration_ms"] = (now() - start) * 1000.0
+        result["stdout_dropped"] = outs[self.w_out].dropped
+        result["stderr_dropped"] = outs[self.w_err].dropped
+        result["execution_count"] = n
+        if notes:
+            result["notes"] = notes
+        return result
+
+    def recover(self, frozen, snap, n):
+        """After the worker was killed: promote its snapshot or start anew."""
+        old = self.worker
+        kill_group(old, signal.SIGKILL)
+        if frozen > 0 and self.dead(frozen) is None:
+            # Whatever the dead worker left in its control pipe (a partial
+            # frame, or garbage the code wrote) must not be read as the
+            # snapshot's answer.
+            while True:
+                try:
+                    if not os.read(self.w_rs.fd, 1 << 16):
+                        break
+                except OSError:
+                    break
+            self.w_rs.buf = bytearray()
+            try:
+                os.kill(frozen, signal.SIGUSR1)
+                t = now() + 5
+                while now() < t:
+                    f = self.w_rs.next()
+                    if f is not None and f[0] == b"p":
+                        self.worker = frozen
+                        self.drain_stdio()
+                        if snap == n - 1:
+                            return ["variables from before this execution were kept"]
+                        if snap <= 0:
+                            return ["variables were restored to the state the session started with; "
+                                    "changes made by executions 1 to %d were lost" % (n - 1)]
+                        return ["variables were restored to their state after execution %d; changes made "
+                                "by executions %d to %d were lost (the session had not been idle for a snapshot)"
+                                % (snap, snap + 1, n - 1)]
+                    if self.dead(frozen) is not None:
+                        break
+                    r, _, _ = select.select([self.w_rs.fd], [], [], 0.1)
+                    if r:
+                        self.w_rs.fill()
+            except (OSError, ValueError):
+                pass
+        self.stop_worker()
+        self.start_worker()
+        return ["the interpreter was restarted and its variables were lost"]
+
+    def drain_stdio(self):
+        for fd in (self.w_out, self.w_err):
+            while True:
+                try:
+                    if not os.read(fd, CHUNK):
+                        break
+                except OSError:
+                    break
+
+    def pump(self, fd, out):
+        try:
+            data = os.read(fd, CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return False
+        if data:
+            out.feed(data)
+            return True
+        return False
+
+    def pump_all(self, outs):
+        for fd, out in outs.items():
+            while self.pump(fd, out):
+                pass
+
+    def run_shell(self, req):
+        import subprocess
+        limit = int(req.get("limit", 1 << 20))
+        timeout = float(req.get("timeout", 10))
+        env = dict(os.environ)
+        env.update(req.get("env") or {})
+        cwd = req.get("cwd") or self.cwd
+        argv = req.get("argv")
+        if not argv:
+            shell = "/bin/bash" if os.path.exists("/bin/bash") else "/bin/sh"
+            argv = [shell, "-c", req["command"]]
+        out = Output(self.pout, b"o", limit)
+        err = Output(self.pout, b"e", limit)
+        start = now()
+        try:
+            p = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 start_new_session=True)
+        except OSError as e:
+            msg = "%s: %s\n" % (argv[0], e.strerror or e)
+            err.feed(msg.encode())
+            code = 127 if e.errno in (errno.ENOENT,) else 126
+            if e.filename == cwd or (e.errno == errno.ENOENT and not os.path.isdir(cwd)):
+                code = 1
+                err.feed(("working directory %s does not exist\n" % cwd).encode())
+            return {"exit_code": code, "duration_ms": (now() - start) * 1000.0}
+        fds = {p.stdout.fileno(): out, p.stderr.fileno(): err}
+        for fd in fds:
+            os.set_blocking(fd, False)
+        deadline = start + timeout
+        status = None
+        timed_out = cancelled = False
+        quiet_until = None
+        while fds:
+            if status is None:
+                status = self.dead(p.pid)
+                if status is not None:
+                    quiet_until = now() + 0.05
+            if quiet_until is not None and now() >= quiet_until:
+                break  # exited; background children may hold the pipes open
+            wait = 0.5
+            if status is None:
+                wait = max(0.0, min(wait, deadline - now()))
+            else:
+                wait = max(0.0, quiet_until - now())
+            rl = list(fds) + [self.sig_r]
+            if not self.host.eof:
+                rl.append(self.pin)
+            try:
+                r, _, _ = select.select(rl, [], [], wait)
+            except InterruptedError:
+                r = []
+            if self.sig_r in r:
+                self.drain_sig()
+            if self.pin in r:
+                self.host.fill()
+                try:
+                    f = self.host.next()
+                except ValueError:
+                    f = None
+                if f is not None and f[0] == b"c" and status is None:
+                    cancelled = True
+                    deadline = now()
+            for fd in list(fds):
+                if fd in r:
+                    try:
+                        data = os.read(fd, CHUNK)
+                    except (BlockingIOError, InterruptedError):
+                        continue
+                    except OSError:
+                        data = b""
+                    if data:
+                        fds[fd].feed(data)
+                        if quiet_until is not None:
+                            quiet_until = now() + 0.05
+                    else:
+                        del fds[fd]
+            if status is None and now() >= deadline:
+                kill_group(p.pid, signal.SIGKILL)
+                timed_out = not cancelled
+                t = now() + 5
+                while status is None and now() < t:
+                    time.sleep(0.005)
+                    status = self.dead(p.pid)
+                for fd in list(fds):
+                    while True:
+                        try:
+                            data = os.read(fd, CHUNK)
+                        except OSError:
+                            break
+                        if not data:
+                            break
+                        fds[fd].feed(data)
+                break
+        if status is None:
+            t = now() + 5
+            while status is None and now() < t:
+                time.sleep(0.002)
+                status = self.dead(p.pid)
+        p.stdout.close()
+        p.stderr.close()
+        p.returncode = 0  # we reaped it ourselves; keep Popen.__del__ quiet
+        res = {"duration_ms": (now() - start) * 1000.0}
+        if timed_out or cancelled:
+            res["exit_code"] = 124
+            res["timed_out"] = timed_out
+            res["cancelled"] = cancelled
+            msg = ("Command timed out after %s seconds" % fmt_secs(timeout)) if timed_out else "Command cancelled"
+            err.feed(("\n" if err.sent else "").encode() + (msg + "\n").encode())
+        elif status is not None and status >= 0:
+            if os.WIFEXITED(status):
+                res["exit_code"] = os.WEXITSTATUS(status)
+            elif os.WIFSIGNALED(status):
+                res["exit_code"] = 128 + os.WTERMSIG(status)
+        else:
+            res["exit_code"] = 137
+        if res.get("exit_code") == 137 and not timed_out:
+            oom, oom0 = oom_kills(), self.oom_base
+            self.oom_base = oom
+            if oom is not None and oom0 is not None and oom > oom0:
+                res["oom_killed"] = True
+        res["stdout_dropped"] = out.dropped
+        res["stderr_dropped"] = err.dropped
+        return res
+
+    def serve(self):
+        info = {"proto": PROTO, "pid": os.getpid(), "python": sys.version.split()[0],
+                "subreaper": self.subreaper, "oom_counter": oom_kills() is not None}
+        try:
+            self.start_worker()
+            info["worker"] = self.worker
+        except Exception as e:
+            info["worker_error"] = str(e)
+        send(self.pout, b"h", info)
+        while True:
+            try:
+                f = self.host.read_blocking()
+            except ValueError:
+                return 2
+            if f is None:
+                return 0
+            kind, payload = f
+            if kind == b"c":
+                continue  # a cancel that arrived after its execution ended
+            if kind != b"q":
+                return 2
+            req = json.loads(payload.decode())
+            op = req.get("op")
+            try:
+                if op == "python":
+                    res = self.run_python(req)
+                elif op == "shell":
+                    res = self.run_shell(req)
+                elif op == "ping":
+                    res = {"exit_code": 0}
+                elif op == "exit":
+                    self.stop_worker()
+                    send(self.pout, b"r", {"exit_code": 0})
+                    return 0
+                else:
+                    res = {"exit_code": 2, "agent_error": "unknown op %r" % op}
+            except Exception as e:
+                res = {"exit_code": 1, "agent_error": "%s: %s" % (type(e).__name__, e)}
+                traceback.print_exc()
+            self.reap()
+            send(self.pout, b"r", res)
+
+
+def fmt_secs(t):
+    return str(int(t)) if t == int(t) else ("%g" % t)
+
+
+def main():
+    role = sys.argv[1] if len(sys.argv) > 1 else "agent"
+    if role == "worker":
+        worker_main(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] if len(sys.argv) > 4 else "")
+        return 0
+    return Agent().serve()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,338 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/warden-sandbox/warden/internal/sandbox"
+)
+
+// hostLauncher runs the agent as a plain host process: no isolation. It
+// exercises the agent and the protocol quickly; the providers' own tests
+// run the same agent in real sandboxes.
+type hostLauncher struct {
+	python string
+	dir    string
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+}
+
+type hostProc struct {
+	io.Reader
+	io.WriteCloser
+	kill func()
+}
+
+func (p *hostProc) Close() error { p.kill(); return nil }
+
+func (l *hostLauncher) Start(ctx context.Context) (Process, error) {
+	cmd := exec.Command(l.python, "-c", Source, "agent")
+	cmd.Dir = l.dir
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + l.dir, "LANG=C.UTF-8", "WARDEN_WORKSPACE=" + l.dir, "WARDEN_HOSTTEST=" + l.dir}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	l.stderr = &bytes.Buffer{}
+	cmd.Stderr = l.stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	l.cmd = cmd
+	l.mu.Unlock()
+	kill := func() {
+		killMarked("WARDEN_HOSTTEST=" + l.dir)
+		_ = cmd.Wait()
+	}
+	return &hostProc{Reader: stdout, WriteCloser: stdin, kill: sync.OnceFunc(kill)}, nil
+}
+
+func (l *hostLauncher) Reset(ctx context.Context) error {
+	killMarked("WARDEN_HOSTTEST=" + l.dir)
+	return nil
+}
+
+// killMarked kills every process whose environment holds marker: the
+// agent, its workers, snapshots and orphans, wherever they were reparented.
+// Code cannot escape this by changing its own environment after start only
+// because these tests' code does not try to.
+func killMarked(marker string) {
+	for range 3 {
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil || pid == os.Getpid() {
+				continue
+			}
+			env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+			if err != nil {
+				continue
+			}
+			for _, kv := range strings.Split(string(env), "\x00") {
+				if kv == marker {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+		}
+	}
+}
+
+func newHostSession(t *testing.T, opts Options) *Session {
+	t.Helper()
+	py := "/usr/bin/python3"
+	if _, err := os.Stat(py); err != nil {
+		t.Skip("no /usr/bin/python3")
+	}
+	dir := t.TempDir()
+	if opts.Workspace == "" {
+		opts.Workspace = dir
+	}
+	s := NewSession(&hostLauncher{python: py, dir: dir}, opts)
+	t.Cleanup(func() { s.Close(); killMarked("WARDEN_HOSTTEST=" + dir) })
+	if _, err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func py(t *testing.T, s *Session, code string, timeout time.Duration) sandbox.ExecResult {
+	t.Helper()
+	r, err := s.Exec(t.Context(), sandbox.ExecRequest{Language: sandbox.Python, Code: code, Timeout: timeout})
+	if err != nil {
+		t.Fatalf("Exec(%q): %v", code, err)
+	}
+	return r
+}
+
+func sh(t *testing.T, s *Session, cmd string, timeout time.Duration) sandbox.ExecResult {
+	t.Helper()
+	r, err := s.Exec(t.Context(), sandbox.ExecRequest{Language: sandbox.Shell, Code: cmd, Timeout: timeout})
+	if err != nil {
+		t.Fatalf("Exec(%q): %v", cmd, err)
+	}
+	return r
+}
+
+func TestHostPythonBasics(t *testing.T) {
+	t.Parallel()
+	s := newHostSession(t, Options{})
+	r := py(t, s, "x = 42\nprint('hi')", 0)
+	if string(r.Stdout) != "hi\n" || r.ExitCode != 0 || r.Error != nil {
+		t.Fatalf("first = %q %d %+v", r.Stdout, r.ExitCode, r.Error)
+	}
+	r = py(t, s, "x + 1", 0)
+	if r.ReturnValue == nil || *r.ReturnValue != "43" {
+		t.Fatalf("return value = %v, want 43", r.ReturnValue)
+	}
+	r = py(t, s, "def f():\n    raise ValueError('Test error')\n\nf()", 0)
+	if r.Error == nil || r.Error.Name != "ValueError" || r.Error.Value != "Test error" || r.Error.Line != 2 || r.ExitCode != 1 {
+		t.Fatalf("error = %+v exit %d", r.Error, r.ExitCode)
+	}
+	if !strings.Contains(r.Error.Traceback, "ValueError: Test error") || !strings.Contains(r.Error.Traceback, "raise ValueError") {
+		t.Fatalf("traceback = %q", r.Error.Traceback)
+	}
+	r = py(t, s, "x = (", 0)
+	if r.Error == nil || r.Error.Name != "SyntaxError" || r.Error.Line != 1 {
+		t.Fatalf("syntax error = %+v", r.Error)
+	}
+	r = py(t, s, "import os, subprocess, sys\nos.system('echo from-system')\nsubprocess.run(['sh','-c','echo from-sub >&2'])\nprint('err', file=sys.stderr)\nx", 0)
+	if string(r.Stdout) != "from-system\n" || string(r.Stderr) != "from-sub\nerr\n" || *r.ReturnValue != "42" {
+		t.Fatalf("child output = %q / %q", r.Stdout, r.Stderr)
+	}
+	r = py(t, s, "import sys; sys.exit(3)", 0)
+	if r.ExitCode != 3 {
+		t.Fatalf("sys.exit(3) exit = %d", r.ExitCode)
+	}
+	if r := py(t, s, "x", 0); *r.ReturnValue != "42" {
+		t.Fatal("state lost after sys.exit")
+	}
+}
+
+func TestHostPythonTimeoutKeepsState(t *testing.T) {
+	t.Parallel()
+	s := newHostSession(t, Options{})
+	py(t, s, "x = 42", 0)
+	r := py(t, s, "import time\nx = 43\nwhile True: time.sleep(0.01)", 500*time.Millisecond)
+	if !r.TimedOut || r.ExitCode != 124 || !strings.Contains(string(r.Stderr), "timed out after 0.5 seconds") {
+		t.Fatalf("interruptible timeout = %+v stderr %q", r, r.Stderr)
+	}
+	// KeyboardInterrupt keeps the state as it was when interrupted.
+	if r := py(t, s, "x", 0); *r.ReturnValue != "43" {
+		t.Fatalf("after interrupt x = %s", *r.ReturnValue)
+	}
+	// Code that ignores SIGINT is killed; the snapshot from before it runs on.
+	if err := s.Checkpoint(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	r = py(t, s, "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nx = 99\nwhile True: pass", 300*time.Millisecond)
+	if !r.TimedOut || r.ExitCode != 124 {
+		t.Fatalf("uninterruptible timeout = %+v", r)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("kill took %s", d)
+	}
+	if r := py(t, s, "x", 0); r.ReturnValue == nil || *r.ReturnValue != "43" {
+		t.Fatalf("after kill x = %v, notes %v", r.ReturnValue, r.Notes)
+	}
+}
+
+func TestHostPythonCrashRestoresSnapshot(t *testing.T) {
+	t.Parallel()
+	s := newHostSession(t, Options{})
+	py(t, s, "x = 42\nfn = lambda: 7", 0)
+	if err := s.Checkpoint(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	r := py(t, s, "import os\nx = 0\nos._exit(3)", 0)
+	if r.ExitCode != 3 {
+		t.Fatalf("os._exit(3) = %+v", r)
+	}
+	if r := py(t, s, "x, fn()", 0); r.ReturnValue == nil || *r.ReturnValue != "(42, 7)" {
+		t.Fatalf("after crash = %v notes %v", r.ReturnValue, r.Notes)
+	}
+}
+
+func TestHostChannelCannotBeCorrupted(t *testing.T) {
+	t.Parallel()
+	s := newHostSession(t, Options{})
+	py(t, s, "x = 42", 0)
+	cases := []string{
+		// fake frames on stdout
+		"import sys\nsys.stdout.buffer.write(b'r\\x00\\x00\\x00\\x02{}h\\x00\\x00\\x00\\x00')\nsys.stdout.flush()",
+		// binary garbage on both streams
+		"import os\nos.write(1, bytes(range(256)))\nos.write(2, b'\\xff\\xfe\\x00')",
+		// closing fd 1 and 2
+		"import os\nos.close(1)\nos.close(2)",
+		// replacing sys.stdout
+		"import sys, io\nsys.stdout = io.StringIO()\nsys.stderr = None",
+		// garbage into every fd the process has
+		"import os\nfor fd in map(int, os.listdir('/proc/self/fd')):\n    try: os.write(fd, b'\\xff' * 64)\n    except OSError: pass",
+	}
+	for _, code := range cases {
+		if err := s.Checkpoint(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		r, err := s.Exec(t.Context(), sandbox.ExecRequest{Language: sandbox.Python, Code: code, Timeout: 5 * time.Second})
+		if err != nil {
+			t.Fatalf("Exec(%q): %v", code, err)
+		}
+		_ = r
+		r2 := py(t, s, "print('ok'); x", 0)
+		if string(r2.Stdout) != "ok\n" {
+			t.Fatalf("after %q: stdout %q notes %v", code, r2.Stdout, r2.Notes)
+		}
+		if r2.ReturnValue == nil || *r2.ReturnValue != "42" {
+			t.Fatalf("after %q: x = %v notes %v", code, r2.ReturnValue, r2.Notes)
+		}
+	}
+}
+
+func TestHostOutputBounded(t *testing.T) {
+	t.Parallel()
+	s := newHostSession(t, Options{OutputLimit: 1000})
+	var streamed int
+	r, err := s.Exec(t.Context(), sandbox.ExecRequest{Language: sandbox.Python, Code: "for i in range(200000): print('x' * 100)",
+		OnOutput: func(_ sandbox.Stream, p []byte) { streamed += len(p) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Stdout) != 1000 || !r.StdoutTruncated || streamed != 1000 {
+		t.Fatalf("flood: len %d truncated %v streamed %d", len(r.Stdout), r.StdoutTruncated, streamed)
+	}
+	r = sh(t, s, "yes | head -c 5000000; echo done >&2", 0)
+	if len(r.Stdout) != 1000 || !r.StdoutTruncated || string(r.Stderr) != "done\n" || r.StderrTruncated {
+		t.Fatalf("shell flood: len %d truncated %v stderr %q", len(r.Stdout), r.StdoutTruncated, r.Stderr)
+	}
+}
+
+func TestHostShell(t *testing.T) {
+	t.Parallel()
+	s := newHostSession(t, Options{})
+	r := sh(t, s, `echo "hello world" | wc -w && echo 'a|b' > f.txt; cat f.txt; exit 3`, 0)
+	if string(r.Stdout) != "2\na|b\n" || r.ExitCode != 3 {
+		t.Fatalf("pipes = %q exit %d stderr %q", r.Stdout, r.ExitCode, r.Stderr)
+	}
+	r, err := s.Exec(t.Context(), sandbox.ExecRequest{Language: sandbox.Shell, Argv: []string{"printf", "%s|", "a b", "$HOME"}})
+	if err != nil || string(r.Stdout) != "a b|$HOME|" {
+		t.Fatalf("argv = %q %v", r.Stdout, err)
+	}
+	start := time.Now()
+	r = sh(t, s, "sleep 30 & sleep 30; echo never", 500*time.Millisecond)
+	if r.ExitCode != 124 || !r.TimedOut || !strings.Contains(string(r.Stderr), "Command timed out after 0.5 seconds") {
+		t.Fatalf("timeout = %+v %q", r, r.Stderr)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Fatal("timeout took too long")
+	}
+	r = sh(t, s, "ls /nonexistent", 0)
+	if r.ExitCode == 0 || !strings.Contains(string(r.Stderr), "No such file or directory") {
+		t.Fatalf("ls = %+v", r)
+	}
+	if _, err := s.UpdateEnv(sandbox.EnvUpdate{Set: map[string]string{"FOO": "bar baz"}}); err != nil {
+		t.Fatal(err)
+	}
+	if r := sh(t, s, `echo "$FOO"`, 0); string(r.Stdout) != "bar baz\n" {
+		t.Fatalf("env = %q", r.Stdout)
+	}
+	if r := py(t, s, "import os; os.environ.get('FOO')", 0); *r.ReturnValue != "'bar baz'" {
+		t.Fatalf("python env = %v", *r.ReturnValue)
+	}
+	s.UpdateEnv(sandbox.EnvUpdate{Unset: []string{"FOO"}})
+	if r := py(t, s, "import os; os.environ.get('FOO', 'gone')", 0); *r.ReturnValue != "'gone'" {
+		t.Fatalf("python env after unset = %v", *r.ReturnValue)
+	}
+	if err := os.Mkdir(s.opts.Workspace+"/sub", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r, _ = s.Exec(t.Context(), sandbox.ExecRequest{Language: sandbox.Shell, Code: "pwd", Workdir: "sub"})
+	if strings.TrimSpace(string(r.Stdout)) != s.opts.Workspace+"/sub" {
+		t.Fatalf("workdir = %q", r.Stdout)
+	}
+}
+
+func TestHostCancel(t *testing.T) {
+	t.Parallel()
+	s := newHostSession(t, Options{})
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	r, err := s.Exec(ctx, sandbox.ExecRequest{Language: sandbox.Python, Code: "y = 1\nimport time\ntime.sleep(60)"})
+	if err == nil || r.TimedOut || r.ExitCode != 124 {
+		t.Fatalf("cancel = %+v, %v", r, err)
+	}
+	if r := py(t, s, "y", 0); *r.ReturnValue != "1" {
+		t.Fatal("state lost on cancel")
+	}
+}
+
+func TestHostAgentKilled(t *testing.T) {
+	t.Parallel()
+	s := newHostSession(t, Options{})
+	py(t, s, "x = 1", 0)
+	r := py(t, s, "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nimport time; time.sleep(5)", 10*time.Second)
+	if r.ExitCode != 137 || r.Error == nil {
+		t.Fatalf("agent killed = %+v", r)
+	}
+	r = py(t, s, "print('back')", 0)
+	if string(r.Stdout) != "back\n" || len(r.Notes) == 0 {
+		t.Fatalf("after agent death = %q notes %v", r.Stdout, r.Notes)
+	}
+	fmt.Println(r.Notes)
+}

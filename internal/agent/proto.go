@@ -1,0 +1,82 @@
+package agent
+
+import (
+	_ "embed"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Source is the agent program. Providers start it as
+// python3 -c Source agent.
+//
+//go:embed agent.py
+var Source string
+
+// Frame kinds.
+const (
+	kindRequest = 'q'
+	kindCancel  = 'c'
+	kindHello   = 'h'
+	kindStdout  = 'o'
+	kindStderr  = 'e'
+	kindResult  = 'r'
+)
+
+// Bounds on frames from the agent. The agent sends output in chunks of at
+// most 64 KiB; anything larger is a protocol violation.
+const (
+	maxOutputFrame  = 1 << 20
+	maxControlFrame = 4 << 20
+	headerSize      = 5
+)
+
+// errProtocol marks a violation of the protocol by the sandbox side.
+var errProtocol = errors.New("agent protocol violation")
+
+type frame struct {
+	kind    byte
+	payload []byte
+}
+
+// writeFrame writes one frame in a single Write call.
+func writeFrame(w io.Writer, kind byte, payload []byte) error {
+	buf := make([]byte, headerSize+len(payload))
+	buf[0] = kind
+	binary.BigEndian.PutUint32(buf[1:], uint32(len(payload)))
+	copy(buf[headerSize:], payload)
+	_, err := w.Write(buf)
+	return err
+}
+
+// readFrame reads one frame, refusing unknown kinds and oversized payloads
+// before allocating them.
+func readFrame(r io.Reader) (frame, error) {
+	var hdr [headerSize]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return frame{}, err
+	}
+	kind := hdr[0]
+	n := binary.BigEndian.Uint32(hdr[1:])
+	var limit uint32
+	switch kind {
+	case kindStdout, kindStderr:
+		limit = maxOutputFrame
+	case kindHello, kindResult:
+		limit = maxControlFrame
+	default:
+		return frame{}, fmt.Errorf("%w: unknown frame kind %q", errProtocol, kind)
+	}
+	if n > limit {
+		return frame{}, fmt.Errorf("%w: %c frame of %d bytes exceeds %d", errProtocol, kind, n, limit)
+	}
+	p := make([]byte, n)
+	if _, err := io.ReadFull(r, p); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return frame{}, err
+	}
+	return frame{kind: kind, payload: p}, nil
+}

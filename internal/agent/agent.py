@@ -186,7 +186,6 @@ class Worker(object):
         self.inos = (os.fstat(1).st_ino, os.fstat(2).st_ino)
         self.streams = (None, None)
         self.frozen = 0
-        self.killed = []  # discarded snapshots not reaped yet
         self.done = 0  # number of the last execution completed
         self.snap_done = -1  # self.done when the snapshot was taken
 
@@ -277,7 +276,6 @@ class Worker(object):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1, signal.SIGTERM})
         set_oom_adj(ADJ_WORKER)
         self.frozen = 0
-        self.killed = []  # not our children
         self.rq.buf = bytearray()
         send(self.rs, b"p", {"pid": os.getpid()})
         raise Promoted()
@@ -286,20 +284,15 @@ class Worker(object):
         """Replace the snapshot by one of the current state. Runs after a
         reply is sent, off the critical path of the execution."""
         if self.frozen > 0:
+            # Reap it now (this runs in idle time): a waitpid(-1) would
+            # steal the exit status of the code's own subprocesses, and a
+            # lazy reap leaves a zombie around.
             try:
                 os.kill(self.frozen, signal.SIGKILL)
-                self.killed.append(self.frozen)
+                os.waitpid(self.frozen, 0)
             except OSError:
                 pass
         self.frozen = 0
-        # Reap only our own discarded snapshots: a waitpid(-1) here would
-        # steal the exit status of the code's own subprocesses.
-        for pid in list(self.killed):
-            try:
-                if os.waitpid(pid, os.WNOHANG)[0]:
-                    self.killed.remove(pid)
-            except ChildProcessError:
-                self.killed.remove(pid)
         if enabled:
             done = self.done
             pid = self.snapshot()  # raises Promoted in a promoted snapshot
@@ -941,6 +934,24 @@ class Agent(object):
         res["stderr_dropped"] = err.dropped
         return res
 
+    def next_request(self):
+        """Wait for the host's next frame, reaping orphans meanwhile: the
+        agent is their subreaper, and zombies must not pile up while the
+        session is idle."""
+        while True:
+            f = self.host.next()
+            if f is not None or self.host.eof:
+                return f
+            try:
+                r, _, _ = select.select([self.pin, self.sig_r], [], [])
+            except InterruptedError:
+                continue
+            if self.sig_r in r:
+                self.drain_sig()
+                self.reap()
+            if self.pin in r:
+                self.host.fill()
+
     def serve(self):
         info = {"proto": PROTO, "pid": os.getpid(), "python": sys.version.split()[0],
                 "subreaper": self.subreaper, "oom_counter": oom_kills() is not None}
@@ -952,7 +963,7 @@ class Agent(object):
         send(self.pout, b"h", info)
         while True:
             try:
-                f = self.host.read_blocking()
+                f = self.next_request()
             except ValueError:
                 return 2
             if f is None:

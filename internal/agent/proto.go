@@ -80,3 +80,29 @@ func readFrame(r io.Reader) (frame, error) {
 	}
 	return frame{kind: kind, payload: p}, nil
 }
+
+// BaseEnv is the environment an agent process starts with inside a
+// sandbox whose workspace is at workspace. Sandbox environment variables
+// are added per execution, never here, so they never appear on a command
+// line or in the container's configuration.
+func BaseEnv(workspace string) []string {
+	return []string{
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"HOME=/tmp/home",
+		"USER=sandbox",
+		"LANG=C.UTF-8",
+		"LC_ALL=C.UTF-8",
+		"TERM=dumb", // no colour codes in output meant for a model
+		"TMPDIR=/tmp",
+		"PYTHONDONTWRITEBYTECODE=1",
+		"PYTHONPATH=" + workspace,
+		"MPLBACKEND=Agg",
+		"WARDEN_WORKSPACE=" + workspace,
+	}
+}
+
+// Diagnoser is implemented by a Process that can say why it failed, for
+// example with the tail of the agent's stderr.
+type Diagnoser interface {
+	Diagnostics() string
+}

@@ -426,6 +426,9 @@ func (s *Session) start(ctx context.Context) error {
 	case f := <-c.frames:
 		if f.err != nil {
 			c.close()
+			if d, ok := p.(Diagnoser); ok && d.Diagnostics() != "" {
+				return fmt.Errorf("starting sandbox agent: no hello (%s): %w", bound(d.Diagnostics(), 2048), f.err)
+			}
 			return fmt.Errorf("starting sandbox agent: no hello: %w", f.err)
 		}
 		if f.kind != kindHello {

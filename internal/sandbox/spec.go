@@ -113,10 +113,11 @@ func (s Spec) WithDefaults() Spec {
 
 // A mount may not equal a reservedExact path, nor equal or lie below a
 // reservedTree: those hold what the sandbox needs to run, or are pseudo
-// filesystems. Mounting below /var, /home or /opt is allowed.
+// filesystems. Mounting below /tmp, /var, /home or /opt is allowed (host
+// temporary directories keep their paths inside the sandbox).
 var (
-	reservedExact = []string{"/", "/var", "/home", "/opt", "/root", "/srv", "/mnt", "/media"}
-	reservedTree  = []string{"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/usr", "/etc", "/proc", "/sys", "/dev", "/tmp", "/run", "/boot"}
+	reservedExact = []string{"/", "/tmp", "/var", "/home", "/opt", "/root", "/srv", "/mnt", "/media"}
+	reservedTree  = []string{"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/usr", "/etc", "/proc", "/sys", "/dev", "/run", "/boot"}
 )
 
 // Validate reports every problem with s at once (joined), each wrapping

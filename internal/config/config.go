@@ -1,0 +1,355 @@
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config holds every Warden setting. Build it once with [Load] (or
+// [Loader.Load], or [Defaults]) and pass it down by value; nothing else in
+// Warden reads the environment.
+//
+// Each field's comment names its variable. The variable's default, accepted
+// range and operator documentation live in the registry (registry.go) and are
+// rendered by [Markdown]; a test checks that every field is in the registry.
+// A Config is a plain value: copies share the backing arrays of its slices,
+// which nothing in this package modifies after loading.
+type Config struct {
+	// Sandbox configures sandbox creation and the isolation backends.
+	Sandbox SandboxConfig
+	// API configures the HTTP service.
+	API APIConfig
+	// Security holds server-wide secrets.
+	Security SecurityConfig
+	// Log configures Warden's operational log (not sandbox output).
+	Log LogConfig
+
+	// numCPU bounds SANDBOX__CPU_LIMIT; 0 means runtime.NumCPU().
+	numCPU int
+	// warnings collected while loading: unknown or shadowed variables.
+	warnings []string
+}
+
+// SandboxConfig holds the SANDBOX__* settings.
+type SandboxConfig struct {
+	// Enabled turns sandboxes on (SANDBOX__ENABLED).
+	Enabled bool
+	// MockMode allows the local provider, which has no isolation
+	// (SANDBOX__MOCK_MODE).
+	MockMode bool
+	// Provider selects the isolation backend (SANDBOX__PROVIDER).
+	Provider ProviderName
+	// ProviderFallback lets startup fall back to another backend when the
+	// chosen one is unavailable (SANDBOX__PROVIDER_FALLBACK).
+	ProviderFallback bool
+	// DockerAutoDetect makes the auto provider probe Docker
+	// (SANDBOX__DOCKER_AUTO_DETECT).
+	DockerAutoDetect bool
+	// DockerRequired fails startup when Docker is unreachable
+	// (SANDBOX__DOCKER_REQUIRED).
+	DockerRequired bool
+	// DockerConnectionTimeout bounds one Docker ping
+	// (SANDBOX__DOCKER_CONNECTION_TIMEOUT).
+	DockerConnectionTimeout time.Duration
+	// DockerMaxRetries is the number of ping retries at startup
+	// (SANDBOX__DOCKER_MAX_RETRIES).
+	DockerMaxRetries int
+	// DockerHost is the daemon address; empty means the Docker client's own
+	// defaults (SANDBOX__DOCKER_HOST).
+	DockerHost string
+	// Image is the sandbox container image (SANDBOX__IMAGE).
+	Image string
+	// AutoPullImage allows pulling a missing image
+	// (SANDBOX__AUTO_PULL_IMAGE).
+	AutoPullImage bool
+	// MemoryLimit per sandbox (SANDBOX__MEMORY_LIMIT).
+	MemoryLimit ByteSize
+	// CPULimit per sandbox, in CPUs (SANDBOX__CPU_LIMIT).
+	CPULimit float64
+	// PidsLimit per sandbox (SANDBOX__PIDS_LIMIT).
+	PidsLimit int
+	// Timeout is the default per-execution timeout (SANDBOX__TIMEOUT).
+	Timeout time.Duration
+	// MaxOutputBytes caps each output stream of one execution
+	// (SANDBOX__MAX_OUTPUT_BYTES).
+	MaxOutputBytes ByteSize
+	// NetworkDisabled denies network access in sandboxes
+	// (SANDBOX__NETWORK_DISABLED, or the inverse SANDBOX__ENABLE_NETWORK).
+	NetworkDisabled bool
+	// WorkspaceRoot is the host directory holding private workspaces
+	// (SANDBOX__WORKSPACE_ROOT).
+	WorkspaceRoot string
+	// ContainerNamePrefix prefixes container names
+	// (SANDBOX__CONTAINER_NAME_PREFIX).
+	ContainerNamePrefix string
+	// MaxSandboxes bounds the number of live sandboxes
+	// (SANDBOX__MAX_SANDBOXES).
+	MaxSandboxes int
+	// IdleTimeout destroys unused sandboxes; 0 never does
+	// (SANDBOX__IDLE_TIMEOUT).
+	IdleTimeout time.Duration
+	// AdditionalReadDirs are host directories mounted read-only
+	// (SANDBOX__ADDITIONAL_READ_DIRS).
+	AdditionalReadDirs []string
+	// AdditionalWriteDirs are host directories mounted read-write
+	// (SANDBOX__ADDITIONAL_WRITE_DIRS).
+	AdditionalWriteDirs []string
+	// MaxRequestBytes bounds HTTP request bodies
+	// (SANDBOX__MAX_REQUEST_BYTES).
+	MaxRequestBytes ByteSize
+}
+
+// APIConfig holds the API__* settings.
+type APIConfig struct {
+	// Host is the listen address (API__HOST).
+	Host string
+	// Port is the listen port; 0 picks a free one (API__PORT).
+	Port int
+	// Keys are the accepted bearer keys; none disables authentication
+	// (API__KEYS).
+	Keys []Secret
+}
+
+// SecurityConfig holds the SECURITY__* settings.
+type SecurityConfig struct {
+	// SecretKey is the server secret, optional (SECURITY__SECRET_KEY).
+	SecretKey Secret
+}
+
+// LogConfig holds the LOG__* settings.
+type LogConfig struct {
+	// Level is the minimum level logged (LOG__LEVEL).
+	Level LogLevel
+	// Format is the log encoding (LOG__FORMAT).
+	Format LogFormat
+}
+
+// Defaults returns the configuration with every setting at its default.
+// The result passes [Config.Validate].
+func Defaults() Config {
+	var c Config
+	for _, s := range registry {
+		if err := setValue(s.field(&c), s.defaultValue()); err != nil {
+			panic(fmt.Sprintf("config: default of %s: %v", s.name, err)) // a registry bug; a test covers it
+		}
+	}
+	return c
+}
+
+// Addr returns API.Host and API.Port as a listen address for net.Listen.
+func (c Config) Addr() string {
+	h := strings.TrimSuffix(strings.TrimPrefix(c.API.Host, "["), "]")
+	return net.JoinHostPort(h, strconv.Itoa(c.API.Port))
+}
+
+// Redacted returns a copy of c in which every set secret is replaced by
+// "[redacted]", safe to serialise with any encoder.
+func (c Config) Redacted() Config {
+	if c.Security.SecretKey != "" {
+		c.Security.SecretKey = redactedText
+	}
+	if c.API.Keys != nil {
+		keys := make([]Secret, len(c.API.Keys))
+		for i := range keys {
+			keys[i] = redactedText
+		}
+		c.API.Keys = keys
+	}
+	c.Sandbox.AdditionalReadDirs = append([]string(nil), c.Sandbox.AdditionalReadDirs...)
+	c.Sandbox.AdditionalWriteDirs = append([]string(nil), c.Sandbox.AdditionalWriteDirs...)
+	c.warnings = append([]string(nil), c.warnings...)
+	return c
+}
+
+// String renders c as lines of NAME=value in registry order, in .env syntax
+// that [ParseDotenv] reads back. Secrets that are set appear only as a
+// comment, "# NAME=[redacted]", so the output never contains them.
+func (c Config) String() string {
+	var b strings.Builder
+	for _, s := range registry {
+		v := formatValue(s.field(&c))
+		if s.secret && v != "" {
+			fmt.Fprintf(&b, "# %s=%s\n", s.name, redactedText)
+			continue
+		}
+		fmt.Fprintf(&b, "%s=%s\n", s.name, quoteDotenv(v))
+	}
+	return b.String()
+}
+
+// Format implements [fmt.Formatter] so that every verb, including %d and
+// %#v, prints [Config.String] and never the raw struct with its secrets.
+func (c Config) Format(f fmt.State, verb rune) { _, _ = f.Write([]byte(c.String())) }
+
+// LogValue implements [slog.LogValuer]: a group of every setting by variable
+// name, secrets redacted.
+func (c Config) LogValue() slog.Value {
+	attrs := make([]slog.Attr, 0, len(registry))
+	for _, s := range registry {
+		v := formatValue(s.field(&c))
+		if s.secret && v != "" {
+			v = redactedText
+		}
+		attrs = append(attrs, slog.String(s.name, v))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+const redactedText = "[redacted]"
+
+// Secret is a string that never prints: fmt (any verb), encoding/json,
+// encoding.TextMarshaler users and log/slog all see "[redacted]" when it is
+// set and "" when it is empty. Use [Secret.Reveal] where the value is really
+// needed, and compare it in constant time.
+type Secret string
+
+// Reveal returns the secret itself.
+func (s Secret) Reveal() string { return string(s) }
+
+// String returns "[redacted]", or "" for an empty secret.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return redactedText
+}
+
+// Format implements [fmt.Formatter]; every verb prints [Secret.String].
+func (s Secret) Format(f fmt.State, verb rune) { _, _ = f.Write([]byte(s.String())) }
+
+// MarshalText implements [encoding.TextMarshaler] with [Secret.String].
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// LogValue implements [slog.LogValuer] with [Secret.String].
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// ByteSize is a number of bytes, parsed by [ParseBytes] and printed by
+// [FormatBytes].
+type ByteSize int64
+
+// Set parses s with [ParseBytes].
+func (b *ByteSize) Set(s string) error {
+	n, err := ParseBytes(s)
+	if err != nil {
+		return err
+	}
+	*b = ByteSize(n)
+	return nil
+}
+
+// String formats b with [FormatBytes].
+func (b ByteSize) String() string { return FormatBytes(int64(b)) }
+
+// ProviderName selects the isolation backend: see the Provider* constants.
+type ProviderName string
+
+// Provider choices.
+const (
+	// ProviderAuto picks the strongest backend available.
+	ProviderAuto ProviderName = "auto"
+	// ProviderDocker uses the Docker Engine (container isolation).
+	ProviderDocker ProviderName = "docker"
+	// ProviderBubblewrap uses bubblewrap (Linux namespaces).
+	ProviderBubblewrap ProviderName = "bubblewrap"
+	// ProviderLocal runs host processes without isolation; it requires
+	// SANDBOX__MOCK_MODE.
+	ProviderLocal ProviderName = "local"
+)
+
+var providerEnum = enum{
+	what:    "provider",
+	values:  []string{"auto", "docker", "bubblewrap", "local"},
+	aliases: map[string]string{"bwrap": "bubblewrap"},
+}
+
+// Set parses a provider name, case-insensitively; "bwrap" means bubblewrap.
+func (p *ProviderName) Set(s string) error {
+	v, err := providerEnum.parse(s)
+	if err == nil {
+		*p = ProviderName(v)
+	}
+	return err
+}
+
+// String returns the provider name.
+func (p ProviderName) String() string { return string(p) }
+
+func (ProviderName) choices() *enum { return &providerEnum }
+
+// LogLevel is the minimum level of the operational log.
+type LogLevel string
+
+// Log levels.
+const (
+	LevelDebug LogLevel = "debug"
+	LevelInfo  LogLevel = "info"
+	LevelWarn  LogLevel = "warn"
+	LevelError LogLevel = "error"
+)
+
+var levelEnum = enum{
+	what:    "log level",
+	values:  []string{"debug", "info", "warn", "error"},
+	aliases: map[string]string{"warning": "warn"},
+}
+
+// Set parses a level, case-insensitively; "warning" means warn.
+func (l *LogLevel) Set(s string) error {
+	v, err := levelEnum.parse(s)
+	if err == nil {
+		*l = LogLevel(v)
+	}
+	return err
+}
+
+// String returns the level name.
+func (l LogLevel) String() string { return string(l) }
+
+func (LogLevel) choices() *enum { return &levelEnum }
+
+// Level returns the matching [slog.Level]; unknown levels give slog.LevelInfo.
+func (l LogLevel) Level() slog.Level {
+	switch l {
+	case LevelDebug:
+		return slog.LevelDebug
+	case LevelWarn:
+		return slog.LevelWarn
+	case LevelError:
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// LogFormat is the encoding of the operational log.
+type LogFormat string
+
+// Log formats.
+const (
+	// LogText is slog's text format.
+	LogText LogFormat = "text"
+	// LogJSON is slog's JSON format.
+	LogJSON LogFormat = "json"
+	// LogAuto is text when stderr is a terminal and JSON otherwise; package
+	// main decides.
+	LogAuto LogFormat = "auto"
+)
+
+var formatEnum = enum{what: "log format", values: []string{"text", "json", "auto"}}
+
+// Set parses a format name, case-insensitively.
+func (f *LogFormat) Set(s string) error {
+	v, err := formatEnum.parse(s)
+	if err == nil {
+		*f = LogFormat(v)
+	}
+	return err
+}
+
+// String returns the format name.
+func (f LogFormat) String() string { return string(f) }
+
+func (LogFormat) choices() *enum { return &formatEnum }

@@ -1,0 +1,327 @@
+package config
+
+import (
+	"cmp"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// setting describes one variable: the single place where its name,
+// default, documentation, accepted range and Config field are written down.
+type setting struct {
+	// name is the canonical variable, SECTION__FIELD. The alias is derived:
+	// the same with a single underscore.
+	name string
+	// inverse, if set, is a second boolean variable meaning the opposite.
+	inverse string
+	// def is the default in the variable's own syntax ("" for none).
+	def string
+	// defFunc computes a default that depends on the host; defDoc is how
+	// the documentation shows it.
+	defFunc func() string
+	defDoc  string
+	// doc is the operator documentation, in Markdown.
+	doc string
+	// secret values are never printed.
+	secret bool
+	// field returns a pointer to the Config field the variable sets.
+	field func(*Config) any
+	// rule is an optional range check, run by Validate.
+	rule *rule
+}
+
+func (s *setting) alias() string { return singleUnderscore(s.name) }
+
+func singleUnderscore(name string) string { return strings.Replace(name, "__", "_", 1) }
+
+func (s *setting) defaultValue() string {
+	if s.defFunc != nil {
+		return s.defFunc()
+	}
+	return s.def
+}
+
+// rule is a range check with its description.
+type rule struct {
+	// accepted describes the range for the documentation: "1s to 30s".
+	accepted string
+	// check returns why the value *p is out of range, or "".
+	check func(c *Config, p any) string
+}
+
+func between[T cmp.Ordered](lo, hi T, show func(T) string) *rule {
+	return &rule{
+		accepted: show(lo) + " to " + show(hi),
+		check: func(_ *Config, p any) string {
+			if v := *p.(*T); v < lo || v > hi {
+				return fmt.Sprintf("must be between %s and %s", show(lo), show(hi))
+			}
+			return ""
+		},
+	}
+}
+
+func atLeast[T cmp.Ordered](lo T, show func(T) string) *rule {
+	return &rule{
+		accepted: "at least " + show(lo),
+		check: func(_ *Config, p any) string {
+			if v := *p.(*T); v < lo {
+				return "must be at least " + show(lo)
+			}
+			return ""
+		},
+	}
+}
+
+func showInt(n int) string        { return strconv.Itoa(n) }
+func showBytes(b ByteSize) string { return b.String() }
+
+var showDuration = FormatDuration
+
+// cpuRule bounds SANDBOX__CPU_LIMIT by the number of CPUs, as the seed did.
+var cpuRule = &rule{
+	accepted: "0.1 to the number of CPUs",
+	check: func(c *Config, p any) string {
+		n := c.cpus()
+		if v := *p.(*float64); v < 0.1 || v > float64(n) {
+			return fmt.Sprintf("must be between 0.1 and %d (the number of CPUs)", n)
+		}
+		return ""
+	},
+}
+
+func (c *Config) cpus() int {
+	if c.numCPU > 0 {
+		return c.numCPU
+	}
+	return max(1, runtime.NumCPU())
+}
+
+func defaultWorkspaceRoot() string { return filepath.Join(os.TempDir(), "warden") }
+
+// registry lists every setting in documentation order. It is never
+// modified.
+var registry = []setting{
+	{
+		name: "SANDBOX__ENABLED", def: "true",
+		field: func(c *Config) any { return &c.Sandbox.Enabled },
+		doc:   "Turns sandboxes on. When false the service still starts but refuses to create sandboxes.",
+	},
+	{
+		name: "SANDBOX__MOCK_MODE", def: "false",
+		field: func(c *Config) any { return &c.Sandbox.MockMode },
+		doc: "Allows the `local` provider, which runs code as host processes with **no isolation**. " +
+			"Off by default; enable only for development with trusted code. (The name is the seed's.)",
+	},
+	{
+		name: "SANDBOX__PROVIDER", def: "auto",
+		field: func(c *Config) any { return &c.Sandbox.Provider },
+		doc: "Isolation backend. `auto` picks the strongest one available (docker, then bubblewrap, " +
+			"then local only if `SANDBOX__MOCK_MODE` is true); `local` requires `SANDBOX__MOCK_MODE=true`. " +
+			"`bwrap` is accepted for `bubblewrap`.",
+	},
+	{
+		name: "SANDBOX__PROVIDER_FALLBACK", def: "true",
+		field: func(c *Config) any { return &c.Sandbox.ProviderFallback },
+		doc: "When the selected backend is unavailable at startup, try the next one in the `auto` order " +
+			"instead of failing. Never falls back to `local` unless `SANDBOX__MOCK_MODE` is true.",
+	},
+	{
+		name: "SANDBOX__DOCKER_AUTO_DETECT", def: "true",
+		field: func(c *Config) any { return &c.Sandbox.DockerAutoDetect },
+		doc:   "Lets `auto` probe the Docker daemon; false skips Docker when choosing a backend.",
+	},
+	{
+		name: "SANDBOX__DOCKER_REQUIRED", def: "false",
+		field: func(c *Config) any { return &c.Sandbox.DockerRequired },
+		doc: "Fail startup if the Docker daemon is unreachable instead of falling back. " +
+			"Contradicts `SANDBOX__PROVIDER=bubblewrap` or `local`, and `SANDBOX__DOCKER_AUTO_DETECT=false` with `auto`.",
+	},
+	{
+		name: "SANDBOX__DOCKER_CONNECTION_TIMEOUT", def: "5s",
+		field: func(c *Config) any { return &c.Sandbox.DockerConnectionTimeout },
+		rule:  between(1*time.Second, 30*time.Second, showDuration),
+		doc:   "How long one ping of the Docker daemon may take. Seconds or a Go duration.",
+	},
+	{
+		name: "SANDBOX__DOCKER_MAX_RETRIES", def: "3",
+		field: func(c *Config) any { return &c.Sandbox.DockerMaxRetries },
+		rule:  between(0, 10, showInt),
+		doc:   "How many times startup retries a failed Docker ping before treating Docker as unavailable.",
+	},
+	{
+		name: "SANDBOX__DOCKER_HOST", def: "",
+		field: func(c *Config) any { return &c.Sandbox.DockerHost },
+		doc: "Docker daemon address: `unix://`, `tcp://`, `npipe://`, `http://` or `https://`. " +
+			"Empty uses the Docker client's defaults (`DOCKER_HOST`, else the local socket).",
+	},
+	{
+		name: "SANDBOX__IMAGE", def: "warden-runtime:latest",
+		field: func(c *Config) any { return &c.Sandbox.Image },
+		doc:   "Container image sandboxes run.",
+	},
+	{
+		name: "SANDBOX__AUTO_PULL_IMAGE", def: "false",
+		field: func(c *Config) any { return &c.Sandbox.AutoPullImage },
+		doc: "Pull the image from its registry when it is missing. The seed pulled by default; Warden does not, " +
+			"because its hosts have no registry access and a pull silently changes the code sandboxes run: " +
+			"build or load the image beforehand.",
+	},
+	{
+		name: "SANDBOX__MEMORY_LIMIT", def: "512m",
+		field: func(c *Config) any { return &c.Sandbox.MemoryLimit },
+		rule:  atLeast(ByteSize(6<<20), showBytes),
+		doc: "Memory per sandbox (no extra swap). A byte size: `512m`, `1g`, `2048k`, or bytes; " +
+			"k, m, g and t are powers of 1024 as with `docker run --memory`.",
+	},
+	{
+		name: "SANDBOX__CPU_LIMIT", def: "1.0",
+		field: func(c *Config) any { return &c.Sandbox.CPULimit },
+		rule:  cpuRule,
+		doc:   "CPUs per sandbox, e.g. `0.5` or `2`.",
+	},
+	{
+		name: "SANDBOX__PIDS_LIMIT", def: "256",
+		field: func(c *Config) any { return &c.Sandbox.PidsLimit },
+		rule:  between(8, 32768, showInt),
+		doc:   "Processes and threads per sandbox: the fork-bomb guard.",
+	},
+	{
+		name: "SANDBOX__TIMEOUT", def: "30s",
+		field: func(c *Config) any { return &c.Sandbox.Timeout },
+		rule:  between(1*time.Second, time.Hour, showDuration),
+		doc: "Timeout of one execution when the request sets none. Seconds or a Go duration (`90s`, `2m`). " +
+			"30s as in the seed's API; the seed's 300s cap is raised to 1h for long script runs.",
+	},
+	{
+		name: "SANDBOX__MAX_OUTPUT_BYTES", def: "1m",
+		field: func(c *Config) any { return &c.Sandbox.MaxOutputBytes },
+		rule:  between(ByteSize(1<<10), ByteSize(64<<20), showBytes),
+		doc:   "Cap on each output stream (stdout, stderr) of one execution; output beyond it is dropped and the result marked truncated.",
+	},
+	{
+		name: "SANDBOX__NETWORK_DISABLED", inverse: "SANDBOX__ENABLE_NETWORK", def: "true",
+		field: func(c *Config) any { return &c.Sandbox.NetworkDisabled },
+		doc: "Deny network access inside sandboxes. `SANDBOX__ENABLE_NETWORK` is accepted as its inverse; " +
+			"giving both contradicting values in the same source is an error.",
+	},
+	{
+		name: "SANDBOX__WORKSPACE_ROOT", defFunc: defaultWorkspaceRoot, defDoc: "`$TMPDIR/warden`",
+		field: func(c *Config) any { return &c.Sandbox.WorkspaceRoot },
+		doc:   "Absolute host directory under which private per-sandbox workspaces are created (default: the OS temporary directory, `/tmp` when `TMPDIR` is unset, plus `warden`).",
+	},
+	{
+		name: "SANDBOX__CONTAINER_NAME_PREFIX", def: "warden",
+		field: func(c *Config) any { return &c.Sandbox.ContainerNamePrefix },
+		doc:   "Prefix of container names, by which Warden finds and cleans up its containers. 1 to 32 of `A-Z a-z 0-9 _ . -`.",
+	},
+	{
+		name: "SANDBOX__MAX_SANDBOXES", def: "32",
+		field: func(c *Config) any { return &c.Sandbox.MaxSandboxes },
+		rule:  between(1, 10000, showInt),
+		doc:   "Maximum number of live sandboxes; creating another fails.",
+	},
+	{
+		name: "SANDBOX__IDLE_TIMEOUT", def: "10m",
+		field: func(c *Config) any { return &c.Sandbox.IdleTimeout },
+		rule:  between(0, 7*24*time.Hour, showDuration),
+		doc:   "Destroy a sandbox that has not been used for this long; `0` keeps sandboxes until they are deleted.",
+	},
+	{
+		name: "SANDBOX__ADDITIONAL_READ_DIRS", def: "",
+		field: func(c *Config) any { return &c.Sandbox.AdditionalReadDirs },
+		doc: "Host directories mounted read-only into every sandbox at the same path. Absolute paths separated " +
+			"by `,` or the OS path-list separator (`:` on Unix). System directories such as `/usr` or `/etc` cannot be mounted.",
+	},
+	{
+		name: "SANDBOX__ADDITIONAL_WRITE_DIRS", def: "",
+		field: func(c *Config) any { return &c.Sandbox.AdditionalWriteDirs },
+		doc:   "Host directories mounted read-write, in the same form. A directory may not be in both lists.",
+	},
+	{
+		name: "SANDBOX__MAX_REQUEST_BYTES", def: "10m",
+		field: func(c *Config) any { return &c.Sandbox.MaxRequestBytes },
+		rule:  between(ByteSize(1<<10), ByteSize(1<<30), showBytes),
+		doc:   "Largest HTTP request body the API reads.",
+	},
+	{
+		name: "API__HOST", def: "127.0.0.1",
+		field: func(c *Config) any { return &c.API.Host },
+		doc: "Address the API listens on: an IP address or host name. Loopback by default, unlike the seed's " +
+			"`0.0.0.0`: the API runs code, so exposing it must be a deliberate choice, with `API__KEYS` set.",
+	},
+	{
+		name: "API__PORT", def: "8000",
+		field: func(c *Config) any { return &c.API.Port },
+		rule:  between(0, 65535, showInt),
+		doc: "TCP port of the API. `0` picks a free port (for tests). The seed's minimum of 1024 is dropped: " +
+			"who may bind low ports is the operating system's decision.",
+	},
+	{
+		name: "API__KEYS", def: "", secret: true,
+		field: func(c *Config) any { return &c.API.Keys },
+		doc: "Comma-separated bearer keys the API accepts. Empty disables authentication, which is only " +
+			"reasonable on loopback. Secret: never printed.",
+	},
+	{
+		name: "SECURITY__SECRET_KEY", def: "", secret: true,
+		field: func(c *Config) any { return &c.Security.SecretKey },
+		doc: "Server secret (for signing). Optional; when set it must be at least 32 characters, and a placeholder " +
+			"such as the seed's `...change-this-in-production` draws a warning. Secret: never printed.",
+	},
+	{
+		name: "LOG__LEVEL", def: "info",
+		field: func(c *Config) any { return &c.Log.Level },
+		doc:   "Minimum level of Warden's own log. `warning` is accepted for `warn`.",
+	},
+	{
+		name: "LOG__FORMAT", def: "auto",
+		field: func(c *Config) any { return &c.Log.Format },
+		doc:   "Log encoding; `auto` is text when stderr is a terminal and JSON otherwise.",
+	},
+}
+
+// lookup finds the setting an upper-case variable name refers to: its
+// canonical name, alias, inverse or inverse alias.
+func lookup(upper string) (s *setting, inverse, ok bool) {
+	r, ok := byName[upper]
+	return r.s, r.inverse, ok
+}
+
+type nameRef struct {
+	s       *setting
+	inverse bool
+}
+
+// byName indexes every accepted upper-case name. It is built once from
+// registry and never modified.
+var byName = func() map[string]nameRef {
+	m := make(map[string]nameRef)
+	for i := range registry {
+		s := &registry[i]
+		m[s.name] = nameRef{s: s}
+		m[s.alias()] = nameRef{s: s}
+		if s.inverse != "" {
+			m[s.inverse] = nameRef{s: s, inverse: true}
+			m[singleUnderscore(s.inverse)] = nameRef{s: s, inverse: true}
+		}
+	}
+	return m
+}()
+
+// retired are settings of the seed platform that Warden does not
+// implement; setting one draws a warning saying so instead of "unknown".
+var retired = []string{
+	"SANDBOX__ENABLE_GVISOR",
+	"API__RELOAD",
+	"API__WORKERS",
+	"API__CORS_ORIGINS",
+	"SECURITY__CORS_ORIGINS",
+	"SECURITY__ALLOWED_HOSTS",
+	"SECURITY__TOKEN_EXPIRE_MINUTES",
+}

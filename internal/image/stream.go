@@ -1,0 +1,65 @@
+package image
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// streamMessage is one record of the JSON message stream that the Engine
+// sends for build, pull and import requests.
+type streamMessage struct {
+	Stream string `json:"stream"`
+	Status string `json:"status"`
+	ID     string `json:"id"`
+	// Progress is a rendered progress bar; records that carry one are
+	// skipped, the status change before and after them is enough.
+	Progress string `json:"progress"`
+	// Error is the legacy form of ErrorDetail; daemons send both.
+	Error       string `json:"error"`
+	ErrorDetail *struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	} `json:"errorDetail"`
+}
+
+// decodeStream copies the human-readable part of a JSON message stream to w
+// until EOF. Build output ("stream") is copied as is; status lines are
+// written once per change, without progress-bar updates. An error message in
+// the stream ends decoding and is returned: the daemon reports a failed build
+// or pull that way, with a 200 status.
+func decodeStream(r io.Reader, w io.Writer) error {
+	dec := json.NewDecoder(r)
+	for {
+		var m streamMessage
+		err := dec.Decode(&m)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("decoding engine message stream: %w", err)
+		}
+		if msg := m.errorMessage(); msg != "" {
+			return errors.New(strings.TrimSpace(msg))
+		}
+		switch {
+		case m.Stream != "":
+			io.WriteString(w, m.Stream)
+		case m.Status != "" && m.Progress == "":
+			if m.ID != "" {
+				fmt.Fprintf(w, "%s: %s\n", m.ID, m.Status)
+			} else {
+				fmt.Fprintln(w, m.Status)
+			}
+		}
+	}
+}
+
+func (m streamMessage) errorMessage() string {
+	if m.ErrorDetail != nil && m.ErrorDetail.Message != "" {
+		return m.ErrorDetail.Message
+	}
+	return m.Error
+}

@@ -1,0 +1,689 @@
+package docker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/moby/moby/client/pkg/security"
+	"github.com/moby/moby/client/pkg/versions"
+)
+
+// Defaults for [DetectOptions]. They match the Agent Platform's documented
+// docker_connection_timeout (5s) and docker_max_retries (3), which that
+// system never applied.
+const (
+	detectDefaultTimeout = 5 * time.Second
+	detectDefaultRetries = 3
+	detectDefaultBackoff = 500 * time.Millisecond
+	detectMaxBackoff     = 5 * time.Second
+
+	// detectMaxCLIOutput bounds what is kept of `docker --version`.
+	detectMaxCLIOutput = 1 << 10
+	// detectCLIWaitDelay bounds how long Wait may block on inherited pipes
+	// once `docker --version` has exited or been killed.
+	detectCLIWaitDelay = 500 * time.Millisecond
+)
+
+// Values of [Probe.Status].
+const (
+	detectStatusAvailable   = "available"
+	detectStatusUnavailable = "unavailable"
+	detectStatusError       = "error"
+)
+
+// Names of the checks in [Probe.Checks], in the order they are reported.
+const (
+	detectCheckCLI      = "docker_cli"
+	detectCheckSocket   = "socket"
+	detectCheckDaemon   = "daemon"
+	detectCheckVersions = "versions"
+)
+
+// Remedies shown by [Probe.Text] and listed in [Probe.Remedies].
+const (
+	detectRemedyGroup   = "add your user to the docker group: sudo usermod -aG docker $USER, then log in again (or run warden as root)"
+	detectRemedyInstall = "install Docker (Debian/Ubuntu, as root): apt-get install -y docker.io"
+	detectRemedyStartSd = "start the Docker daemon (as root): systemctl start docker"
+	detectRemedyStartBg = "start the Docker daemon (as root; this system does not run systemd): dockerd &"
+	detectRemedyHungSd  = "the daemon accepts connections but does not answer: inspect it with systemctl status docker and journalctl -u docker, then restart it (as root): systemctl restart docker"
+	detectRemedyHungBg  = "the daemon accepts connections but does not answer: check its log, then restart it (as root; this system does not run systemd): stop dockerd and run dockerd &"
+)
+
+// DetectOptions configures [Detect]. The zero value probes the daemon named
+// by DOCKER_HOST (or the platform's default socket) with the defaults below.
+//
+// Zero means "default" for every field, so a configuration that wants no
+// retries must pass a negative Retries.
+type DetectOptions struct {
+	// Host is the daemon address, for example unix:///var/run/docker.sock or
+	// tcp://10.0.0.5:2375. Empty means DOCKER_HOST, or the platform default
+	// (unix:///var/run/docker.sock) when that is unset. DOCKER_API_VERSION,
+	// DOCKER_CERT_PATH and DOCKER_TLS_VERIFY are honoured as the docker CLI
+	// honours them.
+	Host string
+	// Timeout bounds each attempt to reach the daemon, each follow-up query
+	// (version, info) and the run of `docker --version`. Zero or negative
+	// means 5s.
+	Timeout time.Duration
+	// Retries is the number of attempts after the first, so Detect makes
+	// Retries+1 attempts unless one succeeds, the daemon reports an API
+	// version too old to use (retrying cannot change that), or ctx ends.
+	// Zero means 3; a negative value means no retries (a single attempt).
+	Retries int
+	// Backoff is the wait before the second attempt; it doubles before each
+	// further attempt, capped at 5s (or at Backoff itself when it is
+	// larger). Zero means 500ms; a negative value means no wait.
+	Backoff time.Duration
+}
+
+// Check is the outcome of one step of [Detect].
+type Check struct {
+	// Name identifies the step: docker_cli, socket, daemon or versions.
+	Name string `json:"name"`
+	// OK reports whether the step passed. The docker_cli step is
+	// informational: the SDK does not need the CLI, so its failure never
+	// makes Docker unavailable.
+	OK bool `json:"ok"`
+	// Detail is a one-line, human-readable account of what was found.
+	Detail string `json:"detail"`
+}
+
+// Probe is the result of [Detect]: whether a Docker daemon is usable, what it
+// runs, and, when it is not usable, why and what to do about it.
+type Probe struct {
+	// Available reports whether the daemon answered a ping with an API
+	// version this client supports.
+	Available bool `json:"available"`
+	// Status is "available", "unavailable" (the daemon could not be
+	// reached) or "error" (it could not be used for another reason: a bad
+	// host setting, an API version that is too old, an unexpected answer,
+	// or ctx ending before detection finished).
+	Status string `json:"status"`
+	// Host is the daemon address that was probed.
+	Host string `json:"host,omitempty"`
+
+	// Version is the engine version, for example 20.10.24.
+	Version string `json:"version,omitempty"`
+	// APIVersion is the highest API version the daemon supports.
+	APIVersion string `json:"api_version,omitempty"`
+	// ClientAPIVersion is the API version negotiated for this client.
+	ClientAPIVersion string `json:"client_api_version,omitempty"`
+	// MinAPIVersion is the lowest API version the daemon accepts.
+	MinAPIVersion string `json:"min_api_version,omitempty"`
+	// OS and Arch are the daemon's platform, for example linux and amd64.
+	OS   string `json:"os,omitempty"`
+	Arch string `json:"arch,omitempty"`
+	// OperatingSystem is the host's distribution, for example
+	// "Debian GNU/Linux 12 (bookworm)".
+	OperatingSystem string `json:"operating_system,omitempty"`
+	// KernelVersion is the daemon host's kernel release.
+	KernelVersion string `json:"kernel_version,omitempty"`
+	// CgroupVersion ("1" or "2") and CgroupDriver (cgroupfs or systemd).
+	CgroupVersion string `json:"cgroup_version,omitempty"`
+	CgroupDriver  string `json:"cgroup_driver,omitempty"`
+	// Runtimes lists the OCI runtimes the daemon knows, sorted, for
+	// example runc and runsc; DefaultRuntime is the one used when a
+	// container names none.
+	Runtimes       []string `json:"runtimes,omitempty"`
+	DefaultRuntime string   `json:"default_runtime,omitempty"`
+	// InitBinary is the init the daemon injects with --init.
+	InitBinary string `json:"init_binary,omitempty"`
+	// SecurityOptions are the daemon's security options as it reports
+	// them, for example "name=seccomp,profile=builtin". The booleans below
+	// summarise the ones that change how sandboxes are isolated.
+	SecurityOptions []string `json:"security_options,omitempty"`
+	Seccomp         bool     `json:"seccomp"`
+	AppArmor        bool     `json:"apparmor"`
+	UserNS          bool     `json:"userns"`
+	Rootless        bool     `json:"rootless"`
+	// Warnings are the daemon's own warnings from /info, such as missing
+	// swap-limit support.
+	Warnings []string `json:"warnings,omitempty"`
+
+	// Attempts is the number of pings made.
+	Attempts int `json:"attempts"`
+	// Error is the last error met, empty when everything succeeded.
+	Error string `json:"error,omitempty"`
+	// Elapsed is how long Detect took, in nanoseconds in JSON.
+	Elapsed time.Duration `json:"elapsed_ns"`
+
+	// Checks holds the steps in order: docker_cli, socket, daemon, versions.
+	Checks []Check `json:"checks"`
+	// Remedies are the commands or actions that would fix what failed.
+	Remedies []string `json:"remedies,omitempty"`
+}
+
+// Detect probes the Docker daemon described by opts and reports what it
+// found. It never returns an error: failures are described in the Probe.
+//
+// It looks for the docker CLI (informational only), checks that a unix
+// socket exists and can be connected to, pings the daemon with a timeout per
+// attempt and retries with backoff, then reads the engine's version and
+// configuration.
+//
+// When ctx ends, Detect stops at once, whether it is waiting between attempts
+// or inside one, and reports status "error". Detect is safe for concurrent
+// use; it changes no process state and waits for the one child process it
+// starts (`docker --version`).
+func Detect(ctx context.Context, opts DetectOptions) (p Probe) {
+	start := time.Now()
+	defer func() { p.Elapsed = time.Since(start) }()
+	opts = opts.withDefaults()
+	p.Status = detectStatusUnavailable
+
+	cliCheck := detectCLI(ctx, opts.Timeout)
+
+	ops := []client.Opt{client.FromEnv}
+	if opts.Host != "" {
+		ops = append(ops, client.WithHost(opts.Host))
+	}
+	c, err := client.New(ops...)
+	if err != nil {
+		p.Status = detectStatusError
+		p.Host = opts.Host
+		p.Error = fmt.Sprintf("creating docker client: %v", err)
+		p.Checks = []Check{
+			cliCheck,
+			{Name: detectCheckSocket, Detail: "not checked: the host setting is invalid"},
+			{Name: detectCheckDaemon, Detail: "not contacted: " + p.Error},
+			{Name: detectCheckVersions, Detail: "not queried"},
+		}
+		p.Remedies = []string{"fix the Docker host setting (DOCKER_HOST or the configured host): it must look like unix:///var/run/docker.sock or tcp://HOST:2375"}
+		return p
+	}
+	defer func() { _ = c.Close() }() // only closes idle connections; never fails
+	p.Host = c.DaemonHost()
+
+	sock := detectSocket(ctx, p.Host, opts.Timeout)
+
+	var last detectAttempt
+	for attempt := 1; attempt <= opts.Retries+1; attempt++ {
+		if attempt > 1 && !detectSleep(ctx, detectBackoff(opts.Backoff, attempt-1)) {
+			break
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		p.Attempts++
+		last = detectPing(ctx, c, opts.Timeout)
+		if last.err == nil || last.kind == detectKindTooOld {
+			break
+		}
+	}
+
+	daemonCheck := Check{Name: detectCheckDaemon}
+	versionsCheck := Check{Name: detectCheckVersions, Detail: "not queried: the daemon is not usable"}
+	switch {
+	case p.Attempts > 0 && last.err == nil:
+		p.Available = true
+		p.Status = detectStatusAvailable
+		p.ClientAPIVersion = c.ClientVersion()
+		daemonCheck.OK = true
+		daemonCheck.Detail = fmt.Sprintf("%s answered on attempt %d of %d", p.Host, p.Attempts, opts.Retries+1)
+		versionsCheck = p.readVersions(ctx, c, opts.Timeout)
+		if !sock.check.OK {
+			// The daemon came up while we were retrying; report the
+			// socket as it is now.
+			sock = detectSocket(ctx, p.Host, opts.Timeout)
+		}
+	case ctx.Err() != nil:
+		p.Status = detectStatusError
+		p.Error = fmt.Sprintf("detection stopped after %s: %v", detectAttempts(p.Attempts), context.Cause(ctx))
+		if last.err != nil && !errors.Is(last.err, ctx.Err()) {
+			p.Error += fmt.Sprintf(" (last attempt: %v)", last.err)
+		}
+		daemonCheck.Detail = p.Error
+	default:
+		p.Error = last.err.Error()
+		if last.kind != detectKindUnreachable {
+			p.Status = detectStatusError
+		}
+		if last.kind == detectKindTooOld {
+			p.APIVersion = last.apiVersion
+			daemonCheck.Detail = fmt.Sprintf("%s answered, but %v", p.Host, last.err)
+		} else {
+			daemonCheck.Detail = fmt.Sprintf("%s not usable after %s (timeout %v each): %v", p.Host, detectAttempts(p.Attempts), opts.Timeout, last.err)
+		}
+	}
+
+	p.Checks = []Check{cliCheck, sock.check, daemonCheck, versionsCheck}
+	if ctx.Err() == nil || p.Available {
+		p.Remedies = detectRemedies(p, sock.state, last.kind)
+	}
+	return p
+}
+
+// withDefaults replaces zero fields with their defaults and negative ones
+// with their "none" meaning.
+func (o DetectOptions) withDefaults() DetectOptions {
+	if o.Timeout <= 0 {
+		o.Timeout = detectDefaultTimeout
+	}
+	switch {
+	case o.Retries == 0:
+		o.Retries = detectDefaultRetries
+	case o.Retries < 0:
+		o.Retries = 0
+	}
+	switch {
+	case o.Backoff == 0:
+		o.Backoff = detectDefaultBackoff
+	case o.Backoff < 0:
+		o.Backoff = 0
+	}
+	return o
+}
+
+// detectBackoff returns the wait before retry n (n >= 1): base doubled n-1
+// times, capped at detectMaxBackoff or base, whichever is larger.
+func detectBackoff(base time.Duration, n int) time.Duration {
+	limit := max(base, detectMaxBackoff)
+	d := base
+	for i := 1; i < n && d < limit; i++ {
+		d *= 2
+	}
+	return min(d, limit)
+}
+
+// detectSleep waits for d or until ctx ends, reporting whether the wait
+// completed.
+func detectSleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// detectKind classifies the outcome of one ping.
+type detectKind int
+
+const (
+	detectKindOK          detectKind = iota
+	detectKindUnreachable            // connection failed or no answer in time
+	detectKindTooOld                 // the daemon's API is below client.MinAPIVersion
+	detectKindOther                  // the daemon answered with an error, or ctx ended
+)
+
+type detectAttempt struct {
+	kind       detectKind
+	err        error
+	apiVersion string // as reported by the daemon, when it answered
+}
+
+// detectPing makes one attempt, bounded by timeout.
+func detectPing(ctx context.Context, c *client.Client, timeout time.Duration) detectAttempt {
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	res, err := c.Ping(actx, client.PingOptions{NegotiateAPIVersion: true})
+	switch {
+	case err == nil:
+		return detectAttempt{kind: detectKindOK, apiVersion: res.APIVersion}
+	case ctx.Err() != nil:
+		return detectAttempt{kind: detectKindOther, err: context.Cause(ctx)}
+	case errors.Is(actx.Err(), context.DeadlineExceeded):
+		return detectAttempt{kind: detectKindUnreachable, err: fmt.Errorf("no answer within %v", timeout)}
+	case res.APIVersion != "" && versions.LessThan(res.APIVersion, client.MinAPIVersion):
+		return detectAttempt{
+			kind:       detectKindTooOld,
+			err:        fmt.Errorf("its API version %s is older than the minimum %s warden supports", res.APIVersion, client.MinAPIVersion),
+			apiVersion: res.APIVersion,
+		}
+	case client.IsErrConnectionFailed(err):
+		return detectAttempt{kind: detectKindUnreachable, err: fmt.Errorf("%v", err)}
+	default:
+		return detectAttempt{kind: detectKindOther, err: fmt.Errorf("%v", err)}
+	}
+}
+
+// readVersions fills the version fields of p from /version and /info and
+// returns the versions check.
+func (p *Probe) readVersions(ctx context.Context, c *client.Client, timeout time.Duration) Check {
+	check := Check{Name: detectCheckVersions}
+	var errs []string
+
+	vctx, cancel := context.WithTimeout(ctx, timeout)
+	sv, err := c.ServerVersion(vctx, client.ServerVersionOptions{})
+	cancel()
+	if err != nil {
+		errs = append(errs, fmt.Sprintf("reading engine version: %v", err))
+	} else {
+		p.Version, p.APIVersion, p.MinAPIVersion = sv.Version, sv.APIVersion, sv.MinAPIVersion
+		p.OS, p.Arch = sv.Os, sv.Arch
+	}
+
+	ictx, cancel := context.WithTimeout(ctx, timeout)
+	res, err := c.Info(ictx, client.InfoOptions{})
+	cancel()
+	if err != nil {
+		errs = append(errs, fmt.Sprintf("reading engine info: %v", err))
+	} else {
+		info := res.Info
+		if p.Version == "" {
+			p.Version = info.ServerVersion
+		}
+		if p.OS == "" {
+			p.OS = info.OSType
+		}
+		if p.Arch == "" {
+			p.Arch = info.Architecture
+		}
+		p.OperatingSystem = info.OperatingSystem
+		p.KernelVersion = info.KernelVersion
+		p.CgroupVersion, p.CgroupDriver = info.CgroupVersion, info.CgroupDriver
+		for name := range info.Runtimes {
+			p.Runtimes = append(p.Runtimes, name)
+		}
+		slices.Sort(p.Runtimes)
+		p.DefaultRuntime = info.DefaultRuntime
+		p.InitBinary = info.InitBinary
+		p.SecurityOptions = info.SecurityOptions
+		for _, o := range security.DecodeOptions(info.SecurityOptions) {
+			switch o.Name {
+			case "seccomp":
+				p.Seccomp = true
+			case "apparmor":
+				p.AppArmor = true
+			case "userns":
+				p.UserNS = true
+			case "rootless":
+				p.Rootless = true
+			}
+		}
+		p.Warnings = info.Warnings
+	}
+
+	if len(errs) > 0 {
+		p.Error = strings.Join(errs, "; ")
+		check.Detail = p.Error
+		return check
+	}
+	check.OK = true
+	check.Detail = p.versionsDetail()
+	return check
+}
+
+// versionsDetail renders the version fields on one line.
+func (p *Probe) versionsDetail() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "engine %s, API %s (min %s, client %s), %s/%s",
+		detectOr(p.Version), detectOr(p.APIVersion), detectOr(p.MinAPIVersion),
+		detectOr(p.ClientAPIVersion), detectOr(p.OS), detectOr(p.Arch))
+	if p.KernelVersion != "" {
+		fmt.Fprintf(&b, ", kernel %s", p.KernelVersion)
+	}
+	if p.CgroupVersion != "" || p.CgroupDriver != "" {
+		fmt.Fprintf(&b, ", cgroup v%s (%s)", detectOr(p.CgroupVersion), detectOr(p.CgroupDriver))
+	}
+	if len(p.Runtimes) > 0 {
+		fmt.Fprintf(&b, ", runtimes %s (default %s)", strings.Join(p.Runtimes, " "), detectOr(p.DefaultRuntime))
+	}
+	if p.InitBinary != "" {
+		fmt.Fprintf(&b, ", init %s", p.InitBinary)
+	}
+	b.WriteString(", security:")
+	opts := security.DecodeOptions(p.SecurityOptions)
+	if len(opts) == 0 {
+		b.WriteString(" none")
+	}
+	for _, o := range opts {
+		b.WriteString(" " + o.Name)
+		for _, kv := range o.Options {
+			fmt.Fprintf(&b, "(%s=%s)", kv.Key, kv.Value)
+		}
+	}
+	return b.String()
+}
+
+// detectAttempts renders n as "1 attempt" or "n attempts".
+func detectAttempts(n int) string {
+	if n == 1 {
+		return "1 attempt"
+	}
+	return fmt.Sprintf("%d attempts", n)
+}
+
+func detectOr(s string) string {
+	if s == "" {
+		return "?"
+	}
+	return s
+}
+
+// detectSockState classifies what detectSocket found.
+type detectSockState int
+
+const (
+	detectSockOK        detectSockState = iota
+	detectSockNotUnix                   // tcp or another transport: nothing to check
+	detectSockMissing                   // no file at the path
+	detectSockDenied                    // EACCES/EPERM on stat or connect
+	detectSockRefused                   // a stale socket: nobody listens
+	detectSockNotSocket                 // the path is not a socket
+	detectSockOther
+)
+
+type detectSocketResult struct {
+	check Check
+	state detectSockState
+	path  string
+}
+
+// detectSocket checks that a unix daemon socket exists and that this process
+// may connect to it. Connecting (and closing at once) is the only reliable
+// permission test: it is what the SDK will do, and access(2) ignores
+// supplementary groups set up after login.
+func detectSocket(ctx context.Context, host string, timeout time.Duration) detectSocketResult {
+	r := detectSocketResult{check: Check{Name: detectCheckSocket}}
+	u, err := client.ParseHostURL(host)
+	if err != nil || u.Scheme != "unix" {
+		r.state = detectSockNotUnix
+		r.check.OK = true
+		r.check.Detail = fmt.Sprintf("%s is not a unix socket; the daemon check below tests it", host)
+		return r
+	}
+	r.path = u.Host
+
+	mode := "abstract socket"
+	if !strings.HasPrefix(r.path, "@") {
+		fi, err := os.Stat(r.path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			r.state = detectSockMissing
+			r.check.Detail = fmt.Sprintf("socket %s does not exist", r.path)
+			return r
+		case errors.Is(err, fs.ErrPermission):
+			r.state = detectSockDenied
+			r.check.Detail = fmt.Sprintf("socket %s cannot be reached as uid %d: a parent directory denies access", r.path, os.Geteuid())
+			return r
+		case err != nil:
+			r.state = detectSockOther
+			r.check.Detail = fmt.Sprintf("socket %s: %v", r.path, err)
+			return r
+		case fi.Mode().Type() != fs.ModeSocket:
+			r.state = detectSockNotSocket
+			r.check.Detail = fmt.Sprintf("%s exists but is not a socket (%v)", r.path, fi.Mode())
+			return r
+		}
+		mode = fi.Mode().String()
+	}
+
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(dctx, "unix", r.path)
+	switch {
+	case err == nil:
+		_ = conn.Close()
+		r.state = detectSockOK
+		r.check.OK = true
+		r.check.Detail = fmt.Sprintf("socket %s (%s) accepts connections", r.path, mode)
+	case errors.Is(err, fs.ErrPermission):
+		r.state = detectSockDenied
+		r.check.Detail = fmt.Sprintf("socket %s (%s) exists but uid %d may not connect to it: permission denied", r.path, mode, os.Geteuid())
+	case errors.Is(err, syscall.ECONNREFUSED):
+		r.state = detectSockRefused
+		r.check.Detail = fmt.Sprintf("socket %s exists but nothing listens on it: the daemon is not running", r.path)
+	default:
+		r.state = detectSockOther
+		r.check.Detail = fmt.Sprintf("connecting to socket %s: %v", r.path, err)
+	}
+	return r
+}
+
+// detectCLI looks for the docker CLI and runs `docker --version`, bounded by
+// timeout. The CLI is optional: warden talks to the Engine API directly.
+func detectCLI(ctx context.Context, timeout time.Duration) Check {
+	check := Check{Name: detectCheckCLI}
+	path, err := exec.LookPath("docker")
+	if err != nil {
+		check.Detail = "docker CLI not found on PATH (optional: warden uses the Engine API directly)"
+		return check
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	// `docker --version` starts no children of its own, so killing the
+	// process (the CommandContext default) is enough; WaitDelay stops a
+	// wrapper script's leftover children from holding Wait on our pipe.
+	//nolint:gosec // G204: the docker binary found on PATH, with a constant argument
+	cmd := exec.CommandContext(cctx, path, "--version")
+	// A fixed environment gives stable output; the CLI needs nothing from ours.
+	cmd.Env = []string{"LC_ALL=C"}
+	cmd.WaitDelay = detectCLIWaitDelay
+	out := &detectLimitedBuffer{max: detectMaxCLIOutput}
+	cmd.Stdout, cmd.Stderr = out, out
+	err = cmd.Run()
+	first, _, _ := strings.Cut(strings.TrimSpace(out.buf.String()), "\n")
+	switch {
+	case err == nil:
+		check.OK = true
+		check.Detail = fmt.Sprintf("%s: %s", path, first)
+	case errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
+		check.Detail = fmt.Sprintf("%s: docker --version did not finish within %v (optional: warden uses the Engine API directly)", path, timeout)
+	default:
+		check.Detail = fmt.Sprintf("%s: docker --version failed: %v", path, err)
+		if first != "" {
+			check.Detail += ": " + first
+		}
+	}
+	return check
+}
+
+// detectLimitedBuffer keeps the first max bytes written to it and discards
+// the rest, so a misbehaving binary cannot exhaust memory.
+type detectLimitedBuffer struct {
+	buf bytes.Buffer
+	max int
+}
+
+func (b *detectLimitedBuffer) Write(p []byte) (int, error) {
+	if room := b.max - b.buf.Len(); room > 0 {
+		b.buf.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+// detectRemedies lists what the operator should do about a failed probe.
+func detectRemedies(p Probe, sock detectSockState, kind detectKind) []string {
+	if p.Available {
+		return nil
+	}
+	systemd := detectHasSystemd()
+	switch {
+	case kind == detectKindTooOld:
+		return []string{fmt.Sprintf("upgrade Docker Engine: it speaks API %s and warden needs at least %s (Docker 19.03 or later); on Debian/Ubuntu, as root: apt-get install -y docker.io", p.APIVersion, client.MinAPIVersion)}
+	case sock == detectSockDenied:
+		return []string{detectRemedyGroup}
+	case sock == detectSockMissing || sock == detectSockRefused:
+		var r []string
+		if !detectHasDockerd() {
+			r = append(r, detectRemedyInstall)
+		}
+		if systemd {
+			return append(r, detectRemedyStartSd)
+		}
+		return append(r, detectRemedyStartBg)
+	case sock == detectSockNotSocket:
+		return []string{"the daemon address is not a socket: point DOCKER_HOST (or the configured host) at the daemon's socket, or remove the file and restart the daemon"}
+	case sock == detectSockOK && kind == detectKindUnreachable:
+		if systemd {
+			return []string{detectRemedyHungSd}
+		}
+		return []string{detectRemedyHungBg}
+	case sock == detectSockNotUnix && kind == detectKindUnreachable:
+		return []string{fmt.Sprintf("check that a Docker daemon listens at %s and that DOCKER_HOST (or the configured host) is right", p.Host)}
+	default:
+		return []string{fmt.Sprintf("check the Docker daemon at %s: %s", p.Host, p.Error)}
+	}
+}
+
+// detectHasSystemd reports whether the system was booted with systemd, using
+// the same test as sd_booted(3).
+func detectHasSystemd() bool {
+	fi, err := os.Stat("/run/systemd/system")
+	return err == nil && fi.IsDir()
+}
+
+// detectHasDockerd reports whether the daemon binary is installed. An
+// unprivileged PATH often lacks /usr/sbin, so the usual places are tried too.
+func detectHasDockerd() bool {
+	if _, err := exec.LookPath("dockerd"); err == nil {
+		return true
+	}
+	for _, p := range []string{"/usr/sbin/dockerd", "/usr/bin/dockerd", "/usr/local/bin/dockerd"} {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			return true
+		}
+	}
+	return false
+}
+
+// Text renders p as the human-readable report printed by `warden doctor`: a
+// summary line, one line per check marked ✓ or ✗, then the remedies.
+func (p Probe) Text() string {
+	var b strings.Builder
+	switch {
+	case p.Available:
+		fmt.Fprintf(&b, "Docker: available: engine %s, API %s at %s (%v)\n",
+			detectOr(p.Version), detectOr(p.APIVersion), p.Host, p.Elapsed.Round(time.Millisecond))
+	default:
+		fmt.Fprintf(&b, "Docker: %s after %s (%v)\n", p.Status, detectAttempts(p.Attempts), p.Elapsed.Round(time.Millisecond))
+	}
+	for _, c := range p.Checks {
+		mark := "✗"
+		if c.OK {
+			mark = "✓"
+		}
+		fmt.Fprintf(&b, "  %s %s: %s\n", mark, c.Name, c.Detail)
+	}
+	for _, w := range p.Warnings {
+		fmt.Fprintf(&b, "  ! daemon warning: %s\n", w)
+	}
+	if p.Error != "" && p.Available {
+		fmt.Fprintf(&b, "  error: %s\n", p.Error)
+	}
+	if len(p.Remedies) > 0 {
+		b.WriteString("To fix:\n")
+		for _, r := range p.Remedies {
+			fmt.Fprintf(&b, "  - %s\n", r)
+		}
+	}
+	return b.String()
+}

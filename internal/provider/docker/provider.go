@@ -1,0 +1,523 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/client"
+
+	"github.com/warden-sandbox/warden/internal/agent"
+	"github.com/warden-sandbox/warden/internal/sandbox"
+)
+
+// Labels Warden puts on its containers.
+const (
+	LabelManaged   = "org.warden.managed"
+	LabelSandbox   = "org.warden.sandbox"
+	LabelOwner     = "org.warden.owner"
+	LabelWorkspace = "org.warden.workspace" // set when Warden created the workspace dir
+	labelUser      = "org.warden.label."    // prefix of user labels
+)
+
+// Options configure a Provider.
+type Options struct {
+	// Host is the Docker host ("" = DOCKER_HOST or the default socket).
+	Host string
+	// WorkspaceRoot is the host directory under which private workspaces
+	// are created. Default: $TMPDIR/warden.
+	WorkspaceRoot string
+	// Timeout bounds the initial connection to the daemon. Default 5s.
+	Timeout time.Duration
+	// KeepOrphans disables the removal, at start-up, of containers that a
+	// Warden process which no longer runs left behind.
+	KeepOrphans bool
+	// Log receives operational messages. Default: discard.
+	Log *slog.Logger
+}
+
+// Provider runs sandboxes as Docker containers. It is safe for concurrent
+// use.
+type Provider struct {
+	cli   *client.Client
+	opts  Options
+	log   *slog.Logger
+	owner string
+
+	mu     sync.Mutex
+	boxes  map[sandbox.ID]*box
+	images map[string]bool // images known to be present
+}
+
+var _ sandbox.Provider = (*Provider)(nil)
+
+type box struct {
+	info        sandbox.Info
+	containerID string
+	sess        *agent.Session
+	ownsWS      bool // Warden created the workspace directory
+}
+
+// New connects to the Docker daemon and, unless opts.KeepOrphans is set,
+// removes the containers that dead Warden processes of this host left
+// behind. It fails with sandbox.ErrUnavailable when the daemon cannot be
+// reached within opts.Timeout.
+func New(ctx context.Context, opts Options) (*Provider, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = 5 * time.Second
+	}
+	if opts.WorkspaceRoot == "" {
+		opts.WorkspaceRoot = filepath.Join(os.TempDir(), "warden")
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	copts := []client.Opt{client.FromEnv}
+	if opts.Host != "" {
+		copts = append(copts, client.WithHost(opts.Host))
+	}
+	cli, err := client.New(copts...)
+	if err != nil {
+		return nil, fmt.Errorf("docker client: %v: %w", err, sandbox.ErrUnavailable)
+	}
+	pctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	if _, err := cli.Ping(pctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("docker daemon at %s: %v: %w", cli.DaemonHost(), err, sandbox.ErrUnavailable)
+	}
+	p := &Provider{
+		cli:    cli,
+		opts:   opts,
+		log:    log.With("provider", "docker"),
+		owner:  ownerID(),
+		boxes:  map[sandbox.ID]*box{},
+		images: map[string]bool{},
+	}
+	if !opts.KeepOrphans {
+		if n, err := p.RemoveOrphans(ctx); err != nil {
+			p.log.Warn("removing orphaned containers", "err", err)
+		} else if n > 0 {
+			p.log.Info("removed orphaned containers", "count", n)
+		}
+	}
+	return p, nil
+}
+
+// Name implements sandbox.Provider.
+func (p *Provider) Name() string { return "docker" }
+
+// Capabilities implements sandbox.Provider.
+func (p *Provider) Capabilities() sandbox.Capabilities {
+	return sandbox.Capabilities{
+		Isolation:     sandbox.IsolationContainer,
+		NetworkToggle: true,
+		MemoryLimit:   true,
+		CPULimit:      true,
+		PidsLimit:     true,
+		Mounts:        true,
+	}
+}
+
+// Client returns the Docker client, for image management.
+func (p *Provider) Client() *client.Client { return p.cli }
+
+// Create implements sandbox.Provider.
+func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.Info, err error) {
+	spec = spec.WithDefaults()
+	if err := spec.Validate(); err != nil {
+		return sandbox.Info{}, err
+	}
+	for _, m := range spec.Mounts {
+		if st, err := os.Stat(m.Source); err != nil || !st.IsDir() {
+			return sandbox.Info{}, fmt.Errorf("mount source %q is not an existing directory: %w", m.Source, sandbox.ErrInvalid)
+		}
+	}
+	if err := p.ensureImage(ctx, spec.Image, spec.AutoPullImage); err != nil {
+		return sandbox.Info{}, err
+	}
+	id := sandbox.NewID()
+	b := &box{info: sandbox.Info{ID: id, Provider: p.Name(), Name: spec.NamePrefix + "-" + string(id), Spec: spec}}
+
+	// Undo everything on failure; teardown must outlive a cancelled ctx.
+	var cleanups []func()
+	defer func() {
+		if err != nil {
+			for i := len(cleanups) - 1; i >= 0; i-- {
+				cleanups[i]()
+			}
+		}
+	}()
+
+	ws := spec.WorkspaceDir
+	if ws == "" {
+		ws, err = makeWorkspace(p.opts.WorkspaceRoot, string(id))
+		if err != nil {
+			return sandbox.Info{}, err
+		}
+		b.ownsWS = true
+		cleanups = append(cleanups, func() { _ = os.RemoveAll(ws) })
+	} else if st, serr := os.Stat(ws); serr != nil || !st.IsDir() {
+		return sandbox.Info{}, fmt.Errorf("workspace_dir %q is not an existing directory: %w", ws, sandbox.ErrInvalid)
+	}
+	b.info.Workspace = ws
+
+	cfg, hcfg := p.containerConfig(b, spec, ws)
+	created, err := p.cli.ContainerCreate(ctx, client.ContainerCreateOptions{Config: cfg, HostConfig: hcfg, Name: b.info.Name})
+	if err != nil {
+		return sandbox.Info{}, fmt.Errorf("creating container: %w", convert(err))
+	}
+	b.containerID = created.ID
+	cleanups = append(cleanups, func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_, _ = p.cli.ContainerRemove(rctx, created.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	})
+	if _, err := p.cli.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
+		return sandbox.Info{}, fmt.Errorf("starting container: %w", convert(err))
+	}
+	b.sess = agent.NewSession(&launcher{cli: p.cli, containerID: created.ID, workspace: spec.WorkspacePath}, agent.Options{
+		Workspace:   spec.WorkspacePath,
+		Timeout:     spec.Timeout,
+		OutputLimit: spec.OutputLimit,
+		Env:         spec.Env,
+	})
+	cleanups = append(cleanups, func() { _ = b.sess.Close() })
+	if _, err := b.sess.Start(ctx); err != nil {
+		return sandbox.Info{}, fmt.Errorf("image %s: %w", spec.Image, err)
+	}
+	p.mu.Lock()
+	p.boxes[id] = b
+	p.mu.Unlock()
+	p.log.Debug("created sandbox", "sandbox_id", id, "container", b.info.Name)
+	return b.info, nil
+}
+
+// containerConfig is the hardened container definition of a sandbox.
+func (p *Provider) containerConfig(b *box, spec sandbox.Spec, ws string) (*container.Config, *container.HostConfig) {
+	labels := map[string]string{
+		LabelManaged: "1",
+		LabelSandbox: string(b.info.ID),
+		LabelOwner:   p.owner,
+	}
+	if b.ownsWS {
+		labels[LabelWorkspace] = ws
+	}
+	for k, v := range spec.Labels {
+		labels[labelUser+k] = v
+	}
+	network := container.NetworkMode("none")
+	if spec.Network {
+		network = "bridge"
+	}
+	mounts := []mount.Mount{{Type: mount.TypeBind, Source: ws, Target: spec.WorkspacePath}}
+	for _, m := range spec.Mounts {
+		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
+	}
+	init := true
+	pids := spec.PidsLimit
+	cfg := &container.Config{
+		Image:      spec.Image,
+		Cmd:        []string{"sleep", "infinity"},
+		User:       initUser,
+		WorkingDir: spec.WorkspacePath,
+		Hostname:   "sandbox",
+		Labels:     labels,
+	}
+	hcfg := &container.HostConfig{
+		Init:           &init,
+		CapDrop:        []string{"ALL"},
+		SecurityOpt:    []string{"no-new-privileges"},
+		ReadonlyRootfs: true,
+		Tmpfs:          map[string]string{"/tmp": fmt.Sprintf("rw,nosuid,nodev,exec,size=%d,mode=1777", spec.TmpSize)},
+		NetworkMode:    network,
+		IpcMode:        "private",
+		LogConfig:      container.LogConfig{Type: "none"},
+		Mounts:         mounts,
+		Resources: container.Resources{
+			Memory:     spec.MemoryLimit,
+			MemorySwap: spec.MemoryLimit, // no swap on top of the limit
+			NanoCPUs:   int64(spec.CPULimit * 1e9),
+			PidsLimit:  &pids,
+		},
+	}
+	return cfg, hcfg
+}
+
+func (p *Provider) ensureImage(ctx context.Context, image string, pull bool) error {
+	p.mu.Lock()
+	ok := p.images[image]
+	p.mu.Unlock()
+	if ok {
+		return nil
+	}
+	_, err := p.cli.ImageInspect(ctx, image)
+	if err != nil && cerrdefs.IsNotFound(err) && pull {
+		var rc io.ReadCloser
+		rc, err = p.cli.ImagePull(ctx, image, client.ImagePullOptions{})
+		if err == nil {
+			_, err = io.Copy(io.Discard, rc)
+			rc.Close()
+		}
+		if err == nil {
+			_, err = p.cli.ImageInspect(ctx, image)
+		}
+	}
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("image %q is not on the Docker engine; build it with `warden image build` (or set auto_pull_image to pull it): %w", image, sandbox.ErrInvalid)
+		}
+		return fmt.Errorf("image %q: %w", image, convert(err))
+	}
+	p.mu.Lock()
+	p.images[image] = true
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *Provider) get(id sandbox.ID) (*box, error) {
+	if err := sandbox.ValidateID(string(id)); err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	b := p.boxes[id]
+	p.mu.Unlock()
+	if b == nil {
+		return nil, fmt.Errorf("sandbox %s: %w", id, sandbox.ErrNotFound)
+	}
+	return b, nil
+}
+
+// Exec implements sandbox.Provider.
+func (p *Provider) Exec(ctx context.Context, id sandbox.ID, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
+	b, err := p.get(id)
+	if err != nil {
+		return sandbox.ExecResult{}, err
+	}
+	return b.sess.Exec(ctx, req)
+}
+
+// Checkpoint snapshots the sandbox's Python session now (see
+// agent.Session.Checkpoint).
+func (p *Provider) Checkpoint(ctx context.Context, id sandbox.ID) error {
+	b, err := p.get(id)
+	if err != nil {
+		return err
+	}
+	return b.sess.Checkpoint(ctx)
+}
+
+// UpdateEnv implements sandbox.Provider.
+func (p *Provider) UpdateEnv(ctx context.Context, id sandbox.ID, u sandbox.EnvUpdate) (map[string]string, error) {
+	b, err := p.get(id)
+	if err != nil {
+		return nil, err
+	}
+	return b.sess.UpdateEnv(u)
+}
+
+// Env implements sandbox.Provider.
+func (p *Provider) Env(ctx context.Context, id sandbox.ID) (map[string]string, error) {
+	b, err := p.get(id)
+	if err != nil {
+		return nil, err
+	}
+	return b.sess.Env(), nil
+}
+
+// Info returns the description of a live sandbox.
+func (p *Provider) Info(id sandbox.ID) (sandbox.Info, error) {
+	b, err := p.get(id)
+	if err != nil {
+		return sandbox.Info{}, err
+	}
+	info := b.info
+	info.Spec.Env = maps.Clone(info.Spec.Env)
+	return info, nil
+}
+
+// Destroy implements sandbox.Provider: it removes the container and, if
+// Warden created it, the workspace directory.
+func (p *Provider) Destroy(ctx context.Context, id sandbox.ID) error {
+	if err := sandbox.ValidateID(string(id)); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	b := p.boxes[id]
+	delete(p.boxes, id)
+	p.mu.Unlock()
+	if b == nil {
+		return fmt.Errorf("sandbox %s: %w", id, sandbox.ErrNotFound)
+	}
+	_ = b.sess.Close()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
+	defer cancel()
+	var errs []error
+	if _, err := p.cli.ContainerRemove(ctx, b.containerID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		errs = append(errs, fmt.Errorf("removing container %s: %w", b.info.Name, convert(err)))
+	}
+	if b.ownsWS {
+		if err := os.RemoveAll(b.info.Workspace); err != nil {
+			errs = append(errs, fmt.Errorf("removing workspace: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// List returns the live sandboxes of this provider.
+func (p *Provider) List() []sandbox.Info {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]sandbox.Info, 0, len(p.boxes))
+	for _, b := range p.boxes {
+		out = append(out, b.info)
+	}
+	return out
+}
+
+// Close destroys every sandbox of this provider and closes the client.
+func (p *Provider) Close(ctx context.Context) error {
+	p.mu.Lock()
+	ids := make([]sandbox.ID, 0, len(p.boxes))
+	for id := range p.boxes {
+		ids = append(ids, id)
+	}
+	p.mu.Unlock()
+	var wg sync.WaitGroup
+	errs := make([]error, len(ids))
+	for i, id := range ids {
+		wg.Go(func() { errs[i] = p.Destroy(ctx, id) })
+	}
+	wg.Wait()
+	errs = append(errs, p.cli.Close())
+	return errors.Join(errs...)
+}
+
+// RemoveOrphans removes the Warden containers of this host whose owning
+// process no longer runs, with the workspaces Warden created for them. It
+// returns how many it removed. Containers of live Warden processes, and
+// of other hosts sharing the daemon, are left alone.
+func (p *Provider) RemoveOrphans(ctx context.Context) (int, error) {
+	list, err := p.cli.ContainerList(ctx, client.ContainerListOptions{
+		All:     true,
+		Filters: make(client.Filters).Add("label", LabelManaged+"=1"),
+	})
+	if err != nil {
+		return 0, fmt.Errorf("listing containers: %w", convert(err))
+	}
+	n := 0
+	var errs []error
+	for _, c := range list.Items {
+		if ownerAlive(c.Labels[LabelOwner]) {
+			continue
+		}
+		if _, err := p.cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			errs = append(errs, convert(err))
+			continue
+		}
+		if ws := c.Labels[LabelWorkspace]; ws != "" && strings.HasPrefix(ws, p.opts.WorkspaceRoot+string(filepath.Separator)) {
+			_ = os.RemoveAll(ws)
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
+// makeWorkspace creates a private workspace directory that the sandbox
+// user (uid 1000) can write, whatever the host user is.
+func makeWorkspace(root, id string) (string, error) {
+	if err := os.MkdirAll(root, 0o711); err != nil {
+		return "", fmt.Errorf("creating workspace root: %w", err)
+	}
+	dir := filepath.Join(root, id)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return "", fmt.Errorf("creating workspace: %w", err)
+	}
+	if os.Geteuid() == 0 {
+		if err := os.Chown(dir, 1000, 1000); err != nil {
+			return "", fmt.Errorf("creating workspace: %w", err)
+		}
+	} else if err := os.Chmod(dir, 0o777); err != nil {
+		return "", fmt.Errorf("creating workspace: %w", err)
+	}
+	return dir, nil
+}
+
+// ownerID identifies this process on this host: hostname, pid and the
+// process's start time, so a recycled pid is not mistaken for us.
+func ownerID() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d/%d", host, os.Getpid(), startTime(os.Getpid()))
+}
+
+// ownerAlive reports whether the process named by an owner label still
+// runs. Owners on other hosts are assumed alive: we cannot tell.
+func ownerAlive(owner string) bool {
+	parts := strings.Split(owner, "/")
+	if len(parts) != 3 {
+		return false
+	}
+	if host, _ := os.Hostname(); parts[0] != host {
+		return true
+	}
+	pid, err1 := strconv.Atoi(parts[1])
+	st, err2 := strconv.ParseUint(parts[2], 10, 64)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return startTime(pid) == st && st != 0
+}
+
+// startTime is the start time of pid in clock ticks since boot, 0 if pid
+// does not exist.
+func startTime(pid int) uint64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return 0
+	}
+	v, _ := strconv.ParseUint(f[19], 10, 64)
+	return v
+}
+
+// convert maps Docker SDK errors to Warden's error classes. The SDK's own
+// types do not leave this package.
+func convert(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	case cerrdefs.IsNotFound(err):
+		return fmt.Errorf("%v: %w", err, sandbox.ErrNotFound)
+	case cerrdefs.IsInvalidArgument(err):
+		return fmt.Errorf("%v: %w", err, sandbox.ErrInvalid)
+	case cerrdefs.IsConflict(err):
+		return fmt.Errorf("%v: %w", err, sandbox.ErrConflict)
+	case cerrdefs.IsUnavailable(err), client.IsErrConnectionFailed(err):
+		return fmt.Errorf("%v: %w", err, sandbox.ErrUnavailable)
+	default:
+		return fmt.Errorf("%v", err)
+	}
+}

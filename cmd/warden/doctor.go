@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/warden-sandbox/warden/internal/provider/docker"
+)
+
+// providerReport is what `warden doctor` says of one provider.
+type providerReport struct {
+	Name      string        `json:"name"`
+	Usable    bool          `json:"usable"`
+	Isolation string        `json:"isolation"`
+	Reason    string        `json:"reason"`
+	Docker    *docker.Probe `json:"docker,omitempty"`
+	Image     string        `json:"image,omitempty"`
+	ImageOK   bool          `json:"image_present,omitempty"`
+}
+
+func cmdDoctor(ctx context.Context, args []string, e env) error {
+	fs := flag.NewFlagSet("warden doctor", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	sf := newSettingFlags(e)
+	sf.add(fs, "timeout", "SANDBOX__DOCKER_CONNECTION_TIMEOUT", "timeout of one connection attempt")
+	sf.add(fs, "retries", "SANDBOX__DOCKER_MAX_RETRIES", "connection retries")
+	sf.add(fs, "image", "SANDBOX__IMAGE", "runtime image to look for")
+	jsonOut := fs.Bool("json", false, "print the report as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := sf.load(e)
+	if err != nil {
+		return err
+	}
+	s := cfg.Sandbox
+	retries := s.DockerMaxRetries
+	if retries == 0 {
+		retries = -1 // docker.DetectOptions reads 0 as "default"
+	}
+	probe := docker.Detect(ctx, docker.DetectOptions{Host: s.DockerHost, Timeout: s.DockerConnectionTimeout, Retries: retries})
+	d := providerReport{Name: "docker", Isolation: "container", Docker: &probe, Image: s.Image}
+	switch {
+	case !probe.Available:
+		d.Reason = "Docker is not usable: " + probe.Error
+	default:
+		d.ImageOK = imagePresent(ctx, s.DockerHost, s.Image, s.DockerConnectionTimeout)
+		d.Usable = true
+		d.Reason = "Docker Engine " + probe.Version + " (API " + probe.APIVersion + ")"
+		if !d.ImageOK {
+			d.Reason += "; runtime image " + s.Image + " is missing: run `warden image build`"
+		}
+	}
+	reports := []providerReport{d, bwrapReport(), {
+		Name: "local", Isolation: "none",
+		Reason: "not implemented in this version; it would run code unisolated and needs SANDBOX__MOCK_MODE=true",
+	}}
+	if *jsonOut {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(reports)
+	}
+	for _, r := range reports {
+		mark := "✗"
+		if r.Usable {
+			mark = "✓"
+		}
+		fmt.Fprintf(e.stdout, "%s %-10s (isolation: %s) %s\n", mark, r.Name, r.Isolation, r.Reason)
+	}
+	fmt.Fprintln(e.stdout)
+	fmt.Fprint(e.stdout, probe.Text())
+	if !d.Usable || !d.ImageOK {
+		return exitError{code: 1}
+	}
+	return nil
+}
+
+func imagePresent(ctx context.Context, host, image string, timeout time.Duration) bool {
+	opts := []client.Opt{client.FromEnv}
+	if host != "" {
+		opts = append(opts, client.WithHost(host))
+	}
+	cli, err := client.New(opts...)
+	if err != nil {
+		return false
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	_, err = cli.ImageInspect(ctx, image)
+	return err == nil
+}
+
+func bwrapReport() providerReport {
+	r := providerReport{Name: "bubblewrap", Isolation: "namespace"}
+	path, err := exec.LookPath("bwrap")
+	if err != nil {
+		r.Reason = "bwrap is not installed (apt-get install bubblewrap); the provider is not implemented in this version yet"
+		return r
+	}
+	out, _ := exec.Command(path, "--version").Output()
+	r.Reason = strings.TrimSpace(string(out)) + " found at " + path + ", but the provider is not implemented in this version yet"
+	return r
+}

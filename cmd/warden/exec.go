@@ -1,0 +1,272 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/warden-sandbox/warden/internal/config"
+	"github.com/warden-sandbox/warden/internal/provider/docker"
+	"github.com/warden-sandbox/warden/internal/sandbox"
+)
+
+// cell is one execution of `warden exec`, in command-line order.
+type cell struct {
+	lang sandbox.Language
+	code string
+	argv []string
+}
+
+// multi collects a repeatable flag.
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, ",") }
+func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
+
+func cmdExec(ctx context.Context, args []string, e env) error {
+	fs := flag.NewFlagSet("warden exec", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	sf := newSettingFlags(e)
+	var cells []cell
+	var readDirs, writeDirs, mounts, envs, envFiles multi
+	var jsonOut bool
+	var workspace, workdir string
+	fs.Func("python", "Python `code` to run; repeat for several cells of one session; - reads stdin", func(v string) error {
+		code, err := codeArg(e, v)
+		cells = append(cells, cell{lang: sandbox.Python, code: code})
+		return err
+	})
+	fs.Func("shell", "shell `command` to run with bash -c; repeatable; - reads stdin", func(v string) error {
+		code, err := codeArg(e, v)
+		cells = append(cells, cell{lang: sandbox.Shell, code: code})
+		return err
+	})
+	fs.Func("file", "run the code in `path`: shell for *.sh, else Python; - is stdin (Python); repeatable", func(v string) error {
+		code, err := readFile(e, v)
+		lang := sandbox.Python
+		if strings.HasSuffix(v, ".sh") {
+			lang = sandbox.Shell
+		}
+		cells = append(cells, cell{lang: lang, code: code})
+		return err
+	})
+	sf.add(fs, "timeout", "SANDBOX__TIMEOUT", "per-execution timeout, seconds or a duration like 90s")
+	sf.add(fs, "memory", "SANDBOX__MEMORY_LIMIT", "memory limit, e.g. 512m or 1g")
+	sf.add(fs, "cpus", "SANDBOX__CPU_LIMIT", "CPU limit, e.g. 0.5")
+	sf.add(fs, "pids", "SANDBOX__PIDS_LIMIT", "maximum number of processes")
+	sf.add(fs, "image", "SANDBOX__IMAGE", "container image")
+	sf.add(fs, "output-limit", "SANDBOX__MAX_OUTPUT_BYTES", "bytes kept per output stream")
+	sf.addBool(fs, "network", "SANDBOX__ENABLE_NETWORK", "enable outbound network")
+	fs.Var(&readDirs, "read-dir", "host `dir` mounted read-only at the same path; repeatable")
+	fs.Var(&writeDirs, "write-dir", "host `dir` mounted read-write at the same path; repeatable")
+	fs.Var(&mounts, "mount", "mount `SRC[:DST][:ro]` (DST defaults to SRC); repeatable")
+	fs.Var(&envs, "env", "environment variable `K=V` for the sandbox; repeatable")
+	fs.Var(&envFiles, "env-file", "read environment variables from a .env `file`; repeatable")
+	fs.StringVar(&workspace, "workspace", "", "host `dir` to use as the workspace (default: a private one, removed afterwards)")
+	fs.StringVar(&workdir, "workdir", "", "working `dir` of shell commands, relative to the workspace")
+	fs.BoolVar(&jsonOut, "json", false, "print each result as a JSON object (one per line)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if rest := fs.Args(); len(rest) > 0 {
+		cells = append(cells, cell{lang: sandbox.Shell, argv: rest})
+	}
+	if len(cells) == 0 {
+		return fmt.Errorf("nothing to run: give --python, --shell, --file or -- PROGRAM ARGS: %w", errUsage)
+	}
+	if len(readDirs) > 0 {
+		if err := sf.loader.Set("SANDBOX__ADDITIONAL_READ_DIRS", absJoin(readDirs)); err != nil {
+			return err
+		}
+	}
+	if len(writeDirs) > 0 {
+		if err := sf.loader.Set("SANDBOX__ADDITIONAL_WRITE_DIRS", absJoin(writeDirs)); err != nil {
+			return err
+		}
+	}
+	cfg, err := sf.load(e)
+	if err != nil {
+		return err
+	}
+	spec := cfg.SandboxSpec()
+	spec.Env = map[string]string{}
+	for _, f := range envFiles {
+		m, err := config.LoadFile(f)
+		if err != nil {
+			return fmt.Errorf("--env-file: %w", err)
+		}
+		maps.Copy(spec.Env, m)
+	}
+	for _, kv := range envs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return fmt.Errorf("--env %q is not K=V: %w", kv, errUsage)
+		}
+		spec.Env[k] = v
+	}
+	for _, m := range mounts {
+		mt, err := parseMount(m)
+		if err != nil {
+			return err
+		}
+		spec.Mounts = append(spec.Mounts, mt)
+	}
+	if workspace != "" {
+		if spec.WorkspaceDir, err = filepath.Abs(workspace); err != nil {
+			return err
+		}
+	}
+
+	p, err := openDocker(ctx, cfg, e)
+	if err != nil {
+		return err
+	}
+	defer p.Close(context.WithoutCancel(ctx))
+	info, err := p.Create(ctx, spec)
+	if err != nil {
+		return fmt.Errorf("creating sandbox: %w", err)
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		_ = p.Destroy(dctx, info.ID)
+	}()
+
+	for i, c := range cells {
+		req := sandbox.ExecRequest{Language: c.lang, Code: c.code, Argv: c.argv}
+		if c.lang == sandbox.Shell {
+			req.Workdir = workdir
+		}
+		if !jsonOut {
+			req.OnOutput = func(s sandbox.Stream, b []byte) {
+				if s == sandbox.Stdout {
+					e.stdout.Write(b)
+				} else {
+					e.stderr.Write(b)
+				}
+			}
+		}
+		r, err := p.Exec(ctx, info.ID, req)
+		if err != nil && r.Stdout == nil {
+			return fmt.Errorf("cell %d: %w", i+1, err)
+		}
+		if jsonOut {
+			if err := writeJSONResult(e.stdout, i+1, c.lang, info.ID, r); err != nil {
+				return err
+			}
+		} else {
+			if r.ReturnValue != nil {
+				fmt.Fprintln(e.stdout, *r.ReturnValue)
+			}
+			if r.StdoutTruncated || r.StderrTruncated {
+				fmt.Fprintf(e.stderr, "warden: output truncated at %s per stream\n", config.FormatBytes(int64(spec.OutputLimit)))
+			}
+			for _, n := range r.Notes {
+				fmt.Fprintln(e.stderr, "warden: note:", n)
+			}
+		}
+		if err != nil {
+			return err
+		}
+		if r.ExitCode != 0 {
+			return exitError{code: r.ExitCode}
+		}
+	}
+	return nil
+}
+
+// writeJSONResult writes one line: the result object with the cell's
+// number, language and sandbox ID in front.
+func writeJSONResult(w io.Writer, n int, lang sandbox.Language, id sandbox.ID, r sandbox.ExecResult) error {
+	body, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	head, err := json.Marshal(map[string]any{"cell": n, "language": lang, "sandbox_id": id})
+	if err != nil {
+		return err
+	}
+	line := append(head[:len(head)-1], ',')
+	line = append(line, body[1:]...)
+	_, err = w.Write(append(line, '\n'))
+	return err
+}
+
+// codeArg returns v, or standard input when v is "-".
+func codeArg(e env, v string) (string, error) {
+	if v == "-" {
+		return readFile(e, "-")
+	}
+	return v, nil
+}
+
+// parseMount parses SRC[:DST][:ro|:rw].
+func parseMount(s string) (sandbox.Mount, error) {
+	parts := strings.Split(s, ":")
+	m := sandbox.Mount{}
+	if n := len(parts); n > 1 && (parts[n-1] == "ro" || parts[n-1] == "rw") {
+		m.ReadOnly = parts[n-1] == "ro"
+		parts = parts[:n-1]
+	}
+	if len(parts) == 0 || len(parts) > 2 || parts[0] == "" {
+		return m, fmt.Errorf("--mount %q is not SRC[:DST][:ro]: %w", s, errUsage)
+	}
+	src, err := filepath.Abs(parts[0])
+	if err != nil {
+		return m, err
+	}
+	m.Source = src
+	if len(parts) == 2 {
+		m.Target = parts[1]
+	}
+	return m, nil
+}
+
+func absJoin(dirs []string) string {
+	out := make([]string, len(dirs))
+	for i, d := range dirs {
+		if a, err := filepath.Abs(d); err == nil {
+			d = a
+		}
+		out[i] = d
+	}
+	return strings.Join(out, ",")
+}
+
+// openDocker connects to Docker with the configured host, timeout and
+// retries.
+func openDocker(ctx context.Context, cfg config.Config, e env) (*docker.Provider, error) {
+	s := cfg.Sandbox
+	switch s.Provider {
+	case config.ProviderAuto, config.ProviderDocker:
+	default:
+		return nil, fmt.Errorf("provider %q is not available in this version of warden; use docker", s.Provider)
+	}
+	var err error
+	for attempt := 0; attempt <= s.DockerMaxRetries; attempt++ {
+		var p *docker.Provider
+		p, err = docker.New(ctx, docker.Options{
+			Host:          s.DockerHost,
+			Timeout:       s.DockerConnectionTimeout,
+			WorkspaceRoot: s.WorkspaceRoot,
+			Log:           logger(cfg, e.stderr),
+		})
+		if err == nil {
+			return p, nil
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-time.After(time.Duration(attempt+1) * 500 * time.Millisecond):
+		case <-ctx.Done():
+		}
+	}
+	return nil, fmt.Errorf("%w\n(run `warden doctor` for details and remedies)", err)
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/warden-sandbox/warden/internal/testutil"
+)
+
+func runCLI(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	environ := []string{"SANDBOX__IMAGE=" + testutil.Image()}
+	code = run(t.Context(), args, env{environ: environ, stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb})
+	return code, out.String(), errb.String()
+}
+
+func TestUsageErrors(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{}, {"nope"}, {"exec"}, {"exec", "--env", "novalue", "--python", "1"}, {"image"}} {
+		if code, _, stderr := runCLI(t, "", args...); code != 2 || stderr == "" {
+			t.Errorf("warden %v = exit %d, stderr %q; want 2 and a message", args, code, stderr)
+		}
+	}
+	if code, _, stderr := runCLI(t, "", "exec", "--memory", "5", "--cpus", "-1", "--python", "1"); code != 1 ||
+		!strings.Contains(stderr, "SANDBOX__MEMORY_LIMIT") || !strings.Contains(stderr, "SANDBOX__CPU_LIMIT") {
+		t.Errorf("bad settings: exit %d, stderr %q; want both named", code, stderr)
+	}
+}
+
+func TestExec(t *testing.T) {
+	testutil.RequireDocker(t)
+	t.Parallel()
+	cases := []struct {
+		name     string
+		stdin    string
+		args     []string
+		code     int
+		stdout   string
+		inStderr string
+	}{
+		{"session", "", []string{"--python", "x = 42", "--python", "print(x)", "--python", "x + 1"}, 0, "42\n43\n", ""},
+		{"stdin", "print('from stdin')", []string{"--python", "-"}, 0, "from stdin\n", ""},
+		{"exception", "", []string{"--python", "raise ValueError('bad')"}, 1, "", "ValueError: bad"},
+		{"sys.exit", "", []string{"--python", "import sys; sys.exit(5)"}, 5, "", ""},
+		{"shell", "", []string{"--shell", "echo 'a|b' | cut -d'|' -f2; exit 3"}, 3, "b\n", ""},
+		{"argv", "", []string{"--", "printf", "%s", "$HOME"}, 0, "$HOME", ""},
+		{"env", "", []string{"--env", "GREETING=hi there", "--shell", `echo "$GREETING"`}, 0, "hi there\n", ""},
+		{"timeout", "", []string{"--timeout", "1", "--python", "import time; time.sleep(30)"}, 124, "", "timed out after 1 seconds"},
+		{"stops at first failure", "", []string{"--shell", "exit 2", "--shell", "echo never"}, 2, "", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			code, stdout, stderr := runCLI(t, c.stdin, append([]string{"exec"}, c.args...)...)
+			if code != c.code || stdout != c.stdout || !strings.Contains(stderr, c.inStderr) {
+				t.Errorf("warden exec %q = exit %d, stdout %q, stderr %q; want %d, %q, containing %q",
+					c.args, code, stdout, stderr, c.code, c.stdout, c.inStderr)
+			}
+		})
+	}
+}
+
+func TestExecJSON(t *testing.T) {
+	testutil.RequireDocker(t)
+	t.Parallel()
+	code, stdout, _ := runCLI(t, "", "exec", "--json", "--python", "y = 2", "--python", "1/0")
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if code != 1 || len(lines) != 2 {
+		t.Fatalf("exit %d, %d lines: %s", code, len(lines), stdout)
+	}
+	var r struct {
+		Cell           int    `json:"cell"`
+		SandboxID      string `json:"sandbox_id"`
+		ExitCode       int    `json:"exit_code"`
+		ErrorTraceback string `json:"error_traceback"`
+		Error          struct {
+			Name string `json:"name"`
+			Line int    `json:"line"`
+		} `json:"error"`
+		DurationMS float64 `json:"duration_ms"`
+	}
+	if err := json.Unmarshal([]byte(lines[1]), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Cell != 2 || r.SandboxID == "" || r.ExitCode != 1 || r.Error.Name != "ZeroDivisionError" || r.Error.Line != 1 ||
+		!strings.Contains(r.ErrorTraceback, "division by zero") || r.DurationMS <= 0 {
+		t.Errorf("json result = %+v", r)
+	}
+}
+
+func TestDoctor(t *testing.T) {
+	testutil.RequireDocker(t)
+	t.Parallel()
+	code, stdout, stderr := runCLI(t, "", "doctor", "--json")
+	var reports []providerReport
+	if err := json.Unmarshal([]byte(stdout), &reports); err != nil {
+		t.Fatalf("doctor --json: %v\n%s%s", err, stdout, stderr)
+	}
+	if len(reports) != 3 || reports[0].Name != "docker" || !reports[0].Usable || reports[0].Docker.APIVersion == "" {
+		t.Errorf("doctor = %+v", reports)
+	}
+	if code != 0 {
+		t.Errorf("doctor exit %d with a usable Docker and image", code)
+	}
+}

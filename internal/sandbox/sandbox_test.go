@@ -1,0 +1,100 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestValidateID(t *testing.T) {
+	t.Parallel()
+	for _, ok := range []string{"sb-0123456789abcdef", "a", "A.b_c-d", strings.Repeat("x", 64)} {
+		if err := ValidateID(ok); err != nil {
+			t.Errorf("ValidateID(%q) = %v, want nil", ok, err)
+		}
+	}
+	for _, bad := range []string{"", ".", "..", "../etc", "a/b", "-x", ".x", "a b", "a\x00", strings.Repeat("x", 65), "é"} {
+		if err := ValidateID(bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("ValidateID(%q) = %v, want ErrInvalid", bad, err)
+		}
+	}
+	if err := ValidateID(string(NewID())); err != nil {
+		t.Errorf("NewID() is invalid: %v", err)
+	}
+}
+
+func FuzzValidateID(f *testing.F) {
+	for _, s := range []string{"sb-1", "..", "a/b", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if ValidateID(s) == nil && (strings.ContainsAny(s, "/\\\x00") || s == "." || s == ".." || len(s) > MaxIDLength) {
+			t.Fatalf("ValidateID(%q) accepted an unsafe id", s)
+		}
+	})
+}
+
+func TestSpecValidate(t *testing.T) {
+	t.Parallel()
+	good := Spec{Mounts: []Mount{{Source: "/data"}, {Source: "/tmp/x", Target: "/tmp/x", ReadOnly: true}, {Source: "/a", Target: "/var/lib/a"}}}.WithDefaults()
+	if err := good.Validate(); err != nil {
+		t.Fatalf("Validate(good) = %v", err)
+	}
+	if good.Mounts[0].Target != "/data" {
+		t.Errorf("default mount target = %q, want the source path", good.Mounts[0].Target)
+	}
+	bad := Spec{
+		MemoryLimit: 1, CPULimit: -1, PidsLimit: 2, WorkspacePath: "/etc", NamePrefix: "a b",
+		Env:    map[string]string{"1X": "", "OK": ""},
+		Mounts: []Mount{{Source: "rel"}, {Source: "/a", Target: "/usr/x"}, {Source: "/b", Target: "/proc"}, {Source: "/c", Target: "/tmp"}, {Source: "/d", Target: "/x/../y"}},
+	}.WithDefaults()
+	err := bad.Validate()
+	for _, want := range []string{"memory_limit", "cpu_limit", "pids_limit", "workspace_path", "container_name_prefix", `"1X"`, `"rel"`, `"/usr/x"`, `"/proc"`, `"/tmp"`, `"/x/../y"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate(bad) does not mention %s: %v", want, err)
+		}
+	}
+	if !errors.Is(err, ErrInvalid) {
+		t.Errorf("Validate(bad) = %v, want ErrInvalid", err)
+	}
+}
+
+func TestExecRequestValidate(t *testing.T) {
+	t.Parallel()
+	for _, r := range []ExecRequest{
+		{Language: "ruby", Code: "1"},
+		{Language: Shell},
+		{Language: Shell, Code: "ls", Argv: []string{"ls"}},
+		{Language: Python, Argv: []string{"x"}},
+		{Language: Python, Code: "1", Timeout: -time.Second},
+	} {
+		if err := r.Validate(); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Validate(%+v) = %v, want ErrInvalid", r, err)
+		}
+	}
+}
+
+func TestResultJSON(t *testing.T) {
+	t.Parallel()
+	rv := "42"
+	r := ExecResult{Stdout: []byte("out"), ExitCode: 1, ReturnValue: &rv, Duration: 1500 * time.Microsecond,
+		Error: &ExecError{Name: "ValueError", Value: "x", Traceback: "Traceback...\nValueError: x\n", Line: 3}, StderrTruncated: true}
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"stdout":"out"`, `"exit_code":1`, `"error_traceback":"Traceback...\nValueError: x\n"`, `"duration_ms":1.5`, `"truncated":true`, `"return_value":"42"`, `"line":3`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("json = %s, missing %s", b, want)
+		}
+	}
+	var back ExecResult
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if string(back.Stdout) != "out" || back.Duration != r.Duration || *back.ReturnValue != "42" || back.Error.Line != 3 || !back.StderrTruncated {
+		t.Errorf("round trip = %+v", back)
+	}
+}

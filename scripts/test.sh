@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs Warden's tests on a fresh Debian/Ubuntu machine: installs and starts
+# what they need (Docker Engine, the runtime image), then runs vet, gofmt
+# and the whole test suite with the race detector against the real engine.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+ensure_go
+ensure_docker
+build_warden
+ensure_image
+
+cd "$ROOT"
+say "go vet and gofmt"
+go vet ./...
+unformatted="$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"
+[ -z "$unformatted" ] || die "gofmt would change: $unformatted"
+
+say "tests (race detector, real Docker Engine required)"
+export WARDEN_REQUIRE_DOCKER=1
+go test -race -count=1 -timeout 30m ./...
+
+say "fuzzing each parser briefly"
+go test -run '^$' -fuzz '^FuzzValidateID$' -fuzztime 10s ./internal/sandbox/
+go test -run '^$' -fuzz '^FuzzParseDotenv$' -fuzztime 10s ./internal/config/

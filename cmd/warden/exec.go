@@ -94,6 +94,9 @@ func cmdExec(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
+	if !cfg.Sandbox.Enabled {
+		return fmt.Errorf("sandboxes are disabled (SANDBOX__ENABLED=false)")
+	}
 	spec := cfg.SandboxSpec()
 	spec.Env = map[string]string{}
 	for _, f := range envFiles {

@@ -3,16 +3,20 @@
 // in /workspace, with Python 3 (cloudpickle, numpy, pandas, requests,
 // matplotlib) and a small set of shell tools.
 //
-// [Build] tries two recipes, in this order unless [Options.Strategy] picks one:
+// [Build] has two recipes:
 //
-//  1. A Dockerfile on the official Python image ([OfficialDockerfile]), used
-//     when that image is present locally or can be pulled within
-//     [Options.PullTimeout].
-//  2. A base image bootstrapped from Debian packages: debootstrap, then
-//     apt-get in a chroot, then the tree is imported with the Engine API as
-//     [Options.BaseName]; [RuntimeDockerfile] is built on top of it.
+//   - Official: a Dockerfile on the official Python image
+//     ([OfficialDockerfile]), which runs apt-get and pip.
+//   - Debian: a base image bootstrapped from Debian packages (debootstrap,
+//     then apt-get in a chroot, then the tree is imported with the Engine API
+//     as [Options.BaseName]), with [RuntimeDockerfile] built on top of it.
 //
-// Offline guarantee: the second recipe needs no container registry and no
+// By default ([StrategyAuto]) it uses the official image if it is present,
+// else the Debian base if it is present, else it tries to pull the official
+// image, giving up after [Options.PullTimeout] if the registry does not
+// answer, and falls back to bootstrapping the Debian base.
+//
+// Offline guarantee: the Debian recipe needs no container registry and no
 // PyPI, only a Debian mirror, which may be a local or air-gapped one
 // ([Options.Mirror]). Once the base image exists, rebuilding the runtime image
 // needs no network at all. Both recipes produce the same user, workspace,

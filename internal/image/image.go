@@ -45,8 +45,8 @@ const (
 	LabelRuntime = "org.warden.runtime"
 	// LabelVersion holds [RecipeVersion] of the recipe that built the image.
 	LabelVersion = "org.warden.runtime.version"
-	// RecipeVersion changes whenever the image contents change meaning, so
-	// that callers can tell an image built by an older recipe.
+	// RecipeVersion is raised whenever the recipe changes what the image
+	// holds, so that callers can tell an image built by an older recipe.
 	RecipeVersion = "1"
 )
 
@@ -219,15 +219,22 @@ func Build(ctx context.Context, api API, opts Options, progress io.Writer) error
 	}
 	start := time.Now()
 
-	useOfficial, err := chooseOfficial(ctx, api, o, w)
+	r, err := chooseRecipe(ctx, api, o, w)
 	if err != nil {
 		return err
 	}
-	if useOfficial {
+	switch r {
+	case officialRecipe:
 		phasef(w, "building %s from %s", o.Name, o.OfficialBase)
 		err = buildDockerfile(ctx, api, OfficialDockerfile(o.OfficialBase), o, w)
-	} else {
-		err = buildFromDebian(ctx, api, o, w)
+	case bootstrapRecipe:
+		if err := bootstrapBase(ctx, api, o, w); err != nil {
+			return fmt.Errorf("building base image %s: %w", o.BaseName, err)
+		}
+		fallthrough
+	case debianRecipe:
+		phasef(w, "building %s from %s", o.Name, o.BaseName)
+		err = buildDockerfile(ctx, api, RuntimeDockerfile(o.BaseName), o, w)
 	}
 	if err != nil {
 		return err
@@ -236,58 +243,54 @@ func Build(ctx context.Context, api API, opts Options, progress io.Writer) error
 	return nil
 }
 
-// chooseOfficial decides between the recipes, pulling the official base if
-// that is the way forward. It returns an error only if the decision cannot be
-// made or the strategy is official and the pull failed.
-func chooseOfficial(ctx context.Context, api API, o Options, w io.Writer) (bool, error) {
+// recipe is what [Build] decided to do.
+type recipe int
+
+const (
+	officialRecipe  recipe = iota // build on the official image, present or just pulled
+	debianRecipe                  // build on the Debian base image, which exists
+	bootstrapRecipe               // bootstrap the Debian base image, then build on it
+)
+
+// chooseRecipe applies o.Strategy, pulling the official image if that is
+// the way forward. It fails only if the engine cannot answer, ctx ends, or
+// the strategy is official and the pull failed.
+func chooseRecipe(ctx context.Context, api API, o Options, w io.Writer) (recipe, error) {
+	haveBase := func() (recipe, error) {
+		if o.RebuildBase {
+			return bootstrapRecipe, nil
+		}
+		ok, err := Exists(ctx, api, o.BaseName)
+		if err != nil || !ok {
+			return bootstrapRecipe, err
+		}
+		phasef(w, "reusing base image %s (set RebuildBase to bootstrap it again)", o.BaseName)
+		return debianRecipe, nil
+	}
 	if o.Strategy == StrategyDebian {
-		return false, nil
+		return haveBase()
 	}
 	ok, err := Exists(ctx, api, o.OfficialBase)
 	if err != nil || ok {
-		return ok, err
+		return officialRecipe, err
 	}
-	if o.Strategy == StrategyAuto && !o.RebuildBase {
-		ok, err := Exists(ctx, api, o.BaseName)
-		if err != nil {
-			return false, err
-		}
-		if ok {
-			phasef(w, "%s is not present; using the local base image %s", o.OfficialBase, o.BaseName)
-			return false, nil
+	if o.Strategy == StrategyAuto {
+		if r, err := haveBase(); err != nil || r == debianRecipe {
+			return r, err
 		}
 	}
 	phasef(w, "pulling %s (giving up if the registry does not answer within %s)", o.OfficialBase, o.PullTimeout)
 	err = pull(ctx, api, o.OfficialBase, o.PullTimeout, w)
 	switch {
 	case err == nil:
-		return true, nil
+		return officialRecipe, nil
 	case ctx.Err() != nil:
-		return false, fmt.Errorf("pulling %s: %w", o.OfficialBase, ctx.Err())
+		return 0, fmt.Errorf("pulling %s: %w", o.OfficialBase, ctx.Err())
 	case o.Strategy == StrategyOfficial:
-		return false, fmt.Errorf("pulling %s: %w", o.OfficialBase, err)
+		return 0, fmt.Errorf("pulling %s: %w", o.OfficialBase, err)
 	}
 	phasef(w, "cannot pull %s (%v); falling back to a base image built from Debian packages", o.OfficialBase, err)
-	return false, nil
-}
-
-// buildFromDebian builds the runtime image on o.BaseName, bootstrapping the
-// base first unless it exists and o.RebuildBase is false.
-func buildFromDebian(ctx context.Context, api API, o Options, w io.Writer) error {
-	exists := false
-	if !o.RebuildBase {
-		var err error
-		if exists, err = Exists(ctx, api, o.BaseName); err != nil {
-			return err
-		}
-	}
-	if exists {
-		phasef(w, "reusing base image %s (set RebuildBase to bootstrap it again)", o.BaseName)
-	} else if err := bootstrapBase(ctx, api, o, w); err != nil {
-		return fmt.Errorf("building base image %s: %w", o.BaseName, err)
-	}
-	phasef(w, "building %s from %s", o.Name, o.BaseName)
-	return buildDockerfile(ctx, api, RuntimeDockerfile(o.BaseName), o, w)
+	return bootstrapRecipe, nil
 }
 
 // phasef writes one "==> " progress line.

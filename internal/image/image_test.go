@@ -167,6 +167,40 @@ func TestBuildUsesLocalDebianBaseWithoutNetwork(t *testing.T) {
 	if len(f.builds) != 1 || f.builds[0] != RuntimeDockerfile(DefaultBaseName) {
 		t.Errorf("built %q, want RuntimeDockerfile(%s)", f.builds, DefaultBaseName)
 	}
+	if n := len(f.inspects); n != 2 {
+		t.Errorf("Build() inspected %d images (%v), want 2", n, f.inspects)
+	}
+}
+
+func TestChooseRecipe(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		opts     Options
+		images   []string
+		want     recipe
+		wantPull bool
+	}{
+		{"auto, official present", Options{}, []string{DefaultOfficialBase, DefaultBaseName}, officialRecipe, false},
+		{"auto, base present", Options{}, []string{DefaultBaseName}, debianRecipe, false},
+		{"auto, base present but RebuildBase", Options{RebuildBase: true}, []string{DefaultBaseName}, bootstrapRecipe, true},
+		{"debian, official present", Options{Strategy: StrategyDebian}, []string{DefaultOfficialBase, DefaultBaseName}, debianRecipe, false},
+		{"debian, nothing present", Options{Strategy: StrategyDebian}, nil, bootstrapRecipe, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFake(tt.images...)
+			o, _ := tt.opts.withDefaults()
+			got, err := chooseRecipe(t.Context(), f, o, io.Discard)
+			if err != nil || got != tt.want {
+				t.Errorf("chooseRecipe() = %v, %v, want %v", got, err, tt.want)
+			}
+			if pulled := len(f.pulls) > 0; pulled != tt.wantPull {
+				t.Errorf("pulled %v, want a pull: %v", f.pulls, tt.wantPull)
+			}
+		})
+	}
 }
 
 func TestBuildStreamErrorFailsBuild(t *testing.T) {
@@ -180,14 +214,14 @@ func TestBuildStreamErrorFailsBuild(t *testing.T) {
 	}
 }
 
-func TestChooseOfficialFallsBackWhenPullFails(t *testing.T) {
+func TestChooseRecipeFallsBackWhenPullFails(t *testing.T) {
 	t.Parallel()
 	f := newFake()
 	o, _ := Options{}.withDefaults()
 	var progress strings.Builder
-	official, err := chooseOfficial(t.Context(), f, o, &progress)
-	if err != nil || official {
-		t.Fatalf("chooseOfficial() = %v, %v, want false, nil", official, err)
+	r, err := chooseRecipe(t.Context(), f, o, &progress)
+	if err != nil || r != bootstrapRecipe {
+		t.Fatalf("chooseRecipe() = %v, %v, want bootstrapRecipe, nil", r, err)
 	}
 	if len(f.pulls) != 1 {
 		t.Errorf("pulls = %v, want one attempt", f.pulls)
@@ -197,7 +231,7 @@ func TestChooseOfficialFallsBackWhenPullFails(t *testing.T) {
 	}
 }
 
-func TestChooseOfficialAfterPull(t *testing.T) {
+func TestChooseRecipeAfterPull(t *testing.T) {
 	t.Parallel()
 	f := newFake()
 	f.pull = func(context.Context, string) (io.ReadCloser, error) {
@@ -205,9 +239,9 @@ func TestChooseOfficialAfterPull(t *testing.T) {
 {"status":"Status: Downloaded newer image for python:3.11-slim"}`)), nil
 	}
 	o, _ := Options{}.withDefaults()
-	official, err := chooseOfficial(t.Context(), f, o, io.Discard)
-	if err != nil || !official {
-		t.Fatalf("chooseOfficial() = %v, %v, want true, nil", official, err)
+	r, err := chooseRecipe(t.Context(), f, o, io.Discard)
+	if err != nil || r != officialRecipe {
+		t.Fatalf("chooseRecipe() = %v, %v, want officialRecipe, nil", r, err)
 	}
 }
 

@@ -415,9 +415,10 @@ func TestRemoveOrphans(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, live := create(t, sandbox.Spec{})
-	n, err := p.RemoveOrphans(t.Context())
-	if err != nil || n < 1 {
-		t.Fatalf("RemoveOrphans = %d, %v", n, err)
+	// Another Warden process (a parallel test binary) may remove the orphan
+	// first, which is right too: what matters is that it is gone.
+	if _, err := p.RemoveOrphans(t.Context()); err != nil {
+		t.Fatalf("RemoveOrphans: %v", err)
 	}
 	if _, err := p.cli.ContainerInspect(t.Context(), c.ID, client.ContainerInspectOptions{}); err == nil {
 		t.Fatal("orphan survived")
@@ -451,4 +452,21 @@ func deref(s *string) string {
 		return "<nil>"
 	}
 	return *s
+}
+
+func TestOwnerAlive(t *testing.T) {
+	t.Parallel()
+	host, _ := os.Hostname()
+	for owner, want := range map[string]bool{
+		ownerID(): true,
+		fmt.Sprintf("%s/%d/%d", host, os.Getpid(), startTime(os.Getpid())+1): false, // pid reused by another process
+		fmt.Sprintf("%s/%d/%d", host, 999999, 12345):                         false, // no such process
+		"other-host/1/1": true, // cannot tell: leave it alone
+		"garbage":        false,
+		"":               false,
+	} {
+		if got := ownerAlive(owner); got != want {
+			t.Errorf("ownerAlive(%q) = %v, want %v", owner, got, want)
+		}
+	}
 }

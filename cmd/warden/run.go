@@ -36,6 +36,7 @@ Usage:
   warden doctor [--json]                                   report which providers can be used, and why not
   warden image build [--name NAME] [--no-cache]            build the runtime image (offline-capable)
   warden prune                                             remove containers that dead Warden processes left behind
+  warden bench [--n N] [--format markdown]                 measure Warden against plain docker exec / docker run
   warden version                                           print the version
 
 Settings come from flags, then environment variables (SANDBOX__*, see the
@@ -58,6 +59,8 @@ func run(ctx context.Context, args []string, e env) int {
 		err = cmdImage(ctx, args[1:], e)
 	case "prune":
 		err = cmdPrune(ctx, args[1:], e)
+	case "bench":
+		err = cmdBench(ctx, args[1:], e)
 	case "version", "--version":
 		fmt.Fprintln(e.stdout, "warden", version)
 	case "help", "-h", "--help":

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"strings"
+
+	"github.com/warden-sandbox/warden/internal/bench"
+)
+
+func cmdBench(ctx context.Context, args []string, e env) error {
+	fs := flag.NewFlagSet("warden bench", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	sf := newSettingFlags(e)
+	sf.add(fs, "image", "SANDBOX__IMAGE", "image for Warden and the baselines")
+	n := fs.Int("n", 0, "samples per operation (default 200 for exec, 20 for lifecycle)")
+	cases := fs.String("cases", strings.Join(bench.AllCases(), ","), "comma-separated cases: exec, lifecycle")
+	format := fs.String("format", "text", "output: text, markdown or json")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := sf.load(e)
+	if err != nil {
+		return err
+	}
+	p, err := openDocker(ctx, cfg, e)
+	if err != nil {
+		return err
+	}
+	defer p.Close(context.WithoutCancel(ctx))
+	rep, err := bench.Run(ctx, p, bench.Options{
+		Image: cfg.Sandbox.Image,
+		N:     *n,
+		Cases: strings.Split(*cases, ","),
+		Log:   e.stderr,
+	})
+	if err != nil {
+		return err
+	}
+	switch *format {
+	case "markdown":
+		fmt.Fprint(e.stdout, rep.Markdown())
+	case "json":
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	default:
+		fmt.Fprint(e.stdout, rep.Text())
+	}
+	return nil
+}

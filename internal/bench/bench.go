@@ -1,0 +1,406 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"slices"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+
+	"github.com/warden-sandbox/warden/internal/provider/docker"
+	"github.com/warden-sandbox/warden/internal/sandbox"
+)
+
+// Cases, the groups of operations Run measures together.
+const (
+	// CaseExec measures round trips in a live sandbox or container.
+	CaseExec = "exec"
+	// CaseLifecycle measures create, first result, destroy.
+	CaseLifecycle = "lifecycle"
+)
+
+// AllCases lists the cases in the order Run measures them.
+func AllCases() []string { return []string{CaseExec, CaseLifecycle} }
+
+// Names of the measured operations ([Stats.Name]).
+const (
+	WardenExecPython  = "warden_exec_python"   // provider.Exec of `x = 1`
+	WardenExecShell   = "warden_exec_shell"    // provider.Exec of shell `true`
+	DockerExecCLI     = "docker_exec_cli"      // docker exec C python3 -c 'x = 1'
+	DockerExecTrueCLI = "docker_exec_true_cli" // docker exec C true
+	DockerExecSDK     = "docker_exec_sdk"      // the same exec through the SDK
+	WardenLifecycle   = "warden_lifecycle"     // Create + Exec print(1) + Destroy
+	WardenCreate      = "warden_create"        // its Create part
+	WardenFirstExec   = "warden_first_exec"    // its Exec part
+	WardenDestroy     = "warden_destroy"       // its Destroy part
+	DockerRunCLI      = "docker_run_cli"       // docker run --rm ... python3 -c 'print(1)'
+	DockerRunSDK      = "docker_run_sdk"       // the same run through the SDK
+)
+
+// describe says in a few words what one sample of the named operation
+// measures.
+func describe(name string) string {
+	switch name {
+	case WardenExecPython:
+		return "Warden exec `x = 1` (provider.Exec, Python)"
+	case WardenExecShell:
+		return "Warden exec `true` (provider.Exec, shell)"
+	case DockerExecCLI:
+		return "`docker exec C python3 -c 'x = 1'` (CLI)"
+	case DockerExecTrueCLI:
+		return "`docker exec C true` (CLI)"
+	case DockerExecSDK:
+		return "`python3 -c 'x = 1'` via SDK ExecCreate+Attach+Inspect"
+	case WardenLifecycle:
+		return "Warden Create + Exec `print(1)` + Destroy"
+	case WardenCreate:
+		return "of which Create"
+	case WardenFirstExec:
+		return "of which first Exec"
+	case WardenDestroy:
+		return "of which Destroy"
+	case DockerRunCLI:
+		return "`docker run --rm --network none IMG python3 -c 'print(1)'` (CLI)"
+	case DockerRunSDK:
+		return "the same `docker run --rm` via SDK (create, wait, attach, start)"
+	}
+	return name
+}
+
+// pairing is a Warden operation and one of its plain-Docker baselines.
+type pairing struct{ operation, warden, baseline, label string }
+
+// pairings lists the comparisons a report makes, in its order.
+func pairings() []pairing {
+	return []pairing{
+		{"exec `x = 1` (Python)", WardenExecPython, DockerExecCLI, "`docker exec C python3 -c 'x = 1'`"},
+		{"exec `x = 1` (Python)", WardenExecPython, DockerExecSDK, "same exec via Docker SDK"},
+		{"exec `true` (shell)", WardenExecShell, DockerExecTrueCLI, "`docker exec C true`"},
+		{"create + `print(1)` + destroy", WardenLifecycle, DockerRunCLI, "`docker run --rm IMG python3 -c 'print(1)'`"},
+		{"create + `print(1)` + destroy", WardenLifecycle, DockerRunSDK, "same run via Docker SDK"},
+	}
+}
+
+// Default sample counts and warm-up samples per case.
+const (
+	defaultExecN      = 200
+	defaultLifecycleN = 20
+	defaultExecWarmup = 5
+	// execBlock is how many exec samples of one operation run in a row.
+	execBlock              = 10
+	defaultLifecycleWarmup = 2
+)
+
+// Bounds on one operation, so a wedged daemon fails the run instead of
+// hanging it.
+const (
+	execTimeout      = time.Minute
+	lifecycleTimeout = 3 * time.Minute
+)
+
+// Options configure Run.
+type Options struct {
+	// Image is the image of both the Warden sandboxes and the baseline
+	// containers. Default: sandbox.DefaultImage.
+	Image string
+	// N is the number of samples per operation, warm-up excluded. Default
+	// (0): 200 for the exec case, 20 for the lifecycle case.
+	N int
+	// Warmup is the number of samples of each operation run and discarded
+	// before measuring.
+	// Default (0): 5 for exec, 2 for lifecycle; negative: none.
+	Warmup int
+	// Cases selects the cases to run (CaseExec, CaseLifecycle). Default:
+	// all, in that order.
+	Cases []string
+	// Log receives one line of progress now and then. Default: discard.
+	Log io.Writer
+	// DockerCLI is the docker CLI of the CLI baselines, a path or a name
+	// looked up in PATH. Default: "docker". When it cannot be found, the
+	// CLI baselines are skipped and the report says so.
+	DockerCLI string
+	// Seed seeds the random order of the operations within each round, for
+	// a reproducible schedule. Default (0): a random seed, recorded in the
+	// report.
+	Seed uint64
+	// CLIEnv is added to the environment of the docker CLI, which is
+	// otherwise only DOCKER_HOST, set to the provider's daemon (e.g.
+	// DOCKER_TLS_VERIFY and DOCKER_CERT_PATH for a TLS daemon).
+	CLIEnv []string
+}
+
+func (o Options) withDefaults() Options {
+	if o.Image == "" {
+		o.Image = sandbox.DefaultImage
+	}
+	if len(o.Cases) == 0 {
+		o.Cases = AllCases()
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	return o
+}
+
+func (o Options) validate() error {
+	var errs []error
+	if o.N < 0 {
+		errs = append(errs, fmt.Errorf("n %d is negative: %w", o.N, sandbox.ErrInvalid))
+	}
+	for _, c := range o.Cases {
+		if !slices.Contains(AllCases(), c) {
+			errs = append(errs, fmt.Errorf("case %q is not one of %q: %w", c, AllCases(), sandbox.ErrInvalid))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// rounds returns the sample count and warm-up samples of a case.
+func (o Options) rounds(kase string) (n, warmup int) {
+	n, warmup = defaultExecN, defaultExecWarmup
+	if kase == CaseLifecycle {
+		n, warmup = defaultLifecycleN, defaultLifecycleWarmup
+	}
+	if o.N > 0 {
+		n = o.N
+	}
+	switch {
+	case o.Warmup > 0:
+		warmup = o.Warmup
+	case o.Warmup < 0:
+		warmup = 0
+	}
+	return n, warmup
+}
+
+// Run measures the selected cases on p's Docker engine and returns the
+// report. Within a case, Warden and baseline operations alternate: each
+// round runs every operation once, in a new random order, so that drift of
+// a noisy machine affects all of them alike and no operation always
+// follows the same one (whose after-effects, such as a daemon still
+// cleaning up an exec, would then weigh on it alone).
+//
+// Run removes everything it starts: its sandboxes through p, its own
+// containers (labelled [LabelBench]) directly, also when it fails or ctx
+// is cancelled. It leaves p open. On error, the report holds what was
+// measured until then. Run is not meant to run concurrently with other
+// load on the same engine, which would skew the figures.
+func Run(ctx context.Context, p *docker.Provider, opts Options) (rep Report, err error) {
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return Report{}, err
+	}
+	cli := p.Client()
+	img, ierr := cli.ImageInspect(ctx, opts.Image)
+	if ierr != nil {
+		if cerrdefs.IsNotFound(ierr) {
+			return Report{}, fmt.Errorf("image %q is not on the Docker engine; build it with `warden image build`: %w", opts.Image, sandbox.ErrInvalid)
+		}
+		return Report{}, fmt.Errorf("image %q: %v", opts.Image, ierr)
+	}
+	runID := newRunID()
+	if opts.Seed == 0 {
+		opts.Seed = mrand.Uint64() >> 11 // exact in JSON readers that use float64
+	}
+	rep = Report{Date: time.Now().UTC(), Image: opts.Image, ImageID: img.ID, RunID: runID, Seed: opts.Seed}
+	rng := mrand.New(mrand.NewPCG(opts.Seed, 0))
+
+	dcli, cerr := newDockerCLI(opts.DockerCLI, cli, opts.CLIEnv)
+	if cerr != nil {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("docker CLI not found (%v): the CLI baselines were skipped", cerr))
+		dcli = nil
+	}
+	rep.Machine = machineInfo(ctx, cli, dcli)
+
+	defer func() {
+		if serr := sweep(ctx, cli, runID); serr != nil {
+			err = errors.Join(err, serr)
+		}
+		rep.Comparisons = compare(rep.Stats)
+	}()
+	for _, kase := range opts.Cases {
+		n, warmup := opts.rounds(kase)
+		var r caseRunner
+		switch kase {
+		case CaseExec:
+			r = execCase
+		case CaseLifecycle:
+			r = lifecycleCase
+		}
+		start := time.Now()
+		fmt.Fprintf(opts.Log, "%s: %d samples per operation after %d warm-up samples\n", kase, n, warmup)
+		stats, err := r(ctx, env{p: p, dcli: dcli, image: opts.Image, runID: runID, log: opts.Log, rng: rng}, n, warmup)
+		elapsed := time.Since(start)
+		rep.Stats = append(rep.Stats, stats...)
+		rep.Cases = append(rep.Cases, CaseInfo{Name: kase, N: n, Warmup: warmup, Elapsed: elapsed, ElapsedS: elapsed.Seconds()})
+		if err != nil {
+			return rep, fmt.Errorf("case %s: %w", kase, err)
+		}
+		fmt.Fprintf(opts.Log, "%s: done in %s\n", kase, elapsed.Round(time.Second))
+	}
+	return rep, nil
+}
+
+// env is what a case needs.
+type env struct {
+	p     *docker.Provider
+	dcli  *dockerCLI // nil without a docker CLI
+	image string
+	runID string
+	log   io.Writer
+	rng   *mrand.Rand // orders the operations of a round
+}
+
+func (e env) spec() sandbox.Spec {
+	return sandbox.Spec{Image: e.image, Labels: map[string]string{"bench": "1", "bench.run": e.runID}}
+}
+
+type caseRunner func(ctx context.Context, e env, n, warmup int) ([]Stats, error)
+
+func execCase(ctx context.Context, e env, n, warmup int) (_ []Stats, err error) {
+	info, err := e.p.Create(ctx, e.spec())
+	if err != nil {
+		return nil, fmt.Errorf("creating sandbox: %w", err)
+	}
+	defer func() {
+		if derr := e.p.Destroy(context.WithoutCancel(ctx), info.ID); derr != nil {
+			err = errors.Join(err, fmt.Errorf("destroying sandbox: %w", derr))
+		}
+	}()
+	cid, remove, err := startBaseline(ctx, e.p.Client(), e.image, e.runID)
+	if err != nil {
+		return nil, err
+	}
+	defer remove()
+
+	ops := []op{
+		wardenExec(e.p, info.ID, WardenExecPython, sandbox.ExecRequest{Language: sandbox.Python, Code: pyStatement}),
+		wardenExec(e.p, info.ID, WardenExecShell, sandbox.ExecRequest{Language: sandbox.Shell, Code: shellCommand}),
+		sdkExec(e.p.Client(), DockerExecSDK, cid, "python3", "-c", pyStatement),
+	}
+	if e.dcli != nil {
+		ops = append(ops,
+			e.dcli.exec(DockerExecCLI, cid, "python3", "-c", pyStatement),
+			e.dcli.exec(DockerExecTrueCLI, cid, shellCommand))
+	}
+	return measure(ctx, e, CaseExec, ops, n, warmup, execBlock, execTimeout)
+}
+
+func lifecycleCase(ctx context.Context, e env, n, warmup int) ([]Stats, error) {
+	ops := []op{
+		wardenLifecycle(e.p, e.spec()),
+		sdkRun(e.p.Client(), e.image, e.runID),
+	}
+	if e.dcli != nil {
+		ops = append(ops, e.dcli.runOnce(e.image, e.runID))
+	}
+	return measure(ctx, e, CaseLifecycle, ops, n, warmup, 1, lifecycleTimeout)
+}
+
+// measure runs warmup+n samples of every op and summarizes all but the
+// warm-up ones. Samples come in rounds: each round runs every op, in an order
+// shuffled by e.rng, block times in a row. Shuffled rounds spread the drift
+// of this noisy VM over all ops; blocks keep the daemon work an op leaves
+// behind (a finished `docker exec` is cleaned up after it returns) from
+// landing on every sample of the next op, only on the first of a block. On
+// error it returns the stats of the samples taken so far.
+func measure(ctx context.Context, e env, kase string, ops []op, n, warmup, block int, timeout time.Duration) ([]Stats, error) {
+	samples := map[string][]time.Duration{}
+	summary := func() []Stats {
+		var out []Stats
+		for _, o := range ops {
+			out = append(out, summarize(o.name, kase, describe(o.name), samples[o.name]))
+			for _, part := range o.parts {
+				s := summarize(part, kase, describe(part), samples[part])
+				s.Parent = o.name
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	block = max(block, 1)
+	total := warmup + n
+	rounds := (total + block - 1) / block
+	step := max(rounds/10, 1)
+	order := make([]int, len(ops))
+	for r := range rounds {
+		for i := range order {
+			order[i] = i
+		}
+		e.rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		for _, k := range order {
+			o := ops[k]
+			for j := range block {
+				idx := r*block + j // this op's sample number
+				if idx >= total {
+					break
+				}
+				if err := ctx.Err(); err != nil {
+					return summary(), err
+				}
+				octx, cancel := context.WithTimeout(ctx, timeout)
+				start := time.Now()
+				parts, err := o.fn(octx)
+				d := time.Since(start)
+				cancel()
+				if err != nil {
+					if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+						err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+					}
+					return summary(), fmt.Errorf("%s, round %d: %w", o.name, r+1, err)
+				}
+				if idx < warmup {
+					continue
+				}
+				samples[o.name] = append(samples[o.name], d)
+				for i, part := range o.parts {
+					samples[part] = append(samples[part], parts[i])
+				}
+			}
+		}
+		if (r+1)%step == 0 || r+1 == rounds {
+			fmt.Fprintf(e.log, "%s: round %d/%d\n", kase, r+1, rounds)
+		}
+	}
+	return summary(), nil
+}
+
+// compare builds the comparisons for which both sides were measured.
+func compare(stats []Stats) []Comparison {
+	byName := map[string]Stats{}
+	for _, s := range stats {
+		byName[s.Name] = s
+	}
+	var out []Comparison
+	for _, c := range pairings() {
+		w, okw := byName[c.warden]
+		b, okb := byName[c.baseline]
+		if !okw || !okb || w.N == 0 || b.N == 0 {
+			continue
+		}
+		out = append(out, Comparison{
+			Operation:        c.operation,
+			Warden:           c.warden,
+			Baseline:         c.baseline,
+			BaselineLabel:    c.label,
+			WardenMedian:     w.Median,
+			BaselineMedian:   b.Median,
+			WardenMedianMS:   w.MedianMS,
+			BaselineMedianMS: b.MedianMS,
+			Ratio:            ratio(b.Median, w.Median),
+		})
+	}
+	return out
+}
+
+func newRunID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:]) // documented never to fail
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,79 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/client"
+)
+
+// Machine describes where a report was measured. Fields that could not be
+// read are empty.
+type Machine struct {
+	CPUModel      string `json:"cpu_model"`
+	CPUs          int    `json:"cpus"`
+	MemoryBytes   int64  `json:"memory_bytes"`
+	OS            string `json:"os"`
+	Kernel        string `json:"kernel"`
+	DockerEngine  string `json:"docker_engine"`
+	DockerAPI     string `json:"docker_api"`
+	DockerCLI     string `json:"docker_cli,omitempty"`
+	GoVersion     string `json:"go_version"`
+	Architecture  string `json:"arch"`
+	StorageDriver string `json:"storage_driver,omitempty"`
+}
+
+// machineInfo reads /proc, /etc/os-release and the Docker daemon. It never
+// fails: what it cannot learn stays empty.
+func machineInfo(ctx context.Context, cli *client.Client, d *dockerCLI) Machine {
+	m := Machine{
+		CPUs:         runtime.NumCPU(),
+		GoVersion:    runtime.Version(),
+		Architecture: runtime.GOARCH,
+		CPUModel:     procField("/proc/cpuinfo", "model name", ':'),
+		OS:           strings.Trim(procField("/etc/os-release", "PRETTY_NAME", '='), `"`),
+	}
+	if kb, err := strconv.ParseInt(strings.TrimSuffix(procField("/proc/meminfo", "MemTotal", ':'), " kB"), 10, 64); err == nil {
+		m.MemoryBytes = kb << 10
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if v, err := cli.ServerVersion(ctx, client.ServerVersionOptions{}); err == nil {
+		m.DockerEngine, m.DockerAPI = v.Version, v.APIVersion
+	}
+	if info, err := cli.Info(ctx, client.InfoOptions{}); err == nil {
+		m.StorageDriver = info.Info.Driver
+	}
+	if d != nil {
+		if out, err := d.output(ctx, true, "version", "--format", "{{.Client.Version}}"); err == nil {
+			m.DockerCLI = strings.TrimSpace(string(out))
+		}
+	}
+	return m
+}
+
+// procField returns the trimmed value of the first "key<sep> value" line
+// of file, or "".
+func procField(file, key string, sep byte) string {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return ""
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), string(sep))
+		if ok && strings.TrimSpace(k) == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}

@@ -62,6 +62,7 @@ func cmdExec(ctx context.Context, args []string, e env) error {
 	sf.add(fs, "pids", "SANDBOX__PIDS_LIMIT", "maximum number of processes")
 	sf.add(fs, "image", "SANDBOX__IMAGE", "container image")
 	sf.add(fs, "output-limit", "SANDBOX__MAX_OUTPUT_BYTES", "bytes kept per output stream")
+	sf.add(fs, "volume-mount-path", "SANDBOX__VOLUME_MOUNT_PATH", "where the workspace appears inside the sandbox")
 	sf.addBool(fs, "network", "SANDBOX__ENABLE_NETWORK", "enable outbound network")
 	fs.Var(&readDirs, "read-dir", "host `dir` mounted read-only at the same path; repeatable")
 	fs.Var(&writeDirs, "write-dir", "host `dir` mounted read-write at the same path; repeatable")

@@ -86,6 +86,9 @@ type SandboxConfig struct {
 	// ContainerNamePrefix prefixes container names
 	// (SANDBOX__CONTAINER_NAME_PREFIX).
 	ContainerNamePrefix string
+	// VolumeMountPath is where the workspace appears inside sandboxes
+	// (SANDBOX__VOLUME_MOUNT_PATH).
+	VolumeMountPath string
 	// MaxSandboxes bounds the number of live sandboxes
 	// (SANDBOX__MAX_SANDBOXES).
 	MaxSandboxes int

@@ -218,7 +218,12 @@ var registry = []setting{
 	{
 		name: "SANDBOX__CONTAINER_NAME_PREFIX", def: "warden",
 		field: func(c *Config) any { return &c.Sandbox.ContainerNamePrefix },
-		doc:   "Prefix of container names, by which Warden finds and cleans up its containers. 1 to 32 of `A-Z a-z 0-9 _ . -`.",
+		doc:   "Prefix of container names (`<prefix>-<sandbox id>`). Warden finds its own containers by label, not by name. 1 to 32 of `A-Z a-z 0-9 _ . -`.",
+	},
+	{
+		name: "SANDBOX__VOLUME_MOUNT_PATH", def: "/workspace",
+		field: func(c *Config) any { return &c.Sandbox.VolumeMountPath },
+		doc:   "Where the workspace appears inside a sandbox: an absolute path that does not cover a system directory (`/usr`, `/etc`, `/tmp`, ...). Python sessions and shell commands start there.",
 	},
 	{
 		name: "SANDBOX__MAX_SANDBOXES", def: "32",

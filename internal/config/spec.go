@@ -16,6 +16,7 @@ func (c Config) SandboxSpec() sandbox.Spec {
 		PidsLimit:     int64(sb.PidsLimit),
 		Network:       !sb.NetworkDisabled,
 		NamePrefix:    sb.ContainerNamePrefix,
+		WorkspacePath: sb.VolumeMountPath,
 		Timeout:       sb.Timeout,
 		OutputLimit:   int(sb.MaxOutputBytes),
 		AutoPullImage: sb.AutoPullImage,

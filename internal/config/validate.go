@@ -113,6 +113,9 @@ func (c *Config) validate(origins map[string]origin) []error {
 	if sandbox.ValidateName(sb.ContainerNamePrefix) != nil {
 		bad("SANDBOX__CONTAINER_NAME_PREFIX", "must be 1 to 32 of A-Z a-z 0-9 _ . - starting with a letter or digit")
 	}
+	if sandbox.ValidateWorkspacePath(sb.VolumeMountPath) != nil {
+		bad("SANDBOX__VOLUME_MOUNT_PATH", "must be a clean absolute path outside the sandbox's system directories, such as /workspace")
+	}
 	if !filepath.IsAbs(sb.WorkspaceRoot) {
 		bad("SANDBOX__WORKSPACE_ROOT", "must be an absolute path")
 	}

@@ -145,8 +145,8 @@ func (s Spec) Validate() error {
 	if s.TmpSize < 1<<20 {
 		bad("tmp_size %d bytes is below the minimum of 1m", s.TmpSize)
 	}
-	if !isCleanAbs(s.WorkspacePath) || isReserved(s.WorkspacePath) {
-		bad("workspace_path %q must be a clean absolute path outside the system directories", s.WorkspacePath)
+	if err := ValidateWorkspacePath(s.WorkspacePath); err != nil {
+		errs = append(errs, err)
 	}
 	if s.WorkspaceDir != "" && !path.IsAbs(s.WorkspaceDir) {
 		bad("workspace_dir %q must be an absolute host path", s.WorkspaceDir)
@@ -174,6 +174,15 @@ func (s Spec) Validate() error {
 		seen[m.Target] = true
 	}
 	return errors.Join(errs...)
+}
+
+// ValidateWorkspacePath checks where a workspace may appear inside a
+// sandbox: a clean absolute path that does not cover a system directory.
+func ValidateWorkspacePath(p string) error {
+	if !isCleanAbs(p) || isReserved(p) {
+		return fmt.Errorf("workspace_path %q must be a clean absolute path outside the system directories: %w", p, ErrInvalid)
+	}
+	return nil
 }
 
 // ValidateName checks a name prefix: 1 to 32 characters of [A-Za-z0-9_.-].

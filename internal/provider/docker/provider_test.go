@@ -245,6 +245,17 @@ func TestHardening(t *testing.T) {
 	}
 }
 
+func TestVolumeMountPath(t *testing.T) {
+	t.Parallel()
+	p, id := create(t, sandbox.Spec{WorkspacePath: "/home/agent/project"})
+	if r := run(t, p, id, sandbox.Shell, "pwd; echo x > f && cat f", 0); string(r.Stdout) != "/home/agent/project\nx\n" {
+		t.Fatalf("shell in custom workspace = %q %q", r.Stdout, r.Stderr)
+	}
+	if r := run(t, p, id, sandbox.Python, "import os; os.getcwd()", 0); r.ReturnValue == nil || *r.ReturnValue != "'/home/agent/project'" {
+		t.Fatalf("python cwd = %s", deref(r.ReturnValue))
+	}
+}
+
 func TestNetworkEnabled(t *testing.T) {
 	t.Parallel()
 	p, id := create(t, sandbox.Spec{Network: true})

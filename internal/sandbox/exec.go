@@ -108,6 +108,9 @@ type ExecResult struct {
 	// Notes carry warnings about the session, e.g. that the interpreter was
 	// restarted and which variables were restored.
 	Notes []string `json:"notes,omitempty"`
+	// Warning is set by providers that do not isolate the code, e.g.
+	// "Executed in mock mode - no isolation!".
+	Warning string `json:"warning,omitempty"`
 }
 
 // Truncated reports whether either stream was truncated.

@@ -22,6 +22,7 @@ type resultJSON struct {
 	StdoutTruncated bool       `json:"stdout_truncated"`
 	StderrTruncated bool       `json:"stderr_truncated"`
 	Notes           []string   `json:"notes,omitempty"`
+	Warning         string     `json:"warning,omitempty"`
 }
 
 // MarshalJSON encodes the result with snake_case fields, the output as
@@ -40,6 +41,7 @@ func (r ExecResult) MarshalJSON() ([]byte, error) {
 		StdoutTruncated: r.StdoutTruncated,
 		StderrTruncated: r.StderrTruncated,
 		Notes:           r.Notes,
+		Warning:         r.Warning,
 	}
 	if tb := r.ErrorTraceback(); tb != "" {
 		w.ErrorTraceback = &tb
@@ -65,6 +67,7 @@ func (r *ExecResult) UnmarshalJSON(b []byte) error {
 		StdoutTruncated: w.StdoutTruncated,
 		StderrTruncated: w.StderrTruncated,
 		Notes:           w.Notes,
+		Warning:         w.Warning,
 	}
 	return nil
 }

@@ -36,6 +36,11 @@ type Info struct {
 	// Workspace is the host directory behind the sandbox's workspace.
 	Workspace string `json:"workspace,omitempty"`
 	Spec      Spec   `json:"spec"`
+	// WorkspaceUID and WorkspaceGID own files the sandbox must be able to
+	// change; a file API running as root hands new files to them. -1: leave
+	// ownership alone.
+	WorkspaceUID int `json:"-"`
+	WorkspaceGID int `json:"-"`
 }
 
 // EnvUpdate changes a sandbox's environment variables. Replace, if set,

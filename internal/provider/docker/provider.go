@@ -150,7 +150,7 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 		return sandbox.Info{}, err
 	}
 	id := sandbox.NewID()
-	b := &box{info: sandbox.Info{ID: id, Provider: p.Name(), Name: spec.NamePrefix + "-" + string(id), Spec: spec}}
+	b := &box{info: sandbox.Info{ID: id, Provider: p.Name(), Name: spec.NamePrefix + "-" + string(id), Spec: spec, WorkspaceUID: 1000, WorkspaceGID: 1000}}
 
 	// Undo everything on failure; teardown must outlive a cancelled ctx.
 	var cleanups []func()

@@ -1,0 +1,68 @@
+// Package session manages the live sandboxes of a Warden service on top of
+// one sandbox.Provider: a registry with per-sandbox bookkeeping (created,
+// last used, executions, busy), a limit on live sandboxes, destruction of
+// sandboxes idle longer than their idle timeout, and a graceful shutdown
+// that finishes or cancels running executions and removes every sandbox.
+//
+// A Manager is safe for concurrent use. Executions in one sandbox are
+// serialised by the provider (they queue, never interleave).
+package session
+
+import (
+	"time"
+
+	"github.com/warden-sandbox/warden/internal/sandbox"
+)
+
+// Mode is how a service isolates code: the states of the seed's Docker
+// integration.
+type Mode string
+
+const (
+	ModeDocker     Mode = "docker"
+	ModeBubblewrap Mode = "bubblewrap"
+	ModeMock       Mode = "mock"
+	ModeDisabled   Mode = "disabled"
+)
+
+// MockWarning is the status warning of a service running unisolated code.
+const MockWarning = "Running in MOCK mode - NO SECURITY ISOLATION"
+
+// Info describes a live sandbox as the service reports it.
+type Info struct {
+	sandbox.Info
+	// Status is "running" for every live sandbox.
+	Status             string    `json:"status"`
+	Image              string    `json:"image"`
+	CreatedAt          time.Time `json:"created_at"`
+	LastUsedAt         time.Time `json:"last_used_at"`
+	IdleTimeoutSeconds float64   `json:"idle_timeout_seconds"`
+	Executions         int64     `json:"executions"`
+	Busy               bool      `json:"busy"`
+}
+
+// Observer receives lifecycle events, for metrics. Methods must not block.
+type Observer interface {
+	SandboxCreated()
+	// SandboxDestroyed is called with reason "deleted", "idle" or "shutdown".
+	SandboxDestroyed(reason string)
+	// Executed is called after each execution; outcome is "ok", "error"
+	// (non-zero exit or exception), "timeout", "oom" or "failed" (the
+	// execution could not run).
+	Executed(lang sandbox.Language, outcome string, d time.Duration)
+}
+
+// Outcome classifies an execution for metrics.
+func Outcome(r sandbox.ExecResult, err error) string {
+	switch {
+	case err != nil && r.Stdout == nil:
+		return "failed"
+	case r.TimedOut:
+		return "timeout"
+	case r.OOMKilled:
+		return "oom"
+	case r.ExitCode != 0 || r.Error != nil:
+		return "error"
+	}
+	return "ok"
+}

@@ -71,7 +71,10 @@ func TestLimitAndLookup(t *testing.T) {
 	for _, err := range []error{
 		m.Destroy(t.Context(), a.ID),
 		func() error { _, err := m.Get(a.ID); return err }(),
-		func() error { _, err := m.Exec(t.Context(), a.ID, sandbox.ExecRequest{Language: sandbox.Python, Code: "1"}); return err }(),
+		func() error {
+			_, err := m.Exec(t.Context(), a.ID, sandbox.ExecRequest{Language: sandbox.Python, Code: "1"})
+			return err
+		}(),
 		func() error { _, err := m.Env(t.Context(), a.ID); return err }(),
 	} {
 		if !errors.Is(err, sandbox.ErrNotFound) {

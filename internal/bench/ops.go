@@ -8,13 +8,13 @@ import (
 	"io"
 	"os/exec"
 	"strings"
-	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
+	"github.com/warden-sandbox/warden/internal/agent"
 	"github.com/warden-sandbox/warden/internal/provider/docker"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
@@ -140,7 +140,7 @@ func (d *dockerCLI) output(ctx context.Context, keep bool, args ...string) ([]by
 	if keep {
 		cmd.Stdout = &stdout
 	}
-	stderr := &tailBuffer{max: 2 << 10}
+	stderr := &agent.TailBuffer{Max: 2 << 10}
 	cmd.Stderr = stderr
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
@@ -359,29 +359,6 @@ func sweep(ctx context.Context, cli *client.Client, runID string) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) Bytes() []byte {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return bytes.Clone(t.b)
 }
 
 // tail formats the end of a process's stderr for an error message.

@@ -45,7 +45,7 @@ func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("attaching to agent exec: %w", convert(err))
 	}
-	p := &execProc{resp: att.HijackedResponse, stderr: &tailBuffer{max: 16 << 10}}
+	p := &execProc{resp: att.HijackedResponse, stderr: &agent.TailBuffer{Max: 16 << 10}}
 	p.demux = &demuxReader{r: att.Reader, stderr: p.stderr}
 	return p, nil
 }
@@ -86,7 +86,7 @@ func (l *launcher) Reset(ctx context.Context) error {
 type execProc struct {
 	resp   client.HijackedResponse
 	demux  *demuxReader
-	stderr *tailBuffer
+	stderr *agent.TailBuffer
 	once   sync.Once
 }
 
@@ -135,27 +135,4 @@ func (d *demuxReader) Read(p []byte) (int, error) {
 	n, err := d.r.Read(p)
 	d.left -= n
 	return n, err
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.b)
 }

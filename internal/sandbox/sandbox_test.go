@@ -98,3 +98,19 @@ func TestResultJSON(t *testing.T) {
 		t.Errorf("round trip = %+v", back)
 	}
 }
+
+func TestSpecJSON(t *testing.T) {
+	t.Parallel()
+	in := Spec{Image: "img", Timeout: 1500 * time.Millisecond, MemoryLimit: 1 << 20}
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"timeout":1.5`) || !strings.Contains(string(b), `"memory_limit":1048576`) {
+		t.Errorf("json = %s", b)
+	}
+	var out Spec
+	if err := json.Unmarshal(b, &out); err != nil || out.Timeout != in.Timeout || out.Image != "img" {
+		t.Errorf("round trip = %+v, %v", out, err)
+	}
+}

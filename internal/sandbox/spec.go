@@ -59,8 +59,9 @@ type Spec struct {
 	WorkspacePath string `json:"workspace_path,omitempty"`
 	// NamePrefix prefixes container names.
 	NamePrefix string `json:"container_name_prefix,omitempty"`
-	// Timeout is the default per-execution timeout.
-	Timeout time.Duration `json:"timeout,omitempty"`
+	// Timeout is the default per-execution timeout. In JSON it is a number
+	// of seconds, as in API requests.
+	Timeout time.Duration `json:"-"`
 	// OutputLimit caps each output stream of one execution, in bytes.
 	OutputLimit int `json:"output_limit,omitempty"`
 	// TmpSize is the size of the private /tmp, in bytes.

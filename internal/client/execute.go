@@ -1,0 +1,179 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/warden-sandbox/warden/internal/sandbox"
+)
+
+// ExecuteOptions are the fields of POST /sandbox/{id}/execute.
+type ExecuteOptions struct {
+	// Language is sandbox.Python or sandbox.Shell; empty leaves the choice
+	// to the server (Python).
+	Language sandbox.Language
+	// Code is the Python source, or the shell command string run with
+	// bash -c. For shell, set exactly one of Code and Command. Code is sent
+	// unless Command is set, so empty Python code runs nothing.
+	Code string
+	// Command is a shell command as an argument vector, run without a shell.
+	Command []string
+	// Timeout bounds the execution, sent in seconds; zero means the
+	// sandbox's default.
+	Timeout time.Duration
+	// Workdir is the working directory inside the sandbox; empty means the
+	// workspace.
+	Workdir string
+	// OnOutput, if set, makes Execute ask for an event stream
+	// (Accept: text/event-stream) and call OnOutput with each chunk of
+	// output as it arrives, in order, from the goroutine that called
+	// Execute. It must not retain p. Should the server answer with plain
+	// JSON instead, OnOutput is called once with all of stdout and once with
+	// all of stderr.
+	OnOutput func(s sandbox.Stream, p []byte)
+}
+
+type executeRequest struct {
+	Language sandbox.Language `json:"language,omitempty"`
+	Code     *string          `json:"code,omitempty"`
+	Command  []string         `json:"command,omitempty"`
+	Timeout  seconds          `json:"timeout,omitempty"`
+	Workdir  string           `json:"workdir,omitempty"`
+}
+
+// Execute calls POST /sandbox/{id}/execute and returns the result. A
+// non-zero exit code, a Python exception, a timeout or an out-of-memory
+// kill are results, not errors.
+//
+// Cancelling ctx aborts the request and, while output streams, the reading
+// of the stream; Execute then returns an error matching ctx.Err(). Whether
+// the execution stops too is up to the server. A stream that ends without
+// its result event gives an error matching [io.ErrUnexpectedEOF].
+func (c *Client) Execute(ctx context.Context, id sandbox.ID, opts ExecuteOptions) (sandbox.ExecResult, error) {
+	p, err := sandboxPath(id, "/execute")
+	if err != nil {
+		return sandbox.ExecResult{}, err
+	}
+	body := executeRequest{
+		Language: opts.Language,
+		Command:  opts.Command,
+		Timeout:  seconds(opts.Timeout),
+		Workdir:  opts.Workdir,
+	}
+	if opts.Code != "" || len(opts.Command) == 0 {
+		// Empty Python code is valid: it runs nothing.
+		body.Code = &opts.Code
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return sandbox.ExecResult{}, fmt.Errorf("encoding execute request: %w", err)
+	}
+	r := request{method: http.MethodPost, path: p, body: bytes.NewReader(b), contentType: "application/json", accept: "application/json"}
+	if opts.OnOutput != nil {
+		r.accept = "text/event-stream"
+	}
+	resp, err := c.send(ctx, r)
+	if err != nil {
+		return sandbox.ExecResult{}, err
+	}
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/event-stream" {
+		// Close without draining: whatever follows the result may never end.
+		defer resp.Body.Close()
+		return readResultStream(ctx, resp, opts.OnOutput)
+	}
+	defer closeBody(resp.Body)
+	var res sandbox.ExecResult
+	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
+		return sandbox.ExecResult{}, fmt.Errorf("decoding execute response: %w", err)
+	}
+	if opts.OnOutput != nil {
+		if len(res.Stdout) > 0 {
+			opts.OnOutput(sandbox.Stdout, res.Stdout)
+		}
+		if len(res.Stderr) > 0 {
+			opts.OnOutput(sandbox.Stderr, res.Stderr)
+		}
+	}
+	return res, nil
+}
+
+// readResultStream reads the events of a streamed execution: "stdout" and
+// "stderr" with data {"text":...}, then "result" with the ExecResult.
+// Events of other types are ignored, except "error" (data: the error
+// envelope), which ends the stream with an *APIError. If the result carries
+// no output of a stream (a server may leave out what it already streamed),
+// the streamed chunks fill it in.
+func readResultStream(ctx context.Context, resp *http.Response, onOutput func(sandbox.Stream, []byte)) (sandbox.ExecResult, error) {
+	er := newEventReader(resp.Body, maxEventBytes)
+	var streamed [2]bytes.Buffer // stdout, stderr
+	for {
+		ev, err := er.next()
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			return sandbox.ExecResult{}, fmt.Errorf("reading execution output: %w", ctx.Err())
+		case errors.Is(err, io.EOF):
+			return sandbox.ExecResult{}, fmt.Errorf("event stream ended without a result event: %w", io.ErrUnexpectedEOF)
+		default:
+			return sandbox.ExecResult{}, fmt.Errorf("reading execution output: %w", err)
+		}
+		switch ev.typ {
+		case "stdout", "stderr":
+			var chunk struct {
+				Text string `json:"text"`
+			}
+			if err := json.Unmarshal(ev.data, &chunk); err != nil {
+				return sandbox.ExecResult{}, fmt.Errorf("decoding %s event: %w", ev.typ, err)
+			}
+			s, i := sandbox.Stdout, 0
+			if ev.typ == "stderr" {
+				s, i = sandbox.Stderr, 1
+			}
+			streamed[i].WriteString(chunk.Text)
+			if onOutput != nil && chunk.Text != "" {
+				onOutput(s, []byte(chunk.Text))
+			}
+		case "result":
+			var res sandbox.ExecResult
+			if err := json.Unmarshal(ev.data, &res); err != nil {
+				return sandbox.ExecResult{}, fmt.Errorf("decoding result event: %w", err)
+			}
+			if len(res.Stdout) == 0 && streamed[0].Len() > 0 {
+				res.Stdout = streamed[0].Bytes()
+			}
+			if len(res.Stderr) == 0 && streamed[1].Len() > 0 {
+				res.Stderr = streamed[1].Bytes()
+			}
+			return res, nil
+		case "error":
+			return sandbox.ExecResult{}, streamError(resp, ev.data)
+		}
+	}
+}
+
+// streamError decodes the data of an error event: the error envelope of
+// docs/api.md, or its inner object alone.
+func streamError(resp *http.Response, data []byte) *APIError {
+	e := &APIError{RequestID: resp.Header.Get("X-Request-ID")}
+	var env errorBody
+	if json.Unmarshal(data, &env) != nil || !env.fill(e) {
+		var inner struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		}
+		_ = json.Unmarshal(data, &inner)
+		e.Code, e.Message = inner.Code, inner.Message
+	}
+	e.StatusCode = statusForCode(e.Code)
+	if e.Message == "" {
+		e.Message = "execution failed"
+	}
+	return e
+}

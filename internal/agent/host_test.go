@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -335,4 +336,28 @@ func TestHostAgentKilled(t *testing.T) {
 		t.Fatalf("after agent death = %q notes %v", r.Stdout, r.Notes)
 	}
 	fmt.Println(r.Notes)
+}
+
+func TestHostCloseDuringExec(t *testing.T) {
+	t.Parallel()
+	s := newHostSession(t, Options{})
+	errc := make(chan error, 1)
+	go func() {
+		_, err := s.Exec(context.Background(), sandbox.ExecRequest{Language: sandbox.Python, Code: "import time; time.sleep(60)"})
+		errc <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	s.Close()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("Exec after Close = %v, want ErrClosed", err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("Exec returned %s after Close", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Exec still running 10s after Close")
+	}
 }

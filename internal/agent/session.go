@@ -345,6 +345,9 @@ func (s *Session) await(ctx context.Context, req sandbox.ExecRequest, timeout ti
 				s.lostAgent(ctx, "the sandbox agent sent an unexpected frame")
 				return sandbox.ExecResult{}, fmt.Errorf("%w: unexpected %q frame", errProtocol, f.kind)
 			}
+		case <-c.quit:
+			// Closed under us (Close or Destroy): there is no answer to wait for.
+			return s.finish(sandbox.ExecResult{ExitCode: 137}, out, errb, start), ErrClosed
 		case <-done:
 			ctxErr = fmt.Errorf("execution cancelled: %w", ctx.Err())
 			done = nil
@@ -443,12 +446,14 @@ func (s *Session) start(ctx context.Context) error {
 		c.close()
 		return fmt.Errorf("starting sandbox agent: no hello within %s: %w", s.opts.StartTimeout, ctx.Err())
 	}
+	// Publish before checking closed, so a concurrent Close either sees
+	// this agent or is seen here.
+	s.cur.Store(c)
 	if s.closed.Load() {
 		c.close()
 		return ErrClosed
 	}
 	s.conn = c
-	s.cur.Store(c)
 	return nil
 }
 

@@ -1,0 +1,167 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// killPause is the wait between two rounds of killMarked that found
+// processes, so that killed processes can exit.
+const killPause = 5 * time.Millisecond
+
+// killMarked sends SIGKILL to every process, other than this one, whose
+// initial environment holds the entry marker ("NAME=value"), and repeats
+// until a scan of /proc finds none: processes may fork between the scan and
+// the kill. Killed processes that are zombies no longer show an
+// environment, so they do not count. It returns an error if processes are
+// still found when ctx ends.
+//
+// A PID could be reused between the scan and the kill; that needs the
+// marked process to exit and ~4 million PIDs to be allocated in between.
+func killMarked(ctx context.Context, marker string) error {
+	needle := []byte("\x00" + marker + "\x00")
+	for {
+		pids := scanProc(func(env []byte) bool { return bytes.Contains(env, needle) })
+		if len(pids) == 0 {
+			return nil
+		}
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		t := time.NewTimer(killPause)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%d processes marked %s still running: %w", len(pids), marker, ctx.Err())
+		}
+	}
+}
+
+// killOrphans kills the processes of local sandboxes whose Warden process
+// is gone, judged by OwnerEnv; self is this process's owner ID. It returns
+// how many processes it killed.
+func killOrphans(ctx context.Context, self string) (int, error) {
+	dead := map[string]bool{}
+	killed := map[int]bool{}
+	prefix := []byte("\x00" + OwnerEnv + "=")
+	for {
+		pids := scanProc(func(env []byte) bool {
+			i := bytes.Index(env, prefix)
+			if i < 0 {
+				return false
+			}
+			v := env[i+len(prefix):]
+			owner := string(v[:bytes.IndexByte(v, 0)]) // env ends with NUL
+			if owner == self {
+				return false
+			}
+			d, ok := dead[owner]
+			if !ok {
+				d = !ownerAlive(owner)
+				dead[owner] = d
+			}
+			return d
+		})
+		if len(pids) == 0 {
+			return len(killed), nil
+		}
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			killed[pid] = true
+		}
+		t := time.NewTimer(killPause)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return len(killed), fmt.Errorf("%d orphaned sandbox processes still running: %w", len(pids), ctx.Err())
+		}
+	}
+}
+
+// scanProc returns the PIDs, other than this process's, whose initial
+// environment, framed as "\x00K=V\x00K=V\x00", satisfies match. Processes
+// whose environment cannot be read (gone, zombies, or another user's when
+// Warden is not root) are skipped.
+func scanProc(match func(env []byte) bool) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	self := os.Getpid()
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err != nil || len(env) == 0 {
+			continue
+		}
+		framed := make([]byte, 0, len(env)+2)
+		framed = append(framed, 0)
+		framed = append(framed, env...)
+		if env[len(env)-1] != 0 {
+			framed = append(framed, 0)
+		}
+		if match(framed) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// ownerID identifies this process on this host: hostname, pid and the
+// process's start time, so a recycled pid is not mistaken for it.
+func ownerID() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d/%d", host, os.Getpid(), startTime(os.Getpid()))
+}
+
+// ownerAlive reports whether the process named by an owner ID still runs.
+// Owners on other hosts (a shared WorkspaceRoot) are assumed alive: that
+// cannot be told from here.
+func ownerAlive(owner string) bool {
+	parts := strings.Split(owner, "/")
+	if len(parts) != 3 {
+		return true // not an ID this package wrote: leave it alone
+	}
+	if host, _ := os.Hostname(); parts[0] != host {
+		return true
+	}
+	pid, err1 := strconv.Atoi(parts[1])
+	st, err2 := strconv.ParseUint(parts[2], 10, 64)
+	if err1 != nil || err2 != nil {
+		return true
+	}
+	return st != 0 && startTime(pid) == st
+}
+
+// startTime is the start time of pid in clock ticks since boot, 0 if pid
+// does not exist.
+func startTime(pid int) uint64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	// Fields after the command: state is field 3 of stat, starttime 22.
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return 0
+	}
+	v, _ := strconv.ParseUint(f[19], 10, 64)
+	return v
+}

@@ -116,4 +116,3 @@ func (p *proc) Close() error {
 // Diagnostics implements agent.Diagnoser with the tail of the agent's
 // stderr.
 func (p *proc) Diagnostics() string { return p.stderr.String() }
-

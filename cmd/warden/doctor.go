@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"time"
@@ -58,10 +59,7 @@ func cmdDoctor(ctx context.Context, args []string, e env) error {
 			d.Reason += "; runtime image " + s.Image + " is missing: run `warden image build`"
 		}
 	}
-	reports := []providerReport{d, bwrapReport(), {
-		Name: "local", Isolation: "none",
-		Reason: "not implemented in this version; it would run code unisolated and needs SANDBOX__MOCK_MODE=true",
-	}}
+	reports := []providerReport{d, bwrapReport(), localReport(s.MockMode)}
 	if *jsonOut {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -107,5 +105,25 @@ func bwrapReport() providerReport {
 	}
 	out, _ := exec.Command(path, "--version").Output()
 	r.Reason = strings.TrimSpace(string(out)) + " found at " + path + ", but the provider is not implemented in this version yet"
+	return r
+}
+
+// localReport says whether the unisolated local provider could run: it
+// needs SANDBOX__MOCK_MODE=true and a Python 3 on the host.
+func localReport(mock bool) providerReport {
+	r := providerReport{Name: "local", Isolation: "none"}
+	py, err := exec.LookPath("python3")
+	if _, serr := os.Stat("/usr/bin/python3"); serr == nil {
+		py, err = "/usr/bin/python3", nil
+	}
+	switch {
+	case err != nil:
+		r.Reason = "no python3 on PATH"
+	case !mock:
+		r.Reason = "runs code with NO isolation (python " + py + "); off unless SANDBOX__MOCK_MODE=true"
+	default:
+		r.Usable = true
+		r.Reason = "enabled by SANDBOX__MOCK_MODE: runs code with NO isolation (python " + py + ")"
+	}
 	return r
 }

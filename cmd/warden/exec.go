@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/warden-sandbox/warden/internal/config"
+	"github.com/warden-sandbox/warden/internal/provider"
 	"github.com/warden-sandbox/warden/internal/provider/docker"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
@@ -127,11 +128,18 @@ func cmdExec(ctx context.Context, args []string, e env) error {
 		}
 	}
 
-	p, err := openDocker(ctx, cfg, e)
+	sel, err := provider.Select(ctx, cfg, logger(cfg, e.stderr))
 	if err != nil {
-		return err
+		return fmt.Errorf("%w\n(run `warden doctor` for details and remedies)", err)
 	}
+	if sel.Provider == nil {
+		return fmt.Errorf("no sandbox backend: %s\n(run `warden doctor` for details and remedies)", sel.Reason)
+	}
+	p := sel.Provider
 	defer p.Close(context.WithoutCancel(ctx))
+	if sel.Warning != "" {
+		fmt.Fprintln(e.stderr, "warden: warning:", sel.Warning)
+	}
 	info, err := p.Create(ctx, spec)
 	if err != nil {
 		return fmt.Errorf("creating sandbox: %w", err)

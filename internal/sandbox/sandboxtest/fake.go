@@ -39,6 +39,7 @@ type Fake struct {
 type box struct {
 	info sandbox.Info
 	env  map[string]string
+	run  chan struct{} // holds a token while an execution runs
 }
 
 var _ sandbox.Provider = (*Fake)(nil)
@@ -68,7 +69,7 @@ func (f *Fake) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Info, err
 	if f.boxes == nil {
 		f.boxes = map[sandbox.ID]*box{}
 	}
-	f.boxes[id] = &box{info: info, env: maps.Clone(spec.Env)}
+	f.boxes[id] = &box{info: info, env: maps.Clone(spec.Env), run: make(chan struct{}, 1)}
 	f.Created++
 	return info, nil
 }
@@ -83,15 +84,23 @@ func (f *Fake) get(id sandbox.ID) (*box, error) {
 	return b, nil
 }
 
+// Exec runs executions of one sandbox one at a time, as the contract
+// requires: a second waits for the first, or for its ctx.
 func (f *Fake) Exec(ctx context.Context, id sandbox.ID, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
-	if _, err := f.get(id); err != nil {
+	b, err := f.get(id)
+	if err != nil {
 		return sandbox.ExecResult{}, err
 	}
 	if err := req.Validate(); err != nil {
 		return sandbox.ExecResult{}, err
 	}
+	select {
+	case b.run <- struct{}{}:
+		defer func() { <-b.run }()
+	case <-ctx.Done():
+		return sandbox.ExecResult{}, ctx.Err()
+	}
 	var r sandbox.ExecResult
-	var err error
 	if f.ExecFunc != nil {
 		r, err = f.ExecFunc(ctx, id, req)
 	} else {

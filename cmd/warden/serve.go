@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/warden-sandbox/warden/internal/api"
+	"github.com/warden-sandbox/warden/internal/provider"
+	"github.com/warden-sandbox/warden/internal/provider/docker"
+	"github.com/warden-sandbox/warden/internal/session"
+)
+
+// shutdownGrace is how long running executions may finish after SIGTERM
+// before they are cancelled.
+const shutdownGrace = 10 * time.Second
+
+func cmdServe(ctx context.Context, args []string, e env) error {
+	fs := flag.NewFlagSet("warden serve", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	sf := newSettingFlags(e)
+	sf.add(fs, "host", "API__HOST", "listen address")
+	sf.add(fs, "port", "API__PORT", "listen port; 0 picks a free one")
+	sf.add(fs, "provider", "SANDBOX__PROVIDER", "isolation backend: auto, docker, bubblewrap or local")
+	sf.addBool(fs, "mock", "SANDBOX__MOCK_MODE", "allow the unisolated local provider")
+	sf.add(fs, "max-sandboxes", "SANDBOX__MAX_SANDBOXES", "maximum number of live sandboxes")
+	sf.add(fs, "idle-timeout", "SANDBOX__IDLE_TIMEOUT", "destroy sandboxes unused this long; 0 never")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q: %w", fs.Args(), errUsage)
+	}
+	cfg, err := sf.load(e)
+	if err != nil {
+		return err
+	}
+	log := logger(cfg, e.stderr)
+
+	sel, err := provider.Select(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	log.Info("sandbox backend selected", "mode", sel.Mode, "reason", sel.Reason)
+	if sel.Warning != "" {
+		log.Warn(sel.Warning)
+	}
+	dstate := &dockerState{sel: sel, timeout: cfg.Sandbox.DockerConnectionTimeout}
+	metrics := api.NewMetrics()
+	mgr := session.New(sel.Provider, session.Options{
+		MaxSandboxes: cfg.Sandbox.MaxSandboxes,
+		IdleTimeout:  cfg.Sandbox.IdleTimeout,
+		Observer:     metrics,
+		Log:          log,
+	})
+	keys := make([]string, len(cfg.API.Keys))
+	for i, k := range cfg.API.Keys {
+		keys[i] = k.Reveal()
+	}
+	handler := api.New(api.Options{
+		Manager:      mgr,
+		Status:       statusFunc(sel, dstate),
+		DockerInfo:   dstate.get,
+		Defaults:     cfg.SandboxSpec(),
+		IdleTimeout:  cfg.Sandbox.IdleTimeout,
+		Keys:         keys,
+		MaxBodyBytes: int64(cfg.Sandbox.MaxRequestBytes),
+		Version:      version,
+		Log:          log,
+		Metrics:      metrics,
+	})
+
+	ln, err := net.Listen("tcp", cfg.Addr())
+	if err != nil {
+		if sel.Provider != nil {
+			_ = sel.Provider.Close(context.WithoutCancel(ctx))
+		}
+		return err
+	}
+	// Tests and scripts read the address from this line (port 0).
+	fmt.Fprintf(e.stderr, "warden: listening on http://%s (sandboxes: %s)\n", ln.Addr(), sel.Mode)
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       10 * time.Minute, // bodies are bounded in size too
+		IdleTimeout:       2 * time.Minute,
+		// No WriteTimeout: executions (and their event streams) may run
+		// up to their own timeout, which the sandbox enforces.
+	}
+	reapCtx, stopReap := context.WithCancel(context.WithoutCancel(ctx))
+	reaped := make(chan struct{})
+	go func() {
+		_ = mgr.Run(reapCtx)
+		close(reaped)
+	}()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	select {
+	case err = <-served:
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace", shutdownGrace)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	defer cancel()
+	// Stop accepting requests while running executions get the grace
+	// period; then they are cancelled, and every sandbox is removed.
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- srv.Shutdown(sctx) }()
+	errs := []error{mgr.Shutdown(sctx)}
+	if herr := <-httpDone; herr != nil && !errors.Is(herr, context.DeadlineExceeded) {
+		errs = append(errs, herr)
+	}
+	stopReap()
+	<-reaped
+	if sel.Provider != nil {
+		errs = append(errs, sel.Provider.Close(context.WithoutCancel(ctx)))
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stderr, "warden: stopped; all sandboxes removed")
+	return nil
+}
+
+// dockerState answers "is Docker up" for status and docker-info: a live
+// ping, cached for two seconds so status polling stays cheap.
+type dockerState struct {
+	sel     provider.Selection
+	timeout time.Duration
+
+	mu      sync.Mutex
+	checked time.Time
+	info    api.DockerInfo
+}
+
+func (d *dockerState) get(ctx context.Context) api.DockerInfo {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if time.Since(d.checked) < 2*time.Second {
+		return d.info
+	}
+	d.checked = time.Now()
+	d.info = d.probe(ctx)
+	return d.info
+}
+
+func (d *dockerState) probe(ctx context.Context) api.DockerInfo {
+	if d.sel.Mode == session.ModeDisabled && d.sel.Docker == nil {
+		return api.DockerInfo{Status: "disabled", Message: "sandboxes are disabled: " + d.sel.Reason}
+	}
+	if dp, ok := d.sel.Provider.(*docker.Provider); ok {
+		ctx, cancel := context.WithTimeout(ctx, d.timeout)
+		defer cancel()
+		v, err := dp.Client().ServerVersion(ctx, client.ServerVersionOptions{})
+		if err != nil {
+			return api.DockerInfo{Status: "unavailable", Message: "Docker daemon is not answering: " + err.Error()}
+		}
+		return api.DockerInfo{Available: true, Status: "connected", Version: v.Version, APIVersion: v.APIVersion,
+			OS: v.Os, Arch: v.Arch, Host: dp.Client().DaemonHost(), Message: "Docker daemon is running"}
+	}
+	if p := d.sel.Docker; p != nil {
+		return api.DockerInfo{Status: p.Status, Message: "Docker is not in use: " + p.Error, Host: p.Host}
+	}
+	return api.DockerInfo{Status: "unavailable", Message: "Docker was not probed (" + d.sel.Reason + ")"}
+}
+
+func statusFunc(sel provider.Selection, d *dockerState) func(context.Context) api.StatusInfo {
+	return func(ctx context.Context) api.StatusInfo {
+		st := api.StatusInfo{Mode: sel.Mode, Warning: sel.Warning}
+		if sel.Provider != nil {
+			st.Provider = sel.Provider.Name()
+			st.Isolation = sel.Provider.Capabilities().Isolation
+		}
+		st.DockerAvailable = d.get(ctx).Available
+		return st
+	}
+}

@@ -1,0 +1,304 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/warden-sandbox/warden/internal/config"
+	"github.com/warden-sandbox/warden/internal/sandbox"
+)
+
+// Bounds of the durations a request may ask for, in seconds.
+const (
+	maxTimeoutSeconds     = 3600
+	maxIdleTimeoutSeconds = 7 * 24 * 3600
+)
+
+// createRequest is the body of POST /sandbox/create. Every field is
+// optional; nil (or JSON null) keeps the configured default.
+type createRequest struct {
+	Image *string `json:"image"`
+	// MemoryLimit is "512m"-style or a number of bytes.
+	MemoryLimit json.RawMessage `json:"memory_limit"`
+	CPULimit    *float64        `json:"cpu_limit"`
+	PidsLimit   *int64          `json:"pids_limit"`
+	// Timeout is the default execution timeout, in seconds.
+	Timeout *float64 `json:"timeout"`
+	// IdleTimeout destroys the sandbox after this many idle seconds.
+	IdleTimeout          *float64          `json:"idle_timeout"`
+	EnableNetwork        *bool             `json:"enable_network"`
+	EnvironmentVariables map[string]string `json:"environment_variables"`
+	AdditionalReadDirs   []string          `json:"additional_read_dirs"`
+	AdditionalWriteDirs  []string          `json:"additional_write_dirs"`
+	// WorkspacePath is a host directory to mount as the workspace.
+	WorkspacePath *string `json:"workspace_path"`
+}
+
+func (s *Server) createSandbox(w http.ResponseWriter, r *http.Request) error {
+	req, err := parseCreate(r)
+	if err != nil {
+		return err
+	}
+	spec, idle, err := s.specFor(req)
+	if err != nil {
+		return err
+	}
+	info, err := s.mgr.Create(r.Context(), spec, idle)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/sandbox/"+string(info.ID))
+	return writeJSON(w, http.StatusCreated, info)
+}
+
+// parseCreate reads a create request from the JSON body or, as the seed's
+// API took it, from the query string; not from both.
+func parseCreate(r *http.Request) (createRequest, error) {
+	var req createRequest
+	found, err := decodeJSON(r, &req, true)
+	if err != nil {
+		return req, err
+	}
+	if len(r.URL.RawQuery) == 0 {
+		return req, nil
+	}
+	if found {
+		return req, fmt.Errorf("settings are given both as query parameters and as a JSON body; use one: %w", sandbox.ErrInvalid)
+	}
+	return parseCreateQuery(r.URL.Query())
+}
+
+// parseCreateQuery reads the query form: the body's names as parameters,
+// lists as repeated parameters, environment variables as NAME=value.
+func parseCreateQuery(q url.Values) (createRequest, error) {
+	var req createRequest
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf(format+": %w", append(args, sandbox.ErrInvalid)...))
+	}
+	float := func(name, v string) *float64 {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			bad("query parameter %s=%q is not a number", name, v)
+			return nil
+		}
+		return &f
+	}
+	for _, name := range slices.Sorted(maps.Keys(q)) {
+		vals := q[name]
+		switch name {
+		case "environment_variables":
+			req.EnvironmentVariables = map[string]string{}
+			for _, kv := range vals {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok {
+					bad("query parameter environment_variables wants NAME=value, got a value without '='")
+					continue
+				}
+				req.EnvironmentVariables[k] = v
+			}
+			continue
+		case "additional_read_dirs":
+			req.AdditionalReadDirs = vals
+			continue
+		case "additional_write_dirs":
+			req.AdditionalWriteDirs = vals
+			continue
+		}
+		if len(vals) != 1 {
+			bad("query parameter %s is given %d times", name, len(vals))
+			continue
+		}
+		v := vals[0]
+		switch name {
+		case "image":
+			req.Image = &v
+		case "memory_limit":
+			req.MemoryLimit, _ = json.Marshal(v)
+		case "cpu_limit":
+			req.CPULimit = float(name, v)
+		case "pids_limit":
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				bad("query parameter pids_limit=%q is not an integer", v)
+				continue
+			}
+			req.PidsLimit = &n
+		case "timeout":
+			req.Timeout = float(name, v)
+		case "idle_timeout":
+			req.IdleTimeout = float(name, v)
+		case "enable_network":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				bad("query parameter enable_network=%q is not a boolean", v)
+				continue
+			}
+			req.EnableNetwork = &b
+		case "workspace_path":
+			req.WorkspacePath = &v
+		default:
+			bad("unknown query parameter %q", name)
+		}
+	}
+	return req, errors.Join(errs...)
+}
+
+// specFor maps a request onto a copy of the configured defaults and checks
+// the result, reporting every problem at once. It refuses settings the
+// provider cannot enforce rather than silently dropping them.
+func (s *Server) specFor(req createRequest) (sandbox.Spec, time.Duration, error) {
+	spec := s.opts.Defaults
+	spec.Env = maps.Clone(spec.Env)
+	spec.Labels = maps.Clone(spec.Labels)
+	spec.Mounts = slices.Clone(spec.Mounts)
+	idle := s.opts.IdleTimeout
+
+	var caps sandbox.Capabilities
+	p := s.mgr.Provider()
+	if p != nil {
+		caps = p.Capabilities()
+	}
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf(format+": %w", append(args, sandbox.ErrInvalid)...))
+	}
+	// unsupported refuses a setting the provider does not enforce. With no
+	// provider, Create answers 503 instead.
+	unsupported := func(name string, ok bool) {
+		if p != nil && !ok {
+			bad("%s: the %s provider cannot enforce it", name, p.Name())
+		}
+	}
+
+	if req.Image != nil {
+		if *req.Image == "" {
+			bad("image is empty")
+		}
+		spec.Image = *req.Image
+	}
+	if len(req.MemoryLimit) > 0 && string(req.MemoryLimit) != "null" {
+		n, err := parseMemory(req.MemoryLimit)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if err == nil && n <= 0 {
+			bad("memory_limit must be positive")
+		}
+		spec.MemoryLimit = n
+		unsupported("memory_limit", caps.MemoryLimit)
+	}
+	// Zero means "the default" in a Spec; a request that says 0 means it,
+	// so it is refused rather than silently replaced.
+	if req.CPULimit != nil {
+		if *req.CPULimit <= 0 {
+			bad("cpu_limit %g must be positive", *req.CPULimit)
+		}
+		spec.CPULimit = *req.CPULimit
+		unsupported("cpu_limit", caps.CPULimit)
+	}
+	if req.PidsLimit != nil {
+		if *req.PidsLimit <= 0 {
+			bad("pids_limit %d must be positive", *req.PidsLimit)
+		}
+		spec.PidsLimit = *req.PidsLimit
+		unsupported("pids_limit", caps.PidsLimit)
+	}
+	if req.Timeout != nil {
+		if t := *req.Timeout; !(t > 0 && t <= maxTimeoutSeconds) {
+			bad("timeout %g s is outside (0, %d]", t, maxTimeoutSeconds)
+		} else {
+			spec.Timeout = seconds(t)
+		}
+	}
+	if req.IdleTimeout != nil {
+		if t := *req.IdleTimeout; !(t > 0 && t <= maxIdleTimeoutSeconds) {
+			bad("idle_timeout %g s is outside (0, %d]", t, maxIdleTimeoutSeconds)
+		} else {
+			idle = seconds(t)
+		}
+	}
+	if req.EnableNetwork != nil {
+		spec.Network = *req.EnableNetwork
+		unsupported("enable_network", caps.NetworkToggle)
+	}
+	if req.EnvironmentVariables != nil {
+		if spec.Env == nil {
+			spec.Env = map[string]string{}
+		}
+		maps.Copy(spec.Env, req.EnvironmentVariables)
+	}
+	addMount := func(dir string, readOnly bool) {
+		if dir == "" {
+			bad("an additional directory is empty")
+			return
+		}
+		if filepath.IsAbs(dir) {
+			dir = filepath.Clean(dir)
+		}
+		m := sandbox.Mount{Source: dir, Target: dir, ReadOnly: readOnly}
+		if slices.Contains(spec.Mounts, m) {
+			return // configured already
+		}
+		spec.Mounts = append(spec.Mounts, m)
+	}
+	for _, d := range req.AdditionalReadDirs {
+		addMount(d, true)
+	}
+	for _, d := range req.AdditionalWriteDirs {
+		addMount(d, false)
+	}
+	if len(req.AdditionalReadDirs)+len(req.AdditionalWriteDirs) > 0 {
+		unsupported("additional directories", caps.Mounts)
+	}
+	if req.WorkspacePath != nil {
+		ws := *req.WorkspacePath
+		if filepath.IsAbs(ws) {
+			ws = filepath.Clean(ws)
+		}
+		if ws == "" {
+			bad("workspace_path is empty")
+		}
+		spec.WorkspaceDir = ws
+	}
+
+	spec = spec.WithDefaults()
+	if err := spec.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return sandbox.Spec{}, 0, err
+	}
+	return spec, idle, nil
+}
+
+// parseMemory reads memory_limit: a string such as "512m", or a whole
+// number of bytes.
+func parseMemory(raw json.RawMessage) (int64, error) {
+	var str string
+	if err := json.Unmarshal(raw, &str); err == nil {
+		n, err := config.ParseBytes(str)
+		if err != nil {
+			return 0, fmt.Errorf("memory_limit: %w", err)
+		}
+		return n, nil
+	}
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("memory_limit %s: want a byte size such as \"512m\" or a whole number of bytes: %w", raw, sandbox.ErrInvalid)
+	}
+	return n, nil
+}
+
+// seconds converts a checked, bounded number of seconds.
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

@@ -1,0 +1,124 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/warden-sandbox/warden/internal/sandbox"
+)
+
+// Error classes of the HTTP layer itself; everything else comes from
+// package sandbox.
+var (
+	errUnauthorized     = errors.New("unauthorized")
+	errRouteNotFound    = errors.New("not found")
+	errMethodNotAllowed = errors.New("method not allowed")
+)
+
+// policyError is what a policy refusal offers for the 403 body. Any error
+// in the chain with these methods (e.g. a *policy.Error) fills in "rule"
+// and "reason".
+type policyError interface {
+	error
+	Rule() string
+	Reason() string
+}
+
+// errorClasses maps error classes to statuses and codes, first match wins.
+// It is the only place that decides a status from an error.
+var errorClasses = []struct {
+	class  error
+	status int
+	code   string
+}{
+	{sandbox.ErrInvalid, http.StatusBadRequest, "invalid"},
+	{sandbox.ErrUnsupported, http.StatusBadRequest, "invalid"},
+	{errUnauthorized, http.StatusUnauthorized, "unauthorized"},
+	{sandbox.ErrDenied, http.StatusForbidden, "denied"},
+	{sandbox.ErrNotFound, http.StatusNotFound, "not_found"},
+	{errRouteNotFound, http.StatusNotFound, "not_found"},
+	{errMethodNotAllowed, http.StatusMethodNotAllowed, "method_not_allowed"},
+	{sandbox.ErrConflict, http.StatusConflict, "conflict"},
+	{sandbox.ErrLimit, http.StatusTooManyRequests, "limit"},
+	{sandbox.ErrDisabled, http.StatusServiceUnavailable, "unavailable"},
+	{sandbox.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
+	// An execution cancelled while its client is still there: the service
+	// is shutting down.
+	{context.Canceled, http.StatusServiceUnavailable, "unavailable"},
+	{context.DeadlineExceeded, http.StatusServiceUnavailable, "unavailable"},
+}
+
+// statusFor returns the HTTP status and error code of err. Unclassified
+// errors are 500 "internal".
+func statusFor(err error) (int, string) {
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return http.StatusRequestEntityTooLarge, "too_large"
+	}
+	for _, c := range errorClasses {
+		if errors.Is(err, c.class) {
+			return c.status, c.code
+		}
+	}
+	return http.StatusInternalServerError, "internal"
+}
+
+// errorBody is the "error" object of an error answer.
+type errorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	// Rule and Reason explain a policy refusal (403 only).
+	Rule   string `json:"rule,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// bodyFor builds the answer to err, and logs internal errors with their
+// detail, which the client never sees.
+func (s *Server) bodyFor(r *http.Request, err error) (int, errorBody) {
+	status, code := statusFor(err)
+	if status == http.StatusInternalServerError {
+		s.log.ErrorContext(r.Context(), "internal error", "request_id", requestID(r.Context()),
+			"method", r.Method, "path", r.URL.Path, "err", err)
+		return status, errorBody{Code: code, Message: "internal error"}
+	}
+	b := errorBody{Code: code, Message: message(err)}
+	if pe, ok := errors.AsType[policyError](err); ok && status == http.StatusForbidden {
+		b.Rule, b.Reason = pe.Rule(), pe.Reason()
+	}
+	return status, b
+}
+
+// writeError answers err, unless an answer has begun or the client has
+// gone, in which case it only logs.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if rec, ok := w.(*recorder); ok && rec.wrote {
+		s.log.WarnContext(r.Context(), "error after the response began", "request_id", requestID(r.Context()), "err", err)
+		return
+	}
+	if r.Context().Err() != nil {
+		s.log.DebugContext(r.Context(), "client went away", "request_id", requestID(r.Context()), "err", err)
+		return
+	}
+	status, body := s.bodyFor(r, err)
+	s.writeBody(w, status, body)
+}
+
+func (s *Server) writeBody(w http.ResponseWriter, status int, body errorBody) {
+	writeJSON(w, status, struct {
+		Error errorBody `json:"error"`
+	}{body})
+}
+
+// message renders err for a client. Joined errors (every problem of a
+// spec) become one line, separated by "; ".
+func message(err error) string {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		parts := make([]string, 0, len(j.Unwrap()))
+		for _, e := range j.Unwrap() {
+			parts = append(parts, message(e))
+		}
+		return strings.Join(parts, "; ")
+	}
+	return strings.ReplaceAll(err.Error(), "\n", "; ")
+}

@@ -1,0 +1,305 @@
+package api
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/warden-sandbox/warden/internal/sandbox"
+	"github.com/warden-sandbox/warden/internal/session"
+)
+
+// The file routes work on the sandbox's host workspace directly, through
+// an os.Root: the kernel-backed checks of os.Root hold even against
+// symlinks the sandboxed code creates while a request runs, which a
+// lexical check of the path cannot promise.
+
+// workspace marks the sandbox used and opens its host workspace. The
+// caller closes the root.
+func (s *Server) workspace(r *http.Request) (session.Info, *os.Root, error) {
+	info, err := s.mgr.Touch(sandboxID(r))
+	if err != nil {
+		return info, nil, err
+	}
+	if info.Workspace == "" {
+		return info, nil, fmt.Errorf("sandbox %s has no host workspace (provider %s): %w", info.ID, info.Provider, sandbox.ErrUnsupported)
+	}
+	root, err := os.OpenRoot(info.Workspace)
+	if err != nil {
+		return info, nil, fmt.Errorf("opening workspace of sandbox %s: %w", info.ID, err)
+	}
+	return info, root, nil
+}
+
+// relPath turns the path query parameter into a clean path relative to
+// the workspace, "." for the workspace itself. Absolute paths are accepted
+// only under the workspace's path inside the sandbox (e.g. /workspace/a).
+// Paths that leave the workspace lexically are refused here; symlinks
+// that lead out are refused by os.Root.
+func relPath(info session.Info, p string) (string, error) {
+	if strings.IndexByte(p, 0) >= 0 {
+		return "", fmt.Errorf("path contains a NUL byte: %w", sandbox.ErrInvalid)
+	}
+	orig := p
+	if path.IsAbs(p) {
+		ws := info.Spec.WorkspacePath
+		switch {
+		case ws != "" && p == ws:
+			p = "."
+		case ws != "" && strings.HasPrefix(p, strings.TrimSuffix(ws, "/")+"/"):
+			p = strings.TrimPrefix(p, strings.TrimSuffix(ws, "/")+"/")
+		default:
+			return "", fmt.Errorf("path %q is outside the workspace %s: %w", orig, ws, sandbox.ErrInvalid)
+		}
+	}
+	p = path.Clean(p)
+	if p == ".." || strings.HasPrefix(p, "../") || path.IsAbs(p) {
+		return "", fmt.Errorf("path %q leaves the workspace: %w", orig, sandbox.ErrInvalid)
+	}
+	return p, nil
+}
+
+// filePath is relPath for a path that must name a file: not empty and not
+// the workspace itself.
+func filePath(info session.Info, p string) (string, error) {
+	if p == "" {
+		return "", fmt.Errorf("query parameter path is required: %w", sandbox.ErrInvalid)
+	}
+	rel, err := relPath(info, p)
+	if err == nil && rel == "." {
+		err = fmt.Errorf("path %q names the workspace itself, not a file: %w", p, sandbox.ErrInvalid)
+	}
+	return rel, err
+}
+
+// fileError classifies an error of an os.Root operation on p.
+func fileError(p string, err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%q: %w", p, sandbox.ErrNotFound)
+	case errors.Is(err, syscall.ENOTDIR):
+		return fmt.Errorf("%q: a parent is not a directory: %w", p, sandbox.ErrConflict)
+	case errors.Is(err, syscall.EISDIR), errors.Is(err, syscall.ENOTEMPTY), errors.Is(err, fs.ErrExist):
+		return fmt.Errorf("%q: a directory is in the way: %w", p, sandbox.ErrConflict)
+	case errors.Is(err, syscall.ELOOP):
+		return fmt.Errorf("%q: too many levels of symbolic links: %w", p, sandbox.ErrInvalid)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("%q: permission denied to the service: %w", p, sandbox.ErrDenied)
+	}
+	// os.Root refuses a path that escapes it with an error of its own,
+	// where every failure of the system call is an Errno.
+	if _, ok := errors.AsType[syscall.Errno](err); !ok {
+		_, isPath := errors.AsType[*fs.PathError](err)
+		_, isLink := errors.AsType[*os.LinkError](err)
+		if isPath || isLink {
+			return fmt.Errorf("path %q leaves the workspace: %w", p, sandbox.ErrInvalid)
+		}
+	}
+	return fmt.Errorf("%q: %w", p, err)
+}
+
+type putFileResponse struct {
+	Path string `json:"path"`
+	Size int64  `json:"size"`
+}
+
+// putFile writes the body to a temporary file next to the target and
+// renames it into place, so readers never see half an upload and a failed
+// one (too large, client gone) leaves nothing behind.
+func (s *Server) putFile(w http.ResponseWriter, r *http.Request) (err error) {
+	info, root, err := s.workspace(r)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	rel, err := filePath(info, r.URL.Query().Get("path"))
+	if err != nil {
+		return err
+	}
+	if dir := path.Dir(rel); dir != "." {
+		if err := s.mkdirs(root, dir, info); err != nil {
+			return err
+		}
+	}
+	if fi, err := root.Lstat(rel); err == nil && fi.IsDir() {
+		return fmt.Errorf("%q is a directory: %w", rel, sandbox.ErrConflict)
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fileError(rel, err)
+	}
+
+	tmp := path.Join(path.Dir(rel), ".warden-upload-"+randomHex(8))
+	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fileError(rel, err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			_ = root.Remove(tmp)
+		}
+	}()
+	n, err := io.Copy(f, r.Body)
+	if err != nil {
+		if mbe, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return fmt.Errorf("upload is larger than %d bytes: %w", mbe.Limit, mbe)
+		}
+		return fmt.Errorf("receiving %q: %w", rel, err)
+	}
+	if s.chown && info.WorkspaceUID >= 0 {
+		if err := f.Chown(info.WorkspaceUID, info.WorkspaceGID); err != nil {
+			return fmt.Errorf("handing %q to the sandbox user: %w", rel, err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing %q: %w", rel, err)
+	}
+	if err := root.Rename(tmp, rel); err != nil {
+		return fileError(rel, err)
+	}
+	return writeJSON(w, http.StatusCreated, putFileResponse{Path: rel, Size: n})
+}
+
+// mkdirs creates dir and its missing parents inside root, handing each
+// new directory to the sandbox user.
+func (s *Server) mkdirs(root *os.Root, dir string, info session.Info) error {
+	cur := ""
+	for part := range strings.SplitSeq(dir, "/") {
+		cur = path.Join(cur, part)
+		err := root.Mkdir(cur, 0o755)
+		switch {
+		case err == nil:
+			if s.chown && info.WorkspaceUID >= 0 {
+				if err := root.Lchown(cur, info.WorkspaceUID, info.WorkspaceGID); err != nil {
+					return fmt.Errorf("handing %q to the sandbox user: %w", cur, err)
+				}
+			}
+		case errors.Is(err, fs.ErrExist):
+			fi, err := root.Stat(cur)
+			if err != nil {
+				return fileError(cur, err)
+			}
+			if !fi.IsDir() {
+				return fmt.Errorf("%q is not a directory: %w", cur, sandbox.ErrConflict)
+			}
+		default:
+			return fileError(cur, err)
+		}
+	}
+	return nil
+}
+
+func (s *Server) getFile(w http.ResponseWriter, r *http.Request) error {
+	info, root, err := s.workspace(r)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	rel, err := filePath(info, r.URL.Query().Get("path"))
+	if err != nil {
+		return err
+	}
+	// O_NONBLOCK: a FIFO planted by the sandboxed code must not hang the
+	// request before the check below refuses it.
+	f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return fileError(rel, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fileError(rel, err)
+	}
+	switch {
+	case fi.IsDir():
+		return fmt.Errorf("%q is a directory; list it with /files/list: %w", rel, sandbox.ErrConflict)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%q is not a regular file: %w", rel, sandbox.ErrInvalid)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Content-Length", strconv.FormatInt(fi.Size(), 10))
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	// At most the announced size, should the file grow meanwhile.
+	if _, err := io.CopyN(w, f, fi.Size()); err != nil && r.Context().Err() == nil {
+		s.log.WarnContext(r.Context(), "sending file", "request_id", requestID(r.Context()), "sandbox_id", info.ID, "err", err)
+	}
+	return nil
+}
+
+type fileEntry struct {
+	Name string `json:"name"`
+	// Type is "file", "dir", "symlink" or "other" (FIFO, socket, device).
+	Type    string    `json:"type"`
+	Size    int64     `json:"size"`
+	Mode    string    `json:"mode"`
+	ModTime time.Time `json:"mod_time"`
+}
+
+type listFilesResponse struct {
+	Path    string      `json:"path"`
+	Entries []fileEntry `json:"entries"`
+}
+
+func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) error {
+	info, root, err := s.workspace(r)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	rel, err := relPath(info, r.URL.Query().Get("path"))
+	if err != nil {
+		return err
+	}
+	f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return fileError(rel, err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return fileError(rel, err)
+	} else if !fi.IsDir() {
+		return fmt.Errorf("%q is not a directory: %w", rel, sandbox.ErrConflict)
+	}
+	dirents, err := f.ReadDir(-1)
+	if err != nil {
+		return fileError(rel, err)
+	}
+	entries := make([]fileEntry, 0, len(dirents))
+	for _, d := range dirents {
+		fi, err := d.Info() // lstat: a symlink is reported as one
+		if err != nil {
+			continue // removed meanwhile
+		}
+		e := fileEntry{Name: d.Name(), Type: "other", Size: fi.Size(), ModTime: fi.ModTime().UTC(),
+			Mode: fmt.Sprintf("%04o", fi.Mode().Perm())}
+		switch m := fi.Mode(); {
+		case m.IsRegular():
+			e.Type = "file"
+		case m.IsDir():
+			e.Type = "dir"
+		case m&fs.ModeSymlink != 0:
+			e.Type = "symlink"
+		}
+		entries = append(entries, e)
+	}
+	slices.SortFunc(entries, func(a, b fileEntry) int { return strings.Compare(a.Name, b.Name) })
+	return writeJSON(w, http.StatusOK, listFilesResponse{Path: rel, Entries: entries})
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // never fails on Linux
+	return hex.EncodeToString(b)
+}

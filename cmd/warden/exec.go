@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/warden-sandbox/warden/internal/config"
-	"github.com/warden-sandbox/warden/internal/provider"
 	"github.com/warden-sandbox/warden/internal/provider/docker"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
@@ -73,12 +72,16 @@ func cmdExec(ctx context.Context, args []string, e env) error {
 	fs.StringVar(&workspace, "workspace", "", "host `dir` to use as the workspace (default: a private one, removed afterwards)")
 	fs.StringVar(&workdir, "workdir", "", "working `dir` of shell commands, relative to the workspace")
 	fs.BoolVar(&jsonOut, "json", false, "print each result as a JSON object (one per line)")
+	server := fs.String("server", "", "run in the sandbox service at `URL` (warden serve) instead of locally")
+	apiKey := fs.String("api-key", "", "bearer key for --server (default: $WARDEN_API_KEY)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if rest := fs.Args(); len(rest) > 0 {
 		cells = append(cells, cell{lang: sandbox.Shell, argv: rest})
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if len(cells) == 0 {
 		return fmt.Errorf("nothing to run: give --python, --shell, --file or -- PROGRAM ARGS: %w", errUsage)
 	}
@@ -128,27 +131,23 @@ func cmdExec(ctx context.Context, args []string, e env) error {
 		}
 	}
 
-	sel, err := provider.Select(ctx, cfg, logger(cfg, e.stderr))
+	var target execTarget
+	if *server != "" {
+		if len(mounts) > 0 {
+			return fmt.Errorf("--mount cannot be used with --server; use --read-dir and --write-dir: %w", errUsage)
+		}
+		key := *apiKey
+		if key == "" {
+			key = envLookup(e.environ, "WARDEN_API_KEY")
+		}
+		target, err = newRemoteTarget(ctx, *server, key, remoteCreateOptions(spec, set, readDirs, writeDirs))
+	} else {
+		target, err = newLocalTarget(ctx, cfg, spec, e)
+	}
 	if err != nil {
-		return fmt.Errorf("%w\n(run `warden doctor` for details and remedies)", err)
+		return err
 	}
-	if sel.Provider == nil {
-		return fmt.Errorf("no sandbox backend: %s\n(run `warden doctor` for details and remedies)", sel.Reason)
-	}
-	p := sel.Provider
-	defer p.Close(context.WithoutCancel(ctx))
-	if sel.Warning != "" {
-		fmt.Fprintln(e.stderr, "warden: warning:", sel.Warning)
-	}
-	info, err := p.Create(ctx, spec)
-	if err != nil {
-		return fmt.Errorf("creating sandbox: %w", err)
-	}
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
-		_ = p.Destroy(dctx, info.ID)
-	}()
+	defer target.close(context.WithoutCancel(ctx))
 
 	for i, c := range cells {
 		req := sandbox.ExecRequest{Language: c.lang, Code: c.code, Argv: c.argv}
@@ -164,12 +163,12 @@ func cmdExec(ctx context.Context, args []string, e env) error {
 				}
 			}
 		}
-		r, err := p.Exec(ctx, info.ID, req)
+		r, err := target.exec(ctx, req)
 		if err != nil && r.Stdout == nil {
 			return fmt.Errorf("cell %d: %w", i+1, err)
 		}
 		if jsonOut {
-			if err := writeJSONResult(e.stdout, i+1, c.lang, info.ID, r); err != nil {
+			if err := writeJSONResult(e.stdout, i+1, c.lang, target.id(), r); err != nil {
 				return err
 			}
 		} else {

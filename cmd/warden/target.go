@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/warden-sandbox/warden/internal/client"
+	"github.com/warden-sandbox/warden/internal/config"
+	"github.com/warden-sandbox/warden/internal/provider"
+	"github.com/warden-sandbox/warden/internal/sandbox"
+)
+
+// execTarget is one sandbox that `warden exec` runs its cells in: local
+// (a provider in this process) or remote (a warden serve).
+type execTarget interface {
+	id() sandbox.ID
+	exec(ctx context.Context, req sandbox.ExecRequest) (sandbox.ExecResult, error)
+	// close destroys the sandbox and releases the backend.
+	close(ctx context.Context)
+}
+
+type localTarget struct {
+	p    sandbox.Provider
+	info sandbox.Info
+}
+
+func newLocalTarget(ctx context.Context, cfg config.Config, spec sandbox.Spec, e env) (*localTarget, error) {
+	sel, err := provider.Select(ctx, cfg, logger(cfg, e.stderr))
+	if err != nil {
+		return nil, fmt.Errorf("%w\n(run `warden doctor` for details and remedies)", err)
+	}
+	if sel.Provider == nil {
+		return nil, fmt.Errorf("no sandbox backend: %s\n(run `warden doctor` for details and remedies)", sel.Reason)
+	}
+	if sel.Warning != "" {
+		fmt.Fprintln(e.stderr, "warden: warning:", sel.Warning)
+	}
+	info, err := sel.Provider.Create(ctx, spec)
+	if err != nil {
+		_ = sel.Provider.Close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("creating sandbox: %w", err)
+	}
+	return &localTarget{p: sel.Provider, info: info}, nil
+}
+
+func (t *localTarget) id() sandbox.ID { return t.info.ID }
+
+func (t *localTarget) exec(ctx context.Context, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
+	return t.p.Exec(ctx, t.info.ID, req)
+}
+
+func (t *localTarget) close(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	_ = t.p.Destroy(ctx, t.info.ID)
+	_ = t.p.Close(ctx)
+}
+
+type remoteTarget struct {
+	c   *client.Client
+	sid sandbox.ID
+}
+
+func newRemoteTarget(ctx context.Context, url, key string, opts client.CreateOptions) (*remoteTarget, error) {
+	c, err := client.New(url, client.WithAPIKey(key))
+	if err != nil {
+		return nil, err
+	}
+	info, err := c.Create(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("creating sandbox at %s: %w", url, err)
+	}
+	return &remoteTarget{c: c, sid: info.ID}, nil
+}
+
+func (t *remoteTarget) id() sandbox.ID { return t.sid }
+
+func (t *remoteTarget) exec(ctx context.Context, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
+	return t.c.Execute(ctx, t.sid, client.ExecuteOptions{
+		Language: req.Language, Code: req.Code, Command: req.Argv,
+		Timeout: req.Timeout, Workdir: req.Workdir, OnOutput: req.OnOutput,
+	})
+}
+
+func (t *remoteTarget) close(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	_ = t.c.Delete(ctx, t.sid)
+}
+
+// remoteCreateOptions sends only what the command line set, so the
+// server's own configuration decides everything else.
+func remoteCreateOptions(spec sandbox.Spec, set map[string]bool, readDirs, writeDirs []string) client.CreateOptions {
+	o := client.CreateOptions{EnvironmentVariables: spec.Env, WorkspacePath: spec.WorkspaceDir}
+	if set["image"] {
+		o.Image = spec.Image
+	}
+	if set["memory"] {
+		o.MemoryLimit = config.FormatBytes(spec.MemoryLimit)
+	}
+	if set["cpus"] {
+		o.CPULimit = spec.CPULimit
+	}
+	if set["pids"] {
+		o.PidsLimit = int(spec.PidsLimit)
+	}
+	if set["timeout"] {
+		o.Timeout = spec.Timeout
+	}
+	if set["network"] {
+		on := spec.Network
+		o.EnableNetwork = &on
+	}
+	for _, d := range readDirs {
+		o.AdditionalReadDirs = append(o.AdditionalReadDirs, absPath(d))
+	}
+	for _, d := range writeDirs {
+		o.AdditionalWriteDirs = append(o.AdditionalWriteDirs, absPath(d))
+	}
+	return o
+}
+
+func absPath(d string) string {
+	if a, err := filepath.Abs(d); err == nil {
+		return a
+	}
+	return d
+}
+
+// envLookup finds name in an environ list.
+func envLookup(environ []string, name string) string {
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == name {
+			return v
+		}
+	}
+	return ""
+}

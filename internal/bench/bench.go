@@ -23,10 +23,12 @@ const (
 	CaseExec = "exec"
 	// CaseLifecycle measures create, first result, destroy.
 	CaseLifecycle = "lifecycle"
+	// CaseAPI measures what the HTTP API adds to an execution.
+	CaseAPI = "api"
 )
 
 // AllCases lists the cases in the order Run measures them.
-func AllCases() []string { return []string{CaseExec, CaseLifecycle} }
+func AllCases() []string { return []string{CaseExec, CaseLifecycle, CaseAPI} }
 
 // Names of the measured operations ([Stats.Name]).
 const (
@@ -41,6 +43,8 @@ const (
 	WardenDestroy     = "warden_destroy"       // its Destroy part
 	DockerRunCLI      = "docker_run_cli"       // docker run --rm ... python3 -c 'print(1)'
 	DockerRunSDK      = "docker_run_sdk"       // the same run through the SDK
+	WardenExecLibrary = "warden_exec_library"  // provider.Exec of `x = 1`, in the api case
+	WardenExecHTTP    = "warden_exec_http"     // the same through the HTTP API and the Go client
 )
 
 // describe says in a few words what one sample of the named operation
@@ -67,6 +71,10 @@ func describe(name string) string {
 		return "of which Destroy"
 	case DockerRunCLI:
 		return "`docker run --rm --network none IMG python3 -c 'print(1)'` (CLI)"
+	case WardenExecLibrary:
+		return "Warden exec `x = 1` through the Go library (provider.Exec)"
+	case WardenExecHTTP:
+		return "the same through the HTTP API (warden serve handler, Go client, loopback)"
 	case DockerRunSDK:
 		return "the same `docker run --rm` via SDK (create, wait, attach, start)"
 	}
@@ -84,6 +92,7 @@ func pairings() []pairing {
 		{"exec `true` (shell)", WardenExecShell, DockerExecTrueCLI, "`docker exec C true`"},
 		{"create + `print(1)` + destroy", WardenLifecycle, DockerRunCLI, "`docker run --rm IMG python3 -c 'print(1)'`"},
 		{"create + `print(1)` + destroy", WardenLifecycle, DockerRunSDK, "same run via Docker SDK"},
+		{"exec `x = 1` over HTTP", WardenExecHTTP, WardenExecLibrary, "the same through the Go library"},
 	}
 }
 
@@ -232,6 +241,8 @@ func Run(ctx context.Context, p *docker.Provider, opts Options) (rep Report, err
 			r = execCase
 		case CaseLifecycle:
 			r = lifecycleCase
+		case CaseAPI:
+			r = apiCase
 		}
 		start := time.Now()
 		fmt.Fprintf(opts.Log, "%s: %d samples per operation after %d warm-up samples\n", kase, n, warmup)

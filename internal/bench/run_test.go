@@ -34,11 +34,12 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	want := []string{WardenExecPython, WardenExecShell, DockerExecSDK, WardenLifecycle, WardenCreate, WardenFirstExec, WardenDestroy, DockerRunSDK}
-	wantCmp := 3
+	want := []string{WardenExecPython, WardenExecShell, DockerExecSDK, WardenLifecycle, WardenCreate, WardenFirstExec, WardenDestroy, DockerRunSDK,
+		WardenExecLibrary, WardenExecHTTP}
+	wantCmp := 4
 	if len(rep.Notes) == 0 { // the docker CLI is there
 		want = append(want, DockerExecCLI, DockerExecTrueCLI, DockerRunCLI)
-		wantCmp = 5
+		wantCmp = 6
 	}
 	if len(rep.Stats) != len(want) {
 		t.Errorf("Run gave %d stats, want %d", len(rep.Stats), len(want))

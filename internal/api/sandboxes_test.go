@@ -244,6 +244,14 @@ func TestCreateSandbox(t *testing.T) {
 			if info.IdleTimeoutSeconds != tt.wantIdle {
 				t.Errorf("idle_timeout_seconds = %v, want %v", info.IdleTimeoutSeconds, tt.wantIdle)
 			}
+			// Environment values stay out of descriptions; /env has them.
+			if strings.Contains(string(resp.body), "FROM_CONFIG") {
+				t.Errorf("POST /sandbox/create = %s, leaks environment variables", resp.body)
+			}
+			env := decode[struct {
+				Env map[string]string `json:"environment_variables"`
+			}](t, ts.do(t, "GET", "/sandbox/"+string(info.ID)+"/env", nil))
+			info.Spec.Env = env.Env
 			tt.check(t, info.Spec)
 			for _, key := range []string{`"id"`, `"provider"`, `"status"`, `"image"`, `"created_at"`, `"last_used_at"`,
 				`"idle_timeout_seconds"`, `"executions"`, `"busy"`, `"spec"`} {

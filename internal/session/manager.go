@@ -119,6 +119,9 @@ func (m *Manager) Create(ctx context.Context, spec sandbox.Spec, idle time.Durat
 		return Info{}, err
 	}
 	now := m.opts.Now()
+	// Environment values are often secrets and change later (UpdateEnv):
+	// descriptions never carry them; Env is the way to read them.
+	info.Spec.Env = nil
 	e := &entry{
 		info: Info{Info: info, Status: "running", Image: info.Spec.Image, CreatedAt: now, LastUsedAt: now,
 			IdleTimeoutSeconds: idle.Seconds()},

@@ -42,9 +42,15 @@ func TestLimitAndLookup(t *testing.T) {
 	f := &sandboxtest.Fake{}
 	obs := &counter{}
 	m := New(f, Options{MaxSandboxes: 2, Observer: obs})
-	a, err := m.Create(t.Context(), sandbox.Spec{}, -1)
+	a, err := m.Create(t.Context(), sandbox.Spec{Env: map[string]string{"TOKEN": "secret"}}, -1)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if a.Spec.Env != nil {
+		t.Errorf("Create returned the environment in the description: %v", a.Spec.Env)
+	}
+	if env, err := m.Env(t.Context(), a.ID); err != nil || env["TOKEN"] != "secret" {
+		t.Errorf("Env = %v, %v", env, err)
 	}
 	if _, err := m.Create(t.Context(), sandbox.Spec{}, -1); err != nil {
 		t.Fatal(err)

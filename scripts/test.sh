@@ -24,3 +24,5 @@ go test -race -count=1 -timeout 30m ./...
 say "fuzzing each parser briefly"
 go test -run '^$' -fuzz '^FuzzValidateID$' -fuzztime 200000x ./internal/sandbox/
 go test -run '^$' -fuzz '^FuzzParseDotenv$' -fuzztime 100000x ./internal/config/
+go test -run '^$' -fuzz '^FuzzParseBytes$' -fuzztime 100000x ./internal/config/
+go test -run '^$' -fuzz '^FuzzEventReader$' -fuzztime 100000x ./internal/client/

@@ -95,7 +95,8 @@ func fileError(p string, err error) error {
 	case errors.Is(err, syscall.ELOOP):
 		return fmt.Errorf("%q: too many levels of symbolic links: %w", p, sandbox.ErrInvalid)
 	case errors.Is(err, fs.ErrPermission):
-		return fmt.Errorf("%q: permission denied to the service: %w", p, sandbox.ErrDenied)
+		// Not a policy refusal (403): the file's own permissions forbid it.
+		return fmt.Errorf("%q: the file's permissions do not let the service access it: %w", p, sandbox.ErrConflict)
 	}
 	// os.Root refuses a path that escapes it with an error of its own,
 	// where every failure of the system call is an Errno.

@@ -261,7 +261,7 @@ func (m *Manager) destroy(ctx context.Context, id sandbox.ID, reason string) err
 		return err
 	}
 	m.mu.Lock()
-	_, ok := m.boxes[id]
+	e, ok := m.boxes[id]
 	delete(m.boxes, id)
 	m.mu.Unlock()
 	if !ok {
@@ -270,6 +270,14 @@ func (m *Manager) destroy(ctx context.Context, id sandbox.ID, reason string) err
 	err := m.p.Destroy(ctx, id)
 	if errors.Is(err, sandbox.ErrNotFound) {
 		err = nil // gone already, as asked
+	}
+	if err != nil {
+		// The backend could not remove it: keep it listed so the caller
+		// sees it and can retry, rather than losing track of it.
+		m.mu.Lock()
+		m.boxes[id] = e
+		m.mu.Unlock()
+		return fmt.Errorf("destroying sandbox %s: %w", id, err)
 	}
 	if o := m.opts.Observer; o != nil {
 		o.SandboxDestroyed(reason)

@@ -227,3 +227,36 @@ func TestShutdown(t *testing.T) {
 		t.Fatalf("Create after Shutdown = %v", err)
 	}
 }
+
+// failingDestroy fails the first Destroy of each sandbox.
+type failingDestroy struct {
+	*sandboxtest.Fake
+	failed map[sandbox.ID]bool
+}
+
+func (f *failingDestroy) Destroy(ctx context.Context, id sandbox.ID) error {
+	if !f.failed[id] {
+		f.failed[id] = true
+		return errors.New("daemon hiccup")
+	}
+	return f.Fake.Destroy(ctx, id)
+}
+
+func TestFailedDestroyKeepsTrack(t *testing.T) {
+	t.Parallel()
+	f := &failingDestroy{Fake: &sandboxtest.Fake{}, failed: map[sandbox.ID]bool{}}
+	m := New(f, Options{})
+	a, _ := m.Create(t.Context(), sandbox.Spec{}, -1)
+	if err := m.Destroy(t.Context(), a.ID); err == nil {
+		t.Fatal("Destroy hid the backend's failure")
+	}
+	if _, err := m.Get(a.ID); err != nil {
+		t.Fatalf("after a failed Destroy the sandbox is lost: %v", err)
+	}
+	if err := m.Destroy(t.Context(), a.ID); err != nil {
+		t.Fatalf("retried Destroy = %v", err)
+	}
+	if f.Live() != 0 || m.Active() != 0 {
+		t.Fatal("sandbox still there after the retry")
+	}
+}

@@ -367,7 +367,12 @@ func (p *Provider) Destroy(ctx context.Context, id sandbox.ID) error {
 	defer cancel()
 	var errs []error
 	if _, err := p.cli.ContainerRemove(ctx, b.containerID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
-		errs = append(errs, fmt.Errorf("removing container %s: %w", b.info.Name, convert(err)))
+		// Keep it known, so Destroy can be retried instead of leaking a
+		// running container nobody can reach.
+		p.mu.Lock()
+		p.boxes[id] = b
+		p.mu.Unlock()
+		return fmt.Errorf("removing container %s: %w", b.info.Name, convert(err))
 	}
 	if b.ownsWS {
 		if err := os.RemoveAll(b.info.Workspace); err != nil {

@@ -65,16 +65,17 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 		keys[i] = k.Reveal()
 	}
 	handler := api.New(api.Options{
-		Manager:      mgr,
-		Status:       statusFunc(sel, dstate),
-		DockerInfo:   dstate.get,
-		Defaults:     cfg.SandboxSpec(),
-		IdleTimeout:  cfg.Sandbox.IdleTimeout,
-		Keys:         keys,
-		MaxBodyBytes: int64(cfg.Sandbox.MaxRequestBytes),
-		Version:      version,
-		Log:          log,
-		Metrics:      metrics,
+		Manager:         mgr,
+		Status:          statusFunc(sel, dstate),
+		DockerInfo:      dstate.get,
+		Defaults:        cfg.SandboxSpec(),
+		IdleTimeout:     cfg.Sandbox.IdleTimeout,
+		Keys:            keys,
+		MaxBodyBytes:    int64(cfg.Sandbox.MaxRequestBytes),
+		AllowedHostDirs: cfg.Sandbox.AllowedHostDirs,
+		Version:         version,
+		Log:             log,
+		Metrics:         metrics,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Addr())

@@ -279,7 +279,56 @@ func (s *Server) specFor(req createRequest) (sandbox.Spec, time.Duration, error)
 	if err := errors.Join(errs...); err != nil {
 		return sandbox.Spec{}, 0, err
 	}
+	requested := slices.Concat(req.AdditionalReadDirs, req.AdditionalWriteDirs)
+	if req.WorkspacePath != nil {
+		requested = append(requested, *req.WorkspacePath)
+	}
+	if err := checkHostDirs(s.opts.AllowedHostDirs, requested); err != nil {
+		return sandbox.Spec{}, 0, err
+	}
 	return spec, idle, nil
+}
+
+// hostDirError refuses a host directory outside SANDBOX__ALLOWED_HOST_DIRS.
+type hostDirError struct{ dir string }
+
+func (e *hostDirError) Error() string {
+	return fmt.Sprintf("host directory %q is outside the allowed host directories: %v", e.dir, sandbox.ErrDenied)
+}
+func (e *hostDirError) Rule() string { return "allowed_host_dirs" }
+func (e *hostDirError) Reason() string {
+	return fmt.Sprintf("%s is not within SANDBOX__ALLOWED_HOST_DIRS", e.dir)
+}
+func (e *hostDirError) Unwrap() error { return sandbox.ErrDenied }
+
+// checkHostDirs refuses any of dirs that does not lie within one of
+// allowed, after resolving symbolic links on both sides (a link inside an
+// allowed directory pointing elsewhere is refused). No allowed list allows
+// everything.
+func checkHostDirs(allowed, dirs []string) error {
+	if len(allowed) == 0 {
+		return nil
+	}
+	resolve := func(p string) string {
+		p = filepath.Clean(p)
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			return r
+		}
+		return p
+	}
+	roots := make([]string, len(allowed))
+	for i, a := range allowed {
+		roots[i] = resolve(a)
+	}
+	for _, d := range dirs {
+		r := resolve(d)
+		if !slices.ContainsFunc(roots, func(root string) bool {
+			return r == root || strings.HasPrefix(r, strings.TrimSuffix(root, "/")+"/")
+		}) {
+			return &hostDirError{dir: d}
+		}
+	}
+	return nil
 }
 
 // parseMemory reads memory_limit: a string such as "512m", or a whole

@@ -31,6 +31,7 @@ type setup struct {
 	defaults     sandbox.Spec
 	status       func(context.Context) api.StatusInfo
 	dockerInfo   func(context.Context) api.DockerInfo
+	allowedDirs  []string
 }
 
 type testServer struct {
@@ -65,16 +66,17 @@ func newServer(t *testing.T, c setup) *testServer {
 		c.defaults = c.defaults.WithDefaults()
 	}
 	srv := httptest.NewServer(api.New(api.Options{
-		Manager:      ts.mgr,
-		Status:       c.status,
-		DockerInfo:   c.dockerInfo,
-		Defaults:     c.defaults,
-		IdleTimeout:  -1,
-		Keys:         c.keys,
-		MaxBodyBytes: c.maxBody,
-		Version:      "test-version",
-		Log:          log,
-		Metrics:      ts.metrics,
+		Manager:         ts.mgr,
+		Status:          c.status,
+		DockerInfo:      c.dockerInfo,
+		Defaults:        c.defaults,
+		IdleTimeout:     -1,
+		Keys:            c.keys,
+		MaxBodyBytes:    c.maxBody,
+		AllowedHostDirs: c.allowedDirs,
+		Version:         "test-version",
+		Log:             log,
+		Metrics:         ts.metrics,
 	}))
 	ts.URL = srv.URL
 	t.Cleanup(func() {

@@ -45,6 +45,11 @@ type Options struct {
 	// MaxBodyBytes caps every request body (uploads included); larger
 	// bodies get 413. 0 means no cap.
 	MaxBodyBytes int64
+	// AllowedHostDirs, when not empty, are the only host directories (and
+	// what lies below them, symbolic links resolved) that a request may
+	// name as workspace_path or additional_*_dirs; others are refused with
+	// 403. Directories from Defaults (configuration) are not checked.
+	AllowedHostDirs []string
 	// Version is reported by /health.
 	Version string
 	// Log receives request logs (debug) and internal errors. Nil discards.

@@ -101,6 +101,10 @@ type SandboxConfig struct {
 	// AdditionalWriteDirs are host directories mounted read-write
 	// (SANDBOX__ADDITIONAL_WRITE_DIRS).
 	AdditionalWriteDirs []string
+	// AllowedHostDirs are, when set, the only host directories (and what
+	// lies below them) that API clients may mount or use as a workspace
+	// (SANDBOX__ALLOWED_HOST_DIRS).
+	AllowedHostDirs []string
 	// MaxRequestBytes bounds HTTP request bodies
 	// (SANDBOX__MAX_REQUEST_BYTES).
 	MaxRequestBytes ByteSize
@@ -164,6 +168,7 @@ func (c Config) Redacted() Config {
 	}
 	c.Sandbox.AdditionalReadDirs = append([]string(nil), c.Sandbox.AdditionalReadDirs...)
 	c.Sandbox.AdditionalWriteDirs = append([]string(nil), c.Sandbox.AdditionalWriteDirs...)
+	c.Sandbox.AllowedHostDirs = append([]string(nil), c.Sandbox.AllowedHostDirs...)
 	c.warnings = append([]string(nil), c.warnings...)
 	return c
 }

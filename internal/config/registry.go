@@ -249,6 +249,11 @@ var registry = []setting{
 		doc:   "Host directories mounted read-write, in the same form. A directory may not be in both lists.",
 	},
 	{
+		name: "SANDBOX__ALLOWED_HOST_DIRS", def: "",
+		field: func(c *Config) any { return &c.Sandbox.AllowedHostDirs },
+		doc:   "Absolute host directories within which API clients may choose a `workspace_path` or `additional_*_dirs` (symbolic links resolved); anything else is refused with 403. Empty allows any directory outside the sandbox's system paths: set it when the API is reachable by anyone you would not give those directories to.",
+	},
+	{
 		name: "SANDBOX__MAX_REQUEST_BYTES", def: "10m",
 		field: func(c *Config) any { return &c.Sandbox.MaxRequestBytes },
 		rule:  between(ByteSize(1<<10), ByteSize(1<<30), showBytes),

@@ -147,6 +147,12 @@ func (c *Config) validate(origins map[string]origin) []error {
 		}
 	}
 
+	for _, d := range sb.AllowedHostDirs {
+		if !filepath.IsAbs(d) {
+			bad("SANDBOX__ALLOWED_HOST_DIRS", fmt.Sprintf("%q is not an absolute path", d))
+		}
+	}
+
 	if reason := checkHost(c.API.Host); reason != "" {
 		bad("API__HOST", reason)
 	}

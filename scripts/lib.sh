@@ -59,6 +59,11 @@ ensure_docker() {
   die "the Docker daemon did not come up within 60 s; see /var/log/dockerd.log"
 }
 
+# ensure_bwrap: the bubblewrap provider's tests run the real bwrap.
+ensure_bwrap() {
+  command -v bwrap >/dev/null || apt_install bubblewrap
+}
+
 # ensure_debootstrap: the offline image recipe needs it (no registry here).
 ensure_debootstrap() {
   command -v debootstrap >/dev/null || apt_install debootstrap

@@ -5,6 +5,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ensure_go
 ensure_docker
+ensure_bwrap
 build_warden
 ensure_image
 
@@ -15,7 +16,7 @@ unformatted="$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'
 [ -z "$unformatted" ] || die "gofmt would change: $unformatted"
 
 say "tests (race detector, real Docker Engine required)"
-export WARDEN_REQUIRE_DOCKER=1
+export WARDEN_REQUIRE_DOCKER=1 WARDEN_REQUIRE_BWRAP=1
 go test -race -count=1 -timeout 30m ./...
 
 # Budgets are execution counts, not durations: a duration -fuzztime can fail

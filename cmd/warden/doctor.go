@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strings"
 	"time"
 
 	"github.com/moby/moby/client"
 
+	"github.com/warden-sandbox/warden/internal/provider/bwrap"
 	"github.com/warden-sandbox/warden/internal/provider/docker"
 )
 
@@ -59,7 +59,7 @@ func cmdDoctor(ctx context.Context, args []string, e env) error {
 			d.Reason += "; runtime image " + s.Image + " is missing: run `warden image build`"
 		}
 	}
-	reports := []providerReport{d, bwrapReport(), localReport(s.MockMode)}
+	reports := []providerReport{d, bwrapReport(ctx), localReport(s.MockMode)}
 	if *jsonOut {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -96,15 +96,19 @@ func imagePresent(ctx context.Context, host, image string, timeout time.Duration
 	return err == nil
 }
 
-func bwrapReport() providerReport {
+func bwrapReport(ctx context.Context) providerReport {
 	r := providerReport{Name: "bubblewrap", Isolation: "namespace"}
-	path, err := exec.LookPath("bwrap")
+	p, err := bwrap.New(ctx, bwrap.Options{})
 	if err != nil {
-		r.Reason = "bwrap is not installed (apt-get install bubblewrap); the provider is not implemented in this version yet"
+		r.Reason = err.Error()
 		return r
 	}
-	out, _ := exec.Command(path, "--version").Output()
-	r.Reason = strings.TrimSpace(string(out)) + " found at " + path + ", but the provider is not implemented in this version yet"
+	defer p.Close(ctx)
+	limits := "memory, CPU and process limits enforced"
+	if !p.Capabilities().MemoryLimit {
+		limits = "limits NOT enforced (they need root and cgroup v1)"
+	}
+	r.Reason = "can create sandboxes here (" + limits + "), but is not offered yet: seccomp and Landlock are still missing"
 	return r
 }
 

@@ -27,3 +27,5 @@ go test -run '^$' -fuzz '^FuzzValidateID$' -fuzztime 200000x ./internal/sandbox/
 go test -run '^$' -fuzz '^FuzzParseDotenv$' -fuzztime 100000x ./internal/config/
 go test -run '^$' -fuzz '^FuzzParseBytes$' -fuzztime 100000x ./internal/config/
 go test -run '^$' -fuzz '^FuzzEventReader$' -fuzztime 100000x ./internal/client/
+go test -run '^$' -fuzz '^FuzzNewRunID$' -fuzztime 100000x ./internal/runner/
+go test -run '^$' -fuzz '^FuzzValidatePackage$' -fuzztime 100000x ./internal/image/

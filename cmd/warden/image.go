@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
 
 	"github.com/moby/moby/client"
 
@@ -24,6 +25,11 @@ func cmdImage(ctx context.Context, args []string, e env) error {
 	fs.BoolVar(&opts.RebuildBase, "rebuild-base", false, "bootstrap the Debian base image again")
 	fs.StringVar(&opts.Mirror, "mirror", "", "Debian `mirror` for the offline recipe (default: the host's apt sources)")
 	strategy := fs.String("strategy", "auto", "recipe: auto (official Python image, else Debian bootstrap), official or debian")
+	framework := fs.String("framework", "", "also build the image of an agent framework on the runtime image: "+strings.Join(image.Frameworks(), ", "))
+	var packages multi
+	fs.Var(&packages, "package", "extra pip `requirement` for --framework; repeatable")
+	wheels := fs.String("wheels", "", "install --framework packages from this host `dir` of wheels, without a package index")
+	python := fs.String("python-version", "", "Python version of the framework image (default: the runtime image's)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -42,6 +48,21 @@ func cmdImage(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	defer cli.Close()
+	if *framework != "" {
+		fo := image.FrameworkOptions{Framework: *framework, Packages: packages, WheelDir: *wheels, PythonVersion: *python,
+			Runtime: opts, NoCache: opts.NoCache, Rebuild: opts.Rebuild}
+		if *python == "" || *python == image.DebianPython {
+			fo.Base = opts.Name
+		}
+		name, built, err := image.EnsureFramework(ctx, cli, fo, e.stdout)
+		if err != nil {
+			return err
+		}
+		if !built {
+			fmt.Fprintf(e.stdout, "image %s is already present (use --rebuild to build it again)\n", name)
+		}
+		return nil
+	}
 	built, err := image.Ensure(ctx, cli, opts, e.stdout)
 	if err != nil {
 		return err

@@ -33,6 +33,7 @@ Usage:
   warden exec [flags] --python CODE [--python CODE ...]   run Python cells in one sandbox session
   warden exec [flags] --shell CMD                          run a shell command (bash -c)
   warden exec [flags] -- PROGRAM [ARG ...]                 run a program without a shell
+  warden run [flags] SCRIPT... [-- ARG...]                 run Python scripts in sandboxes, one run record each under ./logs
   warden serve [--host H] [--port P]                      run the HTTP service (see docs/api.md)
   warden doctor [--json]                                   report which providers can be used, and why not
   warden image build [--name NAME] [--no-cache]            build the runtime image (offline-capable)
@@ -62,6 +63,8 @@ func run(ctx context.Context, args []string, e env) int {
 		err = cmdPrune(ctx, args[1:], e)
 	case "serve":
 		err = cmdServe(ctx, args[1:], e)
+	case "run":
+		err = cmdRun(ctx, args[1:], e)
 	case "bench":
 		err = cmdBench(ctx, args[1:], e)
 	case "version", "--version":

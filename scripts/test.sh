@@ -29,3 +29,5 @@ go test -run '^$' -fuzz '^FuzzParseBytes$' -fuzztime 100000x ./internal/config/
 go test -run '^$' -fuzz '^FuzzEventReader$' -fuzztime 100000x ./internal/client/
 go test -run '^$' -fuzz '^FuzzNewRunID$' -fuzztime 100000x ./internal/runner/
 go test -run '^$' -fuzz '^FuzzValidatePackage$' -fuzztime 100000x ./internal/image/
+go test -run '^$' -fuzz '^FuzzCheckShell$' -fuzztime 50000x ./internal/policy/
+go test -run '^$' -fuzz '^FuzzCheckPython$' -fuzztime 50000x ./internal/policy/

@@ -9,7 +9,6 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/warden-sandbox/warden/internal/agent"
+	"github.com/warden-sandbox/warden/internal/owner"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
 
@@ -103,7 +103,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 		cli:    cli,
 		opts:   opts,
 		log:    log.With("provider", "docker"),
-		owner:  ownerID(),
+		owner:  owner.ID(),
 		boxes:  map[sandbox.ID]*box{},
 		images: map[string]bool{},
 	}
@@ -461,49 +461,11 @@ func makeWorkspace(root, id string) (string, error) {
 	return dir, nil
 }
 
-// ownerID identifies this process on this host: hostname, pid and the
-// process's start time, so a recycled pid is not mistaken for us.
-func ownerID() string {
-	host, _ := os.Hostname()
-	return fmt.Sprintf("%s/%d/%d", host, os.Getpid(), startTime(os.Getpid()))
-}
-
 // ownerAlive reports whether the process named by an owner label still
 // runs. Owners on other hosts are assumed alive: we cannot tell.
-func ownerAlive(owner string) bool {
-	parts := strings.Split(owner, "/")
-	if len(parts) != 3 {
-		return false
-	}
-	if host, _ := os.Hostname(); parts[0] != host {
-		return true
-	}
-	pid, err1 := strconv.Atoi(parts[1])
-	st, err2 := strconv.ParseUint(parts[2], 10, 64)
-	if err1 != nil || err2 != nil {
-		return false
-	}
-	return startTime(pid) == st && st != 0
-}
-
-// startTime is the start time of pid in clock ticks since boot, 0 if pid
-// does not exist.
-func startTime(pid int) uint64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 {
-		return 0
-	}
-	v, _ := strconv.ParseUint(f[19], 10, 64)
-	return v
+func ownerAlive(id string) bool {
+	alive, ok := owner.Alive(id)
+	return ok && alive // a label we cannot read names no live owner
 }
 
 // convert maps Docker SDK errors to Warden's error classes. The SDK's own

@@ -13,6 +13,7 @@ import (
 
 	"github.com/moby/moby/client"
 
+	"github.com/warden-sandbox/warden/internal/owner"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 	"github.com/warden-sandbox/warden/internal/testutil"
 )
@@ -48,7 +49,7 @@ func TestMain(m *testing.M) {
 		// Nothing this test binary created may outlive it.
 		if cli, err := client.New(client.FromEnv); err == nil {
 			list, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true,
-				Filters: make(client.Filters).Add("label", LabelOwner+"="+ownerID())})
+				Filters: make(client.Filters).Add("label", LabelOwner+"="+owner.ID())})
 			if err == nil && len(list.Items) > 0 {
 				fmt.Fprintf(os.Stderr, "%d containers outlived the tests\n", len(list.Items))
 				code = 1
@@ -469,9 +470,9 @@ func TestOwnerAlive(t *testing.T) {
 	t.Parallel()
 	host, _ := os.Hostname()
 	for owner, want := range map[string]bool{
-		ownerID(): true,
-		fmt.Sprintf("%s/%d/%d", host, os.Getpid(), startTime(os.Getpid())+1): false, // pid reused by another process
-		fmt.Sprintf("%s/%d/%d", host, 999999, 12345):                         false, // no such process
+		owner.ID(): true,
+		fmt.Sprintf("%s/%d/%d", host, os.Getpid(), owner.StartTime(os.Getpid())+1): false, // pid reused by another process
+		fmt.Sprintf("%s/%d/%d", host, 999999, 12345):                               false, // no such process
 		"other-host/1/1": true, // cannot tell: leave it alone
 		"garbage":        false,
 		"":               false,

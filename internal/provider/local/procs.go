@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/warden-sandbox/warden/internal/owner"
 )
 
 // killPause is the wait between two rounds of killMarked that found
@@ -119,49 +120,10 @@ func scanProc(match func(env []byte) bool) []int {
 	return pids
 }
 
-// ownerID identifies this process on this host: hostname, pid and the
-// process's start time, so a recycled pid is not mistaken for it.
-func ownerID() string {
-	host, _ := os.Hostname()
-	return fmt.Sprintf("%s/%d/%d", host, os.Getpid(), startTime(os.Getpid()))
-}
-
 // ownerAlive reports whether the process named by an owner ID still runs.
 // Owners on other hosts (a shared WorkspaceRoot) are assumed alive: that
 // cannot be told from here.
-func ownerAlive(owner string) bool {
-	parts := strings.Split(owner, "/")
-	if len(parts) != 3 {
-		return true // not an ID this package wrote: leave it alone
-	}
-	if host, _ := os.Hostname(); parts[0] != host {
-		return true
-	}
-	pid, err1 := strconv.Atoi(parts[1])
-	st, err2 := strconv.ParseUint(parts[2], 10, 64)
-	if err1 != nil || err2 != nil {
-		return true
-	}
-	return st != 0 && startTime(pid) == st
-}
-
-// startTime is the start time of pid in clock ticks since boot, 0 if pid
-// does not exist.
-func startTime(pid int) uint64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	// Fields after the command: state is field 3 of stat, starttime 22.
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 {
-		return 0
-	}
-	v, _ := strconv.ParseUint(f[19], 10, 64)
-	return v
+func ownerAlive(id string) bool {
+	alive, ok := owner.Alive(id)
+	return !ok || alive // not an ID this package wrote: leave it alone
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/warden-sandbox/warden/internal/agent"
+	"github.com/warden-sandbox/warden/internal/owner"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
 
@@ -102,7 +103,7 @@ func New(opts Options) (*Provider, error) {
 	p := &Provider{
 		opts:  opts,
 		log:   log.With("provider", "local"),
-		owner: ownerID(),
+		owner: owner.ID(),
 		boxes: map[sandbox.ID]*box{},
 	}
 	if !opts.Enabled {

@@ -38,6 +38,7 @@ func TestServeEndToEnd(t *testing.T) {
 	const key = "e2e-test-key-0123456789abcdef"
 	cmd := exec.Command(bin, "serve", "--port", "0")
 	cmd.Env = append(os.Environ(), "API__KEYS="+key, "SANDBOX__IMAGE="+testutil.Image(),
+		"SANDBOX__PROVIDER=docker", "SANDBOX__BYPASS_SHELL_SAFETY=false", "SANDBOX__PYTHON_SAFETY=true",
 		"SANDBOX__WORKSPACE_ROOT="+t.TempDir(), "LOG__LEVEL=warn")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -84,6 +85,34 @@ func TestServeEndToEnd(t *testing.T) {
 	if err != nil || r.ReturnValue == nil || *r.ReturnValue != "40" || streamed.String() != "streamed\n" {
 		t.Fatalf("execute = %+v %q, %v", r, streamed.String(), err)
 	}
+	// The policies, switched on for this service, refuse before anything
+	// runs: 403 with the rule and the reason, and no process started.
+	if _, err := c.Execute(ctx, info.ID, client.ExecuteOptions{Language: sandbox.Shell, Code: "echo ok > marker"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Execute(ctx, info.ID, client.ExecuteOptions{Language: sandbox.Shell, Code: "ls; FOO=1 rm -f marker"})
+	if ae, ok := errors.AsType[*client.APIError](err); !ok || ae.StatusCode != 403 || ae.Rule != "shell_command" ||
+		!strings.Contains(ae.Message, "Command rejected for security reasons: ") || !strings.Contains(ae.Reason, "rm") {
+		t.Fatalf("refused shell command = %v, want a 403 naming rule shell_command and rm", err)
+	}
+	_, err = c.Execute(ctx, info.ID, client.ExecuteOptions{Language: sandbox.Python, Code: "getattr(__builtins__, 'exec')('import os')"})
+	if ae, ok := errors.AsType[*client.APIError](err); !ok || ae.StatusCode != 403 || !strings.HasPrefix(ae.Rule, "python_") ||
+		!strings.Contains(ae.Message, "SECURITY VIOLATION: ") {
+		t.Fatalf("refused Python = %v, want a 403 with a python_ rule", err)
+	}
+	if r, err := c.Execute(ctx, info.ID, client.ExecuteOptions{Language: sandbox.Shell, Code: "cat marker"}); err != nil || string(r.Stdout) != "ok\n" {
+		t.Fatalf("after the refusal: %+v, %v; want the marker untouched", r, err)
+	}
+	// The CLI reports a refusal with exit 1 and the reason.
+	{
+		var out, errb bytes.Buffer
+		code := run(ctx, []string{"exec", "--server", url, "--shell", "rm -rf /workspace"},
+			env{environ: []string{"WARDEN_API_KEY=" + key}, stdin: strings.NewReader(""), stdout: &out, stderr: &errb})
+		if code != 1 || !strings.Contains(errb.String(), "Command rejected for security reasons: ") {
+			t.Fatalf("warden exec --server of a refused command = %d, %q, %q", code, out.String(), errb.String())
+		}
+	}
+
 	if _, err := c.Get(ctx, "sb-0000000000000000"); !errors.Is(err, sandbox.ErrNotFound) {
 		t.Fatalf("unknown sandbox = %v", err)
 	}

@@ -3,15 +3,19 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"maps"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/warden-sandbox/warden/internal/client"
 	"github.com/warden-sandbox/warden/internal/config"
+	"github.com/warden-sandbox/warden/internal/policy"
 	"github.com/warden-sandbox/warden/internal/provider/docker"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
@@ -164,6 +168,19 @@ func cmdExec(ctx context.Context, args []string, e env) error {
 			}
 		}
 		r, err := target.exec(ctx, req)
+		if pe, ok := refusal(err); ok {
+			// Nothing ran. The refusal is answered as TinyAgent did, as a
+			// result: exit code 1 and the reason on stderr.
+			r, err = policy.RefusalResult(pe), nil
+			if jsonOut {
+				if err := writeJSONResult(e.stdout, i+1, c.lang, target.id(), r); err != nil {
+					return err
+				}
+			} else {
+				e.stderr.Write(r.Stderr)
+			}
+			return exitError{code: r.ExitCode}
+		}
 		if err != nil && r.Stdout == nil {
 			return fmt.Errorf("cell %d: %w", i+1, err)
 		}
@@ -190,6 +207,18 @@ func cmdExec(ctx context.Context, args []string, e env) error {
 		}
 	}
 	return nil
+}
+
+// refusal reports whether err is a policy refusal, from this process's
+// guard or from a server's 403 answer.
+func refusal(err error) (*policy.PolicyError, bool) {
+	if pe, ok := errors.AsType[*policy.PolicyError](err); ok {
+		return pe, true
+	}
+	if ae, ok := errors.AsType[*client.APIError](err); ok && ae.StatusCode == http.StatusForbidden && ae.Rule != "" {
+		return &policy.PolicyError{Rule: ae.Rule, Reason: ae.Reason}, true
+	}
+	return nil, false
 }
 
 // writeJSONResult writes one line: the result object with the cell's

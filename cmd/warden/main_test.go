@@ -3,6 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -104,5 +108,42 @@ func TestDoctor(t *testing.T) {
 	}
 	if code != 0 {
 		t.Errorf("doctor exit %d with a usable Docker and image", code)
+	}
+}
+
+// TestExecPolicy switches the checks on: a refused command exits 1 with
+// TinyAgent's wording and never runs, not even the harmless part before
+// the refused command.
+func TestExecPolicy(t *testing.T) {
+	testutil.RequireDocker(t)
+	t.Parallel()
+	ws := t.TempDir()
+	environ := []string{"SANDBOX__IMAGE=" + testutil.Image(), "SANDBOX__BYPASS_SHELL_SAFETY=false", "SANDBOX__PYTHON_SAFETY=true"}
+	for _, c := range []struct {
+		args     []string
+		inStderr string
+		inStdout string
+	}{
+		{[]string{"--shell", "echo hi > made; FOO=1 rm -rf /"}, "Command rejected for security reasons: ", ""},
+		{[]string{"--", "rm", "-rf", "/"}, "Command rejected for security reasons: ", ""},
+		{[]string{"--python", "open('made', 'w').write('x')"}, "SECURITY VIOLATION: ", ""},
+		{[]string{"--json", "--python", "import subprocess"}, "", `"exit_code":1`},
+	} {
+		var out, errb bytes.Buffer
+		code := run(t.Context(), append([]string{"exec", "--workspace", ws}, c.args...),
+			env{environ: environ, stdin: strings.NewReader(""), stdout: &out, stderr: &errb})
+		if code != 1 || !strings.Contains(errb.String(), c.inStderr) || !strings.Contains(out.String(), c.inStdout) {
+			t.Errorf("warden exec %q = exit %d, stdout %q, stderr %q; want 1 and the refusal", c.args, code, out.String(), errb.String())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(ws, "made")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a refused command ran: %v", err)
+	}
+	// Allowed commands still run.
+	var out, errb bytes.Buffer
+	code := run(t.Context(), []string{"exec", "--workspace", ws, "--shell", "echo 'a;b' | wc -c"},
+		env{environ: environ, stdin: strings.NewReader(""), stdout: &out, stderr: &errb})
+	if code != 0 || strings.TrimSpace(out.String()) != "4" {
+		t.Errorf("allowed command = exit %d, %q, %q", code, out.String(), errb.String())
 	}
 }

@@ -134,6 +134,12 @@ func cmdRun(ctx context.Context, args []string, e env) error {
 		return fmt.Errorf("--wheels applies only when a framework image is built (--framework, --package or --python-version without --image): %w", errUsage)
 	}
 
+	if cfg.Sandbox.Provider == config.ProviderAuto {
+		// The script runner is SafeAgents' DockerRunner: it prefers Docker,
+		// whose images carry the frameworks, and falls back like any
+		// explicit choice (SANDBOX__PROVIDER_FALLBACK).
+		cfg.Sandbox.Provider = config.ProviderDocker
+	}
 	sel, err := provider.Select(ctx, cfg, logger(cfg, e.stderr))
 	if err != nil {
 		return fmt.Errorf("%w\n(run `warden doctor` for details and remedies)", err)
@@ -144,6 +150,20 @@ func cmdRun(ctx context.Context, args []string, e env) error {
 	defer sel.Provider.Close(context.WithoutCancel(ctx))
 	if sel.Warning != "" {
 		fmt.Fprintln(e.stderr, "warden: warning:", sel.Warning)
+	}
+
+	// Scripts pass the Python check when it is on for this provider, as
+	// code sent to `warden exec` does.
+	if _, py := provider.Policies(cfg.Sandbox, sel.Provider.Capabilities().Isolation); !py.Trusted {
+		for _, s := range scripts {
+			src, err := os.ReadFile(s)
+			if err != nil {
+				return err
+			}
+			if err := py.Check(string(src)); err != nil {
+				return fmt.Errorf("%s: %w", s, err)
+			}
+		}
 	}
 
 	img := cmp.Or(*imageFlag, cfg.Sandbox.Image)

@@ -218,3 +218,22 @@ func TestRunFrameworkWithoutIndex(t *testing.T) {
 		t.Errorf("took %s", el)
 	}
 }
+
+// TestRunPolicy: with the Python check on, a script that fails it is
+// refused before any sandbox starts.
+func TestRunPolicy(t *testing.T) {
+	testutil.RequireDocker(t)
+	t.Parallel()
+	dir := t.TempDir()
+	bad := script(t, dir, "bad.py", "import subprocess\nsubprocess.run(['id'])\n")
+	var out, errb bytes.Buffer
+	e := env{environ: []string{"SANDBOX__IMAGE=" + testutil.Image(), "SANDBOX__PYTHON_SAFETY=true"},
+		stdin: strings.NewReader(""), stdout: &out, stderr: &errb}
+	err := cmdRun(t.Context(), []string{"--log-dir", filepath.Join(dir, "logs"), bad}, e)
+	if err == nil || !strings.Contains(err.Error(), "SECURITY VIOLATION: ") || !strings.Contains(err.Error(), "subprocess") {
+		t.Fatalf("cmdRun = %v, want the Python check's refusal", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "logs")); err == nil {
+		t.Error("a refused script left a run record: it should not have started")
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/warden-sandbox/warden/internal/api"
 	"github.com/warden-sandbox/warden/internal/provider"
 	"github.com/warden-sandbox/warden/internal/provider/docker"
+	"github.com/warden-sandbox/warden/internal/sandbox"
 	"github.com/warden-sandbox/warden/internal/session"
 )
 
@@ -52,9 +53,17 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 	if sel.Warning != "" {
 		log.Warn(sel.Warning)
 	}
+	// Every execution and environment passes the shell and Python checks
+	// before the provider sees it.
+	var guarded sandbox.Provider
+	if sel.Provider != nil {
+		g := provider.Guard(sel.Provider, cfg.Sandbox)
+		log.Info("execution policy", "policy", provider.DescribePolicies(g.Shell, g.Python))
+		guarded = g
+	}
 	dstate := &dockerState{sel: sel, timeout: cfg.Sandbox.DockerConnectionTimeout}
 	metrics := api.NewMetrics()
-	mgr := session.New(sel.Provider, session.Options{
+	mgr := session.New(guarded, session.Options{
 		MaxSandboxes: cfg.Sandbox.MaxSandboxes,
 		IdleTimeout:  cfg.Sandbox.IdleTimeout,
 		Observer:     metrics,
@@ -66,7 +75,7 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 	}
 	handler := api.New(api.Options{
 		Manager:         mgr,
-		Status:          statusFunc(sel, dstate),
+		Status:          statusFunc(sel, guarded, dstate),
 		DockerInfo:      dstate.get,
 		Defaults:        cfg.SandboxSpec(),
 		IdleTimeout:     cfg.Sandbox.IdleTimeout,
@@ -176,12 +185,17 @@ func (d *dockerState) probe(ctx context.Context) api.DockerInfo {
 	return api.DockerInfo{Status: "unavailable", Message: "Docker was not probed (" + d.sel.Reason + ")"}
 }
 
-func statusFunc(sel provider.Selection, d *dockerState) func(context.Context) api.StatusInfo {
+func statusFunc(sel provider.Selection, guarded sandbox.Provider, d *dockerState) func(context.Context) api.StatusInfo {
+	providers := make([]api.ProviderAvailability, len(sel.Tried))
+	for i, a := range sel.Tried {
+		providers[i] = api.ProviderAvailability{Name: a.Name, Available: a.Available, Selected: a.OK, Reason: a.Reason}
+	}
 	return func(ctx context.Context) api.StatusInfo {
-		st := api.StatusInfo{Mode: sel.Mode, Warning: sel.Warning}
+		st := api.StatusInfo{Mode: sel.Mode, Warning: sel.Warning, Providers: providers}
 		if sel.Provider != nil {
 			st.Provider = sel.Provider.Name()
 			st.Isolation = sel.Provider.Capabilities().Isolation
+			st.Policy = api.PolicyOf(guarded)
 		}
 		st.DockerAvailable = d.get(ctx).Available
 		return st

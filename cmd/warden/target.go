@@ -38,12 +38,13 @@ func newLocalTarget(ctx context.Context, cfg config.Config, spec sandbox.Spec, e
 	if sel.Warning != "" {
 		fmt.Fprintln(e.stderr, "warden: warning:", sel.Warning)
 	}
-	info, err := sel.Provider.Create(ctx, spec)
+	p := provider.Guard(sel.Provider, cfg.Sandbox)
+	info, err := p.Create(ctx, spec)
 	if err != nil {
 		_ = sel.Provider.Close(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("creating sandbox: %w", err)
 	}
-	return &localTarget{p: sel.Provider, info: info}, nil
+	return &localTarget{p: p, info: info}, nil
 }
 
 func (t *localTarget) id() sandbox.ID { return t.info.ID }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/warden-sandbox/warden/internal/policy"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
 
@@ -17,10 +18,10 @@ var (
 	errMethodNotAllowed = errors.New("method not allowed")
 )
 
-// policyError is what a policy refusal offers for the 403 body. Any error
-// in the chain with these methods (e.g. a *policy.Error) fills in "rule"
-// and "reason".
-type policyError interface {
+// ruleError is a refusal of the HTTP layer itself (such as a host
+// directory outside SANDBOX__ALLOWED_HOST_DIRS) that names its rule and
+// reason for the 403 body, as a *policy.PolicyError does with its fields.
+type ruleError interface {
 	error
 	Rule() string
 	Reason() string
@@ -83,8 +84,12 @@ func (s *Server) bodyFor(r *http.Request, err error) (int, errorBody) {
 		return status, errorBody{Code: code, Message: "internal error"}
 	}
 	b := errorBody{Code: code, Message: message(err)}
-	if pe, ok := errors.AsType[policyError](err); ok && status == http.StatusForbidden {
-		b.Rule, b.Reason = pe.Rule(), pe.Reason()
+	if status == http.StatusForbidden {
+		if pe, ok := errors.AsType[*policy.PolicyError](err); ok {
+			b.Rule, b.Reason = pe.Rule, pe.Reason
+		} else if re, ok := errors.AsType[ruleError](err); ok {
+			b.Rule, b.Reason = re.Rule(), re.Reason()
+		}
 	}
 	return status, b
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warden-sandbox/warden/internal/policy"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 	"github.com/warden-sandbox/warden/internal/sandbox/sandboxtest"
 )
@@ -231,7 +232,7 @@ func TestExecuteStreamErrors(t *testing.T) {
 		{
 			name: "refused before output",
 			exec: func(ctx context.Context, id sandbox.ID, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
-				return sandbox.ExecResult{}, &policyError{rule: "r", reason: "why"}
+				return sandbox.ExecResult{}, &policy.PolicyError{Rule: "r", Reason: "why"}
 			},
 			wantStatus: 403, wantCode: "denied",
 		},

@@ -210,11 +210,3 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
-
-// policyError is a policy refusal as package policy would return it.
-type policyError struct{ rule, reason string }
-
-func (e *policyError) Error() string  { return "refused by rule " + e.rule + ": " + e.reason }
-func (e *policyError) Rule() string   { return e.rule }
-func (e *policyError) Reason() string { return e.reason }
-func (e *policyError) Unwrap() error  { return sandbox.ErrDenied }

@@ -38,15 +38,20 @@ type statusResponse struct {
 	ActiveSandboxes int           `json:"active_sandboxes"`
 	Provider        *providerInfo `json:"provider"`
 	Warning         string        `json:"warning,omitempty"`
+	// Policy and AvailableProviders are Warden's additions.
+	Policy             *PolicyInfo            `json:"policy,omitempty"`
+	AvailableProviders []ProviderAvailability `json:"available_providers,omitempty"`
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
 	st := s.statusInfo(r.Context())
 	resp := statusResponse{
-		Status:          st.Mode,
-		DockerAvailable: st.DockerAvailable,
-		ActiveSandboxes: s.mgr.Active(),
-		Warning:         st.Warning,
+		Status:             st.Mode,
+		DockerAvailable:    st.DockerAvailable,
+		ActiveSandboxes:    s.mgr.Active(),
+		Warning:            st.Warning,
+		Policy:             st.Policy,
+		AvailableProviders: st.Providers,
 	}
 	if st.Provider != "" {
 		resp.Provider = &providerInfo{Name: st.Provider, Isolation: st.Isolation}
@@ -63,15 +68,12 @@ func (s *Server) statusInfo(ctx context.Context) StatusInfo {
 	if p == nil {
 		return StatusInfo{Mode: session.ModeDisabled}
 	}
-	st := StatusInfo{Provider: p.Name(), Isolation: p.Capabilities().Isolation}
-	switch {
-	case st.Isolation == sandbox.IsolationNone:
-		st.Mode, st.Warning = session.ModeMock, session.MockWarning
-	case p.Name() == "docker":
-		st.Mode, st.DockerAvailable = session.ModeDocker, true
-	default:
-		st.Mode = session.ModeBubblewrap
+	st := StatusInfo{Provider: p.Name(), Isolation: p.Capabilities().Isolation, Policy: PolicyOf(p)}
+	st.Mode = session.ModeOf(p)
+	if st.Mode == session.ModeMock {
+		st.Warning = session.MockWarning
 	}
+	st.DockerAvailable = st.Mode == session.ModeDocker
 	return st
 }
 

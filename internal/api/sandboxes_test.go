@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/warden-sandbox/warden/internal/api"
+	"github.com/warden-sandbox/warden/internal/policy"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 	"github.com/warden-sandbox/warden/internal/sandbox/sandboxtest"
 	"github.com/warden-sandbox/warden/internal/session"
@@ -396,7 +397,7 @@ func TestListGetDelete(t *testing.T) {
 func TestErrorStatuses(t *testing.T) {
 	t.Parallel()
 	denied := &sandboxtest.Fake{ExecFunc: func(ctx context.Context, id sandbox.ID, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
-		return sandbox.ExecResult{}, fmt.Errorf("checking code: %w", &policyError{rule: "no-rm-rf", reason: "deletes the workspace"})
+		return sandbox.ExecResult{}, fmt.Errorf("checking code: %w", &policy.PolicyError{Rule: "no-rm-rf", Reason: "deletes the workspace"})
 	}}
 	broken := &sandboxtest.Fake{ExecFunc: func(ctx context.Context, id sandbox.ID, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
 		return sandbox.ExecResult{}, fmt.Errorf("talking to the agent: secret-internal-detail")

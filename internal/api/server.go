@@ -12,9 +12,11 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/warden-sandbox/warden/internal/policy"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 	"github.com/warden-sandbox/warden/internal/session"
 )
@@ -72,6 +74,38 @@ type StatusInfo struct {
 	// Warning is set when nothing isolates the code (session.MockWarning),
 	// and "" otherwise.
 	Warning string
+	// Policy says which checks run before executions; nil when unknown.
+	Policy *PolicyInfo
+	// Providers lists the providers considered at startup, whether each
+	// can run here and why; nil when unknown.
+	Providers []ProviderAvailability
+}
+
+// PolicyInfo says which checks run on the host before an execution
+// reaches a sandbox.
+type PolicyInfo struct {
+	ShellCheck  bool `json:"shell_check"`
+	PythonCheck bool `json:"python_check"`
+}
+
+// ProviderAvailability is one provider and whether it can run here.
+type ProviderAvailability struct {
+	Name      string `json:"name"`
+	Available bool   `json:"available"`
+	// Selected marks the provider in use.
+	Selected bool `json:"selected"`
+	// Reason says what was found: why it cannot run, or what it runs on.
+	Reason string `json:"reason"`
+}
+
+// PolicyOf reports the checks p applies: those of a *policy.Guard, or
+// none.
+func PolicyOf(p sandbox.Provider) *PolicyInfo {
+	g, ok := p.(*policy.Guard)
+	if !ok {
+		return &PolicyInfo{}
+	}
+	return &PolicyInfo{ShellCheck: !g.Shell.Bypass && !slices.Contains(g.Shell.ExtraCommands, "*"), PythonCheck: !g.Python.Trusted}
 }
 
 // DockerInfo is the body of GET /sandbox/docker-info.

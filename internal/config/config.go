@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Config holds every Warden setting. Build it once with [Load] (or
@@ -108,6 +109,30 @@ type SandboxConfig struct {
 	// MaxRequestBytes bounds HTTP request bodies
 	// (SANDBOX__MAX_REQUEST_BYTES).
 	MaxRequestBytes ByteSize
+	// BypassShellSafety switches the shell-command check off or on; auto
+	// leaves it to the provider's isolation (SANDBOX__BYPASS_SHELL_SAFETY).
+	BypassShellSafety Switch
+	// AdditionalSafeShellCommands extends the allowed shell commands; "*"
+	// allows everything (SANDBOX__ADDITIONAL_SAFE_SHELL_COMMANDS).
+	AdditionalSafeShellCommands Words
+	// AdditionalSafeControlOperators extends the allowed shell control
+	// operators; "*" allows any (SANDBOX__ADDITIONAL_SAFE_CONTROL_OPERATORS).
+	AdditionalSafeControlOperators Words
+	// PythonSafety switches the Python code check on or off; auto leaves
+	// it to the provider's isolation (SANDBOX__PYTHON_SAFETY).
+	PythonSafety Switch
+	// AuthorizedImports are, when set, the only modules Python code may
+	// import (SANDBOX__AUTHORIZED_IMPORTS).
+	AuthorizedImports Words
+	// AuthorizedFunctions exempts functions from the dangerous-function
+	// checks (SANDBOX__AUTHORIZED_FUNCTIONS).
+	AuthorizedFunctions Words
+	// CheckStringObfuscation refuses string manipulation that can hide
+	// names from the Python check (SANDBOX__CHECK_STRING_OBFUSCATION).
+	CheckStringObfuscation bool
+	// PolicyMaxInput bounds the command or code the checks read
+	// (SANDBOX__POLICY_MAX_INPUT).
+	PolicyMaxInput ByteSize
 }
 
 // APIConfig holds the API__* settings.
@@ -259,6 +284,8 @@ type ProviderName string
 const (
 	// ProviderAuto picks the strongest backend available.
 	ProviderAuto ProviderName = "auto"
+	// ProviderSeatbelt uses macOS sandbox-exec.
+	ProviderSeatbelt ProviderName = "seatbelt"
 	// ProviderDocker uses the Docker Engine (container isolation).
 	ProviderDocker ProviderName = "docker"
 	// ProviderBubblewrap uses bubblewrap (Linux namespaces).
@@ -270,7 +297,7 @@ const (
 
 var providerEnum = enum{
 	what:    "provider",
-	values:  []string{"auto", "docker", "bubblewrap", "local"},
+	values:  []string{"auto", "seatbelt", "bubblewrap", "docker", "local"},
 	aliases: map[string]string{"bwrap": "bubblewrap"},
 }
 
@@ -287,6 +314,71 @@ func (p *ProviderName) Set(s string) error {
 func (p ProviderName) String() string { return string(p) }
 
 func (ProviderName) choices() *enum { return &providerEnum }
+
+// Switch is a setting that is on, off, or left to a default that depends
+// on the provider (auto).
+type Switch string
+
+// Switch values.
+const (
+	SwitchAuto Switch = "auto"
+	SwitchOn   Switch = "true"
+	SwitchOff  Switch = "false"
+)
+
+var switchEnum = enum{
+	what:   "switch",
+	values: []string{"auto", "true", "false"},
+	aliases: map[string]string{
+		"": "auto", "1": "true", "yes": "true", "on": "true", "t": "true",
+		"0": "false", "no": "false", "off": "false", "f": "false",
+	},
+}
+
+// Set parses auto, or a boolean as [ParseBool] does.
+func (s *Switch) Set(v string) error {
+	w, err := switchEnum.parse(v)
+	if err == nil {
+		*s = Switch(w)
+	}
+	return err
+}
+
+// String returns auto, true or false.
+func (s Switch) String() string { return string(s) }
+
+// Or returns def for auto (or unset), else whether s is on.
+func (s Switch) Or(def bool) bool {
+	switch s {
+	case SwitchOn:
+		return true
+	case SwitchOff:
+		return false
+	}
+	return def
+}
+
+func (Switch) choices() *enum { return &switchEnum }
+
+// Words is a list of names, written separated by commas or white space.
+type Words []string
+
+// Set parses a list separated by commas or white space; empty entries are
+// dropped, so "" is the empty list.
+func (w *Words) Set(s string) error {
+	var out Words
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || unicode.IsSpace(r) }) {
+		if strings.ContainsFunc(f, unicode.IsControl) {
+			return badValue(s, "not a list of names: it contains a control character")
+		}
+		out = append(out, f)
+	}
+	*w = out
+	return nil
+}
+
+// String joins the list with commas.
+func (w Words) String() string { return strings.Join(w, ",") }
 
 // LogLevel is the minimum level of the operational log.
 type LogLevel string

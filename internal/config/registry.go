@@ -121,14 +121,14 @@ var registry = []setting{
 	{
 		name: "SANDBOX__PROVIDER", def: "auto",
 		field: func(c *Config) any { return &c.Sandbox.Provider },
-		doc: "Isolation backend. `auto` picks the strongest one available (docker, then bubblewrap, " +
-			"then local only if `SANDBOX__MOCK_MODE` is true); `local` requires `SANDBOX__MOCK_MODE=true`. " +
+		doc: "Isolation backend. `auto` takes the first that works in TinyAgent's order: seatbelt (macOS), bubblewrap (Linux), " +
+			"docker, then local only if `SANDBOX__MOCK_MODE` is true; `local` requires `SANDBOX__MOCK_MODE=true`. " +
 			"`bwrap` is accepted for `bubblewrap`.",
 	},
 	{
 		name: "SANDBOX__PROVIDER_FALLBACK", def: "true",
 		field: func(c *Config) any { return &c.Sandbox.ProviderFallback },
-		doc: "When the selected backend is unavailable at startup, try the next one in the `auto` order " +
+		doc: "When the backend named by `SANDBOX__PROVIDER` is unavailable at startup, try the others in the `auto` order " +
 			"instead of failing. Never falls back to `local` unless `SANDBOX__MOCK_MODE` is true.",
 	},
 	{
@@ -139,8 +139,8 @@ var registry = []setting{
 	{
 		name: "SANDBOX__DOCKER_REQUIRED", def: "false",
 		field: func(c *Config) any { return &c.Sandbox.DockerRequired },
-		doc: "Fail startup if the Docker daemon is unreachable instead of falling back. " +
-			"Contradicts `SANDBOX__PROVIDER=bubblewrap` or `local`, and `SANDBOX__DOCKER_AUTO_DETECT=false` with `auto`.",
+		doc: "Use Docker, and fail startup if the Docker daemon is unreachable instead of falling back. " +
+			"Contradicts `SANDBOX__PROVIDER=seatbelt`, `bubblewrap` or `local`, and `SANDBOX__DOCKER_AUTO_DETECT=false` with `auto`.",
 	},
 	{
 		name: "SANDBOX__DOCKER_CONNECTION_TIMEOUT", def: "5s",
@@ -258,6 +258,54 @@ var registry = []setting{
 		field: func(c *Config) any { return &c.Sandbox.MaxRequestBytes },
 		rule:  between(ByteSize(1<<10), ByteSize(1<<30), showBytes),
 		doc:   "Largest HTTP request body the API reads.",
+	},
+	{
+		name: "SANDBOX__BYPASS_SHELL_SAFETY", def: "auto",
+		field: func(c *Config) any { return &c.Sandbox.BypassShellSafety },
+		doc: "Switches off the check of shell commands before they run (`true`), or forces it on (`false`). " +
+			"`auto`, as TinyAgent did: the check is off for the isolating providers (docker, bubblewrap, seatbelt) " +
+			"and on for `local`, where nothing else stands between the command and the host.",
+	},
+	{
+		name: "SANDBOX__ADDITIONAL_SAFE_SHELL_COMMANDS", def: "",
+		field: func(c *Config) any { return &c.Sandbox.AdditionalSafeShellCommands },
+		doc: "Commands allowed on top of TinyAgent's 27 safe ones (ls, cat, grep, find, echo, ...), separated by commas or spaces. " +
+			"`*` allows every command, like `SANDBOX__BYPASS_SHELL_SAFETY=true`. An added command is trusted with all its options.",
+	},
+	{
+		name: "SANDBOX__ADDITIONAL_SAFE_CONTROL_OPERATORS", def: "",
+		field: func(c *Config) any { return &c.Sandbox.AdditionalSafeControlOperators },
+		doc: "Shell control operators allowed on top of `&&`, `||`, `;` and `|`, such as `&` (background) or `|&`; `*` allows any.",
+	},
+	{
+		name: "SANDBOX__PYTHON_SAFETY", def: "auto",
+		field: func(c *Config) any { return &c.Sandbox.PythonSafety },
+		doc: "Checks Python code on the host before it reaches the sandbox (`true`): dangerous modules and functions, " +
+			"string obfuscation, introspection escapes. `auto` checks only for `local`, which isolates nothing; " +
+			"`false` never checks (TinyAgent's `trusted_code`).",
+	},
+	{
+		name: "SANDBOX__AUTHORIZED_IMPORTS", def: "",
+		field: func(c *Config) any { return &c.Sandbox.AuthorizedImports },
+		doc: "When set, the only modules Python code may import, besides json, time, datetime, requests, cloudpickle and tinyagent; " +
+			"`x.*` allows the package x, `*` any module. Unset: any module except the dangerous ones (os, sys, subprocess, ...).",
+	},
+	{
+		name: "SANDBOX__AUTHORIZED_FUNCTIONS", def: "",
+		field: func(c *Config) any { return &c.Sandbox.AuthorizedFunctions },
+		doc: "Functions and attributes exempt from the Python check's dangerous-function and introspection rules (exec, eval, open, getattr, ...). " +
+			"`__import__` stays refused.",
+	},
+	{
+		name: "SANDBOX__CHECK_STRING_OBFUSCATION", def: "true",
+		field: func(c *Config) any { return &c.Sandbox.CheckStringObfuscation },
+		doc:   "With the Python check on, also refuse string manipulation that can hide a name from it: chr(), ord(), base64, `.format()`, reversal slices.",
+	},
+	{
+		name: "SANDBOX__POLICY_MAX_INPUT", def: "256k",
+		field: func(c *Config) any { return &c.Sandbox.PolicyMaxInput },
+		rule:  between(ByteSize(1<<10), ByteSize(16<<20), showBytes),
+		doc:   "Longest command or piece of code the checks read; longer input is refused while a check is on, since it cannot be checked.",
 	},
 	{
 		name: "API__HOST", def: "127.0.0.1",

@@ -2,46 +2,61 @@
 // It is wiring only: it probes and opens the concrete providers and
 // reports what it tried and why, which `warden serve` logs and reports in
 // its status and `warden doctor` prints. It is the one place, with cmd/,
-// that names concrete providers.
+// that names concrete providers. It also maps the policy settings to the
+// guard every execution passes ([Guard]).
 //
 // # Selection rules
 //
-// [Select] applies these rules to the SANDBOX__* settings:
+// [Select] applies these rules to the SANDBOX__* settings. The order of
+// the local providers is TinyAgent's: seatbelt (macOS), bubblewrap
+// (Linux), then docker.
 //
 //  1. SANDBOX__ENABLED=false: mode "disabled", nothing is probed.
 //  2. SANDBOX__PROVIDER=local: mode "mock" with the local provider, which
 //     isolates nothing. It requires SANDBOX__MOCK_MODE=true (an error
 //     otherwise, as configuration validation also says), and an error if
 //     the provider cannot start (no python3).
-//  3. SANDBOX__PROVIDER=auto tries, in order, docker (only when
-//     SANDBOX__DOCKER_AUTO_DETECT is true), bubblewrap, and then local but
-//     only when SANDBOX__MOCK_MODE=true. The first that works is used;
-//     when none does, the mode is "disabled": the service runs, answers
-//     health and status, and refuses to create sandboxes.
-//  4. SANDBOX__PROVIDER=docker or bubblewrap tries that provider first. If
-//     it is unavailable and SANDBOX__PROVIDER_FALLBACK is true, the rest
-//     of the auto order follows (docker still only with
-//     SANDBOX__DOCKER_AUTO_DETECT, local only with SANDBOX__MOCK_MODE),
-//     ending in "disabled" as for auto. With the fallback off, Select fails,
-//     as the seed system did ("docker provider is not supported on this
-//     system: ...").
-//  5. SANDBOX__DOCKER_REQUIRED=true: whenever Docker should be used and is
-//     not usable, Select fails with the probe's error and its remedies,
-//     so the service does not start.
+//  3. SANDBOX__PROVIDER=auto tries seatbelt, bubblewrap and docker (docker
+//     only when SANDBOX__DOCKER_AUTO_DETECT is true), then local but only
+//     when SANDBOX__MOCK_MODE=true. The first that works is used; when
+//     none does, the mode is "disabled" and the reason says "No local
+//     provider available. Install Docker or platform-specific sandbox
+//     (macOS: sandbox-exec, Linux: bubblewrap)." with what each attempt
+//     found: the service runs, answers health and status, and refuses to
+//     create sandboxes.
+//  4. SANDBOX__PROVIDER=seatbelt, bubblewrap or docker tries that provider
+//     first. If it is unavailable and SANDBOX__PROVIDER_FALLBACK is true,
+//     the other two follow in the order above (docker only with
+//     SANDBOX__DOCKER_AUTO_DETECT), then local only with
+//     SANDBOX__MOCK_MODE, ending in "disabled" with the reason "<X>
+//     provider is not supported on this system. No suitable fallback
+//     found.". With the fallback off, Select fails with TinyAgent's text:
+//     "Seatbelt provider is not supported on this system. It requires
+//     macOS with sandbox-exec.", "Bubblewrap provider is not supported on
+//     this system. It requires Linux with bubblewrap." or "Docker provider
+//     is not supported on this system. Docker must be installed and
+//     running.", followed by what was found.
+//  5. SANDBOX__DOCKER_REQUIRED=true makes docker the provider (with auto,
+//     docker is tried first and alone): if Docker is not usable, Select
+//     fails with the probe's error and its remedies, so the service does
+//     not start.
+//
+// Whatever is selected, the providers after it in the order are probed
+// (cheaply, without opening them), so [Selection.Tried] lists every
+// provider and whether it could run here: the list of available
+// providers, Docker included.
 //
 // Docker is probed with docker.Detect, honouring SANDBOX__DOCKER_HOST,
 // SANDBOX__DOCKER_CONNECTION_TIMEOUT (per attempt) and
-// SANDBOX__DOCKER_MAX_RETRIES, then opened with docker.New. The bubblewrap
-// provider is not implemented in this version: its attempt always fails,
-// saying whether bwrap is installed. Nothing ever falls back to the
-// unisolated local provider unless SANDBOX__MOCK_MODE is true.
+// SANDBOX__DOCKER_MAX_RETRIES, then opened with docker.New. Nothing ever
+// falls back to the unisolated local provider unless SANDBOX__MOCK_MODE is
+// true.
 package provider
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os/exec"
 	"strings"
 
 	"github.com/warden-sandbox/warden/internal/config"
@@ -53,17 +68,35 @@ import (
 
 // Names of the providers in [Attempt.Name].
 const (
-	nameDocker     = "docker"
+	nameSeatbelt   = "seatbelt"
 	nameBubblewrap = "bubblewrap"
+	nameDocker     = "docker"
 	nameLocal      = "local"
 )
 
-// Attempt is one provider Select tried, or considered and skipped.
+// localOrder is TinyAgent's order of local providers.
+var localOrder = []string{nameSeatbelt, nameBubblewrap, nameDocker}
+
+// unsupported are TinyAgent's errors for a provider requested without
+// fallback that cannot run.
+var unsupported = map[string]string{
+	nameSeatbelt:   "Seatbelt provider is not supported on this system. It requires macOS with sandbox-exec.",
+	nameBubblewrap: "Bubblewrap provider is not supported on this system. It requires Linux with bubblewrap.",
+	nameDocker:     "Docker provider is not supported on this system. Docker must be installed and running.",
+}
+
+// noLocalProvider is TinyAgent's error when no local provider works.
+const noLocalProvider = "No local provider available. Install Docker or platform-specific sandbox (macOS: sandbox-exec, Linux: bubblewrap)."
+
+// Attempt is one provider Select tried, probed or skipped.
 type Attempt struct {
-	// Name is the provider: docker, bubblewrap or local.
+	// Name is the provider: seatbelt, bubblewrap, docker or local.
 	Name string `json:"name"`
 	// OK reports that the provider was opened and is the one selected.
 	OK bool `json:"ok"`
+	// Available reports that the provider can run here, whether or not
+	// it was selected.
+	Available bool `json:"available"`
 	// Reason says, in one line, what was found: why the provider failed
 	// or was skipped, or what it runs on.
 	Reason string `json:"reason"`
@@ -72,19 +105,40 @@ type Attempt struct {
 // Selection is the outcome of [Select].
 type Selection struct {
 	// Provider is the opened provider, nil when Mode is disabled. The
-	// caller owns it and must Close it.
+	// caller owns it and must Close it. It is not guarded: wrap it with
+	// [Guard] before running agent code.
 	Provider sandbox.Provider
-	// Mode is docker, bubblewrap, mock or disabled.
+	// Mode is seatbelt, bubblewrap, docker, mock or disabled.
 	Mode session.Mode
 	// Reason says in one line why this mode was chosen.
 	Reason string
 	// Warning is session.MockWarning in mock mode, else "".
 	Warning string
-	// Tried lists, in order, the providers tried or skipped and why.
+	// Tried lists every provider in the order considered: those tried,
+	// skipped, and those after the selected one, probed for availability.
 	Tried []Attempt
 	// Docker is the Docker probe, when Docker was probed.
 	Docker *docker.Probe
 }
+
+// Available returns the names of the providers that can run here, in
+// order.
+func (s Selection) Available() []string {
+	var out []string
+	for _, a := range s.Tried {
+		if a.Available {
+			out = append(out, a.Name)
+		}
+	}
+	return out
+}
+
+// opener opens one provider: the provider, a one-line description of what
+// it runs on, or why it cannot run.
+type opener func(ctx context.Context) (sandbox.Provider, string, error)
+
+// prober says whether a provider could run here, without opening it.
+type prober func(ctx context.Context) (bool, string)
 
 // Select chooses and opens the sandbox provider cfg asks for, following
 // the rules in the package documentation. Failing to find a provider is
@@ -94,9 +148,9 @@ type Selection struct {
 // when ctx ends. With an error it still returns what it tried, for
 // reporting; Provider is then nil. Errors wrap sandbox.ErrUnavailable
 // (Docker required, or requested without fallback, and not usable),
-// sandbox.ErrUnsupported (bubblewrap requested without fallback),
-// sandbox.ErrDisabled (local without mock mode), sandbox.ErrInvalid (an
-// unknown provider name) or ctx's error.
+// sandbox.ErrUnsupported (seatbelt or bubblewrap requested without
+// fallback), sandbox.ErrDisabled (local without mock mode),
+// sandbox.ErrInvalid (an unknown provider name) or ctx's error.
 //
 // Select may take up to (retries+1) connection timeouts, plus backoff,
 // to probe Docker. log is handed to the providers; Select itself logs
@@ -107,7 +161,37 @@ func Select(ctx context.Context, cfg config.Config, log *slog.Logger) (Selection
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &selector{cfg: cfg.Sandbox, log: log}
+	s.open = map[string]opener{
+		nameSeatbelt:   s.openSeatbelt,
+		nameBubblewrap: s.openBubblewrap,
+		nameDocker:     s.openDocker,
+		nameLocal:      s.openLocal,
+	}
+	s.probeOnly = map[string]prober{
+		nameSeatbelt:   s.probeSeatbelt,
+		nameBubblewrap: s.probeBubblewrap,
+		nameDocker:     s.probeDocker,
+		nameLocal:      s.probeLocal,
+	}
+	return s.selectProvider(ctx)
+}
+
+// selector carries one run of Select.
+type selector struct {
+	cfg       config.SandboxConfig
+	log       *slog.Logger
+	open      map[string]opener
+	probeOnly map[string]prober
+
+	tried []Attempt
+	probe *docker.Probe
+}
+
+func (s *selector) selectProvider(ctx context.Context) (Selection, error) {
 	sel, err := s.run(ctx)
+	if err == nil && sel.Provider != nil {
+		s.probeRest(ctx)
+	}
 	sel.Tried = s.tried
 	sel.Docker = s.probe
 	if err != nil {
@@ -119,17 +203,30 @@ func Select(ctx context.Context, cfg config.Config, log *slog.Logger) (Selection
 	return sel, nil
 }
 
-// selector carries one run of Select.
-type selector struct {
-	cfg   config.SandboxConfig
-	log   *slog.Logger
-	tried []Attempt
-	probe *docker.Probe
+func (s *selector) attempt(name string, ok, available bool, reason string) {
+	s.tried = append(s.tried, Attempt{Name: name, OK: ok, Available: available, Reason: reason})
+	s.log.Debug("sandbox provider attempt", "provider", name, "ok", ok, "available", available, "reason", reason)
 }
 
-func (s *selector) attempt(name string, ok bool, reason string) {
-	s.tried = append(s.tried, Attempt{Name: name, OK: ok, Reason: reason})
-	s.log.Debug("sandbox provider attempt", "provider", name, "ok", ok, "reason", reason)
+func (s *selector) considered(name string) bool {
+	for _, a := range s.tried {
+		if a.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// probeRest records, for each provider not yet considered, whether it
+// could run here.
+func (s *selector) probeRest(ctx context.Context) {
+	for _, name := range append(localOrder[:len(localOrder):len(localOrder)], nameLocal) {
+		if s.considered(name) || ctx.Err() != nil {
+			continue
+		}
+		ok, why := s.probeOnly[name](ctx)
+		s.attempt(name, false, ok, why)
+	}
 }
 
 func (s *selector) run(ctx context.Context) (Selection, error) {
@@ -140,78 +237,130 @@ func (s *selector) run(ctx context.Context) (Selection, error) {
 	switch c.Provider {
 	case config.ProviderLocal:
 		if !c.MockMode {
-			s.attempt(nameLocal, false, "not allowed: SANDBOX__MOCK_MODE is false")
+			s.attempt(nameLocal, false, false, "not allowed: SANDBOX__MOCK_MODE is false")
 			return Selection{}, fmt.Errorf("SANDBOX__PROVIDER=local runs code with no isolation and requires SANDBOX__MOCK_MODE=true: %w", sandbox.ErrDisabled)
 		}
-		p, err := s.tryLocal()
-		if err != nil {
-			return Selection{}, fmt.Errorf("SANDBOX__PROVIDER=local: %w", err)
+		sel, ok, err := s.try(ctx, nameLocal)
+		if err != nil || !ok {
+			return Selection{}, fmt.Errorf("SANDBOX__PROVIDER=local: %s: %w", s.last().Reason, sandbox.ErrUnavailable)
 		}
-		return Selection{Provider: p, Mode: session.ModeMock,
-			Reason: "SANDBOX__PROVIDER=local with SANDBOX__MOCK_MODE=true: code runs on this host with NO isolation (" + p.Python() + ")"}, nil
-
-	case config.ProviderDocker:
-		if sel, ok, err := s.docker(ctx); ok || err != nil {
-			return sel, err
-		}
-		if !c.ProviderFallback {
-			return Selection{}, fmt.Errorf("docker provider is not supported on this system: %s; Docker must be installed and running, or set SANDBOX__PROVIDER_FALLBACK=true (run `warden doctor` for remedies): %w",
-				s.last().Reason, sandbox.ErrUnavailable)
-		}
-		s.bubblewrap()
-		return s.fallbackEnd("docker was requested but is unavailable")
-
-	case config.ProviderBubblewrap:
-		s.bubblewrap()
-		if !c.ProviderFallback {
-			return Selection{}, fmt.Errorf("bubblewrap provider is not supported on this system: %s; set SANDBOX__PROVIDER=docker, or SANDBOX__PROVIDER_FALLBACK=true: %w",
-				s.last().Reason, sandbox.ErrUnsupported)
-		}
-		if c.DockerAutoDetect {
-			if sel, ok, err := s.docker(ctx); ok || err != nil {
-				return sel, err
-			}
-		} else {
-			s.attempt(nameDocker, false, "skipped: SANDBOX__DOCKER_AUTO_DETECT is false")
-		}
-		return s.fallbackEnd("bubblewrap was requested but is unavailable")
+		sel.Reason = "SANDBOX__PROVIDER=local with SANDBOX__MOCK_MODE=true: code runs on this host with NO isolation (" + s.last().Reason + ")"
+		return sel, nil
 
 	case config.ProviderAuto, "":
-		if c.DockerAutoDetect {
-			if sel, ok, err := s.docker(ctx); ok || err != nil {
-				return sel, err
+		if c.DockerRequired {
+			sel, ok, err := s.try(ctx, nameDocker)
+			if err == nil && !ok {
+				err = s.dockerRequired()
 			}
-		} else {
-			s.attempt(nameDocker, false, "skipped: SANDBOX__DOCKER_AUTO_DETECT is false")
-			if c.DockerRequired {
-				return Selection{}, fmt.Errorf("SANDBOX__DOCKER_REQUIRED=true, but SANDBOX__DOCKER_AUTO_DETECT=false stops Docker from being probed: %w", sandbox.ErrUnavailable)
+			return sel, err
+		}
+		return s.chain(ctx, localOrder, noLocalProvider)
+
+	case config.ProviderSeatbelt, config.ProviderBubblewrap, config.ProviderDocker:
+		want := string(c.Provider)
+		sel, ok, err := s.try(ctx, want)
+		if ok || err != nil {
+			return sel, err
+		}
+		if want == nameDocker && c.DockerRequired {
+			return Selection{}, s.dockerRequired()
+		}
+		if !c.ProviderFallback {
+			class := sandbox.ErrUnsupported
+			if want == nameDocker {
+				class = sandbox.ErrUnavailable
+			}
+			return Selection{}, fmt.Errorf("%s Found: %s (set SANDBOX__PROVIDER_FALLBACK=true to try the others; run `warden doctor` for remedies): %w",
+				unsupported[want], s.last().Reason, class)
+		}
+		rest := make([]string, 0, len(localOrder))
+		for _, n := range localOrder {
+			if n != want {
+				rest = append(rest, n)
 			}
 		}
-		s.bubblewrap()
-		return s.fallbackEnd("no isolating provider is available")
+		title := strings.ToUpper(want[:1]) + want[1:]
+		return s.chain(ctx, rest, title+" provider is not supported on this system. No suitable fallback found.")
 
 	default:
-		return Selection{}, fmt.Errorf("unknown provider %q (want auto, docker, bubblewrap or local): %w", c.Provider, sandbox.ErrInvalid)
+		return Selection{}, fmt.Errorf("Unknown provider: %s. Supported providers are: auto, seatbelt, bubblewrap, docker, local: %w", c.Provider, sandbox.ErrInvalid)
 	}
 }
 
-// docker probes and opens Docker. ok reports success; err is set when the
-// selection must stop: Docker is required, or ctx ended.
-func (s *selector) docker(ctx context.Context) (sel Selection, ok bool, err error) {
+// try opens the named provider and records the attempt. ok reports
+// success; err is set when the selection must stop: ctx ended.
+func (s *selector) try(ctx context.Context, name string) (sel Selection, ok bool, err error) {
+	if name == nameDocker && !s.cfg.DockerAutoDetect && s.cfg.Provider != config.ProviderDocker && !s.cfg.DockerRequired {
+		s.attempt(nameDocker, false, false, "skipped: SANDBOX__DOCKER_AUTO_DETECT is false")
+		return Selection{}, false, nil
+	}
+	p, why, oerr := s.open[name](ctx)
+	if cerr := ctx.Err(); cerr != nil {
+		if p != nil {
+			_ = p.Close(context.WithoutCancel(ctx))
+		}
+		s.attempt(name, false, false, "interrupted: "+cerr.Error())
+		return Selection{}, false, fmt.Errorf("selecting a sandbox provider: %w", cerr)
+	}
+	if oerr != nil {
+		s.attempt(name, false, false, oneLine(oerr.Error()))
+		return Selection{}, false, nil
+	}
+	s.attempt(name, true, true, why)
+	mode := session.ModeOf(p)
+	return Selection{Provider: p, Mode: mode, Reason: name + ": " + why}, true, nil
+}
+
+// chain tries names in order, then local if mock mode allows it, and
+// otherwise ends in disabled with the reason none, followed by what was
+// found.
+func (s *selector) chain(ctx context.Context, names []string, none string) (Selection, error) {
+	for _, n := range names {
+		if sel, ok, err := s.try(ctx, n); ok || err != nil {
+			return sel, err
+		}
+	}
+	found := s.summary()
+	if !s.cfg.MockMode {
+		s.attempt(nameLocal, false, false, "not allowed: SANDBOX__MOCK_MODE is false")
+		return Selection{Mode: session.ModeDisabled, Reason: none + " Found: " + found + "; SANDBOX__MOCK_MODE is false, so sandboxes are disabled"}, nil
+	}
+	sel, ok, err := s.try(ctx, nameLocal)
+	if err != nil {
+		return sel, err
+	}
+	if !ok {
+		return Selection{Mode: session.ModeDisabled, Reason: none + " Found: " + s.summary() + "; sandboxes are disabled"}, nil
+	}
+	sel.Reason = none + " Found: " + found + "; SANDBOX__MOCK_MODE=true: code runs on this host with NO isolation"
+	return sel, nil
+}
+
+// dockerRequired is the start-up error when Docker is required and not
+// usable.
+func (s *selector) dockerRequired() error {
+	msg := "Docker is required (SANDBOX__DOCKER_REQUIRED=true) but not usable: " + s.last().Reason
+	if s.probe != nil && len(s.probe.Remedies) > 0 {
+		msg += "; to fix: " + strings.Join(s.probe.Remedies, "; ")
+	}
+	return fmt.Errorf("%s (run `warden doctor` for details): %w", msg, sandbox.ErrUnavailable)
+}
+
+func (s *selector) retries() int {
+	if r := s.cfg.DockerMaxRetries; r > 0 {
+		return r
+	}
+	return -1 // docker.DetectOptions reads 0 as "the default, 3"
+}
+
+// openDocker probes Docker with the configured retries and opens it.
+func (s *selector) openDocker(ctx context.Context) (sandbox.Provider, string, error) {
 	c := s.cfg
-	retries := c.DockerMaxRetries
-	if retries <= 0 {
-		retries = -1 // docker.DetectOptions reads 0 as "the default, 3"
-	}
-	probe := docker.Detect(ctx, docker.DetectOptions{Host: c.DockerHost, Timeout: c.DockerConnectionTimeout, Retries: retries})
+	probe := docker.Detect(ctx, docker.DetectOptions{Host: c.DockerHost, Timeout: c.DockerConnectionTimeout, Retries: s.retries()})
 	s.probe = &probe
-	if err := ctx.Err(); err != nil {
-		s.attempt(nameDocker, false, probe.Status+": "+probe.Error)
-		return Selection{}, false, fmt.Errorf("selecting a sandbox provider: %w", err)
-	}
 	if !probe.Available {
-		s.attempt(nameDocker, false, probe.Status+": "+probe.Error)
-		return Selection{}, false, s.dockerRequired(probe.Error, probe.Remedies)
+		return nil, "", fmt.Errorf("%s: %s", probe.Status, probe.Error)
 	}
 	p, err := docker.New(ctx, docker.Options{
 		Host:          c.DockerHost,
@@ -220,68 +369,44 @@ func (s *selector) docker(ctx context.Context) (sel Selection, ok bool, err erro
 		Log:           s.log,
 	})
 	if err != nil {
-		s.attempt(nameDocker, false, err.Error())
-		if cerr := ctx.Err(); cerr != nil {
-			return Selection{}, false, fmt.Errorf("selecting a sandbox provider: %w", cerr)
-		}
-		return Selection{}, false, s.dockerRequired(err.Error(), nil)
+		return nil, "", err
 	}
-	why := fmt.Sprintf("Docker Engine %s (API %s) at %s", probe.Version, probe.APIVersion, probe.Host)
-	s.attempt(nameDocker, true, why)
-	return Selection{Provider: p, Mode: session.ModeDocker, Reason: "docker: " + why}, true, nil
+	return p, fmt.Sprintf("Docker Engine %s (API %s) at %s", probe.Version, probe.APIVersion, probe.Host), nil
 }
 
-// dockerRequired is the start-up error when Docker is required and not
-// usable, nil when it is not required.
-func (s *selector) dockerRequired(problem string, remedies []string) error {
-	if !s.cfg.DockerRequired {
-		return nil
+// probeDocker pings Docker once.
+func (s *selector) probeDocker(ctx context.Context) (bool, string) {
+	if !s.cfg.DockerAutoDetect {
+		return false, "not probed: SANDBOX__DOCKER_AUTO_DETECT is false"
 	}
-	msg := "Docker is required (SANDBOX__DOCKER_REQUIRED=true) but not usable: " + problem
-	if len(remedies) > 0 {
-		msg += "; to fix: " + strings.Join(remedies, "; ")
+	probe := docker.Detect(ctx, docker.DetectOptions{Host: s.cfg.DockerHost, Timeout: s.cfg.DockerConnectionTimeout, Retries: -1})
+	s.probe = &probe
+	if !probe.Available {
+		return false, probe.Status + ": " + probe.Error
 	}
-	return fmt.Errorf("%s (run `warden doctor` for details): %w", msg, sandbox.ErrUnavailable)
+	return true, fmt.Sprintf("available, not selected: Docker Engine %s at %s", probe.Version, probe.Host)
 }
 
-// bubblewrap records the bubblewrap attempt: not implemented in this
-// version.
-func (s *selector) bubblewrap() {
-	reason := "not implemented in this version"
-	if path, err := exec.LookPath("bwrap"); err == nil {
-		reason += " (bwrap is installed at " + path + ")"
-	} else {
-		reason += " (and bwrap is not installed)"
-	}
-	s.attempt(nameBubblewrap, false, reason)
-}
-
-// tryLocal opens the local provider, enabled. The caller has checked that
-// mock mode allows it.
-func (s *selector) tryLocal() (*local.Provider, error) {
+// openLocal opens the local provider, enabled. The caller has checked
+// that mock mode allows it.
+func (s *selector) openLocal(ctx context.Context) (sandbox.Provider, string, error) {
 	p, err := local.New(local.Options{Enabled: true, WorkspaceRoot: s.cfg.WorkspaceRoot, Log: s.log})
 	if err != nil {
-		s.attempt(nameLocal, false, err.Error())
-		return nil, err
+		return nil, "", err
 	}
-	s.attempt(nameLocal, true, "no isolation: code runs as host processes with "+p.Python())
-	return p, nil
+	return p, "no isolation: code runs as host processes with " + p.Python(), nil
 }
 
-// fallbackEnd ends a fallback chain: the local provider if mock mode
-// allows it, else disabled. why says why the chain got this far.
-func (s *selector) fallbackEnd(why string) (Selection, error) {
-	tried := s.summary()
+func (s *selector) probeLocal(ctx context.Context) (bool, string) {
 	if !s.cfg.MockMode {
-		s.attempt(nameLocal, false, "not allowed: SANDBOX__MOCK_MODE is false")
-		return Selection{Mode: session.ModeDisabled, Reason: why + " (" + tried + ") and SANDBOX__MOCK_MODE is false: sandboxes are disabled"}, nil
+		return false, "not allowed: SANDBOX__MOCK_MODE is false"
 	}
-	p, err := s.tryLocal()
+	p, err := local.New(local.Options{Enabled: true, WorkspaceRoot: s.cfg.WorkspaceRoot, Log: s.log})
 	if err != nil {
-		return Selection{Mode: session.ModeDisabled, Reason: why + " (" + s.summary() + "): sandboxes are disabled"}, nil
+		return false, oneLine(err.Error())
 	}
-	return Selection{Provider: p, Mode: session.ModeMock,
-		Reason: why + " (" + tried + ") and SANDBOX__MOCK_MODE=true: code runs on this host with NO isolation"}, nil
+	defer p.Close(context.WithoutCancel(ctx))
+	return true, "available, not selected (no isolation): " + p.Python()
 }
 
 // summary renders the failed attempts so far as "name: reason; ...".
@@ -300,4 +425,9 @@ func (s *selector) last() Attempt {
 		return Attempt{}
 	}
 	return s.tried[len(s.tried)-1]
+}
+
+// oneLine folds a multi-line error message into one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
 }

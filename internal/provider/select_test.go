@@ -3,9 +3,9 @@ package provider
 import (
 	"context"
 	"errors"
-	"os"
-	"os/exec"
+	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -30,205 +30,347 @@ func noDocker(t *testing.T) config.Config {
 	return cfg
 }
 
-func hasPython() bool {
-	if _, err := os.Stat("/usr/bin/python3"); err == nil {
-		return true
-	}
-	_, err := exec.LookPath("python3")
-	return err == nil
+// stub is a provider that runs nothing, standing for a real one in the
+// selection matrix: Select only names, opens and closes providers.
+type stub struct {
+	name   string
+	iso    sandbox.Isolation
+	closed *bool
 }
 
-func names(tried []Attempt) string {
+func (p *stub) Name() string { return p.name }
+func (p *stub) Capabilities() sandbox.Capabilities {
+	return sandbox.Capabilities{Isolation: p.iso}
+}
+func (p *stub) Create(context.Context, sandbox.Spec) (sandbox.Info, error) {
+	return sandbox.Info{}, sandbox.ErrUnsupported
+}
+func (p *stub) Exec(context.Context, sandbox.ID, sandbox.ExecRequest) (sandbox.ExecResult, error) {
+	return sandbox.ExecResult{}, sandbox.ErrUnsupported
+}
+func (p *stub) UpdateEnv(context.Context, sandbox.ID, sandbox.EnvUpdate) (map[string]string, error) {
+	return nil, sandbox.ErrUnsupported
+}
+func (p *stub) Env(context.Context, sandbox.ID) (map[string]string, error) {
+	return nil, sandbox.ErrUnsupported
+}
+func (p *stub) Destroy(context.Context, sandbox.ID) error { return sandbox.ErrUnsupported }
+func (p *stub) Close(context.Context) error               { *p.closed = true; return nil }
+
+// stubSelector selects among stub providers; the names in avail open, the
+// others fail with "NAME is missing here".
+func stubSelector(cfg config.SandboxConfig, avail ...string) *selector {
+	s := &selector{cfg: cfg, log: slog.New(slog.DiscardHandler), open: map[string]opener{}, probeOnly: map[string]prober{}}
+	isos := map[string]sandbox.Isolation{nameSeatbelt: "sandbox", nameBubblewrap: sandbox.IsolationNamespace,
+		nameDocker: sandbox.IsolationContainer, nameLocal: sandbox.IsolationNone}
+	for name, iso := range isos {
+		ok := slices.Contains(avail, name)
+		s.open[name] = func(ctx context.Context) (sandbox.Provider, string, error) {
+			if !ok {
+				return nil, "", errors.New(name + " is missing here")
+			}
+			return &stub{name: name, iso: iso, closed: new(bool)}, name + " works", nil
+		}
+		s.probeOnly[name] = func(ctx context.Context) (bool, string) {
+			if !ok {
+				return false, name + " is missing here"
+			}
+			return true, "available, not selected"
+		}
+	}
+	return s
+}
+
+// attempts renders Tried as name=ok|avail|fail, in order.
+func attempts(tried []Attempt) string {
 	var b []string
 	for _, a := range tried {
-		s := a.Name + "=fail"
-		if a.OK {
-			s = a.Name + "=ok"
+		state := "fail"
+		switch {
+		case a.OK:
+			state = "ok"
+		case a.Available:
+			state = "avail"
 		}
-		b = append(b, s)
+		b = append(b, a.Name+"="+state)
 	}
 	return strings.Join(b, ",")
 }
 
-func TestSelect(t *testing.T) {
+// TestSelectMatrix checks TinyAgent's selection matrix (seed-systems
+// §1.7) with its error texts, on stub providers.
+func TestSelectMatrix(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name       string
 		edit       func(*config.SandboxConfig)
-		python     bool // needs a host python3
+		avail      []string
 		wantMode   session.Mode
-		wantTried  string   // attempts as name=ok|fail, in order
-		wantErr    error    // error class, nil for success
-		wantInErr  []string // substrings of the error
-		wantReason []string // substrings of the reason
-		probed     bool     // Selection.Docker is set
+		wantTried  string
+		wantErr    error
+		wantInErr  []string
+		wantReason []string
 	}{
 		{
-			name:       "disabled",
-			edit:       func(s *config.SandboxConfig) { s.Enabled = false; s.MockMode = true },
+			name:      "auto takes bubblewrap before docker, and lists docker as available",
+			avail:     []string{nameBubblewrap, nameDocker},
+			wantMode:  session.ModeBubblewrap,
+			wantTried: "seatbelt=fail,bubblewrap=ok,docker=avail,local=fail",
+		},
+		{
+			name:      "auto takes seatbelt first",
+			avail:     []string{nameSeatbelt, nameBubblewrap, nameDocker},
+			wantMode:  session.ModeSeatbelt,
+			wantTried: "seatbelt=ok,bubblewrap=avail,docker=avail,local=fail",
+		},
+		{
+			name:      "auto falls to docker",
+			avail:     []string{nameDocker},
+			wantMode:  session.ModeDocker,
+			wantTried: "seatbelt=fail,bubblewrap=fail,docker=ok,local=fail",
+		},
+		{
+			name:       "auto, nothing, no mock mode",
 			wantMode:   session.ModeDisabled,
-			wantReason: []string{"SANDBOX__ENABLED=false"},
+			wantTried:  "seatbelt=fail,bubblewrap=fail,docker=fail,local=fail",
+			wantReason: []string{noLocalProvider, "seatbelt: seatbelt is missing here", "docker: docker is missing here", "SANDBOX__MOCK_MODE is false"},
 		},
 		{
-			name:      "docker required and absent",
-			edit:      func(s *config.SandboxConfig) { s.DockerRequired = true; s.MockMode = true },
-			wantTried: "docker=fail",
-			wantErr:   sandbox.ErrUnavailable,
-			wantInErr: []string{"SANDBOX__DOCKER_REQUIRED=true", "docker.sock", "no such file or directory", "to fix:", "start the Docker daemon"},
-			probed:    true,
-		},
-		{
-			name:       "auto, docker absent, mock mode",
+			name:       "auto, nothing, mock mode",
 			edit:       func(s *config.SandboxConfig) { s.MockMode = true },
-			python:     true,
+			avail:      []string{nameLocal},
 			wantMode:   session.ModeMock,
-			wantTried:  "docker=fail,bubblewrap=fail,local=ok",
-			wantReason: []string{"docker: unavailable", "bubblewrap: not implemented", "NO isolation"},
-			probed:     true,
-		},
-		{
-			name:       "auto, docker absent, no mock mode",
-			edit:       func(s *config.SandboxConfig) {},
-			wantMode:   session.ModeDisabled,
-			wantTried:  "docker=fail,bubblewrap=fail,local=fail",
-			wantReason: []string{"docker: unavailable", "bubblewrap: not implemented", "SANDBOX__MOCK_MODE is false"},
-			probed:     true,
+			wantTried:  "seatbelt=fail,bubblewrap=fail,docker=fail,local=ok",
+			wantReason: []string{noLocalProvider, "NO isolation"},
 		},
 		{
 			name:       "auto without docker auto-detection",
 			edit:       func(s *config.SandboxConfig) { s.DockerAutoDetect = false },
+			avail:      []string{nameDocker},
 			wantMode:   session.ModeDisabled,
-			wantTried:  "docker=fail,bubblewrap=fail,local=fail",
+			wantTried:  "seatbelt=fail,bubblewrap=fail,docker=fail,local=fail",
 			wantReason: []string{"SANDBOX__DOCKER_AUTO_DETECT is false"},
 		},
 		{
-			name: "bubblewrap without fallback",
-			edit: func(s *config.SandboxConfig) {
-				s.Provider = config.ProviderBubblewrap
-				s.ProviderFallback = false
-				s.MockMode = true
-			},
-			wantTried: "bubblewrap=fail",
-			wantErr:   sandbox.ErrUnsupported,
-			wantInErr: []string{"bubblewrap provider is not supported on this system: not implemented in this version"},
+			name:      "docker required uses docker although bubblewrap comes first",
+			edit:      func(s *config.SandboxConfig) { s.DockerRequired = true },
+			avail:     []string{nameBubblewrap, nameDocker},
+			wantMode:  session.ModeDocker,
+			wantTried: "docker=ok,seatbelt=fail,bubblewrap=avail,local=fail",
 		},
 		{
-			name:       "bubblewrap with fallback to mock",
-			edit:       func(s *config.SandboxConfig) { s.Provider = config.ProviderBubblewrap; s.MockMode = true },
-			python:     true,
-			wantMode:   session.ModeMock,
-			wantTried:  "bubblewrap=fail,docker=fail,local=ok",
-			wantReason: []string{"bubblewrap was requested"},
-			probed:     true,
-		},
-		{
-			name: "docker without fallback",
-			edit: func(s *config.SandboxConfig) {
-				s.Provider = config.ProviderDocker
-				s.ProviderFallback = false
-				s.MockMode = true
-			},
+			name:      "docker required and absent",
+			edit:      func(s *config.SandboxConfig) { s.DockerRequired = true; s.MockMode = true },
+			avail:     []string{nameBubblewrap, nameLocal},
 			wantTried: "docker=fail",
 			wantErr:   sandbox.ErrUnavailable,
-			wantInErr: []string{"docker provider is not supported on this system"},
-			probed:    true,
+			wantInErr: []string{"SANDBOX__DOCKER_REQUIRED=true", "docker is missing here"},
 		},
 		{
-			name:       "docker with fallback, no mock mode",
-			edit:       func(s *config.SandboxConfig) { s.Provider = config.ProviderDocker },
+			name:      "seatbelt without fallback",
+			edit:      func(s *config.SandboxConfig) { s.Provider = config.ProviderSeatbelt; s.ProviderFallback = false },
+			avail:     []string{nameBubblewrap, nameDocker},
+			wantTried: "seatbelt=fail",
+			wantErr:   sandbox.ErrUnsupported,
+			wantInErr: []string{"Seatbelt provider is not supported on this system. It requires macOS with sandbox-exec. Found: seatbelt is missing here"},
+		},
+		{
+			name:      "seatbelt falls back to bubblewrap",
+			edit:      func(s *config.SandboxConfig) { s.Provider = config.ProviderSeatbelt },
+			avail:     []string{nameBubblewrap, nameDocker},
+			wantMode:  session.ModeBubblewrap,
+			wantTried: "seatbelt=fail,bubblewrap=ok,docker=avail,local=fail",
+		},
+		{
+			name:       "seatbelt, no suitable fallback",
+			edit:       func(s *config.SandboxConfig) { s.Provider = config.ProviderSeatbelt },
 			wantMode:   session.ModeDisabled,
-			wantTried:  "docker=fail,bubblewrap=fail,local=fail",
-			wantReason: []string{"docker was requested"},
-			probed:     true,
+			wantTried:  "seatbelt=fail,bubblewrap=fail,docker=fail,local=fail",
+			wantReason: []string{"Seatbelt provider is not supported on this system. No suitable fallback found."},
 		},
 		{
-			name:       "local",
-			edit:       func(s *config.SandboxConfig) { s.Provider = config.ProviderLocal; s.MockMode = true },
-			python:     true,
+			name:      "bubblewrap without fallback",
+			edit:      func(s *config.SandboxConfig) { s.Provider = config.ProviderBubblewrap; s.ProviderFallback = false },
+			avail:     []string{nameDocker},
+			wantTried: "bubblewrap=fail",
+			wantErr:   sandbox.ErrUnsupported,
+			wantInErr: []string{"Bubblewrap provider is not supported on this system. It requires Linux with bubblewrap."},
+		},
+		{
+			name:      "bubblewrap falls back to seatbelt, then docker",
+			edit:      func(s *config.SandboxConfig) { s.Provider = config.ProviderBubblewrap },
+			avail:     []string{nameDocker},
+			wantMode:  session.ModeDocker,
+			wantTried: "bubblewrap=fail,seatbelt=fail,docker=ok,local=fail",
+		},
+		{
+			name:      "docker without fallback",
+			edit:      func(s *config.SandboxConfig) { s.Provider = config.ProviderDocker; s.ProviderFallback = false },
+			avail:     []string{nameBubblewrap},
+			wantTried: "docker=fail",
+			wantErr:   sandbox.ErrUnavailable,
+			wantInErr: []string{"Docker provider is not supported on this system. Docker must be installed and running."},
+		},
+		{
+			name:      "docker falls back to bubblewrap",
+			edit:      func(s *config.SandboxConfig) { s.Provider = config.ProviderDocker },
+			avail:     []string{nameBubblewrap},
+			wantMode:  session.ModeBubblewrap,
+			wantTried: "docker=fail,seatbelt=fail,bubblewrap=ok,local=fail",
+		},
+		{
+			name:      "docker asked for is tried without auto-detection",
+			edit:      func(s *config.SandboxConfig) { s.Provider = config.ProviderDocker; s.DockerAutoDetect = false },
+			avail:     []string{nameDocker},
+			wantMode:  session.ModeDocker,
+			wantTried: "docker=ok,seatbelt=fail,bubblewrap=fail,local=fail",
+		},
+		{
+			name:       "docker, no suitable fallback, mock mode",
+			edit:       func(s *config.SandboxConfig) { s.Provider = config.ProviderDocker; s.MockMode = true },
+			avail:      []string{nameLocal},
 			wantMode:   session.ModeMock,
-			wantTried:  "local=ok",
-			wantReason: []string{"SANDBOX__PROVIDER=local"},
+			wantTried:  "docker=fail,seatbelt=fail,bubblewrap=fail,local=ok",
+			wantReason: []string{"Docker provider is not supported on this system. No suitable fallback found."},
 		},
 		{
 			name:      "local without mock mode",
 			edit:      func(s *config.SandboxConfig) { s.Provider = config.ProviderLocal },
+			avail:     []string{nameLocal},
 			wantTried: "local=fail",
 			wantErr:   sandbox.ErrDisabled,
 			wantInErr: []string{"requires SANDBOX__MOCK_MODE=true"},
 		},
+		{
+			name:       "local",
+			edit:       func(s *config.SandboxConfig) { s.Provider = config.ProviderLocal; s.MockMode = true },
+			avail:      []string{nameLocal, nameDocker},
+			wantMode:   session.ModeMock,
+			wantTried:  "local=ok,seatbelt=fail,bubblewrap=fail,docker=avail",
+			wantReason: []string{"SANDBOX__PROVIDER=local"},
+		},
+		{
+			name:      "unknown provider",
+			edit:      func(s *config.SandboxConfig) { s.Provider = "modal" },
+			wantErr:   sandbox.ErrInvalid,
+			wantInErr: []string{"Unknown provider: modal. Supported providers are: auto, seatbelt, bubblewrap, docker, local"},
+		},
+		{
+			name:       "disabled",
+			edit:       func(s *config.SandboxConfig) { s.Enabled = false },
+			avail:      []string{nameDocker},
+			wantMode:   session.ModeDisabled,
+			wantReason: []string{"SANDBOX__ENABLED=false"},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if tc.python && !hasPython() {
-				t.Skip("no host python3 for the local provider")
+			cfg := config.Defaults().Sandbox
+			if tc.edit != nil {
+				tc.edit(&cfg)
 			}
-			cfg := noDocker(t)
-			tc.edit(&cfg.Sandbox)
-			sel, err := Select(t.Context(), cfg, nil)
-			if sel.Provider != nil {
-				t.Cleanup(func() {
-					if err := sel.Provider.Close(t.Context()); err != nil {
-						t.Errorf("Close: %v", err)
-					}
-				})
-			}
-			if got := names(sel.Tried); got != tc.wantTried {
-				t.Errorf("Select().Tried = %s, want %s\n%+v", got, tc.wantTried, sel.Tried)
-			}
-			if (sel.Docker != nil) != tc.probed {
-				t.Errorf("Select().Docker = %v, want probed %v", sel.Docker, tc.probed)
+			sel, err := stubSelector(cfg, tc.avail...).selectProvider(t.Context())
+			if got := attempts(sel.Tried); got != tc.wantTried {
+				t.Errorf("Tried = %s, want %s\n%+v", got, tc.wantTried, sel.Tried)
 			}
 			if tc.wantErr != nil {
 				if !errors.Is(err, tc.wantErr) {
-					t.Fatalf("Select() error = %v, want %v", err, tc.wantErr)
+					t.Fatalf("error = %v, want %v", err, tc.wantErr)
 				}
 				for _, s := range tc.wantInErr {
 					if !strings.Contains(err.Error(), s) {
-						t.Errorf("Select() error = %q, want it to mention %q", err, s)
+						t.Errorf("error = %q, want it to contain %q", err, s)
 					}
 				}
 				if sel.Provider != nil || sel.Mode != "" {
-					t.Errorf("Select() with an error = %+v, want no provider and no mode", sel)
+					t.Errorf("with an error: %+v, want no provider and no mode", sel)
 				}
 				return
 			}
 			if err != nil {
-				t.Fatalf("Select() error = %v", err)
+				t.Fatalf("error = %v", err)
 			}
 			if sel.Mode != tc.wantMode {
-				t.Fatalf("Select().Mode = %s, want %s (reason %q)", sel.Mode, tc.wantMode, sel.Reason)
+				t.Fatalf("Mode = %s, want %s (reason %q)", sel.Mode, tc.wantMode, sel.Reason)
 			}
 			for _, s := range tc.wantReason {
 				if !strings.Contains(sel.Reason, s) {
-					t.Errorf("Select().Reason = %q, want it to mention %q", sel.Reason, s)
+					t.Errorf("Reason = %q, want it to contain %q", sel.Reason, s)
 				}
 			}
-			if strings.Contains(sel.Reason, "\n") {
-				t.Errorf("Select().Reason spans lines: %q", sel.Reason)
+			if (sel.Mode == session.ModeMock) != (sel.Warning == session.MockWarning) {
+				t.Errorf("mode %s with warning %q", sel.Mode, sel.Warning)
 			}
-			switch sel.Mode {
-			case session.ModeMock:
-				if sel.Warning != session.MockWarning {
-					t.Errorf("Select().Warning = %q, want %q", sel.Warning, session.MockWarning)
-				}
-				if sel.Provider == nil || sel.Provider.Name() != "local" || sel.Provider.Capabilities().Isolation != sandbox.IsolationNone {
-					t.Fatalf("mock mode provider = %v, want the local provider", sel.Provider)
-				}
-				// It is enabled: mock mode allowed it.
-				info, err := sel.Provider.Create(t.Context(), sandbox.Spec{})
-				if err != nil {
-					t.Fatalf("Create on the selected local provider: %v", err)
-				}
-				r, err := sel.Provider.Exec(t.Context(), info.ID, sandbox.ExecRequest{Language: sandbox.Python, Code: "1 + 1"})
-				if err != nil || r.ReturnValue == nil || *r.ReturnValue != "2" || r.Warning == "" {
-					t.Errorf("Exec on the selected local provider = %+v, %v", r, err)
-				}
-			case session.ModeDisabled:
-				if sel.Provider != nil || sel.Warning != "" {
-					t.Errorf("disabled selection = %+v, want no provider and no warning", sel)
-				}
+			if (sel.Provider == nil) != (sel.Mode == session.ModeDisabled) {
+				t.Errorf("mode %s with provider %v", sel.Mode, sel.Provider)
 			}
 		})
+	}
+}
+
+// TestSelectAvailable checks the list of available providers: Docker is
+// on it (TinyAgent's list left it out).
+func TestSelectAvailable(t *testing.T) {
+	t.Parallel()
+	sel, err := stubSelector(config.Defaults().Sandbox, nameBubblewrap, nameDocker).selectProvider(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(sel.Available(), ","); got != "bubblewrap,docker" {
+		t.Errorf("Available() = %s, want bubblewrap,docker", got)
+	}
+}
+
+// TestSelectHere runs the real selection on this machine, which has
+// bubblewrap and Docker: auto takes bubblewrap and lists docker.
+func TestSelectHere(t *testing.T) {
+	testutil.RequireBwrap(t)
+	testutil.RequireDocker(t)
+	t.Parallel()
+	cfg := config.Defaults()
+	cfg.Sandbox.WorkspaceRoot = t.TempDir()
+	sel, err := Select(t.Context(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sel.Provider.Close(context.WithoutCancel(t.Context()))
+	if sel.Mode != session.ModeBubblewrap || sel.Provider.Name() != "bubblewrap" {
+		t.Fatalf("Select() = %+v, want bubblewrap", sel)
+	}
+	if got := attempts(sel.Tried); got != "seatbelt=fail,bubblewrap=ok,docker=avail,local=fail" {
+		t.Errorf("Tried = %s\n%+v", got, sel.Tried)
+	}
+	if !slices.Contains(sel.Available(), "docker") || sel.Docker == nil || !sel.Docker.Available {
+		t.Errorf("docker not listed as available: %+v", sel.Tried)
+	}
+	// The selected provider runs code, behind the policy guard.
+	g := Guard(sel.Provider, cfg.Sandbox)
+	info, err := g.Create(t.Context(), sandbox.Spec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := g.Exec(t.Context(), info.ID, sandbox.ExecRequest{Language: sandbox.Python, Code: "6 * 7"})
+	if err != nil || r.ReturnValue == nil || *r.ReturnValue != "42" {
+		t.Fatalf("Exec = %+v, %v", r, err)
+	}
+}
+
+// TestSelectNoDocker probes a Docker socket that does not exist: the
+// attempt says why, and without fallback the error is TinyAgent's.
+func TestSelectNoDocker(t *testing.T) {
+	t.Parallel()
+	cfg := noDocker(t)
+	cfg.Sandbox.Provider = config.ProviderDocker
+	cfg.Sandbox.ProviderFallback = false
+	_, err := Select(t.Context(), cfg, nil)
+	if !errors.Is(err, sandbox.ErrUnavailable) || !strings.Contains(err.Error(), "Docker provider is not supported on this system") ||
+		!strings.Contains(err.Error(), "docker.sock") {
+		t.Fatalf("Select() = %v", err)
+	}
+	cfg.Sandbox.DockerRequired = true
+	_, err = Select(t.Context(), cfg, nil)
+	if !errors.Is(err, sandbox.ErrUnavailable) || !strings.Contains(err.Error(), "to fix:") {
+		t.Fatalf("Select() with Docker required = %v, want the probe's remedies", err)
 	}
 }
 
@@ -238,8 +380,13 @@ func TestSelectRetriesHonoured(t *testing.T) {
 	t.Parallel()
 	for _, retries := range []int{0, 2} {
 		cfg := noDocker(t)
+		cfg.Sandbox.Provider = config.ProviderDocker
+		cfg.Sandbox.Enabled = true
 		cfg.Sandbox.DockerMaxRetries = retries
 		sel, err := Select(t.Context(), cfg, nil)
+		if sel.Provider != nil {
+			_ = sel.Provider.Close(t.Context())
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -252,6 +399,7 @@ func TestSelectRetriesHonoured(t *testing.T) {
 func TestSelectCancelled(t *testing.T) {
 	t.Parallel()
 	cfg := noDocker(t)
+	cfg.Sandbox.Provider = config.ProviderDocker
 	cfg.Sandbox.MockMode = true
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
@@ -266,7 +414,8 @@ func TestSelectDocker(t *testing.T) {
 	t.Parallel()
 	cfg := config.Defaults()
 	cfg.Sandbox.WorkspaceRoot = t.TempDir()
-	cfg.Sandbox.MockMode = true // must not matter: Docker comes first
+	cfg.Sandbox.Provider = config.ProviderDocker
+	cfg.Sandbox.MockMode = true // must not matter: Docker works
 	sel, err := Select(t.Context(), cfg, nil)
 	if err != nil {
 		t.Fatalf("Select: %v", err)
@@ -279,7 +428,7 @@ func TestSelectDocker(t *testing.T) {
 	if sel.Mode != session.ModeDocker || sel.Provider == nil || sel.Provider.Name() != "docker" || sel.Warning != "" {
 		t.Fatalf("Select() = %+v, want docker mode with the docker provider", sel)
 	}
-	if sel.Docker == nil || !sel.Docker.Available || names(sel.Tried) != "docker=ok" {
+	if sel.Docker == nil || !sel.Docker.Available || !strings.HasPrefix(attempts(sel.Tried), "docker=ok,") {
 		t.Errorf("probe = %+v, tried %+v", sel.Docker, sel.Tried)
 	}
 	if !strings.Contains(sel.Reason, "Docker Engine") {

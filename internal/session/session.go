@@ -21,9 +21,23 @@ type Mode string
 const (
 	ModeDocker     Mode = "docker"
 	ModeBubblewrap Mode = "bubblewrap"
+	ModeSeatbelt   Mode = "seatbelt"
 	ModeMock       Mode = "mock"
 	ModeDisabled   Mode = "disabled"
 )
+
+// ModeOf returns the mode a provider gives a service: mock when it does
+// not isolate, else its name (docker, bubblewrap, seatbelt); disabled for
+// nil.
+func ModeOf(p sandbox.Provider) Mode {
+	switch {
+	case p == nil:
+		return ModeDisabled
+	case p.Capabilities().Isolation == sandbox.IsolationNone:
+		return ModeMock
+	}
+	return Mode(p.Name())
+}
 
 // MockWarning is the status warning of a service running unisolated code.
 const MockWarning = "Running in MOCK mode - NO SECURITY ISOLATION"

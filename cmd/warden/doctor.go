@@ -5,31 +5,42 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"os"
-	"os/exec"
+	"strings"
 	"time"
 
 	"github.com/moby/moby/client"
 
-	"github.com/warden-sandbox/warden/internal/provider/bwrap"
+	"github.com/warden-sandbox/warden/internal/provider"
 	"github.com/warden-sandbox/warden/internal/provider/docker"
+	"github.com/warden-sandbox/warden/internal/session"
 )
 
-// providerReport is what `warden doctor` says of one provider.
-type providerReport struct {
-	Name      string        `json:"name"`
-	Usable    bool          `json:"usable"`
-	Isolation string        `json:"isolation"`
-	Reason    string        `json:"reason"`
-	Docker    *docker.Probe `json:"docker,omitempty"`
-	Image     string        `json:"image,omitempty"`
-	ImageOK   bool          `json:"image_present,omitempty"`
+// doctorReport is what `warden doctor` finds: the same selection `warden
+// serve` and `warden exec` make, with every provider's reason.
+type doctorReport struct {
+	// Selected is the mode the settings give: a provider name, mock or
+	// disabled; "" when the selection fails (Error says why).
+	Selected string `json:"selected"`
+	Reason   string `json:"reason,omitempty"`
+	Error    string `json:"error,omitempty"`
+	Warning  string `json:"warning,omitempty"`
+	// Providers are all providers in the order considered.
+	Providers []provider.Attempt `json:"providers"`
+	// Available names the providers that can run here.
+	Available []string `json:"available"`
+	// Policy says which checks run before executions.
+	Policy string        `json:"policy,omitempty"`
+	Docker *docker.Probe `json:"docker,omitempty"`
+	// Image is SANDBOX__IMAGE and whether Docker has it.
+	Image        string `json:"image"`
+	ImagePresent bool   `json:"image_present"`
 }
 
 func cmdDoctor(ctx context.Context, args []string, e env) error {
 	fs := flag.NewFlagSet("warden doctor", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	sf := newSettingFlags(e)
+	sf.add(fs, "provider", "SANDBOX__PROVIDER", "provider to check: auto, seatbelt, bubblewrap, docker or local")
 	sf.add(fs, "timeout", "SANDBOX__DOCKER_CONNECTION_TIMEOUT", "timeout of one connection attempt")
 	sf.add(fs, "retries", "SANDBOX__DOCKER_MAX_RETRIES", "connection retries")
 	sf.add(fs, "image", "SANDBOX__IMAGE", "runtime image to look for")
@@ -42,39 +53,76 @@ func cmdDoctor(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	s := cfg.Sandbox
-	retries := s.DockerMaxRetries
-	if retries == 0 {
-		retries = -1 // docker.DetectOptions reads 0 as "default"
+	sel, serr := provider.Select(ctx, cfg, nil)
+	rep := doctorReport{Selected: string(sel.Mode), Reason: sel.Reason, Warning: sel.Warning,
+		Providers: sel.Tried, Available: sel.Available(), Docker: sel.Docker, Image: s.Image}
+	if serr != nil {
+		rep.Error = serr.Error()
 	}
-	probe := docker.Detect(ctx, docker.DetectOptions{Host: s.DockerHost, Timeout: s.DockerConnectionTimeout, Retries: retries})
-	d := providerReport{Name: "docker", Isolation: "container", Docker: &probe, Image: s.Image}
-	switch {
-	case !probe.Available:
-		d.Reason = "Docker is not usable: " + probe.Error
-	default:
-		d.ImageOK = imagePresent(ctx, s.DockerHost, s.Image, s.DockerConnectionTimeout)
-		d.Usable = true
-		d.Reason = "Docker Engine " + probe.Version + " (API " + probe.APIVersion + ")"
-		if !d.ImageOK {
-			d.Reason += "; runtime image " + s.Image + " is missing: run `warden image build`"
-		}
+	if sel.Provider != nil {
+		g := provider.Guard(sel.Provider, s)
+		rep.Policy = provider.DescribePolicies(g.Shell, g.Python)
+		_ = sel.Provider.Close(context.WithoutCancel(ctx))
 	}
-	reports := []providerReport{d, bwrapReport(ctx), localReport(s.MockMode)}
+	if sel.Docker != nil && sel.Docker.Available {
+		rep.ImagePresent = imagePresent(ctx, s.DockerHost, s.Image, s.DockerConnectionTimeout)
+	}
+	// A service with these settings could not run code, or Docker is in
+	// use without its image: that is a failure.
+	failed := sel.Provider == nil || (sel.Mode == session.ModeDocker && !rep.ImagePresent)
 	if *jsonOut {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(reports)
-	}
-	for _, r := range reports {
-		mark := "✗"
-		if r.Usable {
-			mark = "✓"
+		if err := enc.Encode(rep); err != nil {
+			return err
 		}
-		fmt.Fprintf(e.stdout, "%s %-10s (isolation: %s) %s\n", mark, r.Name, r.Isolation, r.Reason)
+		if failed {
+			return exitError{code: 1}
+		}
+		return nil
 	}
-	fmt.Fprintln(e.stdout)
-	fmt.Fprint(e.stdout, probe.Text())
-	if !d.Usable || !d.ImageOK {
+	w := e.stdout
+	fmt.Fprintf(w, "Providers, in the order SANDBOX__PROVIDER=%s considers them:\n", s.Provider)
+	for _, a := range rep.Providers {
+		mark := "✗"
+		switch {
+		case a.OK:
+			mark = "✓"
+		case a.Available:
+			mark = "○"
+		}
+		fmt.Fprintf(w, "  %s %-10s %s\n", mark, a.Name, a.Reason)
+	}
+	fmt.Fprintln(w, "  (✓ selected, ○ available, ✗ not available)")
+	fmt.Fprintln(w)
+	switch {
+	case serr != nil:
+		fmt.Fprintf(w, "Selection fails: %v\n", serr)
+	default:
+		reason := sel.Reason
+		if !strings.HasPrefix(reason, string(sel.Mode)+":") {
+			reason = string(sel.Mode) + ": " + reason
+		}
+		fmt.Fprintf(w, "Selected: %s\n", reason)
+	}
+	if rep.Warning != "" {
+		fmt.Fprintf(w, "WARNING: %s\n", rep.Warning)
+	}
+	if rep.Policy != "" {
+		fmt.Fprintf(w, "Policy: %s\n", rep.Policy)
+	}
+	if p := sel.Docker; p != nil {
+		fmt.Fprintln(w)
+		fmt.Fprint(w, p.Text())
+		if p.Available {
+			if rep.ImagePresent {
+				fmt.Fprintf(w, "runtime image %s: present\n", s.Image)
+			} else {
+				fmt.Fprintf(w, "runtime image %s: MISSING; run `warden image build`\n", s.Image)
+			}
+		}
+	}
+	if failed {
 		return exitError{code: 1}
 	}
 	return nil
@@ -94,40 +142,4 @@ func imagePresent(ctx context.Context, host, image string, timeout time.Duration
 	defer cancel()
 	_, err = cli.ImageInspect(ctx, image)
 	return err == nil
-}
-
-func bwrapReport(ctx context.Context) providerReport {
-	r := providerReport{Name: "bubblewrap", Isolation: "namespace"}
-	p, err := bwrap.New(ctx, bwrap.Options{})
-	if err != nil {
-		r.Reason = err.Error()
-		return r
-	}
-	defer p.Close(ctx)
-	limits := "memory, CPU and process limits enforced"
-	if !p.Capabilities().MemoryLimit {
-		limits = "limits NOT enforced (they need root and cgroup v1)"
-	}
-	r.Reason = "can create sandboxes here (" + limits + "), but is not offered yet: seccomp and Landlock are still missing"
-	return r
-}
-
-// localReport says whether the unisolated local provider could run: it
-// needs SANDBOX__MOCK_MODE=true and a Python 3 on the host.
-func localReport(mock bool) providerReport {
-	r := providerReport{Name: "local", Isolation: "none"}
-	py, err := exec.LookPath("python3")
-	if _, serr := os.Stat("/usr/bin/python3"); serr == nil {
-		py, err = "/usr/bin/python3", nil
-	}
-	switch {
-	case err != nil:
-		r.Reason = "no python3 on PATH"
-	case !mock:
-		r.Reason = "runs code with NO isolation (python " + py + "); off unless SANDBOX__MOCK_MODE=true"
-	default:
-		r.Usable = true
-		r.Reason = "enabled by SANDBOX__MOCK_MODE: runs code with NO isolation (python " + py + ")"
-	}
-	return r
 }

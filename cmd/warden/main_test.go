@@ -97,17 +97,27 @@ func TestExecJSON(t *testing.T) {
 
 func TestDoctor(t *testing.T) {
 	testutil.RequireDocker(t)
+	testutil.RequireBwrap(t)
 	t.Parallel()
 	code, stdout, stderr := runCLI(t, "", "doctor", "--json")
-	var reports []providerReport
-	if err := json.Unmarshal([]byte(stdout), &reports); err != nil {
+	var rep doctorReport
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 		t.Fatalf("doctor --json: %v\n%s%s", err, stdout, stderr)
 	}
-	if len(reports) != 3 || reports[0].Name != "docker" || !reports[0].Usable || reports[0].Docker.APIVersion == "" {
-		t.Errorf("doctor = %+v", reports)
+	// This machine has bubblewrap and Docker: auto takes bubblewrap, and
+	// docker is listed as available with its probe.
+	if rep.Selected != "bubblewrap" || strings.Join(rep.Available, ",") != "bubblewrap,docker" ||
+		rep.Docker == nil || rep.Docker.APIVersion == "" || !rep.ImagePresent || rep.Policy == "" || len(rep.Providers) != 4 {
+		t.Errorf("doctor = %+v", rep)
 	}
 	if code != 0 {
-		t.Errorf("doctor exit %d with a usable Docker and image", code)
+		t.Errorf("doctor exit %d with usable providers", code)
+	}
+	// Text form, and the reasoning when docker is asked for without
+	// fallback and cannot be reached.
+	code, stdout, _ = runCLI(t, "", "doctor", "--provider", "seatbelt")
+	if code != 0 || !strings.Contains(stdout, "✗ seatbelt") || !strings.Contains(stdout, "✓ bubblewrap") || !strings.Contains(stdout, "Selected: bubblewrap") {
+		t.Errorf("doctor --provider seatbelt = exit %d:\n%s", code, stdout)
 	}
 }
 

@@ -350,4 +350,13 @@ func parseMemory(raw json.RawMessage) (int64, error) {
 }
 
 // seconds converts a checked, bounded number of seconds.
-func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+// seconds converts a positive number of seconds to a duration of at least
+// a millisecond: a tiny timeout must not round to zero, which means "the
+// default".
+func seconds(s float64) time.Duration {
+	d := time.Duration(s * float64(time.Second))
+	if s > 0 && d < time.Millisecond {
+		d = time.Millisecond
+	}
+	return d
+}

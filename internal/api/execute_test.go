@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -329,5 +330,21 @@ func TestExecuteCancelledByClient(t *testing.T) {
 			}
 			<-done
 		})
+	}
+}
+
+// TestTinyTimeout: a positive timeout too small to count in nanoseconds is
+// a millisecond, not zero (which would mean the sandbox's default).
+func TestTinyTimeout(t *testing.T) {
+	t.Parallel()
+	var got atomic.Int64
+	ts := newServer(t, setup{fake: &sandboxtest.Fake{ExecFunc: func(ctx context.Context, id sandbox.ID, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
+		got.Store(int64(req.Timeout))
+		return sandbox.ExecResult{}, nil
+	}}})
+	id := ts.create(t, nil)
+	resp := ts.do(t, "POST", "/sandbox/"+string(id)+"/execute", `{"language":"python","code":"1","timeout":1e-12}`)
+	if resp.status != 200 || time.Duration(got.Load()) != time.Millisecond {
+		t.Fatalf("status %d, timeout %s; want 200 and 1ms", resp.status, time.Duration(got.Load()))
 	}
 }

@@ -143,6 +143,10 @@ def set_subreaper():
 
 
 def own_source():
+    """The text this agent was started with (python3 -c SOURCE agent)."""
+    argv = getattr(sys, "orig_argv", None)  # Python 3.10+, any OS
+    if argv and "-c" in argv:
+        return argv[argv.index("-c") + 1]
     with open("/proc/self/cmdline", "rb") as f:
         argv = f.read().split(b"\0")
     i = argv.index(b"-c")
@@ -260,7 +264,8 @@ class Worker(object):
             keep = {0, 1, 2, self.rq.fd, self.rs, self.saved_out, self.saved_err}
             keep.update(s.fileno() for s in self.streams if s is not None and not s.closed)
             null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-            for name in os.listdir("/proc/self/fd"):
+            fds = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"
+            for name in os.listdir(fds):
                 fd = int(name)
                 if fd not in keep and fd != null:
                     try:
@@ -551,6 +556,16 @@ class Agent(object):
                 with open("/proc/%d/stat" % pid) as f:
                     if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
                         return -1
+            except FileNotFoundError:
+                if not os.path.isdir("/proc/self"):  # no procfs (macOS)
+                    try:
+                        os.kill(pid, 0)
+                    except ProcessLookupError:
+                        return -1
+                    except OSError:
+                        pass
+                    return None
+                return -1
             except (OSError, IndexError):
                 return -1
         return None

@@ -577,11 +577,11 @@ func isName(s string) bool {
 // (bypass_shell_safety=True) for its isolating providers (docker,
 // bubblewrap, seatbelt) and on for the others. Here the check is on for
 // IsolationNone, where nothing else stands between the command and the
-// host, and for any isolation it does not know, and off for namespace and
-// container isolation. Operators may switch it on everywhere.
+// host, and for any isolation it does not know, and off for namespace,
+// container and seatbelt isolation. Operators may switch it on everywhere.
 func DefaultShellPolicy(iso sandbox.Isolation) ShellPolicy {
 	switch iso {
-	case sandbox.IsolationNamespace, sandbox.IsolationContainer:
+	case sandbox.IsolationNamespace, sandbox.IsolationContainer, sandbox.IsolationSeatbelt:
 		return ShellPolicy{Bypass: true}
 	}
 	return ShellPolicy{}

@@ -123,6 +123,7 @@ func TestDefaultPolicies(t *testing.T) {
 		sandbox.IsolationNone:      false,
 		sandbox.IsolationNamespace: true,
 		sandbox.IsolationContainer: true,
+		sandbox.IsolationSeatbelt:  true,
 		"unknown":                  false,
 	} {
 		if got := DefaultShellPolicy(iso); got.Bypass != wantBypass {

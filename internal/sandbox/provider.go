@@ -14,6 +14,10 @@ const (
 	IsolationNamespace Isolation = "namespace"
 	// IsolationContainer: an OCI container (Docker).
 	IsolationContainer Isolation = "container"
+	// IsolationSeatbelt: a host process confined by a macOS sandbox-exec
+	// (Seatbelt) profile: kernel-enforced file, network and IPC rules, no
+	// namespaces and no resource limits.
+	IsolationSeatbelt Isolation = "seatbelt"
 )
 
 // Capabilities says what a provider can enforce. Callers refuse specs that
@@ -54,24 +58,70 @@ type EnvUpdate struct {
 
 // Provider creates and drives sandboxes on one isolation backend.
 // Implementations are safe for concurrent use. Executions in one sandbox
-// are serialised: a second Exec waits for the first (or for its ctx).
+// are serialised: a second Exec waits for the first (or for its ctx), and
+// executions in different sandboxes run independently, at the same time.
+//
+// Every provider passes the conformance suite sandboxtest.Run against its
+// real backend; what follows is what that suite checks.
+//
+// IDs: every method taking an ID returns an error wrapping ErrInvalid for
+// an ID [ValidateID] refuses, and ErrNotFound for a well-formed ID that
+// this provider does not know (never created, destroyed, or another
+// provider's).
+//
+// Results: a non-zero exit, an exception, a timeout and an out-of-memory
+// kill are results, not errors. A result's Warning is non-empty exactly
+// when Capabilities().Isolation is IsolationNone. Each output stream keeps
+// the first Spec.OutputLimit bytes of an execution and sets its Truncated
+// flag only when bytes were dropped; output beyond the limit costs no
+// memory and never blocks the execution.
 type Provider interface {
 	// Name is the provider's short name: "docker", "bubblewrap", "local".
+	// Info.Provider of its sandboxes is this name.
 	Name() string
 	Capabilities() Capabilities
 	// Create starts a sandbox. The spec must have been through
-	// Spec.WithDefaults; Create validates it.
+	// Spec.WithDefaults; Create validates it and returns an error wrapping
+	// ErrInvalid for an invalid spec, including a WorkspaceDir or mount
+	// source that is not an existing directory. The spec's maps are copied:
+	// the caller may change them afterwards. Info.Workspace is the host
+	// directory behind the workspace: Spec.WorkspaceDir when given, else a
+	// private directory the provider creates.
 	Create(ctx context.Context, spec Spec) (Info, error)
-	// Exec runs one execution. Cancelling ctx stops it like a timeout.
+	// Exec runs one execution in the workspace (or req.Workdir, for
+	// shell).
+	//
+	// A timeout (req.Timeout, else Spec.Timeout) stops the execution: the
+	// result has TimedOut and exit code 124, keeps the output produced so
+	// far, and comes back within a few seconds of the timeout. A timed-out
+	// shell command is killed with its process group, background jobs
+	// included (a process that left the group, with setsid say, lives until
+	// Destroy). Python code is interrupted, and killed if it does not
+	// stop; the session survives either way with at least the variables it
+	// had when it was last idle before the execution.
+	//
+	// Cancelling ctx stops the execution like a timeout, but Exec returns
+	// an error wrapping ctx.Err() (with the partial result) and TimedOut is
+	// false. Exec with a ctx that is already done returns such an error at
+	// once. The sandbox stays usable either way.
 	Exec(ctx context.Context, id ID, req ExecRequest) (ExecResult, error)
-	// UpdateEnv changes the environment later executions see and returns a
-	// copy of the new set.
+	// UpdateEnv changes the environment later executions see, in Python
+	// (os.environ of the persistent session, including removals) and in
+	// shell, and returns a copy of the new set. An invalid name fails the
+	// whole update with ErrInvalid and changes nothing.
 	UpdateEnv(ctx context.Context, id ID, u EnvUpdate) (map[string]string, error)
-	// Env returns a copy of the sandbox's environment variables.
+	// Env returns a copy of the sandbox's environment variables: changing
+	// it changes nothing.
 	Env(ctx context.Context, id ID) (map[string]string, error)
-	// Destroy stops the sandbox and removes everything it created.
-	// Destroying an unknown ID returns ErrNotFound.
+	// Destroy stops the sandbox and removes everything it created: every
+	// process the sandbox started (in the background, in sessions of their
+	// own) and the workspace directory the provider created. A
+	// Spec.WorkspaceDir and mounted host directories are left as they are.
+	// A running execution ends and its Exec returns an error wrapping
+	// ErrNotFound. Destroying an unknown ID returns ErrNotFound, so a
+	// second Destroy of the same ID does.
 	Destroy(ctx context.Context, id ID) error
-	// Close destroys every sandbox this provider created.
+	// Close destroys every sandbox this provider created, and no other
+	// provider's. A second Close does nothing.
 	Close(ctx context.Context) error
 }

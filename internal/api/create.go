@@ -185,6 +185,9 @@ func (s *Server) specFor(req createRequest) (sandbox.Spec, time.Duration, error)
 		if *req.Image == "" {
 			bad("image is empty")
 		}
+		if *req.Image != spec.Image {
+			unsupported("image", caps.Images)
+		}
 		spec.Image = *req.Image
 	}
 	if len(req.MemoryLimit) > 0 && string(req.MemoryLimit) != "null" {

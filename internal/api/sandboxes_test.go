@@ -320,14 +320,16 @@ func TestCreateSandboxInvalid(t *testing.T) {
 func TestCreateSandboxUnsupported(t *testing.T) {
 	t.Parallel()
 	ts := newServer(t, setup{provider: limitedProvider{&sandboxtest.Fake{}}})
-	for _, body := range []string{`{"memory_limit":"1g"}`, `{"enable_network":false}`, `{"additional_read_dirs":["/data"]}`} {
+	for _, body := range []string{`{"memory_limit":"1g"}`, `{"enable_network":false}`, `{"additional_read_dirs":["/data"]}`, `{"image":"x"}`} {
 		resp := ts.do(t, "POST", "/sandbox/create", body)
 		e := wantError(t, "POST /sandbox/create "+body, resp, http.StatusBadRequest, "invalid")
 		if !strings.Contains(e.Error.Message, "cannot enforce") {
 			t.Errorf("POST /sandbox/create %s message = %q, want it to say the provider cannot enforce it", body, e.Error.Message)
 		}
 	}
-	ts.create(t, `{"image":"x"}`) // what it can do still works
+	// What it can do still works, and naming the default image is not
+	// asking for anything.
+	ts.create(t, `{"image":"`+sandbox.DefaultImage+`"}`)
 }
 
 // capableProvider claims to enforce every setting.
@@ -335,7 +337,7 @@ type capableProvider struct{ *sandboxtest.Fake }
 
 func (capableProvider) Capabilities() sandbox.Capabilities {
 	return sandbox.Capabilities{Isolation: sandbox.IsolationContainer, NetworkToggle: true, MemoryLimit: true,
-		CPULimit: true, PidsLimit: true, Mounts: true}
+		CPULimit: true, PidsLimit: true, Mounts: true, Images: true}
 }
 
 // limitedProvider promises nothing beyond running code.

@@ -275,7 +275,7 @@ var registry = []setting{
 	{
 		name: "SANDBOX__ADDITIONAL_SAFE_CONTROL_OPERATORS", def: "",
 		field: func(c *Config) any { return &c.Sandbox.AdditionalSafeControlOperators },
-		doc: "Shell control operators allowed on top of `&&`, `||`, `;` and `|`, such as `&` (background) or `|&`; `*` allows any.",
+		doc:   "Shell control operators allowed on top of `&&`, `||`, `;` and `|`, such as `&` (background) or `|&`; `*` allows any.",
 	},
 	{
 		name: "SANDBOX__PYTHON_SAFETY", def: "auto",

@@ -29,6 +29,10 @@ type Capabilities struct {
 	CPULimit      bool      `json:"cpu_limit"`
 	PidsLimit     bool      `json:"pids_limit"`
 	Mounts        bool      `json:"mounts"`
+	// Images: the sandbox runs the image Spec.Image names. Providers
+	// without it run the host's (or their own) root filesystem and ignore
+	// Spec.Image.
+	Images bool `json:"images"`
 }
 
 // Info describes a live sandbox.

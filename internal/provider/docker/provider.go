@@ -129,6 +129,7 @@ func (p *Provider) Capabilities() sandbox.Capabilities {
 		CPULimit:      true,
 		PidsLimit:     true,
 		Mounts:        true,
+		Images:        true,
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/warden-sandbox/warden/internal/api"
+	"github.com/warden-sandbox/warden/internal/pool"
 	"github.com/warden-sandbox/warden/internal/provider"
 	"github.com/warden-sandbox/warden/internal/provider/docker"
 	"github.com/warden-sandbox/warden/internal/sandbox"
@@ -55,9 +56,15 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 	}
 	// Every execution and environment passes the shell and Python checks
 	// before the provider sees it.
-	var guarded sandbox.Provider
+	// backend is what the service closes at the end: the provider, or the
+	// warm pool in front of it.
+	var guarded, backend sandbox.Provider
 	if sel.Provider != nil {
-		g := provider.Guard(sel.Provider, cfg.Sandbox)
+		backend = sel.Provider
+		if n := cfg.Sandbox.WarmPoolSize; n > 0 {
+			backend = pool.New(sel.Provider, pool.Options{Spec: cfg.SandboxSpec(), Size: n, Log: log})
+		}
+		g := provider.Guard(backend, cfg.Sandbox)
 		log.Info("execution policy", "policy", provider.DescribePolicies(g.Shell, g.Python))
 		guarded = g
 	}
@@ -89,8 +96,8 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 
 	ln, err := net.Listen("tcp", cfg.Addr())
 	if err != nil {
-		if sel.Provider != nil {
-			_ = sel.Provider.Close(context.WithoutCancel(ctx))
+		if backend != nil {
+			_ = backend.Close(context.WithoutCancel(ctx))
 		}
 		return err
 	}
@@ -130,8 +137,8 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 	}
 	stopReap()
 	<-reaped
-	if sel.Provider != nil {
-		errs = append(errs, sel.Provider.Close(context.WithoutCancel(ctx)))
+	if backend != nil {
+		errs = append(errs, backend.Close(context.WithoutCancel(ctx)))
 	}
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		errs = append(errs, err)

@@ -93,6 +93,9 @@ type SandboxConfig struct {
 	// MaxSandboxes bounds the number of live sandboxes
 	// (SANDBOX__MAX_SANDBOXES).
 	MaxSandboxes int
+	// WarmPoolSize is how many fresh sandboxes the service keeps ready
+	// (SANDBOX__WARM_POOL_SIZE).
+	WarmPoolSize int
 	// IdleTimeout destroys unused sandboxes; 0 never does
 	// (SANDBOX__IDLE_TIMEOUT).
 	IdleTimeout time.Duration

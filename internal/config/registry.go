@@ -232,6 +232,14 @@ var registry = []setting{
 		doc:   "Maximum number of live sandboxes; creating another fails.",
 	},
 	{
+		name: "SANDBOX__WARM_POOL_SIZE", def: "2",
+		field: func(c *Config) any { return &c.Sandbox.WarmPoolSize },
+		rule:  between(0, 64, showInt),
+		doc: "Fresh sandboxes `warden serve` keeps ready, with the default settings: a create that asks for nothing else " +
+			"gets one at once (a few milliseconds instead of a container start) and a replacement starts in the background. " +
+			"Each costs an idle sandbox's memory; they do not count toward `SANDBOX__MAX_SANDBOXES`. 0 turns the pool off.",
+	},
+	{
 		name: "SANDBOX__IDLE_TIMEOUT", def: "10m",
 		field: func(c *Config) any { return &c.Sandbox.IdleTimeout },
 		rule:  between(0, 7*24*time.Hour, showDuration),

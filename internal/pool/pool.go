@@ -1,0 +1,205 @@
+// Package pool keeps warm sandboxes ready in front of a provider, so that
+// creating a sandbox with the service's default settings costs a hand-over
+// instead of a container start.
+//
+// A [Pool] is a sandbox.Provider. Create with a spec equal to the pool's
+// (environment variables aside, which a sandbox takes per execution
+// anyway) hands over a sandbox that was created fresh and never ran
+// anything, and starts a replacement in the background; any other spec is
+// created by the provider as usual. Every pooled sandbox is new: none is
+// ever reused after a client had it.
+package pool
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"maps"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/warden-sandbox/warden/internal/sandbox"
+)
+
+// Options configure a Pool.
+type Options struct {
+	// Spec is what pooled sandboxes are created with. WithDefaults is
+	// applied.
+	Spec sandbox.Spec
+	// Size is how many sandboxes are kept ready. 0 keeps none: the pool
+	// then only passes calls through.
+	Size int
+	// Log receives fill failures. Default: discard.
+	Log *slog.Logger
+}
+
+// Pool keeps Options.Size fresh sandboxes ready. It is safe for concurrent
+// use.
+type Pool struct {
+	sandbox.Provider
+	spec sandbox.Spec
+	size int
+	log  *slog.Logger
+
+	ctx    context.Context // ends at Close: stops filling
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	ready   []sandbox.Info
+	filling int
+	closed  bool
+	backoff time.Duration // after a failed fill; 0 when the last worked
+
+	hits, misses atomic.Int64
+}
+
+var _ sandbox.Provider = (*Pool)(nil)
+
+// New starts filling a pool in front of p.
+func New(p sandbox.Provider, opts Options) *Pool {
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	pl := &Pool{Provider: p, spec: opts.Spec.WithDefaults(), size: max(opts.Size, 0), log: log, ctx: ctx, cancel: cancel}
+	pl.refill()
+	return pl
+}
+
+// Stats reports how many creates were served from the pool (hits) and by
+// the provider (misses), and how many sandboxes are ready now.
+func (p *Pool) Stats() (hits, misses int64, ready int) {
+	p.mu.Lock()
+	ready = len(p.ready)
+	p.mu.Unlock()
+	return p.hits.Load(), p.misses.Load(), ready
+}
+
+// matches reports whether spec asks for exactly what the pool holds,
+// environment variables aside.
+func (p *Pool) matches(spec sandbox.Spec) bool {
+	a, b := spec, p.spec
+	a.Env, b.Env = nil, nil
+	return reflect.DeepEqual(a, b)
+}
+
+// Create implements sandbox.Provider: a ready sandbox when spec matches
+// the pool's, else a new one from the provider.
+func (p *Pool) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Info, error) {
+	spec = spec.WithDefaults()
+	if p.size > 0 && p.matches(spec) {
+		for {
+			info, ok := p.take()
+			if !ok {
+				break
+			}
+			p.refill()
+			if len(spec.Env) > 0 || len(p.spec.Env) > 0 {
+				if _, err := p.Provider.UpdateEnv(ctx, info.ID, sandbox.EnvUpdate{Set: maps.Clone(spec.Env), Replace: true}); err != nil {
+					p.log.Warn("dropping a pooled sandbox that refused its environment", "id", info.ID, "err", err)
+					p.destroy(info.ID)
+					continue
+				}
+			}
+			info.Spec.Env = maps.Clone(spec.Env)
+			p.hits.Add(1)
+			return info, nil
+		}
+	}
+	p.misses.Add(1)
+	return p.Provider.Create(ctx, spec)
+}
+
+func (p *Pool) take() (sandbox.Info, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.ready) == 0 {
+		return sandbox.Info{}, false
+	}
+	info := p.ready[0]
+	p.ready = p.ready[1:]
+	return info, true
+}
+
+// refill starts as many background creates as the pool is short.
+func (p *Pool) refill() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for !p.closed && len(p.ready)+p.filling < p.size {
+		p.filling++
+		p.wg.Add(1)
+		go p.fill(p.backoff)
+	}
+}
+
+func (p *Pool) fill(wait time.Duration) {
+	defer p.wg.Done()
+	if wait > 0 {
+		select {
+		case <-time.After(wait):
+		case <-p.ctx.Done():
+		}
+	}
+	var info sandbox.Info
+	err := p.ctx.Err()
+	if err == nil {
+		info, err = p.Provider.Create(p.ctx, p.spec)
+	}
+	p.mu.Lock()
+	p.filling--
+	switch {
+	case err == nil && !p.closed:
+		p.ready = append(p.ready, info)
+		p.backoff = 0
+		p.mu.Unlock()
+		return
+	case err == nil: // closed meanwhile
+		p.mu.Unlock()
+		p.destroy(info.ID)
+		return
+	case p.closed || errors.Is(err, context.Canceled):
+		p.mu.Unlock()
+		return
+	}
+	// A failed fill is retried with a growing pause, so a broken backend
+	// is not hammered.
+	p.backoff = min(max(2*p.backoff, time.Second), time.Minute)
+	p.mu.Unlock()
+	p.log.Warn("could not fill the warm pool", "err", err, "retry_in", p.backoff)
+	p.refill()
+}
+
+func (p *Pool) destroy(id sandbox.ID) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := p.Provider.Destroy(ctx, id); err != nil && !errors.Is(err, sandbox.ErrNotFound) {
+		p.log.Warn("removing a pooled sandbox", "id", id, "err", err)
+	}
+}
+
+// Close stops filling, destroys the ready sandboxes and closes the
+// provider, which destroys every sandbox it still has.
+func (p *Pool) Close(ctx context.Context) error {
+	p.mu.Lock()
+	p.closed = true
+	ready := p.ready
+	p.ready = nil
+	p.mu.Unlock()
+	p.cancel()
+	p.wg.Wait()
+	var errs []error
+	for _, info := range ready {
+		if err := p.Provider.Destroy(ctx, info.ID); err != nil && !errors.Is(err, sandbox.ErrNotFound) {
+			errs = append(errs, err)
+		}
+	}
+	errs = append(errs, p.Provider.Close(ctx))
+	return errors.Join(errs...)
+}
+
+// Unwrap returns the provider behind the pool.
+func (p *Pool) Unwrap() sandbox.Provider { return p.Provider }

@@ -1,0 +1,204 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/warden-sandbox/warden/internal/provider/docker"
+	"github.com/warden-sandbox/warden/internal/sandbox"
+	"github.com/warden-sandbox/warden/internal/sandbox/sandboxtest"
+	"github.com/warden-sandbox/warden/internal/testutil"
+)
+
+// waitReady waits until the pool holds n ready sandboxes.
+func waitReady(t testing.TB, p *Pool, n int) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if _, _, ready := p.Stats(); ready == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pool never reached %d ready sandboxes", n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestPoolHandsOverFreshSandboxes(t *testing.T) {
+	t.Parallel()
+	f := &sandboxtest.Fake{}
+	p := New(f, Options{Size: 2})
+	waitReady(t, p, 2)
+	if f.Created != 2 {
+		t.Fatalf("Created = %d, want 2 warm sandboxes", f.Created)
+	}
+	seen := map[sandbox.ID]bool{}
+	for i := range 5 {
+		info, err := p.Create(t.Context(), sandbox.Spec{Env: map[string]string{"N": "v"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[info.ID] {
+			t.Fatalf("sandbox %s handed over twice", info.ID)
+		}
+		seen[info.ID] = true
+		env, err := p.Env(t.Context(), info.ID)
+		if err != nil || env["N"] != "v" || len(env) != 1 || info.Spec.Env["N"] != "v" {
+			t.Fatalf("create %d: env %v, %v, spec env %v", i, env, err, info.Spec.Env)
+		}
+		if err := p.Destroy(t.Context(), info.ID); err != nil {
+			t.Fatal(err)
+		}
+		waitReady(t, p, 2)
+	}
+	hits, misses, _ := p.Stats()
+	if hits != 5 || misses != 0 {
+		t.Errorf("hits %d, misses %d; want 5 and 0", hits, misses)
+	}
+	if err := p.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if f.Live() != 0 {
+		t.Errorf("%d sandboxes left after Close", f.Live())
+	}
+}
+
+func TestPoolOtherSpecsGoToTheProvider(t *testing.T) {
+	t.Parallel()
+	f := &sandboxtest.Fake{}
+	p := New(f, Options{Size: 1})
+	defer p.Close(context.Background())
+	waitReady(t, p, 1)
+	info, err := p.Create(t.Context(), sandbox.Spec{MemoryLimit: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Spec.MemoryLimit != 64<<20 {
+		t.Errorf("spec %+v, want the requested memory limit", info.Spec)
+	}
+	if hits, misses, ready := p.Stats(); hits != 0 || misses != 1 || ready != 1 {
+		t.Errorf("hits %d misses %d ready %d; want 0, 1, 1", hits, misses, ready)
+	}
+}
+
+func TestPoolEmptyOrZero(t *testing.T) {
+	t.Parallel()
+	f := &sandboxtest.Fake{}
+	p := New(f, Options{Size: 0})
+	if _, err := p.Create(t.Context(), sandbox.Spec{}); err != nil {
+		t.Fatal(err)
+	}
+	if f.Created != 1 {
+		t.Errorf("Created = %d with no pool, want 1", f.Created)
+	}
+	if err := p.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPoolBackoff: a provider that cannot create is retried with pauses,
+// not in a tight loop, and creates still report its error.
+func TestPoolBackoff(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int64
+	boom := errors.New("backend down")
+	f := &countingCreate{Fake: &sandboxtest.Fake{CreateErr: boom}, n: &calls}
+	p := New(f, Options{Size: 3})
+	time.Sleep(300 * time.Millisecond)
+	if n := calls.Load(); n > 6 {
+		t.Errorf("%d create attempts in 300ms against a failing backend; want a backoff", n)
+	}
+	if _, err := p.Create(t.Context(), sandbox.Spec{}); !errors.Is(err, boom) {
+		t.Errorf("Create = %v, want the backend's error", err)
+	}
+	start := time.Now()
+	if err := p.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Close waited %s for a backoff", d)
+	}
+}
+
+type countingCreate struct {
+	*sandboxtest.Fake
+	n *atomic.Int64
+}
+
+func (c *countingCreate) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Info, error) {
+	c.n.Add(1)
+	return c.Fake.Create(ctx, spec)
+}
+
+// TestPoolDocker: a pooled Docker sandbox takes the requested
+// environment, runs code, and nothing outlives Close.
+func TestPoolDocker(t *testing.T) {
+	testutil.RequireDocker(t)
+	t.Parallel()
+	d, err := docker.New(t.Context(), docker.Options{WorkspaceRoot: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := sandbox.Spec{Image: testutil.Image()}
+	p := New(d, Options{Spec: spec, Size: 1})
+	defer p.Close(context.Background())
+	waitReady(t, p, 1)
+	spec.Env = map[string]string{"GREETING": "hello"}
+	info, err := p.Create(t.Context(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := p.Exec(t.Context(), info.ID, sandbox.ExecRequest{Language: sandbox.Shell, Code: `echo "$GREETING"; id -u`})
+	if err != nil || string(r.Stdout) != "hello\n1000\n" {
+		t.Fatalf("exec in a pooled sandbox = %q, %v", r.Stdout, err)
+	}
+	if hits, _, _ := p.Stats(); hits != 1 {
+		t.Errorf("hits = %d, want 1", hits)
+	}
+	waitReady(t, p, 1)
+	if err := p.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Env(t.Context(), info.ID); !errors.Is(err, sandbox.ErrNotFound) {
+		t.Errorf("a sandbox survived Close: %v", err)
+	}
+}
+
+// BenchmarkCreateAndRun measures what a client waits for, from create to
+// the first result, with and without a warm sandbox ready (the refill
+// between iterations is not timed), against the real Docker engine.
+func BenchmarkCreateAndRun(b *testing.B) {
+	testutil.RequireDocker(b)
+	d, err := docker.New(b.Context(), docker.Options{WorkspaceRoot: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close(context.Background())
+	spec := sandbox.Spec{Image: testutil.Image()}
+	for _, size := range []int{0, 1} {
+		name := map[int]string{0: "direct", 1: "pooled"}[size]
+		b.Run(name, func(b *testing.B) {
+			p := New(d, Options{Spec: spec, Size: size})
+			defer p.Close(context.Background())
+			for b.Loop() {
+				b.StopTimer()
+				waitReady(b, p, size)
+				b.StartTimer()
+				info, err := p.Create(b.Context(), spec)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := p.Exec(b.Context(), info.ID, sandbox.ExecRequest{Language: sandbox.Python, Code: "1 + 1"}); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				_ = p.Destroy(b.Context(), info.ID)
+				b.StartTimer()
+			}
+		})
+	}
+}

@@ -684,13 +684,15 @@ class Agent(object):
                 self.drain_sig()
             if self.pin in r:
                 self.host.fill()
-                try:
-                    f = self.host.next()
-                except ValueError:
-                    f = None
-                if f is not None and f[0] == b"c" and phase == 0:
-                    cancelled = True
-                    deadline = now()
+            # The cancel may have come in the same read as the request, or
+            # with an earlier fill: look at the buffer every turn.
+            try:
+                f = self.host.next()
+            except ValueError:
+                f = None
+            if f is not None and f[0] == b"c" and phase == 0:
+                cancelled = True
+                deadline = now()
             if self.w_rs.fd in r:
                 self.w_rs.fill()
             try:
@@ -899,13 +901,15 @@ class Agent(object):
                 self.drain_sig()
             if self.pin in r:
                 self.host.fill()
-                try:
-                    f = self.host.next()
-                except ValueError:
-                    f = None
-                if f is not None and f[0] == b"c" and status is None:
-                    cancelled = True
-                    deadline = now()
+            # The cancel may have come in the same read as the request, or
+            # with an earlier fill: look at the buffer every turn.
+            try:
+                f = self.host.next()
+            except ValueError:
+                f = None
+            if f is not None and f[0] == b"c" and status is None:
+                cancelled = True
+                deadline = now()
             for fd in list(fds):
                 if fd in r:
                     try:

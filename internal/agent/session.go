@@ -247,6 +247,11 @@ func (s *Session) exec(ctx context.Context, req sandbox.ExecRequest, checkpoint 
 		return sandbox.ExecResult{}, err
 	}
 	defer s.unlock()
+	// An execution whose ctx ended while it waited for the lock (or
+	// before) does not start.
+	if err := ctx.Err(); err != nil {
+		return sandbox.ExecResult{}, fmt.Errorf("execution cancelled: %w", err)
+	}
 
 	w := request{
 		Op:       string(req.Language),

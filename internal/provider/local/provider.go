@@ -308,6 +308,12 @@ func (p *Provider) Exec(ctx context.Context, id sandbox.ID, req sandbox.ExecRequ
 	if err != nil {
 		return sandbox.ExecResult{Warning: Warning}, err
 	}
+	// Not starting an execution whose ctx is already done: sent with its
+	// cancel right behind it, the request can reach the agent in one read,
+	// and the agent would miss the buffered cancel and run to the timeout.
+	if err := ctx.Err(); err != nil {
+		return sandbox.ExecResult{Warning: Warning}, fmt.Errorf("execution cancelled: %w", err)
+	}
 	res, err := b.sess.Exec(ctx, req)
 	res.Warning = Warning
 	if b.gone.Load() {

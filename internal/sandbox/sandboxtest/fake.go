@@ -1,7 +1,12 @@
-// Package sandboxtest provides an in-memory sandbox.Provider for testing
-// the layers above providers (session, api). It isolates nothing and runs
-// nothing: executions are answered by a function. It never stands in for a
-// real provider in a provider's own tests.
+// Package sandboxtest holds what tests of sandbox.Provider users and
+// implementations share:
+//
+//   - [Fake], an in-memory provider for testing the layers above providers
+//     (session, api). It isolates nothing and runs nothing: executions are
+//     answered by a function. It never stands in for a real provider in a
+//     provider's own tests.
+//   - [Run], the conformance suite every provider's tests run against the
+//     real backend, so that all providers keep one contract.
 package sandboxtest
 
 import (

@@ -31,3 +31,4 @@ go test -run '^$' -fuzz '^FuzzNewRunID$' -fuzztime 100000x ./internal/runner/
 go test -run '^$' -fuzz '^FuzzValidatePackage$' -fuzztime 100000x ./internal/image/
 go test -run '^$' -fuzz '^FuzzCheckShell$' -fuzztime 50000x ./internal/policy/
 go test -run '^$' -fuzz '^FuzzCheckPython$' -fuzztime 50000x ./internal/policy/
+go test -run '^$' -fuzz '^FuzzProcArgsEnv$' -fuzztime 50000x ./internal/provider/seatbelt/

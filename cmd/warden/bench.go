@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/warden-sandbox/warden/internal/bench"
+	"github.com/warden-sandbox/warden/internal/provider/bwrap"
 )
 
 func cmdBench(ctx context.Context, args []string, e env) error {
@@ -16,7 +18,7 @@ func cmdBench(ctx context.Context, args []string, e env) error {
 	sf := newSettingFlags(e)
 	sf.add(fs, "image", "SANDBOX__IMAGE", "image for Warden and the baselines")
 	n := fs.Int("n", 0, "samples per operation (default 200 for exec, 20 for lifecycle)")
-	cases := fs.String("cases", strings.Join(bench.AllCases(), ","), "comma-separated cases: exec, lifecycle")
+	cases := fs.String("cases", strings.Join(bench.AllCases(), ","), "comma-separated cases: "+strings.Join(bench.KnownCases(), ", ")+" (bwrap: the bubblewrap provider against the Docker provider)")
 	format := fs.String("format", "text", "output: text, markdown or json")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -30,12 +32,21 @@ func cmdBench(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	defer p.Close(context.WithoutCancel(ctx))
-	rep, err := bench.Run(ctx, p, bench.Options{
+	opts := bench.Options{
 		Image: cfg.Sandbox.Image,
 		N:     *n,
 		Cases: strings.Split(*cases, ","),
 		Log:   e.stderr,
-	})
+	}
+	if slices.Contains(opts.Cases, bench.CaseBwrap) {
+		bp, err := bwrap.New(ctx, bwrap.Options{})
+		if err != nil {
+			return err
+		}
+		defer bp.Close(context.WithoutCancel(ctx))
+		opts.Bwrap = bp
+	}
+	rep, err := bench.Run(ctx, p, opts)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/warden-sandbox/warden/internal/provider/bwrap"
 	"github.com/warden-sandbox/warden/internal/testutil"
 )
 
@@ -127,7 +128,10 @@ func TestDoctor(t *testing.T) {
 func TestExecPolicy(t *testing.T) {
 	testutil.RequireDocker(t)
 	t.Parallel()
-	ws := t.TempDir()
+	ws := testutil.SharedDir(t) // the sandbox user must reach and write it
+	if err := os.Chmod(ws, 0o777); err != nil {
+		t.Fatal(err)
+	}
 	environ := []string{"SANDBOX__IMAGE=" + testutil.Image(), "SANDBOX__BYPASS_SHELL_SAFETY=false", "SANDBOX__PYTHON_SAFETY=true"}
 	for _, c := range []struct {
 		args     []string
@@ -156,4 +160,11 @@ func TestExecPolicy(t *testing.T) {
 	if code != 0 || strings.TrimSpace(out.String()) != "4" {
 		t.Errorf("allowed command = exit %d, %q, %q", code, out.String(), errb.String())
 	}
+}
+
+// TestMain lets the test binary serve as the bubblewrap sandboxes' shim
+// (Landlock and rlimits), as the warden binary does.
+func TestMain(m *testing.M) {
+	bwrap.Init()
+	os.Exit(m.Run())
 }

@@ -25,10 +25,17 @@ const (
 	CaseLifecycle = "lifecycle"
 	// CaseAPI measures what the HTTP API adds to an execution.
 	CaseAPI = "api"
+	// CaseBwrap measures the bubblewrap provider against the Docker
+	// provider: exec, and create + first exec + destroy. It needs
+	// [Options.Bwrap] and is not among the default cases.
+	CaseBwrap = "bwrap"
 )
 
-// AllCases lists the cases in the order Run measures them.
+// AllCases lists the default cases in the order Run measures them.
 func AllCases() []string { return []string{CaseExec, CaseLifecycle, CaseAPI} }
+
+// KnownCases lists every case Run accepts.
+func KnownCases() []string { return append(AllCases(), CaseBwrap) }
 
 // Names of the measured operations ([Stats.Name]).
 const (
@@ -45,6 +52,20 @@ const (
 	DockerRunSDK      = "docker_run_sdk"       // the same run through the SDK
 	WardenExecLibrary = "warden_exec_library"  // provider.Exec of `x = 1`, in the api case
 	WardenExecHTTP    = "warden_exec_http"     // the same through the HTTP API and the Go client
+
+	// The bwrap case: each provider's exec and lifecycle, side by side.
+	BwrapExecPython      = "bwrap_exec_python"           // bubblewrap provider.Exec of `x = 1`
+	BwrapExecShell       = "bwrap_exec_shell"            // bubblewrap provider.Exec of shell `true`
+	DockerProvExecPython = "docker_provider_exec_python" // Docker provider.Exec of `x = 1`
+	DockerProvExecShell  = "docker_provider_exec_shell"  // Docker provider.Exec of shell `true`
+	BwrapLifecycle       = "bwrap_lifecycle"             // bubblewrap Create + Exec print(1) + Destroy
+	BwrapCreate          = "bwrap_create"
+	BwrapFirstExec       = "bwrap_first_exec"
+	BwrapDestroy         = "bwrap_destroy"
+	DockerProvLifecycle  = "docker_provider_lifecycle" // Docker Create + Exec print(1) + Destroy
+	DockerProvCreate     = "docker_provider_create"
+	DockerProvFirstExec  = "docker_provider_first_exec"
+	DockerProvDestroy    = "docker_provider_destroy"
 )
 
 // describe says in a few words what one sample of the named operation
@@ -77,6 +98,24 @@ func describe(name string) string {
 		return "the same through the HTTP API (warden serve handler, Go client, loopback)"
 	case DockerRunSDK:
 		return "the same `docker run --rm` via SDK (create, wait, attach, start)"
+	case BwrapExecPython:
+		return "bubblewrap provider exec `x = 1` (Python)"
+	case BwrapExecShell:
+		return "bubblewrap provider exec `true` (shell)"
+	case DockerProvExecPython:
+		return "Docker provider exec `x = 1` (Python)"
+	case DockerProvExecShell:
+		return "Docker provider exec `true` (shell)"
+	case BwrapLifecycle:
+		return "bubblewrap Create + Exec `print(1)` + Destroy"
+	case DockerProvLifecycle:
+		return "Docker provider Create + Exec `print(1)` + Destroy"
+	case BwrapCreate, DockerProvCreate:
+		return "of which Create"
+	case BwrapFirstExec, DockerProvFirstExec:
+		return "of which first Exec"
+	case BwrapDestroy, DockerProvDestroy:
+		return "of which Destroy"
 	}
 	return name
 }
@@ -93,6 +132,12 @@ func pairings() []pairing {
 		{"create + `print(1)` + destroy", WardenLifecycle, DockerRunCLI, "`docker run --rm IMG python3 -c 'print(1)'`"},
 		{"create + `print(1)` + destroy", WardenLifecycle, DockerRunSDK, "same run via Docker SDK"},
 		{"exec `x = 1` over HTTP", WardenExecHTTP, WardenExecLibrary, "the same through the Go library"},
+		{"bubblewrap exec `x = 1` (Python)", BwrapExecPython, DockerProvExecPython, "Docker provider exec `x = 1`"},
+		{"bubblewrap exec `true` (shell)", BwrapExecShell, DockerProvExecShell, "Docker provider exec `true`"},
+		{"bubblewrap create + `print(1)` + destroy", BwrapLifecycle, DockerProvLifecycle, "Docker provider create + `print(1)` + destroy"},
+		{"bubblewrap create", BwrapCreate, DockerProvCreate, "Docker provider create"},
+		{"bubblewrap first exec", BwrapFirstExec, DockerProvFirstExec, "Docker provider first exec"},
+		{"bubblewrap destroy", BwrapDestroy, DockerProvDestroy, "Docker provider destroy"},
 	}
 }
 
@@ -142,6 +187,9 @@ type Options struct {
 	// otherwise only DOCKER_HOST, set to the provider's daemon (e.g.
 	// DOCKER_TLS_VERIFY and DOCKER_CERT_PATH for a TLS daemon).
 	CLIEnv []string
+	// Bwrap is the bubblewrap provider the bwrap case measures against
+	// the Docker provider. Run neither opens nor closes it.
+	Bwrap sandbox.Provider
 }
 
 func (o Options) withDefaults() Options {
@@ -163,8 +211,11 @@ func (o Options) validate() error {
 		errs = append(errs, fmt.Errorf("n %d is negative: %w", o.N, sandbox.ErrInvalid))
 	}
 	for _, c := range o.Cases {
-		if !slices.Contains(AllCases(), c) {
-			errs = append(errs, fmt.Errorf("case %q is not one of %q: %w", c, AllCases(), sandbox.ErrInvalid))
+		if !slices.Contains(KnownCases(), c) {
+			errs = append(errs, fmt.Errorf("case %q is not one of %q: %w", c, KnownCases(), sandbox.ErrInvalid))
+		}
+		if c == CaseBwrap && o.Bwrap == nil {
+			errs = append(errs, fmt.Errorf("case %s needs a bubblewrap provider: %w", c, sandbox.ErrInvalid))
 		}
 	}
 	return errors.Join(errs...)
@@ -243,6 +294,8 @@ func Run(ctx context.Context, p *docker.Provider, opts Options) (rep Report, err
 			r = lifecycleCase
 		case CaseAPI:
 			r = apiCase
+		case CaseBwrap:
+			r = bwrapCase(opts.Bwrap, opts.N, opts.Warmup)
 		}
 		start := time.Now()
 		fmt.Fprintf(opts.Log, "%s: %d samples per operation after %d warm-up samples\n", kase, n, warmup)
@@ -291,8 +344,8 @@ func execCase(ctx context.Context, e env, n, warmup int) (_ []Stats, err error) 
 	defer remove()
 
 	ops := []op{
-		wardenExec(e.p, info.ID, WardenExecPython, sandbox.ExecRequest{Language: sandbox.Python, Code: pyStatement}),
-		wardenExec(e.p, info.ID, WardenExecShell, sandbox.ExecRequest{Language: sandbox.Shell, Code: shellCommand}),
+		wardenExec(e.p, info.ID, WardenExecPython, pyReq()),
+		wardenExec(e.p, info.ID, WardenExecShell, shellReq()),
 		sdkExec(e.p.Client(), DockerExecSDK, cid, "python3", "-c", pyStatement),
 	}
 	if e.dcli != nil {
@@ -305,7 +358,7 @@ func execCase(ctx context.Context, e env, n, warmup int) (_ []Stats, err error) 
 
 func lifecycleCase(ctx context.Context, e env, n, warmup int) ([]Stats, error) {
 	ops := []op{
-		wardenLifecycle(e.p, e.spec()),
+		wardenLifecycle(e.p, e.spec(), WardenLifecycle, WardenCreate, WardenFirstExec, WardenDestroy),
 		sdkRun(e.p.Client(), e.image, e.runID),
 	}
 	if e.dcli != nil {

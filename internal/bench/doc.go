@@ -10,6 +10,11 @@
 // `print(1)`, destroy (provider.Create, Exec, Destroy) against
 // `docker run --rm`, through the CLI and the SDK.
 //
+// The "bwrap" case, not run by default, sets the bubblewrap provider
+// against the Docker provider through the same provider interface: exec of
+// `x = 1` and `true` in a live sandbox, and create + first exec of
+// print(1) + destroy, interleaved the same way (Options.Bwrap).
+//
 // The baselines run in a plain container (no hardening, no limits); the
 // Warden side runs in its hardened one. Warden and baseline operations are
 // interleaved, each round in a random order, so that drift on a noisy

@@ -15,7 +15,6 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/warden-sandbox/warden/internal/agent"
-	"github.com/warden-sandbox/warden/internal/provider/docker"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
 
@@ -44,9 +43,18 @@ type op struct {
 	fn    func(ctx context.Context) (parts []time.Duration, err error)
 }
 
+// pyReq and shellReq are the measured requests.
+func pyReq() sandbox.ExecRequest {
+	return sandbox.ExecRequest{Language: sandbox.Python, Code: pyStatement}
+}
+
+func shellReq() sandbox.ExecRequest {
+	return sandbox.ExecRequest{Language: sandbox.Shell, Code: shellCommand}
+}
+
 // wardenExec runs req in the live sandbox id through provider.Exec and
 // fails on anything but a clean exit.
-func wardenExec(p *docker.Provider, id sandbox.ID, name string, req sandbox.ExecRequest) op {
+func wardenExec(p sandbox.Provider, id sandbox.ID, name string, req sandbox.ExecRequest) op {
 	return op{name: name, fn: func(ctx context.Context) ([]time.Duration, error) {
 		res, err := p.Exec(ctx, id, req)
 		if err != nil {
@@ -64,11 +72,11 @@ func checkResult(res sandbox.ExecResult) error {
 }
 
 // wardenLifecycle creates a sandbox, runs print(1) in it and destroys it,
-// reporting the three steps as parts.
-func wardenLifecycle(p *docker.Provider, spec sandbox.Spec) op {
+// reporting the three steps as parts (named create, first, destroy).
+func wardenLifecycle(p sandbox.Provider, spec sandbox.Spec, name, create, first, destroy string) op {
 	return op{
-		name:  WardenLifecycle,
-		parts: []string{WardenCreate, WardenFirstExec, WardenDestroy},
+		name:  name,
+		parts: []string{create, first, destroy},
 		fn: func(ctx context.Context) (_ []time.Duration, err error) {
 			t0 := time.Now()
 			info, err := p.Create(ctx, spec)

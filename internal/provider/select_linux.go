@@ -5,6 +5,7 @@ package provider
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/warden-sandbox/warden/internal/provider/bwrap"
 	"github.com/warden-sandbox/warden/internal/sandbox"
@@ -17,7 +18,7 @@ func (s *selector) openBubblewrap(ctx context.Context) (sandbox.Provider, string
 	if err != nil {
 		return nil, "", err
 	}
-	return p, describeLimits(p.Capabilities()), nil
+	return p, describeBwrap(p), nil
 }
 
 func (s *selector) probeBubblewrap(ctx context.Context) (bool, string) {
@@ -26,14 +27,23 @@ func (s *selector) probeBubblewrap(ctx context.Context) (bool, string) {
 		return false, oneLine(err.Error())
 	}
 	_ = p.Close(context.WithoutCancel(ctx))
-	return true, "available, not selected: " + describeLimits(p.Capabilities())
+	return true, "available, not selected: " + describeBwrap(p)
 }
 
-// describeLimits says what a namespace provider enforces.
-func describeLimits(c sandbox.Capabilities) string {
-	limits := "memory, CPU and process limits enforced"
-	if !c.MemoryLimit || !c.CPULimit || !c.PidsLimit {
-		limits = fmt.Sprintf("limits enforced: memory %v, CPU %v, processes %v", c.MemoryLimit, c.CPULimit, c.PidsLimit)
+// describeBwrap says what the bubblewrap provider enforces here.
+func describeBwrap(p *bwrap.Provider) string {
+	e := p.Enforcement()
+	parts := []string{"Linux namespaces with bubblewrap"}
+	if e.Seccomp {
+		parts = append(parts, "seccomp")
 	}
-	return "Linux namespaces with bubblewrap; " + limits
+	if e.LandlockABI > 0 {
+		parts = append(parts, fmt.Sprintf("Landlock ABI %d", e.LandlockABI))
+	}
+	parts = append(parts, "limits: "+string(e.Limits))
+	s := strings.Join(parts, ", ")
+	if e.Note != "" {
+		s += " (" + e.Note + ")"
+	}
+	return s
 }

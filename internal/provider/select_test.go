@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/warden-sandbox/warden/internal/config"
+	"github.com/warden-sandbox/warden/internal/provider/bwrap"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 	"github.com/warden-sandbox/warden/internal/session"
 	"github.com/warden-sandbox/warden/internal/testutil"
@@ -328,7 +330,7 @@ func TestSelectHere(t *testing.T) {
 	testutil.RequireDocker(t)
 	t.Parallel()
 	cfg := config.Defaults()
-	cfg.Sandbox.WorkspaceRoot = t.TempDir()
+	cfg.Sandbox.WorkspaceRoot = testutil.SharedDir(t)
 	sel, err := Select(t.Context(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -434,4 +436,11 @@ func TestSelectDocker(t *testing.T) {
 	if !strings.Contains(sel.Reason, "Docker Engine") {
 		t.Errorf("Reason = %q", sel.Reason)
 	}
+}
+
+// TestMain lets the test binary serve as the bubblewrap sandboxes' shim
+// (Landlock and rlimits), as the warden binary does.
+func TestMain(m *testing.M) {
+	bwrap.Init()
+	os.Exit(m.Run())
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -73,4 +74,20 @@ func Image() string {
 		return s
 	}
 	return "warden-runtime:latest"
+}
+
+// SharedDir returns a new temporary directory that other users may
+// traverse and read (mode 0755, and its parent too): an unprivileged
+// sandbox user, such as bubblewrap's host uid 1000 under a root test
+// run, must be able to reach directories it binds. t.TempDir's own
+// parent is private to the test's user.
+func SharedDir(t testing.TB) string {
+	t.Helper()
+	d := t.TempDir()
+	for _, p := range []string{filepath.Dir(d), d} {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return d
 }

@@ -2,6 +2,7 @@ package bwrap
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,34 +10,29 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/warden-sandbox/warden/internal/agent"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
-
-// Options configure a Provider.
-type Options struct {
-	// Bwrap is the bubblewrap binary. Default: bwrap on PATH.
-	Bwrap string
-	// WorkspaceRoot is where private workspaces are created. Default
-	// $TMPDIR/warden.
-	WorkspaceRoot string
-	// CgroupRoot is the cgroup (v1) hierarchy root. Default /sys/fs/cgroup.
-	CgroupRoot string
-	// Log receives operational messages.
-	Log *slog.Logger
-}
 
 // Provider runs sandboxes with bubblewrap. It is safe for concurrent use.
 type Provider struct {
 	opts    Options
 	log     *slog.Logger
-	cgroups bool // limits are enforced (root and cgroup v1 controllers)
+	enf     Enforcement
+	shim    string // host path of the shim executable, "" for none
+	seccomp []byte // the encoded filter
+	cgroup2 string // parent directory of sandbox groups, for cgroup v2
+	// disableUserns: bwrap can forbid user namespaces inside the sandbox.
+	disableUserns bool
 
 	mu    sync.Mutex
 	boxes map[sandbox.ID]*box
@@ -74,32 +70,249 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	}
 	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(tctx, opts.Bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/usr", "/usr",
-		"--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
-		"--proc", "/proc", "--dev", "/dev", "true").CombinedOutput()
+	probe := func(extra ...string) ([]byte, error) {
+		args := append([]string{"--unshare-all", "--die-with-parent", "--ro-bind", "/usr", "/usr",
+			"--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+			"--proc", "/proc", "--dev", "/dev"}, extra...)
+		return exec.CommandContext(tctx, opts.Bwrap, append(args, "true")...).CombinedOutput()
+	}
+	out, err := probe()
 	if err != nil {
 		return nil, fmt.Errorf("bubblewrap cannot create a sandbox here (%v: %s): %w", err, strings.TrimSpace(string(out)), sandbox.ErrUnavailable)
 	}
+	// --disable-userns needs bwrap 0.8 and user.max_user_namespaces.
+	_, nestedErr := probe("--unshare-user", "--disable-userns")
 	p := &Provider{opts: opts, log: log.With("provider", "bubblewrap"), boxes: map[sandbox.ID]*box{}}
-	p.cgroups = os.Geteuid() == 0 && cgroupV1(opts.CgroupRoot)
-	if !p.cgroups {
-		p.log.Warn("memory, CPU and process limits are not enforced: they need root and cgroup v1 controllers")
+	if p.seccomp, err = seccompProgram(runtime.GOARCH); err != nil {
+		return nil, fmt.Errorf("bubblewrap: %v: %w", err, sandbox.ErrUnsupported)
+	}
+	p.enf.Seccomp = true
+	if opts.RootFS != "" {
+		if st, err := os.Stat(filepath.Join(opts.RootFS, "usr")); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("root filesystem %q has no usr directory: %w", opts.RootFS, sandbox.ErrInvalid)
+		}
+	}
+	p.shim = opts.Init
+	if p.shim == "" && hooked.Load() {
+		if exe, err := os.Executable(); err == nil {
+			p.shim = exe
+		}
+	}
+	var notes []string
+	p.disableUserns = nestedErr == nil
+	if !p.disableUserns {
+		notes = append(notes, "nested user namespaces are refused by seccomp only: this bwrap cannot --disable-userns")
+	}
+	if p.shim == "" {
+		notes = append(notes, "no Landlock and no rlimits: the program did not call bwrap.Init")
+	} else if p.enf.LandlockABI = landlockABI(); p.enf.LandlockABI == 0 {
+		notes = append(notes, "no Landlock: the kernel does not offer it")
+	}
+	root := os.Geteuid() == 0
+	if opts.RunAs != nil && !root {
+		return nil, fmt.Errorf("bubblewrap: RunAs needs root: %w", sandbox.ErrInvalid)
+	}
+	if root && opts.RunAs == nil && !opts.RunAsRoot {
+		// Without this the sandbox's user is host root behind the
+		// namespaces: any root-owned file it can see, it may change.
+		u := DefaultRunAs
+		if out, err := probeAs(tctx, opts.Bwrap, u); err != nil {
+			notes = append(notes, fmt.Sprintf("sandboxes run as host root: bwrap cannot run as uid %d here (%v: %s)", u.UID, err, strings.TrimSpace(string(out))))
+		} else {
+			p.opts.RunAs = &u
+		}
+	}
+	if u := p.opts.RunAs; u != nil {
+		if err := os.MkdirAll(p.opts.WorkspaceRoot, 0o711); err != nil {
+			return nil, fmt.Errorf("bubblewrap: creating the workspace root: %w", err)
+		}
+		if !reachableDir(p.opts.WorkspaceRoot, *u) {
+			return nil, fmt.Errorf("bubblewrap: sandboxes run as host uid %d, which cannot reach the workspace root %s: choose one whose directories others may traverse (SANDBOX__WORKSPACE_ROOT): %w",
+				u.UID, p.opts.WorkspaceRoot, sandbox.ErrInvalid)
+		}
+	}
+	if u := p.opts.RunAs; u != nil && p.shim != "" {
+		shim, err := reachableShim(p.shim, p.opts.WorkspaceRoot, *u)
+		if err != nil {
+			return nil, fmt.Errorf("bubblewrap: making the sandbox init reachable by uid %d: %w", u.UID, err)
+		}
+		p.shim = shim
+	}
+	switch {
+	case opts.ForceRlimits:
+		p.enf.Limits = LimitsRlimit
+	case opts.CgroupParent != "":
+		p.cgroup2 = opts.CgroupParent
+		p.enf.Limits = LimitsCgroupV2
+	case root && cgroupV2(opts.CgroupRoot):
+		p.cgroup2 = filepath.Join(opts.CgroupRoot, "warden")
+		p.enf.Limits = LimitsCgroupV2
+	case root && cgroupV1(opts.CgroupRoot):
+		p.enf.Limits = LimitsCgroupV1
+	default:
+		p.enf.Limits = LimitsRlimit
+	}
+	if p.enf.Limits == LimitsRlimit {
+		switch {
+		case p.shim == "":
+			p.enf.Limits = LimitsNone
+			notes = append(notes, "memory, CPU and process limits are NOT enforced: no cgroups (they need root or a delegated cgroup v2 directory) and no shim for rlimits")
+		case !p.nprocBinds():
+			notes = append(notes, "rlimits instead of cgroups: memory is bounded per process, there is no CPU rate limit, and RLIMIT_NPROC does not bind sandboxes of host root")
+		default:
+			notes = append(notes, "rlimits instead of cgroups: memory is bounded per process and there is no CPU rate limit")
+		}
+	}
+	p.enf.Note = strings.Join(notes, "; ")
+	if p.enf.Note != "" {
+		p.log.Warn("bubblewrap sandboxes are weaker than they could be", "note", p.enf.Note)
 	}
 	return p, nil
 }
+
+// probeAs runs a trivial sandbox as u: unprivileged bwrap needs the
+// kernel to allow unprivileged user namespaces.
+func probeAs(ctx context.Context, bwrapPath string, u RunAs) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, bwrapPath, "--unshare-all", "--die-with-parent", "--ro-bind", "/usr", "/usr",
+		"--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+		"--proc", "/proc", "--dev", "/dev", "true")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: u.UID, Gid: u.GID}}
+	cmd.Dir = "/"
+	return cmd.CombinedOutput()
+}
+
+// reachableShim returns shim if u can read and run it where it is, or a
+// copy of it under root/.init that u can (a test binary in a private
+// build directory, or a warden binary in a home directory, is not).
+func reachableShim(shim, root string, u RunAs) (string, error) {
+	if reachable(shim, u) {
+		return shim, nil
+	}
+	st, err := os.Stat(shim)
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(root, ".init")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	for _, d := range []string{root, dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			return "", err
+		}
+	}
+	dst := filepath.Join(dir, fmt.Sprintf("init-%d-%d", st.Size(), st.ModTime().UnixNano()))
+	if got, err := os.Stat(dst); err == nil && got.Size() == st.Size() {
+		return dst, nil
+	}
+	in, err := os.Open(shim)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	tmp, err := os.CreateTemp(dir, "init-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, in); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if err := tmp.Chmod(0o755); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if err := tmp.Close(); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return "", err
+	}
+	if !reachable(dst, u) {
+		return "", fmt.Errorf("%s is not reachable by uid %d: check the permissions of its directories", dst, u.UID)
+	}
+	return dst, nil
+}
+
+// reachableDir reports whether u may traverse dir and every directory
+// above it.
+func reachableDir(dir string, u RunAs) bool {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return false
+	}
+	for d := abs; ; d = filepath.Dir(d) {
+		if !canAccess(d, u, 0o1) {
+			return false
+		}
+		if d == "/" {
+			return true
+		}
+	}
+}
+
+// canAccess reports whether u has the permission bits want (r=4, w=2,
+// x=1) on path, by its mode alone (no ACLs, and u's supplementary groups
+// are not consulted).
+func canAccess(p string, u RunAs, want os.FileMode) bool {
+	st, err := os.Stat(p)
+	if err != nil {
+		return false
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return false
+	}
+	m := st.Mode().Perm()
+	switch {
+	case sys.Uid == u.UID:
+		return m&(want<<6) == want<<6
+	case sys.Gid == u.GID:
+		return m&(want<<3) == want<<3
+	}
+	return m&want == want
+}
+
+// reachable reports whether u may run path: execute permission on every
+// directory above it, read and execute on the file.
+func reachable(path string, u RunAs) bool {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return false
+	}
+	return canAccess(abs, u, 0o5) && reachableDir(filepath.Dir(abs), u)
+}
+
+// nprocBinds reports whether the sandbox runs as a host user other than
+// root, for which the kernel checks RLIMIT_NPROC.
+func (p *Provider) nprocBinds() bool {
+	if p.opts.RunAs != nil {
+		return p.opts.RunAs.UID != 0
+	}
+	return os.Geteuid() != 0
+}
+
+// Enforcement says what this provider enforces on its sandboxes.
+func (p *Provider) Enforcement() Enforcement { return p.enf }
 
 // Name implements sandbox.Provider.
 func (p *Provider) Name() string { return "bubblewrap" }
 
 // Capabilities implements sandbox.Provider.
 func (p *Provider) Capabilities() sandbox.Capabilities {
+	cg := p.enf.Limits == LimitsCgroupV1 || p.enf.Limits == LimitsCgroupV2
+	rl := p.enf.Limits == LimitsRlimit
 	return sandbox.Capabilities{
 		Isolation:     sandbox.IsolationNamespace,
 		NetworkToggle: true,
-		MemoryLimit:   p.cgroups,
-		CPULimit:      p.cgroups,
-		PidsLimit:     p.cgroups,
-		Mounts:        true,
+		// With rlimits, memory is bounded per process (RLIMIT_DATA).
+		MemoryLimit: cg || rl,
+		// RLIMIT_CPU is a per-process budget, not a rate: no CPU limit.
+		CPULimit: cg,
+		// RLIMIT_NPROC is never checked for host root's processes.
+		PidsLimit: cg || rl && p.nprocBinds(),
+		Mounts:    true,
 	}
 }
 
@@ -109,9 +322,27 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 	if err := spec.Validate(); err != nil {
 		return sandbox.Info{}, err
 	}
+	if spec.WorkspaceDir != "" {
+		if st, err := os.Stat(spec.WorkspaceDir); err != nil || !st.IsDir() {
+			return sandbox.Info{}, fmt.Errorf("workspace_dir %q is not an existing directory: %w", spec.WorkspaceDir, sandbox.ErrInvalid)
+		}
+	}
 	for _, m := range spec.Mounts {
 		if st, err := os.Stat(m.Source); err != nil || !st.IsDir() {
 			return sandbox.Info{}, fmt.Errorf("mount source %q is not an existing directory: %w", m.Source, sandbox.ErrInvalid)
+		}
+	}
+	// bwrap, running as the sandbox's host user, opens what it binds.
+	if u := p.opts.RunAs; u != nil {
+		dirs := []string{spec.WorkspaceDir}
+		for _, m := range spec.Mounts {
+			dirs = append(dirs, m.Source)
+		}
+		for _, d := range dirs {
+			if d != "" && !reachableDir(d, *u) {
+				return sandbox.Info{}, fmt.Errorf("%s is not reachable by host uid %d, the sandbox's user: it and every directory above it must be searchable by that user: %w",
+					d, u.UID, sandbox.ErrInvalid)
+			}
 		}
 	}
 	id := sandbox.NewID()
@@ -134,16 +365,28 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 		}
 		b.ownsWS = true
 		undo = append(undo, func() { _ = os.RemoveAll(ws) })
+		if u := p.opts.RunAs; u != nil {
+			if err := os.Chown(ws, int(u.UID), int(u.GID)); err != nil {
+				return sandbox.Info{}, fmt.Errorf("handing the workspace to uid %d: %w", u.UID, err)
+			}
+			b.info.WorkspaceUID, b.info.WorkspaceGID = int(u.UID), int(u.GID)
+		}
 	}
 	b.info.Workspace = ws
-	var cg *cgroup
-	if p.cgroups {
-		if cg, err = newCgroup(p.opts.CgroupRoot, string(id), spec); err != nil {
-			return sandbox.Info{}, err
-		}
+	var cg limiter
+	switch p.enf.Limits {
+	case LimitsCgroupV1:
+		cg, err = newCgroup(p.opts.CgroupRoot, string(id), spec)
+	case LimitsCgroupV2:
+		cg, err = newCgroup2(p.cgroup2, string(id), spec)
+	}
+	if err != nil {
+		return sandbox.Info{}, err
+	}
+	if cg != nil {
 		undo = append(undo, cg.remove)
 	}
-	b.l = &launcher{bwrap: p.opts.Bwrap, spec: spec, workspace: ws, cg: cg}
+	b.l = &launcher{p: p, spec: spec, workspace: ws, cg: cg}
 	b.sess = agent.NewSession(b.l, agent.Options{
 		Workspace:   spec.WorkspacePath,
 		Timeout:     spec.Timeout,
@@ -178,7 +421,23 @@ func (p *Provider) Exec(ctx context.Context, id sandbox.ID, req sandbox.ExecRequ
 	if err != nil {
 		return sandbox.ExecResult{}, err
 	}
+	// A request sent with its cancel right behind it reaches the agent in
+	// one read, and the agent does not look for a cancel already buffered:
+	// the execution would run to its timeout. Not starting it is allowed.
+	if err := ctx.Err(); err != nil {
+		return sandbox.ExecResult{}, fmt.Errorf("execution cancelled: %w", err)
+	}
 	return b.sess.Exec(ctx, req)
+}
+
+// Checkpoint snapshots the sandbox's Python session now (see
+// agent.Session.Checkpoint).
+func (p *Provider) Checkpoint(ctx context.Context, id sandbox.ID) error {
+	b, err := p.get(id)
+	if err != nil {
+		return err
+	}
+	return b.sess.Checkpoint(ctx)
 }
 
 // UpdateEnv implements sandbox.Provider.
@@ -244,81 +503,195 @@ func (p *Provider) Close(ctx context.Context) error {
 // launcher starts the agent in a new bubblewrap sandbox each time; the
 // session's state lives in that one process tree.
 type launcher struct {
-	bwrap     string
+	p         *Provider
 	spec      sandbox.Spec
 	workspace string
-	cg        *cgroup
+	cg        limiter
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
 }
 
+// Directories of an image's root filesystem that are not system
+// directories: the sandbox gets its own, or none.
+var notSystem = map[string]bool{
+	"proc": true, "sys": true, "dev": true, "tmp": true, "run": true, "home": true, "root": true,
+	"mnt": true, "media": true, "srv": true, "boot": true, "lost+found": true, "var": true,
+	strings.TrimPrefix(initDir, "/"): true,
+}
+
+// system returns the bwrap arguments that build the read-only system part
+// of the sandbox's root, and the directories they make (for Landlock).
+func (l *launcher) system() (args, dirs []string, err error) {
+	root := l.p.opts.RootFS
+	if root == "" {
+		return []string{
+			"--ro-bind", "/usr", "/usr",
+			"--ro-bind-try", "/etc/alternatives", "/etc/alternatives",
+			"--ro-bind-try", "/etc/ssl", "/etc/ssl",
+			"--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache",
+			"--ro-bind-try", "/etc/localtime", "/etc/localtime",
+			"--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
+			"--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+		}, []string{"/usr", "/etc"}, nil
+	}
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading root filesystem: %w", err)
+	}
+	top := strings.SplitN(strings.TrimPrefix(l.spec.WorkspacePath, "/"), "/", 2)[0]
+	for _, e := range ents {
+		name := e.Name()
+		if notSystem[name] || name == top {
+			continue
+		}
+		src := filepath.Join(root, name)
+		switch {
+		case e.Type()&os.ModeSymlink != 0:
+			target, err := os.Readlink(src)
+			if err != nil {
+				return nil, nil, fmt.Errorf("reading root filesystem: %w", err)
+			}
+			args = append(args, "--symlink", target, "/"+name)
+		case e.IsDir():
+			args = append(args, "--ro-bind", src, "/"+name)
+			dirs = append(dirs, "/"+name)
+		}
+	}
+	return args, dirs, nil
+}
+
 // args is the bwrap command line: a fresh root holding only read-only
 // system directories, private /tmp and /dev, the workspace, no
-// capabilities, every namespace new (the network one unless enabled).
-func (l *launcher) args(blockFD int) []string {
+// capabilities, every namespace new (the network one unless enabled), no
+// further user namespaces, the seccomp filter, and the shim in front of the
+// agent.
+func (l *launcher) args(seccompFD, blockFD int) ([]string, error) {
 	s := l.spec
+	sys, sysDirs, err := l.system()
+	if err != nil {
+		return nil, err
+	}
 	a := []string{
 		"--die-with-parent", "--new-session",
 		"--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
 		"--uid", "1000", "--gid", "1000", "--hostname", "sandbox",
 		"--cap-drop", "ALL", "--clearenv",
-		"--ro-bind", "/usr", "/usr",
-		"--ro-bind-try", "/etc/alternatives", "/etc/alternatives",
-		"--ro-bind-try", "/etc/ssl", "/etc/ssl",
-		"--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache",
-		"--ro-bind-try", "/etc/localtime", "/etc/localtime",
-		"--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
-		"--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+	}
+	if l.p.disableUserns {
+		a = append(a, "--disable-userns")
+	}
+	a = append(a, sys...)
+	a = append(a,
 		"--proc", "/proc", "--dev", "/dev",
 		"--size", strconv.FormatInt(s.TmpSize, 10), "--tmpfs", "/tmp",
 		"--bind", l.workspace, s.WorkspacePath,
+	)
+	rules := landlockRules{
+		RO:      sysDirs,
+		RW:      []string{s.WorkspacePath, "/tmp", "/dev"},
+		ListDir: []string{"/"},
+		Proc:    []string{"/proc"},
 	}
 	if !s.Network {
 		a = append(a, "--unshare-net")
 	} else {
-		a = append(a, "--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf", "--ro-bind-try", "/etc/hosts", "/etc/hosts")
+		for _, f := range []string{"/etc/resolv.conf", "/etc/hosts"} {
+			if l.p.opts.RootFS != "" {
+				if _, err := os.Stat(filepath.Join(l.p.opts.RootFS, f)); err != nil {
+					continue // cannot create a mount point in the read-only /etc
+				}
+			}
+			a = append(a, "--ro-bind-try", f, f)
+		}
 	}
 	for _, m := range s.Mounts {
 		flag := "--bind"
 		if m.ReadOnly {
 			flag = "--ro-bind"
+			rules.RO = append(rules.RO, m.Target)
+		} else {
+			rules.RW = append(rules.RW, m.Target)
 		}
 		a = append(a, flag, m.Source, m.Target)
 	}
 	if l.cg != nil {
 		// Lets the agent read its OOM counter, as in a container.
-		a = append(a, "--ro-bind", l.cg.dir("memory"), "/sys/fs/cgroup/memory")
+		src, dst := l.cg.oomCounter()
+		a = append(a, "--ro-bind", src, dst)
+		rules.RO = append(rules.RO, "/sys/fs/cgroup")
 	}
 	a = append(a, "--chdir", s.WorkspacePath)
 	for _, kv := range agent.BaseEnv(s.WorkspacePath) {
 		k, v, _ := strings.Cut(kv, "=")
 		a = append(a, "--setenv", k, v)
 	}
+	a = append(a, "--seccomp", strconv.Itoa(seccompFD))
 	if blockFD >= 0 {
 		a = append(a, "--block-fd", strconv.Itoa(blockFD))
 	}
-	return append(a, "--", "python3", "-c", agent.Source, "agent")
+	cmd := []string{"python3", "-c", agent.Source, "agent"}
+	if l.p.shim == "" {
+		return append(append(a, "--"), cmd...), nil
+	}
+	var cfg shimConfig
+	if l.p.enf.LandlockABI > 0 {
+		cfg.Landlock = &rules
+	}
+	if l.p.enf.Limits == LimitsRlimit {
+		cfg.Rlimits = append(cfg.Rlimits,
+			[2]uint64{syscall.RLIMIT_DATA, uint64(s.MemoryLimit)},
+			[2]uint64{unix.RLIMIT_NPROC, uint64(s.PidsLimit)})
+	}
+	if l.p.opts.CPUSeconds > 0 {
+		cfg.Rlimits = append(cfg.Rlimits, [2]uint64{syscall.RLIMIT_CPU, uint64(l.p.opts.CPUSeconds)})
+	}
+	js, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a = append(a, "--perms", "0755", "--dir", initDir, "--ro-bind", l.p.shim, initPath, "--", initPath, initMarker, string(js))
+	return append(a, cmd...), nil
 }
 
 func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 	l.kill() // one sandbox process tree at a time
+	// The seccomp program goes through a pipe bwrap reads to its end.
+	secR, secW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer secR.Close()
+	_, err = secW.Write(l.p.seccomp)
+	secW.Close()
+	if err != nil {
+		return nil, fmt.Errorf("passing the seccomp filter: %w", err)
+	}
+	extra := []*os.File{secR}
 	var blockR, blockW *os.File
 	blockFD := -1
 	if l.cg != nil {
-		var err error
 		if blockR, blockW, err = os.Pipe(); err != nil {
 			return nil, err
 		}
 		defer blockR.Close()
-		blockFD = 3 // the first ExtraFiles entry
+		blockFD = 3 + len(extra)
+		extra = append(extra, blockR)
 	}
-	cmd := exec.Command(l.bwrap, l.args(blockFD)...)
+	args, err := l.args(3, blockFD)
+	if err != nil {
+		if blockW != nil {
+			blockW.Close()
+		}
+		return nil, err
+	}
+	cmd := exec.Command(l.p.opts.Bwrap, args...)
 	cmd.Env = []string{}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if blockR != nil {
-		cmd.ExtraFiles = []*os.File{blockR}
+	if u := l.p.opts.RunAs; u != nil {
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: u.UID, Gid: u.GID}
 	}
+	cmd.ExtraFiles = extra
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
@@ -341,12 +714,15 @@ func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 		// runs anything; what they start inherits the limits.
 		err := l.cg.add(cmd.Process.Pid)
 		if err == nil {
-			err = l.cg.addChildren(cmd.Process.Pid)
+			err = addChildren(l.cg, cmd.Process.Pid)
 		}
 		blockW.Close()
 		if err != nil {
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
+			if msg := strings.TrimSpace(stderr.String()); msg != "" {
+				return nil, fmt.Errorf("limiting the sandbox: %w (bwrap: %s)", err, msg)
+			}
 			return nil, fmt.Errorf("limiting the sandbox: %w", err)
 		}
 	}

@@ -13,6 +13,19 @@ import (
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
 
+// limiter is a sandbox's cgroup, v1 or v2.
+type limiter interface {
+	// add moves pid into the group.
+	add(pid int) error
+	// killAll kills whatever is left in the group.
+	killAll()
+	// remove kills what is left and removes the group.
+	remove()
+	// oomCounter is the host file or directory to bind read-only into the
+	// sandbox, and where, so the agent can read the group's OOM kill count.
+	oomCounter() (src, dst string)
+}
+
 // controllers are the cgroup v1 hierarchies a sandbox gets a group in.
 var controllers = []string{"memory", "pids", "cpu"}
 
@@ -71,26 +84,37 @@ func (c *cgroup) add(pid int) error {
 	return nil
 }
 
+func (c *cgroup) oomCounter() (src, dst string) {
+	return c.dir("memory"), "/sys/fs/cgroup/memory"
+}
+
 // addChildren moves the children bwrap has forked so far (its namespace
-// init) into the groups. They wait on --block-fd, so nothing ran yet.
-func (c *cgroup) addChildren(pid int) error {
+// init) into the group, waiting for the first. They wait on --block-fd,
+// so nothing ran yet; what they fork later inherits the group.
+func addChildren(c limiter, pid int) error {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		kids := children(pid)
-		if len(kids) > 0 {
-			for _, k := range kids {
-				if err := c.add(k); err != nil {
-					return err
-				}
-				_ = c.addChildren(k)
-			}
-			return nil
+		if kids := children(pid); len(kids) > 0 {
+			return addTree(c, kids)
 		}
 		if time.Now().After(deadline) {
 			return errors.New("bwrap forked no sandbox process")
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// addTree adds pids and their descendants as they are now.
+func addTree(c limiter, pids []int) error {
+	for _, k := range pids {
+		if err := c.add(k); err != nil {
+			return err
+		}
+		if err := addTree(c, children(k)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func children(pid int) []int {

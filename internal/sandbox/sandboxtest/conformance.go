@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/warden-sandbox/warden/internal/sandbox"
+	"github.com/warden-sandbox/warden/internal/testutil"
 )
 
 // Config adapts the conformance suite to a provider's test environment.
@@ -291,7 +292,7 @@ func (b *handle) timed(t *testing.T, req sandbox.ExecRequest) (sandbox.ExecResul
 // tests.
 func hostDir(t *testing.T) string {
 	t.Helper()
-	d := t.TempDir()
+	d := testutil.SharedDir(t)
 	if err := os.Chmod(d, 0o777); err != nil {
 		t.Fatal(err)
 	}

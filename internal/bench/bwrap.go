@@ -1,0 +1,59 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/warden-sandbox/warden/internal/sandbox"
+)
+
+// bwrapCase measures the bubblewrap provider against the Docker provider,
+// both through the same provider interface and with the same default
+// spec: exec of `x = 1` and `true` in a live sandbox (exec sample counts),
+// then create + first exec of print(1) + destroy (lifecycle sample
+// counts). The two providers' operations are interleaved in shuffled
+// rounds, as in the other cases.
+func bwrapCase(bw sandbox.Provider, n, warmup int) caseRunner {
+	return func(ctx context.Context, e env, _, _ int) (_ []Stats, err error) {
+		execN, execWarm := Options{N: n, Warmup: warmup}.rounds(CaseExec)
+		lifeN, lifeWarm := Options{N: n, Warmup: warmup}.rounds(CaseLifecycle)
+		fmt.Fprintf(e.log, "%s: exec %d samples (+%d warm-up), lifecycle %d samples (+%d warm-up)\n", CaseBwrap, execN, execWarm, lifeN, lifeWarm)
+
+		spec := e.spec()
+		dinfo, err := e.p.Create(ctx, spec)
+		if err != nil {
+			return nil, fmt.Errorf("creating docker sandbox: %w", err)
+		}
+		defer func() {
+			if derr := e.p.Destroy(context.WithoutCancel(ctx), dinfo.ID); derr != nil {
+				err = errors.Join(err, fmt.Errorf("destroying docker sandbox: %w", derr))
+			}
+		}()
+		binfo, err := bw.Create(ctx, spec)
+		if err != nil {
+			return nil, fmt.Errorf("creating bubblewrap sandbox: %w", err)
+		}
+		defer func() {
+			if derr := bw.Destroy(context.WithoutCancel(ctx), binfo.ID); derr != nil {
+				err = errors.Join(err, fmt.Errorf("destroying bubblewrap sandbox: %w", derr))
+			}
+		}()
+		execOps := []op{
+			wardenExec(bw, binfo.ID, BwrapExecPython, pyReq()),
+			wardenExec(e.p, dinfo.ID, DockerProvExecPython, pyReq()),
+			wardenExec(bw, binfo.ID, BwrapExecShell, shellReq()),
+			wardenExec(e.p, dinfo.ID, DockerProvExecShell, shellReq()),
+		}
+		stats, err := measure(ctx, e, CaseBwrap, execOps, execN, execWarm, execBlock, execTimeout)
+		if err != nil {
+			return stats, err
+		}
+		lifeOps := []op{
+			wardenLifecycle(bw, spec, BwrapLifecycle, BwrapCreate, BwrapFirstExec, BwrapDestroy),
+			wardenLifecycle(e.p, spec, DockerProvLifecycle, DockerProvCreate, DockerProvFirstExec, DockerProvDestroy),
+		}
+		more, err := measure(ctx, e, CaseBwrap, lifeOps, lifeN, lifeWarm, 1, lifecycleTimeout)
+		return append(stats, more...), err
+	}
+}

@@ -93,6 +93,9 @@ type SandboxConfig struct {
 	// MaxSandboxes bounds the number of live sandboxes
 	// (SANDBOX__MAX_SANDBOXES).
 	MaxSandboxes int
+	// BwrapRoot is the root filesystem of bubblewrap sandboxes: auto,
+	// host, or a directory (SANDBOX__BWRAP_ROOT).
+	BwrapRoot string
 	// WarmPoolSize is how many fresh sandboxes the service keeps ready
 	// (SANDBOX__WARM_POOL_SIZE).
 	WarmPoolSize int

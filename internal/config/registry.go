@@ -232,6 +232,15 @@ var registry = []setting{
 		doc:   "Maximum number of live sandboxes; creating another fails.",
 	},
 	{
+		name: "SANDBOX__BWRAP_ROOT", def: "auto",
+		field: func(c *Config) any { return &c.Sandbox.BwrapRoot },
+		rule:  &rule{accepted: "`auto`, `host` or an absolute directory", check: checkBwrapRoot},
+		doc: "Root filesystem of bubblewrap sandboxes, read-only. `auto`: the root filesystem of `SANDBOX__IMAGE`, " +
+			"extracted once per image under `SANDBOX__WORKSPACE_ROOT/.rootfs` when Docker has the image (so bubblewrap " +
+			"sandboxes run the same system as Docker's), else the host's `/usr`. `host`: the host's `/usr` and a few files " +
+			"of `/etc`. A directory: an extracted root filesystem to use.",
+	},
+	{
 		name: "SANDBOX__WARM_POOL_SIZE", def: "2",
 		field: func(c *Config) any { return &c.Sandbox.WarmPoolSize },
 		rule:  between(0, 64, showInt),
@@ -390,4 +399,14 @@ var retired = []string{
 	"SECURITY__CORS_ORIGINS",
 	"SECURITY__ALLOWED_HOSTS",
 	"SECURITY__TOKEN_EXPIRE_MINUTES",
+}
+
+func checkBwrapRoot(_ *Config, p any) string {
+	switch v := *p.(*string); {
+	case v == "auto" || v == "host":
+		return ""
+	case !filepath.IsAbs(v):
+		return "must be auto, host or an absolute directory"
+	}
+	return ""
 }

@@ -5,8 +5,13 @@ package provider
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"path/filepath"
 	"strings"
 
+	"github.com/moby/moby/client"
+
+	"github.com/warden-sandbox/warden/internal/image"
 	"github.com/warden-sandbox/warden/internal/provider/bwrap"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
@@ -14,11 +19,57 @@ import (
 // openBubblewrap opens the bubblewrap provider, which runs a trial
 // sandbox first.
 func (s *selector) openBubblewrap(ctx context.Context) (sandbox.Provider, string, error) {
-	p, err := bwrap.New(ctx, bwrap.Options{WorkspaceRoot: s.cfg.WorkspaceRoot, Log: s.log})
+	root, rootDesc := s.bwrapRoot(ctx)
+	p, err := bwrap.New(ctx, bwrap.Options{WorkspaceRoot: s.cfg.WorkspaceRoot, RootFS: root, Log: s.log})
 	if err != nil {
 		return nil, "", err
 	}
-	return p, describeBwrap(p), nil
+	return p, describeBwrap(p) + "; root: " + rootDesc, nil
+}
+
+// bwrapRoot resolves SANDBOX__BWRAP_ROOT: the root filesystem bubblewrap
+// sandboxes get ("" for the host's) and a description of it.
+func (s *selector) bwrapRoot(ctx context.Context) (string, string) {
+	switch v := s.cfg.BwrapRoot; v {
+	case "host":
+		return "", "the host's /usr"
+	case "", "auto":
+	default:
+		return v, v
+	}
+	host := "the host's /usr"
+	if !s.cfg.DockerAutoDetect {
+		return "", host + " (SANDBOX__DOCKER_AUTO_DETECT is false, so the runtime image was not looked for)"
+	}
+	opts := []client.Opt{client.FromEnv}
+	if s.cfg.DockerHost != "" {
+		opts = append(opts, client.WithHost(s.cfg.DockerHost))
+	}
+	cli, err := client.New(opts...)
+	if err != nil {
+		return "", host
+	}
+	defer cli.Close()
+	ictx, cancel := context.WithTimeout(ctx, s.cfg.DockerConnectionTimeout)
+	_, err = cli.ImageInspect(ictx, s.cfg.Image)
+	cancel()
+	if err != nil {
+		return "", host + " (no runtime image " + s.cfg.Image + " in Docker)"
+	}
+	dir, err := image.ExportRootFS(ctx, cli, s.cfg.Image, filepath.Join(s.cfg.WorkspaceRoot, ".rootfs"), &logWriter{s.log})
+	if err != nil {
+		s.log.Warn("bubblewrap sandboxes fall back to the host's /usr", "err", err)
+		return "", host + " (extracting " + s.cfg.Image + " failed: " + oneLine(err.Error()) + ")"
+	}
+	return dir, "the root filesystem of " + s.cfg.Image
+}
+
+// logWriter turns progress lines into log records.
+type logWriter struct{ log *slog.Logger }
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.log.Info(strings.TrimSpace(strings.TrimPrefix(string(p), "warden: ")))
+	return len(p), nil
 }
 
 func (s *selector) probeBubblewrap(ctx context.Context) (bool, string) {

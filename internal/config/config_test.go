@@ -435,3 +435,22 @@ func TestAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestREADMESettings keeps the README's settings table equal to the
+// generated one.
+func TestREADMESettings(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Skip("no README:", err)
+	}
+	s := string(b)
+	const begin, end = "<!-- settings -->\n", "<!-- /settings -->"
+	i, j := strings.Index(s, begin), strings.Index(s, end)
+	if i < 0 || j < i {
+		t.Fatal("README.md has no <!-- settings --> ... <!-- /settings --> block")
+	}
+	if got := s[i+len(begin) : j]; got != Markdown() {
+		t.Errorf("README.md's settings table differs from config.Markdown(); paste internal/config/testdata/settings.md.golden between the markers")
+	}
+}

@@ -36,8 +36,10 @@ type ExecRequest struct {
 	Code string
 	// Argv is a shell command as an argument vector, run without a shell.
 	Argv []string
-	// Workdir is the working directory inside the sandbox; relative paths
-	// are taken under the workspace. Empty means the workspace.
+	// Workdir is the working directory of a shell execution inside the
+	// sandbox; relative paths are taken under the workspace. Empty means
+	// the workspace. Python executions refuse it (ErrInvalid): the session
+	// keeps one working directory, which code changes with os.chdir.
 	Workdir string
 	// Timeout bounds the execution; zero means the sandbox default.
 	Timeout time.Duration

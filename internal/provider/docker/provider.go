@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,19 +55,21 @@ type Provider struct {
 	log   *slog.Logger
 	owner string
 
+	boxes agent.Sandboxes[ctrState]
+
 	mu     sync.Mutex
-	boxes  map[sandbox.ID]*box
 	images map[string]bool // images known to be present
 }
 
 var _ sandbox.Provider = (*Provider)(nil)
 
-type box struct {
-	info        sandbox.Info
+// ctrState is what the provider keeps of a sandbox besides its session.
+type ctrState struct {
 	containerID string
-	sess        *agent.Session
 	ownsWS      bool // Warden created the workspace directory
 }
+
+type box = agent.Sandbox[ctrState]
 
 // New connects to the Docker daemon and, unless opts.KeepOrphans is set,
 // removes the containers that dead Warden processes of this host left
@@ -104,7 +105,6 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 		opts:   opts,
 		log:    log.With("provider", "docker"),
 		owner:  owner.ID(),
-		boxes:  map[sandbox.ID]*box{},
 		images: map[string]bool{},
 	}
 	if !opts.KeepOrphans {
@@ -151,7 +151,7 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 		return sandbox.Info{}, err
 	}
 	id := sandbox.NewID()
-	b := &box{info: sandbox.Info{ID: id, Provider: p.Name(), Name: spec.NamePrefix + "-" + string(id), Spec: spec, WorkspaceUID: 1000, WorkspaceGID: 1000}}
+	b := &box{Info: sandbox.Info{ID: id, Provider: p.Name(), Name: spec.NamePrefix + "-" + string(id), Spec: spec, WorkspaceUID: 1000, WorkspaceGID: 1000}}
 
 	// Undo everything on failure; teardown must outlive a cancelled ctx.
 	var cleanups []func()
@@ -169,19 +169,19 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 		if err != nil {
 			return sandbox.Info{}, err
 		}
-		b.ownsWS = true
+		b.Box.ownsWS = true
 		cleanups = append(cleanups, func() { _ = os.RemoveAll(ws) })
 	} else if st, serr := os.Stat(ws); serr != nil || !st.IsDir() {
 		return sandbox.Info{}, fmt.Errorf("workspace_dir %q is not an existing directory: %w", ws, sandbox.ErrInvalid)
 	}
-	b.info.Workspace = ws
+	b.Info.Workspace = ws
 
 	cfg, hcfg := p.containerConfig(b, spec, ws)
-	created, err := p.cli.ContainerCreate(ctx, client.ContainerCreateOptions{Config: cfg, HostConfig: hcfg, Name: b.info.Name})
+	created, err := p.cli.ContainerCreate(ctx, client.ContainerCreateOptions{Config: cfg, HostConfig: hcfg, Name: b.Info.Name})
 	if err != nil {
 		return sandbox.Info{}, fmt.Errorf("creating container: %w", convert(err))
 	}
-	b.containerID = created.ID
+	b.Box.containerID = created.ID
 	cleanups = append(cleanups, func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
@@ -190,31 +190,29 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 	if _, err := p.cli.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
 		return sandbox.Info{}, fmt.Errorf("starting container: %w", convert(err))
 	}
-	b.sess = agent.NewSession(&launcher{cli: p.cli, containerID: created.ID, workspace: spec.WorkspacePath}, agent.Options{
+	b.Session = agent.NewSession(&launcher{cli: p.cli, containerID: created.ID, workspace: spec.WorkspacePath}, agent.Options{
 		Workspace:   spec.WorkspacePath,
 		Timeout:     spec.Timeout,
 		OutputLimit: spec.OutputLimit,
 		Env:         spec.Env,
 	})
-	cleanups = append(cleanups, func() { _ = b.sess.Close() })
-	if _, err := b.sess.Start(ctx); err != nil {
+	cleanups = append(cleanups, func() { _ = b.Session.Close() })
+	if _, err := b.Session.Start(ctx); err != nil {
 		return sandbox.Info{}, fmt.Errorf("image %s: %w", spec.Image, err)
 	}
-	p.mu.Lock()
-	p.boxes[id] = b
-	p.mu.Unlock()
-	p.log.Debug("created sandbox", "sandbox_id", id, "container", b.info.Name)
-	return b.info, nil
+	p.boxes.Add(b)
+	p.log.Debug("created sandbox", "sandbox_id", id, "container", b.Info.Name)
+	return b.Info, nil
 }
 
 // containerConfig is the hardened container definition of a sandbox.
 func (p *Provider) containerConfig(b *box, spec sandbox.Spec, ws string) (*container.Config, *container.HostConfig) {
 	labels := map[string]string{
 		LabelManaged: "1",
-		LabelSandbox: string(b.info.ID),
+		LabelSandbox: string(b.Info.ID),
 		LabelOwner:   p.owner,
 	}
-	if b.ownsWS {
+	if b.Box.ownsWS {
 		labels[LabelWorkspace] = ws
 	}
 	for k, v := range spec.Labels {
@@ -289,100 +287,49 @@ func (p *Provider) ensureImage(ctx context.Context, image string, pull bool) err
 	return nil
 }
 
-func (p *Provider) get(id sandbox.ID) (*box, error) {
-	if err := sandbox.ValidateID(string(id)); err != nil {
-		return nil, err
-	}
-	p.mu.Lock()
-	b := p.boxes[id]
-	p.mu.Unlock()
-	if b == nil {
-		return nil, fmt.Errorf("sandbox %s: %w", id, sandbox.ErrNotFound)
-	}
-	return b, nil
-}
-
 // Exec implements sandbox.Provider.
 func (p *Provider) Exec(ctx context.Context, id sandbox.ID, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
-	b, err := p.get(id)
-	if err != nil {
-		return sandbox.ExecResult{}, err
-	}
-	// Not starting an execution whose ctx is already done: sent with its
-	// cancel right behind it, the request can reach the agent in one read,
-	// and the agent would miss the buffered cancel and run to the timeout.
-	if err := ctx.Err(); err != nil {
-		return sandbox.ExecResult{}, fmt.Errorf("execution cancelled: %w", err)
-	}
-	return b.sess.Exec(ctx, req)
+	return p.boxes.Exec(ctx, id, req)
 }
 
 // Checkpoint snapshots the sandbox's Python session now (see
 // agent.Session.Checkpoint).
 func (p *Provider) Checkpoint(ctx context.Context, id sandbox.ID) error {
-	b, err := p.get(id)
-	if err != nil {
-		return err
-	}
-	return b.sess.Checkpoint(ctx)
+	return p.boxes.Checkpoint(ctx, id)
 }
 
 // UpdateEnv implements sandbox.Provider.
 func (p *Provider) UpdateEnv(ctx context.Context, id sandbox.ID, u sandbox.EnvUpdate) (map[string]string, error) {
-	b, err := p.get(id)
-	if err != nil {
-		return nil, err
-	}
-	return b.sess.UpdateEnv(u)
+	return p.boxes.UpdateEnv(id, u)
 }
 
 // Env implements sandbox.Provider.
 func (p *Provider) Env(ctx context.Context, id sandbox.ID) (map[string]string, error) {
-	b, err := p.get(id)
-	if err != nil {
-		return nil, err
-	}
-	return b.sess.Env(), nil
+	return p.boxes.Env(id)
 }
 
 // Info returns the description of a live sandbox.
-func (p *Provider) Info(id sandbox.ID) (sandbox.Info, error) {
-	b, err := p.get(id)
-	if err != nil {
-		return sandbox.Info{}, err
-	}
-	info := b.info
-	info.Spec.Env = maps.Clone(info.Spec.Env)
-	return info, nil
-}
+func (p *Provider) Info(id sandbox.ID) (sandbox.Info, error) { return p.boxes.Info(id) }
 
 // Destroy implements sandbox.Provider: it removes the container and, if
 // Warden created it, the workspace directory.
 func (p *Provider) Destroy(ctx context.Context, id sandbox.ID) error {
-	if err := sandbox.ValidateID(string(id)); err != nil {
+	b, err := p.boxes.Remove(id)
+	if err != nil {
 		return err
 	}
-	p.mu.Lock()
-	b := p.boxes[id]
-	delete(p.boxes, id)
-	p.mu.Unlock()
-	if b == nil {
-		return fmt.Errorf("sandbox %s: %w", id, sandbox.ErrNotFound)
-	}
-	_ = b.sess.Close()
+	_ = b.Session.Close()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
 	defer cancel()
 	var errs []error
-	if _, err := p.cli.ContainerRemove(ctx, b.containerID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
+	if _, err := p.cli.ContainerRemove(ctx, b.Box.containerID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
 		// Keep it known, so Destroy can be retried instead of leaking a
 		// running container nobody can reach.
-		p.mu.Lock()
-		p.boxes[id] = b
-		p.mu.Unlock()
-		return fmt.Errorf("removing container %s: %w", b.info.Name, convert(err))
+		p.boxes.Add(b)
+		return fmt.Errorf("removing container %s: %w", b.Info.Name, convert(err))
 	}
-	if b.ownsWS {
-		if err := os.RemoveAll(b.info.Workspace); err != nil {
+	if b.Box.ownsWS {
+		if err := os.RemoveAll(b.Info.Workspace); err != nil {
 			errs = append(errs, fmt.Errorf("removing workspace: %w", err))
 		}
 	}
@@ -390,32 +337,12 @@ func (p *Provider) Destroy(ctx context.Context, id sandbox.ID) error {
 }
 
 // List returns the live sandboxes of this provider.
-func (p *Provider) List() []sandbox.Info {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make([]sandbox.Info, 0, len(p.boxes))
-	for _, b := range p.boxes {
-		out = append(out, b.info)
-	}
-	return out
-}
+func (p *Provider) List() []sandbox.Info { return p.boxes.List() }
 
 // Close destroys every sandbox of this provider and closes the client.
 func (p *Provider) Close(ctx context.Context) error {
-	p.mu.Lock()
-	ids := make([]sandbox.ID, 0, len(p.boxes))
-	for id := range p.boxes {
-		ids = append(ids, id)
-	}
-	p.mu.Unlock()
-	var wg sync.WaitGroup
-	errs := make([]error, len(ids))
-	for i, id := range ids {
-		wg.Go(func() { errs[i] = p.Destroy(ctx, id) })
-	}
-	wg.Wait()
-	errs = append(errs, p.cli.Close())
-	return errors.Join(errs...)
+	err := p.boxes.DestroyAll(ctx, p.Destroy)
+	return errors.Join(err, p.cli.Close())
 }
 
 // RemoveOrphans removes the Warden containers of this host whose owning

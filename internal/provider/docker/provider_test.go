@@ -418,7 +418,7 @@ func TestRemoveOrphans(t *testing.T) {
 	// Warden leaves behind, and one owned by a live process (us).
 	host, _ := os.Hostname()
 	dead := fmt.Sprintf("%s/%d/%d", host, 999999, 12345)
-	b := &box{info: sandbox.Info{ID: sandbox.NewID()}}
+	b := &box{Info: sandbox.Info{ID: sandbox.NewID()}}
 	spec := sandbox.Spec{Image: testutil.Image()}.WithDefaults()
 	cfg, hcfg := p.containerConfig(b, spec, t.TempDir())
 	cfg.Labels[LabelOwner] = dead

@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -68,19 +66,19 @@ type Provider struct {
 	log    *slog.Logger
 	owner  string
 
-	mu    sync.Mutex
-	boxes map[sandbox.ID]*box
+	boxes agent.Sandboxes[procs]
 }
 
 var _ sandbox.Provider = (*Provider)(nil)
 
-type box struct {
-	info     sandbox.Info
+// procs is what the provider keeps of a sandbox besides its session.
+type procs struct {
 	dir      string // private directory: home, tmp, owner and maybe workspace
 	launcher *launcher
-	sess     *agent.Session
 	gone     atomic.Bool // set when teardown starts
 }
+
+type box = agent.Sandbox[procs]
 
 // New returns a local provider. When opts.Enabled is false it returns a
 // provider whose Create fails with sandbox.ErrDisabled, without looking for
@@ -104,7 +102,6 @@ func New(opts Options) (*Provider, error) {
 		opts:  opts,
 		log:   log.With("provider", "local"),
 		owner: owner.ID(),
-		boxes: map[sandbox.ID]*box{},
 	}
 	if !opts.Enabled {
 		return p, nil
@@ -171,7 +168,7 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 	var sess *agent.Session
 	defer func() {
 		if err != nil {
-			_ = p.teardown(ctx, &box{dir: dir, launcher: l, sess: sess})
+			_ = p.teardown(ctx, &box{Session: sess, Box: procs{dir: dir, launcher: l}})
 		}
 	}()
 	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(p.owner), 0o600); err != nil {
@@ -214,7 +211,7 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 		return sandbox.Info{}, fmt.Errorf("python %s: %w", p.python, err)
 	}
 	b := &box{
-		info: sandbox.Info{
+		Info: sandbox.Info{
 			ID:           id,
 			Provider:     p.Name(),
 			Name:         spec.NamePrefix + "-" + string(id),
@@ -223,15 +220,12 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 			WorkspaceUID: -1,
 			WorkspaceGID: -1,
 		},
-		dir:      dir,
-		launcher: l,
-		sess:     sess,
+		Session: sess,
+		Box:     procs{dir: dir, launcher: l},
 	}
-	p.mu.Lock()
-	p.boxes[id] = b
-	p.mu.Unlock()
+	p.boxes.Add(b)
 	p.log.Debug("created sandbox", "sandbox_id", id, "workspace", ws)
-	return b.info, nil
+	return b.Info, nil
 }
 
 // checkSpec refuses what this provider cannot do even approximately.
@@ -288,35 +282,16 @@ func baseEnv(python, dir, ws string, id sandbox.ID, owner string) []string {
 	}
 }
 
-func (p *Provider) get(id sandbox.ID) (*box, error) {
-	if err := sandbox.ValidateID(string(id)); err != nil {
-		return nil, err
-	}
-	p.mu.Lock()
-	b := p.boxes[id]
-	p.mu.Unlock()
-	if b == nil {
-		return nil, fmt.Errorf("sandbox %s: %w", id, sandbox.ErrNotFound)
-	}
-	return b, nil
-}
-
 // Exec implements sandbox.Provider. Every result, including the partial
 // result returned with an error, carries [Warning].
 func (p *Provider) Exec(ctx context.Context, id sandbox.ID, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
-	b, err := p.get(id)
+	b, err := p.boxes.Get(id)
 	if err != nil {
 		return sandbox.ExecResult{Warning: Warning}, err
 	}
-	// Not starting an execution whose ctx is already done: sent with its
-	// cancel right behind it, the request can reach the agent in one read,
-	// and the agent would miss the buffered cancel and run to the timeout.
-	if err := ctx.Err(); err != nil {
-		return sandbox.ExecResult{Warning: Warning}, fmt.Errorf("execution cancelled: %w", err)
-	}
-	res, err := b.sess.Exec(ctx, req)
+	res, err := b.Session.Exec(ctx, req)
 	res.Warning = Warning
-	if b.gone.Load() {
+	if b.Box.gone.Load() {
 		// The processes were killed under the execution; say why.
 		return res, fmt.Errorf("sandbox %s was destroyed during the execution: %w", id, sandbox.ErrNotFound)
 	}
@@ -326,20 +301,12 @@ func (p *Provider) Exec(ctx context.Context, id sandbox.ID, req sandbox.ExecRequ
 // Checkpoint snapshots the sandbox's Python session now (see
 // agent.Session.Checkpoint).
 func (p *Provider) Checkpoint(ctx context.Context, id sandbox.ID) error {
-	b, err := p.get(id)
-	if err != nil {
-		return err
-	}
-	return b.sess.Checkpoint(ctx)
+	return p.boxes.Checkpoint(ctx, id)
 }
 
 // UpdateEnv implements sandbox.Provider. MarkerEnv and OwnerEnv cannot be
 // set.
 func (p *Provider) UpdateEnv(ctx context.Context, id sandbox.ID, u sandbox.EnvUpdate) (map[string]string, error) {
-	b, err := p.get(id)
-	if err != nil {
-		return nil, err
-	}
 	var errs []error
 	for k := range u.Set {
 		if err := checkEnvName(k); err != nil {
@@ -349,39 +316,19 @@ func (p *Provider) UpdateEnv(ctx context.Context, id sandbox.ID, u sandbox.EnvUp
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return b.sess.UpdateEnv(u)
+	return p.boxes.UpdateEnv(id, u)
 }
 
 // Env implements sandbox.Provider.
 func (p *Provider) Env(ctx context.Context, id sandbox.ID) (map[string]string, error) {
-	b, err := p.get(id)
-	if err != nil {
-		return nil, err
-	}
-	return b.sess.Env(), nil
+	return p.boxes.Env(id)
 }
 
 // Info returns the description of a live sandbox.
-func (p *Provider) Info(id sandbox.ID) (sandbox.Info, error) {
-	b, err := p.get(id)
-	if err != nil {
-		return sandbox.Info{}, err
-	}
-	info := b.info
-	info.Spec.Env = maps.Clone(info.Spec.Env)
-	return info, nil
-}
+func (p *Provider) Info(id sandbox.ID) (sandbox.Info, error) { return p.boxes.Info(id) }
 
 // List returns the live sandboxes of this provider.
-func (p *Provider) List() []sandbox.Info {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make([]sandbox.Info, 0, len(p.boxes))
-	for _, b := range p.boxes {
-		out = append(out, b.info)
-	}
-	return out
-}
+func (p *Provider) List() []sandbox.Info { return p.boxes.List() }
 
 // Destroy implements sandbox.Provider: it kills every process of the
 // sandbox it can find (see the package doc) and removes the sandbox's
@@ -389,17 +336,11 @@ func (p *Provider) List() []sandbox.Info {
 // workspace_dir given in the spec is left in place. The teardown runs to
 // completion even if ctx is cancelled.
 func (p *Provider) Destroy(ctx context.Context, id sandbox.ID) error {
-	if err := sandbox.ValidateID(string(id)); err != nil {
+	b, err := p.boxes.Remove(id)
+	if err != nil {
 		return err
 	}
-	p.mu.Lock()
-	b := p.boxes[id]
-	delete(p.boxes, id)
-	p.mu.Unlock()
-	if b == nil {
-		return fmt.Errorf("sandbox %s: %w", id, sandbox.ErrNotFound)
-	}
-	err := p.teardown(ctx, b)
+	err = p.teardown(ctx, b)
 	p.log.Debug("destroyed sandbox", "sandbox_id", id)
 	return err
 }
@@ -409,22 +350,22 @@ func (p *Provider) Destroy(ctx context.Context, id sandbox.ID) error {
 func (p *Provider) teardown(ctx context.Context, b *box) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), teardownTimeout)
 	defer cancel()
-	b.gone.Store(true)
+	b.Box.gone.Store(true)
 	var errs []error
-	if b.launcher != nil {
+	if b.Box.launcher != nil {
 		// No agent may start from now on; then every process is killed.
-		b.launcher.shutdown()
-		if err := killMarked(ctx, b.launcher.marker); err != nil {
+		b.Box.launcher.shutdown()
+		if err := killMarked(ctx, b.Box.launcher.marker); err != nil {
 			errs = append(errs, fmt.Errorf("killing sandbox processes: %w", err))
 		}
 	}
 	// Closing the session only after the kill lets a running Exec see its
 	// agent die and return at once. (Closed first, the session may miss
 	// the agent's end and wait out the execution's timeout.)
-	if b.sess != nil {
-		_ = b.sess.Close()
+	if b.Session != nil {
+		_ = b.Session.Close()
 	}
-	if err := removeAll(b.dir); err != nil {
+	if err := removeAll(b.Box.dir); err != nil {
 		errs = append(errs, fmt.Errorf("removing sandbox directory: %w", err))
 	}
 	return errors.Join(errs...)
@@ -432,20 +373,7 @@ func (p *Provider) teardown(ctx context.Context, b *box) error {
 
 // Close destroys every sandbox of this provider.
 func (p *Provider) Close(ctx context.Context) error {
-	p.mu.Lock()
-	ids := slices.Collect(maps.Keys(p.boxes))
-	p.mu.Unlock()
-	var wg sync.WaitGroup
-	errs := make([]error, len(ids))
-	for i, id := range ids {
-		wg.Go(func() {
-			if err := p.Destroy(ctx, id); err != nil && !errors.Is(err, sandbox.ErrNotFound) {
-				errs[i] = err
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return p.boxes.DestroyAll(ctx, p.Destroy)
 }
 
 // RemoveOrphans kills the processes, and removes the private directories

@@ -9,13 +9,11 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -48,17 +46,17 @@ type Provider struct {
 	python pythonInstall
 	log    *slog.Logger
 
-	mu    sync.Mutex
-	boxes map[sandbox.ID]*box
+	boxes agent.Sandboxes[procs]
 }
 
-type box struct {
-	info     sandbox.Info
+// procs is what the provider keeps of a sandbox besides its session.
+type procs struct {
 	dir      string // private directory: home, tmp and maybe workspace
 	launcher *launcher
-	sess     *agent.Session
 	gone     atomic.Bool // set when teardown starts
 }
+
+type box = agent.Sandbox[procs]
 
 // New returns a Seatbelt provider. It fails with an error matching
 // [sandbox.ErrUnsupported], whose text starts with [UnsupportedMessage],
@@ -98,7 +96,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seatbelt provider: %w", err)
 	}
-	p := &Provider{opts: opts, python: py, log: log.With("provider", "seatbelt"), boxes: map[sandbox.ID]*box{}}
+	p := &Provider{opts: opts, python: py, log: log.With("provider", "seatbelt")}
 	if err := p.probe(ctx); err != nil {
 		return nil, err
 	}
@@ -233,7 +231,7 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 	var sess *agent.Session
 	defer func() {
 		if err != nil {
-			_ = p.teardown(ctx, &box{dir: dir, launcher: l, sess: sess})
+			_ = p.teardown(ctx, &box{Session: sess, Box: procs{dir: dir, launcher: l}})
 		}
 	}()
 	for _, sub := range []string{"home", "tmp"} {
@@ -282,7 +280,7 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 		return sandbox.Info{}, fmt.Errorf("python %s under sandbox-exec: %w", p.python.Executable, err)
 	}
 	b := &box{
-		info: sandbox.Info{
+		Info: sandbox.Info{
 			ID:           id,
 			Provider:     p.Name(),
 			Name:         spec.NamePrefix + "-" + string(id),
@@ -291,15 +289,12 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 			WorkspaceUID: -1,
 			WorkspaceGID: -1,
 		},
-		dir:      dir,
-		launcher: l,
-		sess:     sess,
+		Session: sess,
+		Box:     procs{dir: dir, launcher: l},
 	}
-	p.mu.Lock()
-	p.boxes[id] = b
-	p.mu.Unlock()
+	p.boxes.Add(b)
 	p.log.Debug("created sandbox", "sandbox_id", id, "workspace", ws, "network", spec.Network)
-	return b.info, nil
+	return b.Info, nil
 }
 
 // checkSpec refuses what this provider cannot do and returns the resolved
@@ -384,27 +379,14 @@ func baseEnv(python, dir, ws string, id sandbox.ID) []string {
 	return env
 }
 
-func (p *Provider) get(id sandbox.ID) (*box, error) {
-	if err := sandbox.ValidateID(string(id)); err != nil {
-		return nil, err
-	}
-	p.mu.Lock()
-	b := p.boxes[id]
-	p.mu.Unlock()
-	if b == nil {
-		return nil, fmt.Errorf("sandbox %s: %w", id, sandbox.ErrNotFound)
-	}
-	return b, nil
-}
-
 // Exec implements sandbox.Provider.
 func (p *Provider) Exec(ctx context.Context, id sandbox.ID, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
-	b, err := p.get(id)
+	b, err := p.boxes.Get(id)
 	if err != nil {
 		return sandbox.ExecResult{}, err
 	}
-	res, err := b.sess.Exec(ctx, req)
-	if b.gone.Load() {
+	res, err := b.Session.Exec(ctx, req)
+	if b.Box.gone.Load() {
 		return res, fmt.Errorf("sandbox %s was destroyed during the execution: %w", id, sandbox.ErrNotFound)
 	}
 	return res, err
@@ -413,74 +395,40 @@ func (p *Provider) Exec(ctx context.Context, id sandbox.ID, req sandbox.ExecRequ
 // Checkpoint snapshots the sandbox's Python session now (see
 // agent.Session.Checkpoint).
 func (p *Provider) Checkpoint(ctx context.Context, id sandbox.ID) error {
-	b, err := p.get(id)
-	if err != nil {
-		return err
-	}
-	return b.sess.Checkpoint(ctx)
+	return p.boxes.Checkpoint(ctx, id)
 }
 
 // UpdateEnv implements sandbox.Provider. MarkerEnv cannot be set.
 func (p *Provider) UpdateEnv(ctx context.Context, id sandbox.ID, u sandbox.EnvUpdate) (map[string]string, error) {
-	b, err := p.get(id)
-	if err != nil {
-		return nil, err
-	}
 	for k := range u.Set {
 		if err := checkEnvName(k); err != nil {
 			return nil, err
 		}
 	}
-	return b.sess.UpdateEnv(u)
+	return p.boxes.UpdateEnv(id, u)
 }
 
 // Env implements sandbox.Provider.
 func (p *Provider) Env(ctx context.Context, id sandbox.ID) (map[string]string, error) {
-	b, err := p.get(id)
-	if err != nil {
-		return nil, err
-	}
-	return b.sess.Env(), nil
+	return p.boxes.Env(id)
 }
 
 // Info returns the description of a live sandbox.
-func (p *Provider) Info(id sandbox.ID) (sandbox.Info, error) {
-	b, err := p.get(id)
-	if err != nil {
-		return sandbox.Info{}, err
-	}
-	info := b.info
-	info.Spec.Env = maps.Clone(info.Spec.Env)
-	return info, nil
-}
+func (p *Provider) Info(id sandbox.ID) (sandbox.Info, error) { return p.boxes.Info(id) }
 
 // List returns the live sandboxes of this provider.
-func (p *Provider) List() []sandbox.Info {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make([]sandbox.Info, 0, len(p.boxes))
-	for _, b := range p.boxes {
-		out = append(out, b.info)
-	}
-	return out
-}
+func (p *Provider) List() []sandbox.Info { return p.boxes.List() }
 
 // Destroy implements sandbox.Provider: it kills every process of the
 // sandbox it can find and removes the sandbox's private directory, with
 // the workspace if Warden created it. A workspace_dir given in the spec is
 // left in place. The teardown runs to completion even if ctx is cancelled.
 func (p *Provider) Destroy(ctx context.Context, id sandbox.ID) error {
-	if err := sandbox.ValidateID(string(id)); err != nil {
+	b, err := p.boxes.Remove(id)
+	if err != nil {
 		return err
 	}
-	p.mu.Lock()
-	b := p.boxes[id]
-	delete(p.boxes, id)
-	p.mu.Unlock()
-	if b == nil {
-		return fmt.Errorf("sandbox %s: %w", id, sandbox.ErrNotFound)
-	}
-	err := p.teardown(ctx, b)
+	err = p.teardown(ctx, b)
 	p.log.Debug("destroyed sandbox", "sandbox_id", id)
 	return err
 }
@@ -490,20 +438,20 @@ func (p *Provider) Destroy(ctx context.Context, id sandbox.ID) error {
 func (p *Provider) teardown(ctx context.Context, b *box) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), teardownTimeout)
 	defer cancel()
-	b.gone.Store(true)
+	b.Box.gone.Store(true)
 	var errs []error
-	if b.launcher != nil {
-		b.launcher.shutdown()
-		if err := killMarked(ctx, b.launcher.marker); err != nil {
+	if b.Box.launcher != nil {
+		b.Box.launcher.shutdown()
+		if err := killMarked(ctx, b.Box.launcher.marker); err != nil {
 			errs = append(errs, fmt.Errorf("killing sandbox processes: %w", err))
 		}
 	}
 	// Closed after the kill, the session sees its agent die and a running
 	// Exec returns at once.
-	if b.sess != nil {
-		_ = b.sess.Close()
+	if b.Session != nil {
+		_ = b.Session.Close()
 	}
-	if err := removeAll(b.dir); err != nil {
+	if err := removeAll(b.Box.dir); err != nil {
 		errs = append(errs, fmt.Errorf("removing sandbox directory: %w", err))
 	}
 	return errors.Join(errs...)
@@ -511,20 +459,7 @@ func (p *Provider) teardown(ctx context.Context, b *box) error {
 
 // Close destroys every sandbox of this provider.
 func (p *Provider) Close(ctx context.Context) error {
-	p.mu.Lock()
-	ids := slices.Collect(maps.Keys(p.boxes))
-	p.mu.Unlock()
-	var wg sync.WaitGroup
-	errs := make([]error, len(ids))
-	for i, id := range ids {
-		wg.Go(func() {
-			if err := p.Destroy(ctx, id); err != nil && !errors.Is(err, sandbox.ErrNotFound) {
-				errs[i] = err
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return p.boxes.DestroyAll(ctx, p.Destroy)
 }
 
 // removeAll removes dir. Sandboxed code may have taken write or search

@@ -1,0 +1,163 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+
+	"github.com/warden-sandbox/warden/internal/sandbox"
+)
+
+// Sandbox is one live sandbox of a provider: its description, the agent
+// session that runs its code, and the provider's own state B.
+type Sandbox[B any] struct {
+	Info    sandbox.Info
+	Session *Session
+	Box     B
+}
+
+// Sandboxes is a provider's set of live sandboxes, and the part of the
+// sandbox.Provider contract every provider built on the agent shares:
+// looking sandboxes up (ErrInvalid for a malformed ID, ErrNotFound for an
+// unknown one) and passing executions and environment changes to their
+// session. The zero value is ready to use; it is safe for concurrent use.
+type Sandboxes[B any] struct {
+	mu    sync.Mutex
+	boxes map[sandbox.ID]*Sandbox[B]
+}
+
+// Add registers sb under sb.Info.ID.
+func (s *Sandboxes[B]) Add(sb *Sandbox[B]) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.boxes == nil {
+		s.boxes = map[sandbox.ID]*Sandbox[B]{}
+	}
+	s.boxes[sb.Info.ID] = sb
+}
+
+// Get returns the live sandbox id.
+func (s *Sandboxes[B]) Get(id sandbox.ID) (*Sandbox[B], error) {
+	if err := sandbox.ValidateID(string(id)); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	sb := s.boxes[id]
+	s.mu.Unlock()
+	if sb == nil {
+		return nil, fmt.Errorf("sandbox %s: %w", id, sandbox.ErrNotFound)
+	}
+	return sb, nil
+}
+
+// Remove unregisters the sandbox id and returns it, for Destroy. A
+// provider whose teardown fails may Add it back, so Destroy can be
+// retried.
+func (s *Sandboxes[B]) Remove(id sandbox.ID) (*Sandbox[B], error) {
+	if err := sandbox.ValidateID(string(id)); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	sb := s.boxes[id]
+	delete(s.boxes, id)
+	s.mu.Unlock()
+	if sb == nil {
+		return nil, fmt.Errorf("sandbox %s: %w", id, sandbox.ErrNotFound)
+	}
+	return sb, nil
+}
+
+// IDs returns the IDs of the live sandboxes.
+func (s *Sandboxes[B]) IDs() []sandbox.ID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return keys(s.boxes)
+}
+
+func keys[B any](m map[sandbox.ID]*Sandbox[B]) []sandbox.ID {
+	out := make([]sandbox.ID, 0, len(m))
+	for id := range m {
+		out = append(out, id)
+	}
+	return out
+}
+
+// List returns the descriptions of the live sandboxes.
+func (s *Sandboxes[B]) List() []sandbox.Info {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]sandbox.Info, 0, len(s.boxes))
+	for _, sb := range s.boxes {
+		out = append(out, sb.Info)
+	}
+	return out
+}
+
+// Info returns the description of a live sandbox, with its own copy of
+// the environment.
+func (s *Sandboxes[B]) Info(id sandbox.ID) (sandbox.Info, error) {
+	sb, err := s.Get(id)
+	if err != nil {
+		return sandbox.Info{}, err
+	}
+	info := sb.Info
+	info.Spec.Env = maps.Clone(info.Spec.Env)
+	return info, nil
+}
+
+// Exec runs req in the sandbox's session (sandbox.Provider.Exec).
+func (s *Sandboxes[B]) Exec(ctx context.Context, id sandbox.ID, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
+	sb, err := s.Get(id)
+	if err != nil {
+		return sandbox.ExecResult{}, err
+	}
+	return sb.Session.Exec(ctx, req)
+}
+
+// Checkpoint snapshots the sandbox's Python session now (see
+// Session.Checkpoint).
+func (s *Sandboxes[B]) Checkpoint(ctx context.Context, id sandbox.ID) error {
+	sb, err := s.Get(id)
+	if err != nil {
+		return err
+	}
+	return sb.Session.Checkpoint(ctx)
+}
+
+// UpdateEnv changes the sandbox's environment (sandbox.Provider.UpdateEnv).
+func (s *Sandboxes[B]) UpdateEnv(id sandbox.ID, u sandbox.EnvUpdate) (map[string]string, error) {
+	sb, err := s.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	return sb.Session.UpdateEnv(u)
+}
+
+// Env returns a copy of the sandbox's environment (sandbox.Provider.Env).
+func (s *Sandboxes[B]) Env(id sandbox.ID) (map[string]string, error) {
+	sb, err := s.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	return sb.Session.Env(), nil
+}
+
+// DestroyAll calls destroy for every live sandbox, concurrently, and joins
+// the errors; a sandbox destroyed meanwhile (ErrNotFound) is not an error.
+// Providers' Close uses it.
+func (s *Sandboxes[B]) DestroyAll(ctx context.Context, destroy func(context.Context, sandbox.ID) error) error {
+	ids := s.IDs()
+	var wg sync.WaitGroup
+	errs := make([]error, len(ids))
+	for i, id := range ids {
+		wg.Go(func() {
+			if err := destroy(ctx, id); err != nil && !errors.Is(err, sandbox.ErrNotFound) {
+				errs[i] = err
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}

@@ -34,18 +34,18 @@ type Provider struct {
 	// disableUserns: bwrap can forbid user namespaces inside the sandbox.
 	disableUserns bool
 
-	mu    sync.Mutex
-	boxes map[sandbox.ID]*box
+	boxes agent.Sandboxes[ns]
 }
 
 var _ sandbox.Provider = (*Provider)(nil)
 
-type box struct {
-	info   sandbox.Info
-	sess   *agent.Session
+// ns is what the provider keeps of a sandbox besides its session.
+type ns struct {
 	l      *launcher
 	ownsWS bool
 }
+
+type box = agent.Sandbox[ns]
 
 // New checks that bubblewrap works here (it runs a trivial sandbox) and
 // returns the provider. It fails with sandbox.ErrUnavailable when bwrap is
@@ -82,7 +82,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	}
 	// --disable-userns needs bwrap 0.8 and user.max_user_namespaces.
 	_, nestedErr := probe("--unshare-user", "--disable-userns")
-	p := &Provider{opts: opts, log: log.With("provider", "bubblewrap"), boxes: map[sandbox.ID]*box{}}
+	p := &Provider{opts: opts, log: log.With("provider", "bubblewrap")}
 	if p.seccomp, err = seccompProgram(runtime.GOARCH); err != nil {
 		return nil, fmt.Errorf("bubblewrap: %v: %w", err, sandbox.ErrUnsupported)
 	}
@@ -346,7 +346,7 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 		}
 	}
 	id := sandbox.NewID()
-	b := &box{info: sandbox.Info{ID: id, Provider: p.Name(), Name: "bwrap-" + string(id), Spec: spec, WorkspaceUID: -1, WorkspaceGID: -1}}
+	b := &box{Info: sandbox.Info{ID: id, Provider: p.Name(), Name: "bwrap-" + string(id), Spec: spec, WorkspaceUID: -1, WorkspaceGID: -1}}
 	var undo []func()
 	defer func() {
 		if err != nil {
@@ -363,16 +363,16 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 		if ws, err = os.MkdirTemp(p.opts.WorkspaceRoot, "bwrap-"+string(id)+"-"); err != nil {
 			return sandbox.Info{}, fmt.Errorf("creating workspace: %w", err)
 		}
-		b.ownsWS = true
+		b.Box.ownsWS = true
 		undo = append(undo, func() { _ = os.RemoveAll(ws) })
 		if u := p.opts.RunAs; u != nil {
 			if err := os.Chown(ws, int(u.UID), int(u.GID)); err != nil {
 				return sandbox.Info{}, fmt.Errorf("handing the workspace to uid %d: %w", u.UID, err)
 			}
-			b.info.WorkspaceUID, b.info.WorkspaceGID = int(u.UID), int(u.GID)
+			b.Info.WorkspaceUID, b.Info.WorkspaceGID = int(u.UID), int(u.GID)
 		}
 	}
-	b.info.Workspace = ws
+	b.Info.Workspace = ws
 	var cg limiter
 	switch p.enf.Limits {
 	case LimitsCgroupV1:
@@ -386,99 +386,57 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 	if cg != nil {
 		undo = append(undo, cg.remove)
 	}
-	b.l = &launcher{p: p, spec: spec, workspace: ws, cg: cg}
-	b.sess = agent.NewSession(b.l, agent.Options{
+	b.Box.l = &launcher{p: p, spec: spec, workspace: ws, cg: cg}
+	b.Session = agent.NewSession(b.Box.l, agent.Options{
 		Workspace:   spec.WorkspacePath,
 		Timeout:     spec.Timeout,
 		OutputLimit: spec.OutputLimit,
 		Env:         spec.Env,
 	})
-	undo = append(undo, func() { _ = b.sess.Close(); b.l.kill() })
-	if _, err := b.sess.Start(ctx); err != nil {
+	undo = append(undo, func() { _ = b.Session.Close(); b.Box.l.kill() })
+	if _, err := b.Session.Start(ctx); err != nil {
 		return sandbox.Info{}, err
 	}
-	p.mu.Lock()
-	p.boxes[id] = b
-	p.mu.Unlock()
-	return b.info, nil
-}
-
-func (p *Provider) get(id sandbox.ID) (*box, error) {
-	if err := sandbox.ValidateID(string(id)); err != nil {
-		return nil, err
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if b := p.boxes[id]; b != nil {
-		return b, nil
-	}
-	return nil, fmt.Errorf("sandbox %s: %w", id, sandbox.ErrNotFound)
+	p.boxes.Add(b)
+	return b.Info, nil
 }
 
 // Exec implements sandbox.Provider.
 func (p *Provider) Exec(ctx context.Context, id sandbox.ID, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
-	b, err := p.get(id)
-	if err != nil {
-		return sandbox.ExecResult{}, err
-	}
-	// A request sent with its cancel right behind it reaches the agent in
-	// one read, and the agent does not look for a cancel already buffered:
-	// the execution would run to its timeout. Not starting it is allowed.
-	if err := ctx.Err(); err != nil {
-		return sandbox.ExecResult{}, fmt.Errorf("execution cancelled: %w", err)
-	}
-	return b.sess.Exec(ctx, req)
+	return p.boxes.Exec(ctx, id, req)
 }
 
 // Checkpoint snapshots the sandbox's Python session now (see
 // agent.Session.Checkpoint).
 func (p *Provider) Checkpoint(ctx context.Context, id sandbox.ID) error {
-	b, err := p.get(id)
-	if err != nil {
-		return err
-	}
-	return b.sess.Checkpoint(ctx)
+	return p.boxes.Checkpoint(ctx, id)
 }
 
 // UpdateEnv implements sandbox.Provider.
 func (p *Provider) UpdateEnv(ctx context.Context, id sandbox.ID, u sandbox.EnvUpdate) (map[string]string, error) {
-	b, err := p.get(id)
-	if err != nil {
-		return nil, err
-	}
-	return b.sess.UpdateEnv(u)
+	return p.boxes.UpdateEnv(id, u)
 }
 
 // Env implements sandbox.Provider.
 func (p *Provider) Env(ctx context.Context, id sandbox.ID) (map[string]string, error) {
-	b, err := p.get(id)
-	if err != nil {
-		return nil, err
-	}
-	return b.sess.Env(), nil
+	return p.boxes.Env(id)
 }
 
 // Destroy implements sandbox.Provider: it kills the sandbox's namespace
 // (every process in it) and removes its cgroup and private workspace.
 func (p *Provider) Destroy(ctx context.Context, id sandbox.ID) error {
-	if err := sandbox.ValidateID(string(id)); err != nil {
+	b, err := p.boxes.Remove(id)
+	if err != nil {
 		return err
 	}
-	p.mu.Lock()
-	b := p.boxes[id]
-	delete(p.boxes, id)
-	p.mu.Unlock()
-	if b == nil {
-		return fmt.Errorf("sandbox %s: %w", id, sandbox.ErrNotFound)
-	}
-	_ = b.sess.Close()
-	b.l.kill()
+	_ = b.Session.Close()
+	b.Box.l.kill()
 	var errs []error
-	if b.l.cg != nil {
-		b.l.cg.remove()
+	if b.Box.l.cg != nil {
+		b.Box.l.cg.remove()
 	}
-	if b.ownsWS {
-		if err := os.RemoveAll(b.info.Workspace); err != nil {
+	if b.Box.ownsWS {
+		if err := os.RemoveAll(b.Info.Workspace); err != nil {
 			errs = append(errs, fmt.Errorf("removing workspace: %w", err))
 		}
 	}
@@ -487,17 +445,7 @@ func (p *Provider) Destroy(ctx context.Context, id sandbox.ID) error {
 
 // Close destroys every sandbox.
 func (p *Provider) Close(ctx context.Context) error {
-	p.mu.Lock()
-	ids := make([]sandbox.ID, 0, len(p.boxes))
-	for id := range p.boxes {
-		ids = append(ids, id)
-	}
-	p.mu.Unlock()
-	var errs []error
-	for _, id := range ids {
-		errs = append(errs, p.Destroy(ctx, id))
-	}
-	return errors.Join(errs...)
+	return p.boxes.DestroyAll(ctx, p.Destroy)
 }
 
 // launcher starts the agent in a new bubblewrap sandbox each time; the

@@ -221,12 +221,12 @@ print(round((time.process_time() - c0) / (time.monotonic() - t0), 2))`, 30*time.
 	if share < 0.1 || share > 0.7 {
 		t.Errorf("CPU share = %.2f, want about 0.5", share)
 	}
-	b, err := p.get(id)
+	b, err := p.boxes.Get(id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var stat string
-	switch c := b.l.cg.(type) {
+	switch c := b.Box.l.cg.(type) {
 	case *cgroup:
 		stat = filepath.Join(c.dir("cpu"), "cpu.stat")
 	case *cgroup2:

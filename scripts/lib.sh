@@ -59,9 +59,11 @@ ensure_docker() {
   die "the Docker daemon did not come up within 60 s; see /var/log/dockerd.log"
 }
 
-# ensure_bwrap: the bubblewrap provider's tests run the real bwrap.
+# ensure_bwrap: the bubblewrap provider's tests run the real bwrap, and
+# slirp4netns, which connects the sandboxes that have networking.
 ensure_bwrap() {
   command -v bwrap >/dev/null || apt_install bubblewrap
+  command -v slirp4netns >/dev/null || apt_install slirp4netns
 }
 
 # ensure_debootstrap: the offline image recipe needs it (no registry here).

@@ -59,6 +59,16 @@ func RequireBwrap(t testing.TB) {
 	}
 }
 
+// RequireSlirp4netns skips t unless slirp4netns, which gives bubblewrap
+// sandboxes their network, is installed. With WARDEN_REQUIRE_BWRAP=1 it
+// fails instead.
+func RequireSlirp4netns(t testing.TB) {
+	t.Helper()
+	if _, err := exec.LookPath("slirp4netns"); err != nil {
+		skipOrFail(t, "WARDEN_REQUIRE_BWRAP", "slirp4netns is not installed")
+	}
+}
+
 // RequireRoot skips t unless it runs as root.
 func RequireRoot(t testing.TB) {
 	t.Helper()

@@ -31,6 +31,7 @@ type Provider struct {
 	shim    string // host path of the shim executable, "" for none
 	seccomp []byte // the encoded filter
 	cgroup2 string // parent directory of sandbox groups, for cgroup v2
+	slirp   string // slirp4netns, "" when missing: no networking
 	// disableUserns: bwrap can forbid user namespaces inside the sandbox.
 	disableUserns bool
 
@@ -87,6 +88,15 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 		return nil, fmt.Errorf("bubblewrap: %v: %w", err, sandbox.ErrUnsupported)
 	}
 	p.enf.Seccomp = true
+	p.slirp = opts.Slirp4netns
+	if p.slirp == "" {
+		p.slirp, _ = exec.LookPath("slirp4netns")
+	}
+	if p.slirp != "" {
+		p.enf.Network = "slirp4netns"
+	} else {
+		p.enf.Network = "none"
+	}
 	if opts.RootFS != "" {
 		if st, err := os.Stat(filepath.Join(opts.RootFS, "usr")); err != nil || !st.IsDir() {
 			return nil, fmt.Errorf("root filesystem %q has no usr directory: %w", opts.RootFS, sandbox.ErrInvalid)
@@ -322,6 +332,9 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 	if err := spec.Validate(); err != nil {
 		return sandbox.Info{}, err
 	}
+	if spec.Network && p.slirp == "" {
+		return sandbox.Info{}, errNoSlirp
+	}
 	if spec.WorkspaceDir != "" {
 		if st, err := os.Stat(spec.WorkspaceDir); err != nil || !st.IsDir() {
 			return sandbox.Info{}, fmt.Errorf("workspace_dir %q is not an existing directory: %w", spec.WorkspaceDir, sandbox.ErrInvalid)
@@ -458,6 +471,7 @@ type launcher struct {
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
+	net *slirp // nil without networking
 }
 
 // Directories of an image's root filesystem that are not system
@@ -514,7 +528,7 @@ func (l *launcher) system() (args, dirs []string, err error) {
 // capabilities, every namespace new (the network one unless enabled), no
 // further user namespaces, the seccomp filter, and the shim in front of the
 // agent.
-func (l *launcher) args(seccompFD, blockFD int) ([]string, error) {
+func (l *launcher) args(fd launchFDs) ([]string, error) {
 	s := l.spec
 	sys, sysDirs, err := l.system()
 	if err != nil {
@@ -541,17 +555,22 @@ func (l *launcher) args(seccompFD, blockFD int) ([]string, error) {
 		ListDir: []string{"/"},
 		Proc:    []string{"/proc"},
 	}
-	if !s.Network {
-		a = append(a, "--unshare-net")
-	} else {
-		for _, f := range []string{"/etc/resolv.conf", "/etc/hosts"} {
-			if l.p.opts.RootFS != "" {
-				if _, err := os.Stat(filepath.Join(l.p.opts.RootFS, f)); err != nil {
-					continue // cannot create a mount point in the read-only /etc
-				}
-			}
-			a = append(a, "--ro-bind-try", f, f)
+	// A network namespace of its own in every case; with networking,
+	// slirp4netns connects it (see network_linux.go).
+	a = append(a, "--unshare-net")
+	if fd.info >= 0 {
+		a = append(a, "--info-fd", strconv.Itoa(fd.info))
+	}
+	for f, n := range map[string]int{"/etc/hosts": fd.hosts, "/etc/resolv.conf": fd.resolv} {
+		if n < 0 {
+			continue
 		}
+		if l.p.opts.RootFS != "" {
+			if _, err := os.Stat(filepath.Join(l.p.opts.RootFS, f)); err != nil {
+				continue // cannot create a mount point in the read-only /etc
+			}
+		}
+		a = append(a, "--ro-bind-data", strconv.Itoa(n), f)
 	}
 	for _, m := range s.Mounts {
 		flag := "--bind"
@@ -574,9 +593,9 @@ func (l *launcher) args(seccompFD, blockFD int) ([]string, error) {
 		k, v, _ := strings.Cut(kv, "=")
 		a = append(a, "--setenv", k, v)
 	}
-	a = append(a, "--seccomp", strconv.Itoa(seccompFD))
-	if blockFD >= 0 {
-		a = append(a, "--block-fd", strconv.Itoa(blockFD))
+	a = append(a, "--seccomp", strconv.Itoa(fd.seccomp))
+	if fd.block >= 0 {
+		a = append(a, "--block-fd", strconv.Itoa(fd.block))
 	}
 	cmd := []string{"python3", "-c", agent.Source, "agent"}
 	if l.p.shim == "" {
@@ -602,35 +621,78 @@ func (l *launcher) args(seccompFD, blockFD int) ([]string, error) {
 	return append(a, cmd...), nil
 }
 
+// launchFDs are the descriptors bwrap gets besides its standard ones; -1
+// for none.
+type launchFDs struct {
+	seccomp int // the seccomp program, read to its end
+	block   int // bwrap's sandbox waits for a byte (or EOF) on it
+	info    int // bwrap writes the sandbox's host PID to it
+	hosts   int // contents of /etc/hosts
+	resolv  int // contents of /etc/resolv.conf
+}
+
 func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 	l.kill() // one sandbox process tree at a time
-	// The seccomp program goes through a pipe bwrap reads to its end.
-	secR, secW, err := os.Pipe()
-	if err != nil {
-		return nil, err
+	fd := launchFDs{seccomp: -1, block: -1, info: -1, hosts: -1, resolv: -1}
+	var extra []*os.File
+	defer func() {
+		for _, f := range extra {
+			f.Close()
+		}
+	}()
+	pass := func(f *os.File) int {
+		extra = append(extra, f)
+		return 2 + len(extra)
 	}
-	defer secR.Close()
-	_, err = secW.Write(l.p.seccomp)
-	secW.Close()
+	// The seccomp program goes through a pipe bwrap reads to its end.
+	sec, err := dataFile(string(l.p.seccomp))
 	if err != nil {
 		return nil, fmt.Errorf("passing the seccomp filter: %w", err)
 	}
-	extra := []*os.File{secR}
-	var blockR, blockW *os.File
-	blockFD := -1
-	if l.cg != nil {
-		if blockR, blockW, err = os.Pipe(); err != nil {
-			return nil, err
-		}
-		defer blockR.Close()
-		blockFD = 3 + len(extra)
-		extra = append(extra, blockR)
+	fd.seccomp = pass(sec)
+	hosts := sandboxHosts
+	if !l.spec.Network {
+		hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 	}
-	args, err := l.args(3, blockFD)
+	f, err := dataFile(hosts)
 	if err != nil {
+		return nil, err
+	}
+	fd.hosts = pass(f)
+	// The parent's ends of the pipes that hold the sandbox back until its
+	// limits and network are in place, and that tell its PID.
+	var blockW, infoR *os.File
+	defer func() {
 		if blockW != nil {
 			blockW.Close()
 		}
+		if infoR != nil {
+			infoR.Close()
+		}
+	}()
+	if l.cg != nil || l.spec.Network {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return nil, err
+		}
+		blockW, fd.block = w, pass(r)
+	}
+	if l.spec.Network {
+		if l.p.slirp == "" {
+			return nil, errNoSlirp
+		}
+		r, w, err := os.Pipe()
+		if err != nil {
+			return nil, err
+		}
+		infoR, fd.info = r, pass(w)
+		if f, err = dataFile(sandboxResolv); err != nil {
+			return nil, err
+		}
+		fd.resolv = pass(f)
+	}
+	args, err := l.args(fd)
+	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(l.p.opts.Bwrap, args...)
@@ -652,34 +714,53 @@ func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 	cmd.Stderr = stderr
 	cmd.WaitDelay = 2 * time.Second
 	if err := cmd.Start(); err != nil {
-		if blockW != nil {
-			blockW.Close()
-		}
 		return nil, fmt.Errorf("starting bwrap: %w", err)
 	}
-	if blockW != nil {
+	for _, f := range extra {
+		f.Close() // bwrap has its copies; an info pipe must see EOF
+	}
+	extra = nil
+	var net *slirp
+	fail := func(what string, err error) (agent.Process, error) {
+		net.stop()
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+		if msg := strings.TrimSpace(stderr.String()); msg != "" {
+			return nil, fmt.Errorf("%s: %w (bwrap: %s)", what, err, msg)
+		}
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if l.cg != nil {
 		// bwrap and its namespace init join the cgroups before the sandbox
 		// runs anything; what they start inherits the limits.
 		err := l.cg.add(cmd.Process.Pid)
 		if err == nil {
 			err = addChildren(l.cg, cmd.Process.Pid)
 		}
-		blockW.Close()
 		if err != nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			if msg := strings.TrimSpace(stderr.String()); msg != "" {
-				return nil, fmt.Errorf("limiting the sandbox: %w (bwrap: %s)", err, msg)
-			}
-			return nil, fmt.Errorf("limiting the sandbox: %w", err)
+			return fail("limiting the sandbox", err)
 		}
 	}
+	if infoR != nil {
+		pid, err := readChildPID(infoR)
+		if err == nil {
+			net, err = l.startSlirp(pid)
+		}
+		if err != nil {
+			return fail("connecting the sandbox's network", err)
+		}
+	}
+	if blockW != nil {
+		blockW.Close()
+		blockW = nil
+	}
 	l.mu.Lock()
-	l.cmd = cmd
+	l.cmd, l.net = cmd, net
 	l.mu.Unlock()
 	return &proc{Reader: stdout, WriteCloser: stdin, stderr: stderr, kill: sync.OnceFunc(func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		_ = cmd.Wait()
+		net.stop()
 	})}, nil
 }
 
@@ -693,13 +774,14 @@ func (l *launcher) Reset(ctx context.Context) error {
 
 func (l *launcher) kill() {
 	l.mu.Lock()
-	cmd := l.cmd
-	l.cmd = nil
+	cmd, net := l.cmd, l.net
+	l.cmd, l.net = nil, nil
 	l.mu.Unlock()
 	if cmd != nil && cmd.Process != nil {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		_ = cmd.Wait()
 	}
+	net.stop()
 	if l.cg != nil {
 		l.cg.killAll()
 	}

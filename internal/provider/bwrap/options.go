@@ -48,6 +48,10 @@ type Options struct {
 	// runs its containers' user 1000, and falls back to root only when
 	// this kernel refuses unprivileged user namespaces.
 	RunAsRoot bool
+	// Slirp4netns is the slirp4netns binary that connects the network
+	// namespace of a sandbox with networking enabled. Default: slirp4netns
+	// on PATH; without it, sandboxes cannot have networking.
+	Slirp4netns string
 	// Log receives operational messages.
 	Log *slog.Logger
 }
@@ -78,6 +82,9 @@ type Enforcement struct {
 	// LandlockABI is the kernel's Landlock ABI version in use, 0 for none.
 	LandlockABI int    `json:"landlock_abi"`
 	Limits      Limits `json:"limits"`
+	// Network is what connects a sandbox with networking enabled:
+	// "slirp4netns", or "none" when networking is refused.
+	Network string `json:"network"`
 	// Note says what is missing and why, if anything is.
 	Note string `json:"note,omitempty"`
 }

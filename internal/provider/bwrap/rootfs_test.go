@@ -59,6 +59,15 @@ func TestRootFS(t *testing.T) {
 			t.Errorf("landlock on the image root: %q", r.Stdout)
 		}
 	}
+	// The image's /etc is read-only: its resolv.conf and hosts are the
+	// mount points of the sandbox's own.
+	if _, err := exec.LookPath("slirp4netns"); err == nil {
+		p, id := newBoxWith(t, Options{WorkspaceRoot: testutil.SharedDir(t), RootFS: root}, sandbox.Spec{Network: true})
+		const cmd = "cat /etc/resolv.conf; getent hosts sandbox"
+		if r := run(t, p, id, sandbox.Shell, cmd, 0); string(r.Stdout) != "nameserver 10.0.2.3\n10.0.2.100      sandbox\n" {
+			t.Errorf("network on the image root: %q = %q (stderr %q)", cmd, r.Stdout, r.Stderr)
+		}
+	}
 	if _, err := New(t.Context(), Options{RootFS: t.TempDir()}); err == nil {
 		t.Error("New with a RootFS lacking usr succeeded")
 	}

@@ -1,0 +1,197 @@
+package bwrap
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/warden-sandbox/warden/internal/agent"
+	"github.com/warden-sandbox/warden/internal/sandbox"
+)
+
+// A sandbox with networking gets its own network namespace all the same,
+// connected to the outside by slirp4netns: a user-mode TCP/IP stack that
+// makes the sandbox's connections from the host as ordinary sockets. It is
+// never the host's namespace: there the sandbox would reach every service
+// listening on the host's loopback, Warden's API among them.
+//
+// Inside, the sandbox sees tap0 as 10.0.2.100/24, the gateway 10.0.2.2 and
+// a DNS forwarder at 10.0.2.3. --disable-host-loopback makes 10.0.2.2 refuse
+// what would reach the host's 127.0.0.1; the host's other addresses are
+// reachable, as they are from a Docker container on the default bridge.
+const (
+	slirpTap      = "tap0"
+	slirpDNS      = "10.0.2.3"
+	slirpReadyMax = 10 * time.Second
+	// sandboxHosts and sandboxResolv replace the host's files: the
+	// sandbox learns nothing of the host's names and resolves through
+	// slirp4netns.
+	sandboxHosts  = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n10.0.2.100\tsandbox\n"
+	sandboxResolv = "nameserver " + slirpDNS + "\n"
+)
+
+// errNoSlirp refuses networking without slirp4netns rather than share the
+// host's network namespace.
+var errNoSlirp = fmt.Errorf("bubblewrap: networking needs slirp4netns (apt-get install slirp4netns), which is not installed; "+
+	"Warden never gives a bubblewrap sandbox the host's network, where it would reach every service on the host's loopback: %w", sandbox.ErrUnsupported)
+
+// slirp is the slirp4netns process of one sandbox.
+type slirp struct {
+	once   sync.Once
+	cmd    *exec.Cmd
+	exitW  *os.File // closing it tells slirp4netns to exit
+	stderr *agent.TailBuffer
+}
+
+// bwrapInfo is what bwrap writes to --info-fd once it has cloned the
+// sandbox's first process.
+type bwrapInfo struct {
+	ChildPID int `json:"child-pid"`
+}
+
+// readChildPID reads the sandbox's host PID from bwrap's --info-fd. bwrap
+// writes it before the sandbox reads its --block-fd, so the namespaces
+// exist and nothing of the sandbox's own has run yet.
+func readChildPID(r io.Reader) (int, error) {
+	var info bwrapInfo
+	if err := json.NewDecoder(r).Decode(&info); err != nil {
+		return 0, fmt.Errorf("reading bwrap's info: %w", err)
+	}
+	if info.ChildPID <= 0 {
+		return 0, fmt.Errorf("bwrap's info has no child-pid")
+	}
+	return info.ChildPID, nil
+}
+
+// startSlirp connects the network namespace of the process pid to the
+// outside, and returns once its interface is configured.
+func (l *launcher) startSlirp(pid int) (*slirp, error) {
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer readyR.Close()
+	exitR, exitW, err := os.Pipe()
+	if err != nil {
+		readyW.Close()
+		return nil, err
+	}
+	defer exitR.Close()
+	// The namespaces go by descriptor, not by PID: the network namespace,
+	// and the user namespace that owns it (not the sandbox's own, which
+	// --disable-userns nests below it), whose owner may configure it
+	// without privileges.
+	netns, err := os.Open("/proc/" + strconv.Itoa(pid) + "/ns/net")
+	if err != nil {
+		readyW.Close()
+		exitW.Close()
+		return nil, err
+	}
+	defer netns.Close()
+	fd, err := unix.IoctlRetInt(int(netns.Fd()), unix.NS_GET_USERNS)
+	if err != nil {
+		readyW.Close()
+		exitW.Close()
+		return nil, fmt.Errorf("finding the owner of the network namespace: %w", err)
+	}
+	userns := os.NewFile(uintptr(fd), "userns")
+	defer userns.Close()
+	args := []string{
+		"--configure", "--mtu=65520", "--disable-host-loopback",
+		// slirp4netns confines itself: a new mount namespace, no
+		// capabilities, and a seccomp filter of its own.
+		"--enable-sandbox", "--enable-seccomp",
+		"--ready-fd=3", "--exit-fd=4",
+		"--userns-path=/proc/self/fd/5", "--netns-type=path", "/proc/self/fd/6", slirpTap,
+	}
+	cmd := exec.Command(l.p.slirp, args...)
+	cmd.Env = []string{}
+	cmd.ExtraFiles = []*os.File{readyW, exitR, userns, netns}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if u := l.p.opts.RunAs; u != nil && tunForAll() {
+		// Unprivileged where it can be; otherwise it runs as Warden (root)
+		// and sheds its capabilities once the interface is up.
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: u.UID, Gid: u.GID}
+	}
+	stderr := &agent.TailBuffer{Max: 8 << 10}
+	cmd.Stdout = stderr
+	cmd.Stderr = stderr
+	cmd.WaitDelay = time.Second
+	err = cmd.Start()
+	readyW.Close()
+	if err != nil {
+		exitW.Close()
+		return nil, fmt.Errorf("starting slirp4netns: %w", err)
+	}
+	s := &slirp{cmd: cmd, exitW: exitW, stderr: stderr}
+	// slirp4netns writes "1" to the ready fd once tap0 is up; if it dies
+	// first, the read ends with EOF.
+	ready := make(chan error, 1)
+	go func() {
+		b := make([]byte, 1)
+		_, err := readyR.Read(b)
+		ready <- err
+	}()
+	select {
+	case err = <-ready:
+	case <-time.After(slirpReadyMax):
+		err = fmt.Errorf("not ready after %v", slirpReadyMax)
+	}
+	if err != nil {
+		s.stop()
+		if msg := strings.TrimSpace(stderr.String()); msg != "" {
+			return nil, fmt.Errorf("slirp4netns: %v: %s", err, msg)
+		}
+		return nil, fmt.Errorf("slirp4netns: %w", err)
+	}
+	if l.cg != nil {
+		// Its memory and processes count against the sandbox's limits.
+		if err := l.cg.add(cmd.Process.Pid); err != nil {
+			s.stop()
+			return nil, fmt.Errorf("limiting slirp4netns: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// tunForAll says whether every user may open /dev/net/tun, as on a
+// desktop or server Debian; in containers it is often root's only.
+func tunForAll() bool {
+	st, err := os.Stat("/dev/net/tun")
+	return err == nil && st.Mode().Perm()&0o006 == 0o006
+}
+
+func (s *slirp) stop() {
+	if s == nil {
+		return
+	}
+	s.once.Do(func() {
+		s.exitW.Close()
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		_ = s.cmd.Wait() // killed on purpose: its status says so
+	})
+}
+
+// dataFile returns a pipe holding data, for bwrap's --ro-bind-data.
+func dataFile(data string) (*os.File, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	_, err = io.WriteString(w, data) // well under a pipe's buffer
+	w.Close()
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}

@@ -30,6 +30,8 @@ const (
 
 	// x32 system calls on amd64 carry this bit and the x86-64 audit arch.
 	x32Bit = 0x40000000
+
+	afVsock = 40 // AF_VSOCK
 )
 
 // nsFlags are the clone flags that create namespaces (CLONE_NEWNS,
@@ -82,7 +84,7 @@ func policy() []rule {
 	rs := deny(
 		// Mounts and the root: the sandbox's view of the filesystem is fixed.
 		"mount", "umount2", "pivot_root", "chroot",
-		"fsopen", "fsconfig", "fsmount", "fspick", "move_mount", "open_tree", "mount_setattr",
+		"fsopen", "fsconfig", "fsmount", "fspick", "move_mount", "open_tree", "open_tree_attr", "mount_setattr",
 		// Other processes' memory and descriptors.
 		"ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
 		// The kernel itself: modules, kexec, BPF, perf, keyrings.
@@ -100,6 +102,8 @@ func policy() []rule {
 		"iopl", "ioperm", "fanotify_init", "vhangup",
 		// io_uring runs operations outside the reach of this filter.
 		"io_uring_setup", "io_uring_enter", "io_uring_register",
+		// NUMA placement of memory, which Docker leaves to CAP_SYS_NICE.
+		"mbind", "set_mempolicy", "migrate_pages", "move_pages",
 	)
 	return append(rs,
 		// clone3 passes its flags in memory the filter cannot read: ENOSYS,
@@ -111,6 +115,9 @@ func policy() []rule {
 		// variants and the query.
 		rule{name: "personality", kind: allowValues, errno: syscall.EPERM, arg: 0,
 			values: []uint32{0x0, 0x8, 0x20000, 0x20008, 0xffffffff}},
+		// vsock talks to the hypervisor (and, in a VM, its host), whatever
+		// the network namespace says: AF_VSOCK, as Docker refuses it.
+		rule{name: "socket", kind: denyValues, errno: syscall.EPERM, arg: 0, values: []uint32{afVsock}},
 		// Faking terminal input (TIOCSTI) and the console's TIOCLINUX.
 		rule{name: "ioctl", kind: denyValues, errno: syscall.EPERM, arg: 1,
 			values: []uint32{0x5412, 0x541C}},
@@ -121,6 +128,7 @@ func policy() []rule {
 type archTable struct {
 	audit uint32
 	x32   bool // reject the x32 ABI's numbers (amd64)
+	maxNr uint32
 	nr    map[string]uint32
 }
 
@@ -139,6 +147,13 @@ func buildFilter(t archTable) ([]insn, error) {
 			insn{code: bpfRetK, k: retErrno | uint32(syscall.ENOSYS)},
 		)
 	}
+	if t.maxNr == 0 {
+		return nil, fmt.Errorf("seccomp table without maxNr")
+	}
+	p = append(p,
+		insn{code: bpfJgeK, jt: 0, jf: 1, k: t.maxNr + 1},
+		insn{code: bpfRetK, k: retErrno | uint32(syscall.ENOSYS)},
+	)
 	for _, r := range policy() {
 		nr, ok := t.nr[r.name]
 		if !ok {

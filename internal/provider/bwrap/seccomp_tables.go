@@ -3,9 +3,17 @@ package bwrap
 // archTables hold the numbers of the system calls the policy names, copied
 // from golang.org/x/sys/unix's zsysnum_linux_*.go (TestSyscallTable checks
 // the running architecture's against it). A name missing from a table is a
-// call that architecture does not have.
+// call that architecture does not have. maxNr is the highest number the
+// policy was reviewed against (x/sys v0.47, Linux 6.18): newer calls fail
+// with ENOSYS until someone looks at them.
 var archTables = map[string]archTable{
-	"amd64": {audit: 0xC000003E, x32: true, nr: map[string]uint32{ // AUDIT_ARCH_X86_64
+	"amd64": {audit: 0xC000003E, x32: true, maxNr: 471, nr: map[string]uint32{ // AUDIT_ARCH_X86_64
+		"socket":            41,
+		"mbind":             237,
+		"set_mempolicy":     238,
+		"migrate_pages":     256,
+		"move_pages":        279,
+		"open_tree_attr":    467,
 		"mount":             165,
 		"umount2":           166,
 		"pivot_root":        155,
@@ -67,7 +75,13 @@ var archTables = map[string]archTable{
 		"personality":       135,
 		"ioctl":             16,
 	}},
-	"arm64": {audit: 0xC00000B7, nr: map[string]uint32{ // AUDIT_ARCH_AARCH64
+	"arm64": {audit: 0xC00000B7, maxNr: 471, nr: map[string]uint32{ // AUDIT_ARCH_AARCH64
+		"socket":            198,
+		"mbind":             235,
+		"set_mempolicy":     237,
+		"migrate_pages":     238,
+		"move_pages":        239,
+		"open_tree_attr":    467,
 		"mount":             40,
 		"umount2":           39,
 		"pivot_root":        41,

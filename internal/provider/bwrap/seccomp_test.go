@@ -94,6 +94,15 @@ func TestSeccompFilter(t *testing.T) {
 			{"personality query", tab.audit, nr("personality"), [6]uint64{0xffffffff}, retAllow},
 			{"personality linux", tab.audit, nr("personality"), [6]uint64{0}, retAllow},
 			{"personality read-implies-exec", tab.audit, nr("personality"), [6]uint64{0x0400000}, eperm},
+			{"socket inet", tab.audit, nr("socket"), [6]uint64{2, 1}, retAllow},
+			{"socket unix", tab.audit, nr("socket"), [6]uint64{1, 1}, retAllow},
+			{"socket vsock", tab.audit, nr("socket"), [6]uint64{40, 1}, eperm},
+			{"socket vsock high bits", tab.audit, nr("socket"), [6]uint64{0x100000028, 1}, eperm},
+			{"mbind", tab.audit, nr("mbind"), [6]uint64{}, eperm},
+			{"move_pages", tab.audit, nr("move_pages"), [6]uint64{}, eperm},
+			{"open_tree_attr", tab.audit, nr("open_tree_attr"), [6]uint64{}, eperm},
+			{"newest reviewed call", tab.audit, tab.maxNr, [6]uint64{}, retAllow},
+			{"call newer than the review", tab.audit, tab.maxNr + 1, [6]uint64{}, enosys},
 		}
 		if tab.x32 {
 			cases = append(cases, struct {
@@ -141,6 +150,9 @@ func TestSyscallTable(t *testing.T) {
 		"mount_setattr": unix.SYS_MOUNT_SETATTR, "pidfd_getfd": unix.SYS_PIDFD_GETFD,
 		"nfsservctl": unix.SYS_NFSSERVCTL, "unshare": unix.SYS_UNSHARE, "clone": unix.SYS_CLONE,
 		"clone3": unix.SYS_CLONE3, "personality": unix.SYS_PERSONALITY, "ioctl": unix.SYS_IOCTL,
+		"socket": unix.SYS_SOCKET, "mbind": unix.SYS_MBIND, "set_mempolicy": unix.SYS_SET_MEMPOLICY,
+		"migrate_pages": unix.SYS_MIGRATE_PAGES, "move_pages": unix.SYS_MOVE_PAGES,
+		"open_tree_attr": unix.SYS_OPEN_TREE_ATTR,
 	}
 	for name, n := range want {
 		if got, ok := tab.nr[name]; !ok || got != n {

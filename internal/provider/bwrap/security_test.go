@@ -31,6 +31,7 @@ func TestSeccomp(t *testing.T) {
 	for name, n := range tab.nr {
 		nrs = append(nrs, fmt.Sprintf("%q: %d", name, n))
 	}
+	nrs = append(nrs, fmt.Sprintf("%q: %d", "unreviewed", tab.maxNr+1))
 	code := `import ctypes, errno, os
 NR = {` + strings.Join(nrs, ", ") + `}
 libc = ctypes.CDLL(None, use_errno=True)
@@ -53,6 +54,14 @@ out.append("tiocsti-high " + call("ioctl", 0, 0xdead00005412, 0))
 out.append("clone3 " + call("clone3", 0, 0))
 out.append("io_uring " + call("io_uring_setup", 1, 0))
 out.append("bpf " + call("bpf", 0, 0, 0))
+out.append("socket-vsock " + call("socket", 40, 1, 0))
+out.append("mbind " + call("mbind", 0, 0, 0, 0, 0, 0))
+out.append("unreviewed " + call("unreviewed", 0))
+import socket
+try:
+    socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM); out.append("vsock-python ok")
+except OSError as e:
+    out.append("vsock-python " + errno.errorcode[e.errno])
 print("\n".join(out))
 `
 	r := run(t, p, id, sandbox.Python, code, 0)
@@ -69,6 +78,10 @@ tiocsti-high EPERM
 clone3 ENOSYS
 io_uring EPERM
 bpf EPERM
+socket-vsock EPERM
+mbind EPERM
+unreviewed ENOSYS
+vsock-python EPERM
 `
 	if string(r.Stdout) != want {
 		t.Errorf("denied calls:\n%s\nstderr %q error %+v\nwant\n%s", r.Stdout, r.Stderr, r.Error, want)

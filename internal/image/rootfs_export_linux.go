@@ -13,6 +13,8 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
+
+	"github.com/warden-sandbox/warden/internal/safedir"
 )
 
 // ExportAPI is what [ExportRootFS] needs of a Docker client.
@@ -41,12 +43,16 @@ func ExportRootFS(ctx context.Context, api ExportAPI, image, cacheDir string, pr
 	if len(id) > 12 {
 		id = id[:12]
 	}
-	dir := filepath.Join(cacheDir, "rootfs-"+id)
-	if st, err := os.Stat(filepath.Join(dir, "usr")); err == nil && st.IsDir() {
-		return dir, nil
-	}
-	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+	// What is found here runs in sandboxes: only a directory no one else
+	// could have written to is reused.
+	if err := safedir.Ensure(cacheDir, 0o755); err != nil {
 		return "", err
+	}
+	dir := filepath.Join(cacheDir, "rootfs-"+id)
+	if err := safedir.Check(dir); err == nil {
+		if st, err := os.Stat(filepath.Join(dir, "usr")); err == nil && st.IsDir() {
+			return dir, nil
+		}
 	}
 	if progress != nil {
 		fmt.Fprintf(progress, "warden: extracting the root filesystem of %s for bubblewrap sandboxes (once per image)\n", image)
@@ -81,7 +87,7 @@ func ExportRootFS(ctx context.Context, api ExportAPI, image, cacheDir string, pr
 	}
 	if err := os.Rename(tmp, dir); err != nil {
 		_ = removeTree(tmp)
-		if st, serr := os.Stat(filepath.Join(dir, "usr")); serr == nil && st.IsDir() {
+		if st, serr := os.Stat(filepath.Join(dir, "usr")); serr == nil && st.IsDir() && safedir.Check(dir) == nil {
 			return dir, nil // another process extracted it meanwhile
 		}
 		return "", err

@@ -2,6 +2,8 @@ package bwrap
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/warden-sandbox/warden/internal/agent"
+	"github.com/warden-sandbox/warden/internal/safedir"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
 
@@ -132,10 +135,10 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 			p.opts.RunAs = &u
 		}
 	}
+	if err := safedir.EnsureRoot(p.opts.WorkspaceRoot); err != nil {
+		return nil, fmt.Errorf("bubblewrap: %w: %w", err, sandbox.ErrInvalid)
+	}
 	if u := p.opts.RunAs; u != nil {
-		if err := os.MkdirAll(p.opts.WorkspaceRoot, 0o711); err != nil {
-			return nil, fmt.Errorf("bubblewrap: creating the workspace root: %w", err)
-		}
 		if !reachableDir(p.opts.WorkspaceRoot, *u) {
 			return nil, fmt.Errorf("bubblewrap: sandboxes run as host uid %d, which cannot reach the workspace root %s: choose one whose directories others may traverse (SANDBOX__WORKSPACE_ROOT): %w",
 				u.UID, p.opts.WorkspaceRoot, sandbox.ErrInvalid)
@@ -193,17 +196,25 @@ func probeAs(ctx context.Context, bwrapPath string, u RunAs) ([]byte, error) {
 
 // reachableShim returns shim if u can read and run it where it is, or a
 // copy of it under root/.init that u can (a test binary in a private
-// build directory, or a warden binary in a home directory, is not).
+// build directory, or a warden binary in a home directory, is not). The
+// copy is named after its SHA-256 and reused only when this user made it:
+// it runs inside every sandbox, so a file someone else put there must
+// never be taken for it.
 func reachableShim(shim, root string, u RunAs) (string, error) {
 	if reachable(shim, u) {
 		return shim, nil
 	}
-	st, err := os.Stat(shim)
+	in, err := os.Open(shim)
 	if err != nil {
 		return "", err
 	}
+	defer in.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, in); err != nil {
+		return "", err
+	}
 	dir := filepath.Join(root, ".init")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := safedir.Ensure(dir, 0o755); err != nil {
 		return "", err
 	}
 	for _, d := range []string{root, dir} {
@@ -211,15 +222,13 @@ func reachableShim(shim, root string, u RunAs) (string, error) {
 			return "", err
 		}
 	}
-	dst := filepath.Join(dir, fmt.Sprintf("init-%d-%d", st.Size(), st.ModTime().UnixNano()))
-	if got, err := os.Stat(dst); err == nil && got.Size() == st.Size() {
+	dst := filepath.Join(dir, "init-"+hex.EncodeToString(h.Sum(nil))[:32])
+	if ownCopy(dst) {
 		return dst, nil
 	}
-	in, err := os.Open(shim)
-	if err != nil {
+	if _, err := in.Seek(0, io.SeekStart); err != nil {
 		return "", err
 	}
-	defer in.Close()
 	tmp, err := os.CreateTemp(dir, "init-*")
 	if err != nil {
 		return "", err
@@ -243,6 +252,17 @@ func reachableShim(shim, root string, u RunAs) (string, error) {
 		return "", fmt.Errorf("%s is not reachable by uid %d: check the permissions of its directories", dst, u.UID)
 	}
 	return dst, nil
+}
+
+// ownCopy reports whether path is a regular file of this process's user
+// that no one else may write to.
+func ownCopy(path string) bool {
+	st, err := os.Lstat(path)
+	if err != nil || !st.Mode().IsRegular() || st.Mode().Perm()&0o022 != 0 {
+		return false
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	return ok && sys.Uid == uint32(os.Geteuid())
 }
 
 // reachableDir reports whether u may traverse dir and every directory
@@ -370,8 +390,8 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 	}()
 	ws := spec.WorkspaceDir
 	if ws == "" {
-		if err := os.MkdirAll(p.opts.WorkspaceRoot, 0o711); err != nil {
-			return sandbox.Info{}, fmt.Errorf("creating workspace root: %w", err)
+		if err := safedir.EnsureRoot(p.opts.WorkspaceRoot); err != nil {
+			return sandbox.Info{}, fmt.Errorf("%w: %w", err, sandbox.ErrInvalid)
 		}
 		if ws, err = os.MkdirTemp(p.opts.WorkspaceRoot, "bwrap-"+string(id)+"-"); err != nil {
 			return sandbox.Info{}, fmt.Errorf("creating workspace: %w", err)
@@ -379,7 +399,7 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 		b.Box.ownsWS = true
 		undo = append(undo, func() { _ = os.RemoveAll(ws) })
 		if u := p.opts.RunAs; u != nil {
-			if err := os.Chown(ws, int(u.UID), int(u.GID)); err != nil {
+			if err := os.Lchown(ws, int(u.UID), int(u.GID)); err != nil {
 				return sandbox.Info{}, fmt.Errorf("handing the workspace to uid %d: %w", u.UID, err)
 			}
 			b.Info.WorkspaceUID, b.Info.WorkspaceGID = int(u.UID), int(u.GID)
@@ -546,6 +566,10 @@ func (l *launcher) args(fd launchFDs) ([]string, error) {
 	a = append(a, sys...)
 	a = append(a,
 		"--proc", "/proc", "--dev", "/dev",
+		// /dev is a tmpfs of its own, of no set size: bounded shared memory
+		// in /dev/shm, and nothing else in /dev to write to.
+		"--size", strconv.FormatInt(s.TmpSize, 10), "--perms", "1777", "--tmpfs", "/dev/shm",
+		"--remount-ro", "/dev",
 		"--size", strconv.FormatInt(s.TmpSize, 10), "--tmpfs", "/tmp",
 		"--bind", l.workspace, s.WorkspacePath,
 	)

@@ -161,10 +161,17 @@ func TestLimits(t *testing.T) {
 				t.Errorf("session after the allocation: %+v", r)
 			}
 
-			// /tmp is a tmpfs of TmpSize.
-			r = run(t, p, id, sandbox.Shell, "head -c 32M /dev/zero > /tmp/big; echo $?; rm -f /tmp/big", 0)
-			if !strings.Contains(string(r.Stderr), "No space left on device") || string(r.Stdout) != "1\n" {
-				t.Errorf("filling /tmp = %q %q", r.Stdout, r.Stderr)
+			// /tmp and /dev/shm are tmpfs of TmpSize each, and the rest of
+			// /dev is read-only: no memory beyond them outside the limits.
+			for _, dir := range []string{"/tmp", "/dev/shm"} {
+				r = run(t, p, id, sandbox.Shell, "head -c 32M /dev/zero > "+dir+"/big; echo $?; rm -f "+dir+"/big", 0)
+				if !strings.Contains(string(r.Stderr), "No space left on device") || string(r.Stdout) != "1\n" {
+					t.Errorf("filling %s = %q %q", dir, r.Stdout, r.Stderr)
+				}
+			}
+			r = run(t, p, id, sandbox.Shell, "head -c 1M /dev/zero > /dev/big; echo $?; echo x > /dev/null; echo $?", 0)
+			if !strings.Contains(string(r.Stderr), "Read-only file system") || string(r.Stdout) != "1\n0\n" {
+				t.Errorf("writing a file in /dev = %q %q", r.Stdout, r.Stderr)
 			}
 
 			// Timeout: the shell and its backgrounded child die with it.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/warden-sandbox/warden/internal/agent"
 	"github.com/warden-sandbox/warden/internal/owner"
+	"github.com/warden-sandbox/warden/internal/safedir"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
 
@@ -378,8 +379,8 @@ func (p *Provider) RemoveOrphans(ctx context.Context) (int, error) {
 // makeWorkspace creates a private workspace directory that the sandbox
 // user (uid 1000) can write, whatever the host user is.
 func makeWorkspace(root, id string) (string, error) {
-	if err := os.MkdirAll(root, 0o711); err != nil {
-		return "", fmt.Errorf("creating workspace root: %w", err)
+	if err := safedir.EnsureRoot(root); err != nil {
+		return "", fmt.Errorf("%w: %w", err, sandbox.ErrInvalid)
 	}
 	dir := filepath.Join(root, id)
 	if err := os.Mkdir(dir, 0o755); err != nil {

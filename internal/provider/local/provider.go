@@ -15,6 +15,7 @@ import (
 
 	"github.com/warden-sandbox/warden/internal/agent"
 	"github.com/warden-sandbox/warden/internal/owner"
+	"github.com/warden-sandbox/warden/internal/safedir"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
 
@@ -158,8 +159,8 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 
 	id := sandbox.NewID()
 	dir := filepath.Join(p.opts.WorkspaceRoot, dirPrefix+string(id))
-	if err := os.MkdirAll(p.opts.WorkspaceRoot, 0o711); err != nil {
-		return sandbox.Info{}, fmt.Errorf("creating workspace root: %w", err)
+	if err := safedir.EnsureRoot(p.opts.WorkspaceRoot); err != nil {
+		return sandbox.Info{}, fmt.Errorf("%w: %w", err, sandbox.ErrInvalid)
 	}
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return sandbox.Info{}, fmt.Errorf("creating sandbox directory: %w", err)

@@ -18,6 +18,7 @@ import (
 	"syscall"
 
 	"github.com/warden-sandbox/warden/internal/agent"
+	"github.com/warden-sandbox/warden/internal/safedir"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
 
@@ -76,8 +77,8 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 		return nil, fmt.Errorf("seatbelt provider: workspace root: %w", err)
 	}
 	opts.WorkspaceRoot = root
-	if err := os.MkdirAll(root, 0o711); err != nil {
-		return nil, fmt.Errorf("seatbelt provider: creating workspace root: %w", err)
+	if err := safedir.EnsureRoot(root); err != nil {
+		return nil, fmt.Errorf("seatbelt provider: %w: %w", err, sandbox.ErrInvalid)
 	}
 	var readDirs []string
 	for _, d := range opts.ReadDirs {
@@ -221,8 +222,8 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 
 	id := sandbox.NewID()
 	dir := filepath.Join(p.opts.WorkspaceRoot, dirPrefix+string(id))
-	if err := os.MkdirAll(p.opts.WorkspaceRoot, 0o711); err != nil {
-		return sandbox.Info{}, fmt.Errorf("creating workspace root: %w", err)
+	if err := safedir.EnsureRoot(p.opts.WorkspaceRoot); err != nil {
+		return sandbox.Info{}, fmt.Errorf("%w: %w", err, sandbox.ErrInvalid)
 	}
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return sandbox.Info{}, fmt.Errorf("creating sandbox directory: %w", err)

@@ -92,6 +92,11 @@ func describeBwrap(p *bwrap.Provider) string {
 		parts = append(parts, fmt.Sprintf("Landlock ABI %d", e.LandlockABI))
 	}
 	parts = append(parts, "limits: "+string(e.Limits))
+	if e.Network == "slirp4netns" {
+		parts = append(parts, "network when enabled: slirp4netns")
+	} else {
+		parts = append(parts, "no network (slirp4netns is not installed)")
+	}
 	s := strings.Join(parts, ", ")
 	if e.Note != "" {
 		s += " (" + e.Note + ")"

@@ -4,8 +4,7 @@
 //
 // What every sandbox gets:
 //
-//   - New user, PID, IPC, UTS and cgroup namespaces, and a new network
-//     namespace (loopback only) unless networking is enabled; nested user
+//   - New user, PID, IPC, UTS, cgroup and network namespaces; nested user
 //     namespaces are disabled (bwrap --disable-userns, where bwrap has it,
 //     and the seccomp filter). Code runs as uid
 //     and gid 1000 of its user namespace, which map to the host user
@@ -18,15 +17,27 @@
 //     kernel refuses unprivileged user namespaces, or with
 //     [Options.RunAsRoot], is the sandbox's user host root, behind the
 //     other layers; [Provider.Enforcement] says so.
+//   - The network namespace has only loopback, unless networking is
+//     enabled: then slirp4netns (a user-mode TCP/IP stack running on the
+//     host, started per sandbox before the sandbox runs anything, with its
+//     own sandbox and seccomp filter) connects it as tap0, 10.0.2.100/24,
+//     DNS at 10.0.2.3, with --disable-host-loopback so the host's
+//     127.0.0.1, where Warden's API listens, is unreachable. The sandbox
+//     gets its own /etc/hosts and /etc/resolv.conf. Without slirp4netns a
+//     sandbox with networking is refused (sandbox.ErrUnsupported): it never
+//     shares the host's network namespace. slirp4netns runs as the
+//     sandbox's host user when /dev/net/tun is open to all users, else as
+//     Warden's (root), shedding its capabilities once tap0 is up.
 //   - No capabilities (--cap-drop ALL) and no_new_privs.
 //   - A fresh root (a tmpfs) holding only read-only system directories:
 //     the host's /usr and a few files of /etc, or, with [Options.RootFS],
 //     the top-level directories of an extracted root filesystem (the
 //     runtime image's, from docker export), minus /var, /home, /root,
 //     /run, /srv, /mnt, /media, /boot. Plus a private /proc, a private
-//     /dev (null, zero, full, random, urandom, tty, pts, shm), a private
-//     /tmp (tmpfs of Spec.TmpSize), the workspace read-write and the
-//     spec's mounts.
+//     /dev (null, zero, full, random, urandom, tty, pts) that is read-only
+//     but for /dev/shm, and /dev/shm and /tmp as tmpfs of Spec.TmpSize
+//     each, the workspace read-write and the spec's mounts. The workspace
+//     root must be Warden's user's alone (internal/safedir).
 //   - A seccomp filter (classic BPF built in this package, passed with
 //     bwrap --seccomp), a deny list after Docker's default profile: EPERM
 //     for mount and the new mount API, umount2, pivot_root, chroot,
@@ -35,11 +46,15 @@
 //     userfaultfd, lookup_dcookie, setns, open_by_handle_at,
 //     name_to_handle_at, swapon/off, reboot, acct, quotactl(_fd), syslog,
 //     settimeofday, clock_settime, adjtimex, clock_adjtime, iopl, ioperm,
-//     fanotify_init, vhangup, io_uring_*; clone and unshare with any
-//     namespace flag; personality other than Docker's allowed values;
-//     ioctl TIOCSTI and TIOCLINUX. ENOSYS for clone3 (glibc then falls
-//     back to clone) and for x32 system calls; another architecture's
-//     system calls (i386 on amd64) kill the process. amd64 and arm64.
+//     fanotify_init, vhangup, io_uring_*, mbind, set_mempolicy,
+//     migrate_pages, move_pages; clone and unshare with any namespace
+//     flag; socket of AF_VSOCK; personality other than Docker's allowed
+//     values; ioctl TIOCSTI and TIOCLINUX. ENOSYS for clone3 (glibc then
+//     falls back to clone), for x32 system calls, and for calls numbered
+//     above the last one reviewed (471, Linux 6.18), so a kernel's new
+//     calls stay closed until someone looks at them; another
+//     architecture's system calls (i386 on amd64) kill the process. amd64
+//     and arm64.
 //   - Landlock, when the kernel has it and the program called [Init]: a
 //     shim (the program's own executable, mounted read-only at
 //     /.warden/init) restricts itself before it executes python3, so the

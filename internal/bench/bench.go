@@ -66,6 +66,16 @@ const (
 	DockerProvCreate     = "docker_provider_create"
 	DockerProvFirstExec  = "docker_provider_first_exec"
 	DockerProvDestroy    = "docker_provider_destroy"
+	// The same lifecycle with networking enabled: bubblewrap's slirp4netns
+	// against Docker's bridge.
+	BwrapNetLifecycle      = "bwrap_net_lifecycle"
+	BwrapNetCreate         = "bwrap_net_create"
+	BwrapNetFirstExec      = "bwrap_net_first_exec"
+	BwrapNetDestroy        = "bwrap_net_destroy"
+	DockerProvNetLifecycle = "docker_provider_net_lifecycle"
+	DockerProvNetCreate    = "docker_provider_net_create"
+	DockerProvNetFirstExec = "docker_provider_net_first_exec"
+	DockerProvNetDestroy   = "docker_provider_net_destroy"
 )
 
 // describe says in a few words what one sample of the named operation
@@ -110,11 +120,15 @@ func describe(name string) string {
 		return "bubblewrap Create + Exec `print(1)` + Destroy"
 	case DockerProvLifecycle:
 		return "Docker provider Create + Exec `print(1)` + Destroy"
-	case BwrapCreate, DockerProvCreate:
+	case BwrapNetLifecycle:
+		return "bubblewrap Create + Exec `print(1)` + Destroy, networking on (slirp4netns)"
+	case DockerProvNetLifecycle:
+		return "Docker provider Create + Exec `print(1)` + Destroy, networking on (bridge)"
+	case BwrapCreate, DockerProvCreate, BwrapNetCreate, DockerProvNetCreate:
 		return "of which Create"
-	case BwrapFirstExec, DockerProvFirstExec:
+	case BwrapFirstExec, DockerProvFirstExec, BwrapNetFirstExec, DockerProvNetFirstExec:
 		return "of which first Exec"
-	case BwrapDestroy, DockerProvDestroy:
+	case BwrapDestroy, DockerProvDestroy, BwrapNetDestroy, DockerProvNetDestroy:
 		return "of which Destroy"
 	}
 	return name
@@ -138,6 +152,8 @@ func pairings() []pairing {
 		{"bubblewrap create", BwrapCreate, DockerProvCreate, "Docker provider create"},
 		{"bubblewrap first exec", BwrapFirstExec, DockerProvFirstExec, "Docker provider first exec"},
 		{"bubblewrap destroy", BwrapDestroy, DockerProvDestroy, "Docker provider destroy"},
+		{"bubblewrap create + `print(1)` + destroy, networking on", BwrapNetLifecycle, DockerProvNetLifecycle, "the same with Docker's bridge"},
+		{"bubblewrap create, networking on", BwrapNetCreate, DockerProvNetCreate, "Docker provider create, networking on"},
 	}
 }
 

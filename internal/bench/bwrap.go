@@ -12,8 +12,9 @@ import (
 // both through the same provider interface and with the same default
 // spec: exec of `x = 1` and `true` in a live sandbox (exec sample counts),
 // then create + first exec of print(1) + destroy (lifecycle sample
-// counts). The two providers' operations are interleaved in shuffled
-// rounds, as in the other cases.
+// counts), and that lifecycle again with networking enabled when the
+// bubblewrap provider can have it. The two providers' operations are
+// interleaved in shuffled rounds, as in the other cases.
 func bwrapCase(bw sandbox.Provider, n, warmup int) caseRunner {
 	return func(ctx context.Context, e env, _, _ int) (_ []Stats, err error) {
 		execN, execWarm := Options{N: n, Warmup: warmup}.rounds(CaseExec)
@@ -52,6 +53,18 @@ func bwrapCase(bw sandbox.Provider, n, warmup int) caseRunner {
 		lifeOps := []op{
 			wardenLifecycle(bw, spec, BwrapLifecycle, BwrapCreate, BwrapFirstExec, BwrapDestroy),
 			wardenLifecycle(e.p, spec, DockerProvLifecycle, DockerProvCreate, DockerProvFirstExec, DockerProvDestroy),
+		}
+		net := spec
+		net.Network = true
+		if probe, err := bw.Create(ctx, net); err == nil {
+			_ = bw.Destroy(ctx, probe.ID)
+			lifeOps = append(lifeOps,
+				wardenLifecycle(bw, net, BwrapNetLifecycle, BwrapNetCreate, BwrapNetFirstExec, BwrapNetDestroy),
+				wardenLifecycle(e.p, net, DockerProvNetLifecycle, DockerProvNetCreate, DockerProvNetFirstExec, DockerProvNetDestroy))
+		} else if !errors.Is(err, sandbox.ErrUnsupported) {
+			return stats, fmt.Errorf("creating a bubblewrap sandbox with networking: %w", err)
+		} else {
+			fmt.Fprintf(e.log, "%s: no networked lifecycle: %v\n", CaseBwrap, err)
 		}
 		more, err := measure(ctx, e, CaseBwrap, lifeOps, lifeN, lifeWarm, 1, lifecycleTimeout)
 		return append(stats, more...), err

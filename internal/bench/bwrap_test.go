@@ -23,6 +23,7 @@ func TestRunBwrap(t *testing.T) {
 		t.Errorf("Run(bwrap) without a bubblewrap provider = %v, want ErrInvalid", err)
 	}
 	testutil.RequireBwrap(t)
+	testutil.RequireSlirp4netns(t)
 	p := newProvider(t)
 	bp, err := bwrap.New(t.Context(), bwrap.Options{WorkspaceRoot: testutil.SharedDir(t)})
 	if err != nil {
@@ -36,13 +37,14 @@ func TestRunBwrap(t *testing.T) {
 	}
 	for _, name := range []string{BwrapExecPython, BwrapExecShell, DockerProvExecPython, DockerProvExecShell,
 		BwrapLifecycle, BwrapCreate, BwrapFirstExec, BwrapDestroy,
-		DockerProvLifecycle, DockerProvCreate, DockerProvFirstExec, DockerProvDestroy} {
+		DockerProvLifecycle, DockerProvCreate, DockerProvFirstExec, DockerProvDestroy,
+		BwrapNetLifecycle, BwrapNetCreate, DockerProvNetLifecycle, DockerProvNetCreate} {
 		if s, ok := rep.Stat(name); !ok || s.N != n || s.Median <= 0 {
 			t.Errorf("%s: %+v (present %v)", name, s, ok)
 		}
 	}
-	if len(rep.Comparisons) != 6 {
-		t.Errorf("Run gave %d comparisons, want 6", len(rep.Comparisons))
+	if len(rep.Comparisons) != 8 {
+		t.Errorf("Run gave %d comparisons, want 8", len(rep.Comparisons))
 	}
 	if len(p.List()) != 0 {
 		t.Errorf("%d docker sandboxes outlived Run", len(p.List()))

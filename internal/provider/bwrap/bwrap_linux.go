@@ -674,9 +674,9 @@ func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 		return nil, fmt.Errorf("passing the seccomp filter: %w", err)
 	}
 	fd.seccomp = pass(sec)
-	hosts := sandboxHosts
-	if !l.spec.Network {
-		hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+	hosts := localHosts
+	if l.spec.Network {
+		hosts = sandboxHosts
 	}
 	f, err := dataFile(hosts)
 	if err != nil {

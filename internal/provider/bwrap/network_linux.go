@@ -35,7 +35,8 @@ const (
 	// sandboxHosts and sandboxResolv replace the host's files: the
 	// sandbox learns nothing of the host's names and resolves through
 	// slirp4netns.
-	sandboxHosts  = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n10.0.2.100\tsandbox\n"
+	localHosts    = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+	sandboxHosts  = localHosts + "10.0.2.100\tsandbox\n"
 	sandboxResolv = "nameserver " + slirpDNS + "\n"
 )
 

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 )
 
@@ -59,28 +60,85 @@ func Check(dir string) error {
 	if st.Mode().Perm()&0o022 != 0 {
 		return fmt.Errorf("%s is writable by other users (mode %04o): %w", abs, st.Mode().Perm(), ErrUnsafe)
 	}
-	// The directories above: resolved, since a link such as macOS's /tmp
-	// is only dangerous if it is one an untrusted user may change, and
-	// such a link lives in a directory this loop checks.
-	parent, err := filepath.EvalSymlinks(filepath.Dir(abs))
+	// The way there: every directory and link on it, unresolved, so that
+	// a link such as macOS's /tmp is accepted only where nobody but root
+	// or this user could have made or could replace it.
+	_, err = checkPath(filepath.Dir(abs), euid, 0)
+	return err
+}
+
+// maxLinks bounds the symbolic links followed on one path, as the
+// kernel's own limit does.
+const maxLinks = 40
+
+// checkPath checks every directory and symbolic link on the way to the
+// absolute path p, component by component as the kernel resolves it, and
+// returns p with its links resolved. A link must belong to root or euid
+// (the directory holding it, already checked, decides who may replace
+// it); a directory must too, and if others may write to it it must have
+// the sticky bit, so they cannot rename what is in it.
+func checkPath(p string, euid uint32, links int) (string, error) {
+	resolved := "/"
+	if err := checkDir(resolved, p, euid); err != nil {
+		return "", err
+	}
+	for _, name := range strings.Split(p, "/") {
+		switch name {
+		case "", ".":
+			continue
+		case "..":
+			// resolved has no links in it, so its parent is lexical.
+			resolved = filepath.Dir(resolved)
+			continue
+		}
+		next := filepath.Join(resolved, name)
+		st, err := os.Lstat(next)
+		if err != nil {
+			return "", err
+		}
+		if st.Mode()&os.ModeSymlink == 0 {
+			if err := checkDir(next, p, euid); err != nil {
+				return "", err
+			}
+			resolved = next
+			continue
+		}
+		if uid := owner(st); uid != 0 && uid != euid {
+			return "", fmt.Errorf("%s, a symbolic link on the way to %s, belongs to uid %d: %w", next, p, uid, ErrUnsafe)
+		}
+		if links++; links > maxLinks {
+			return "", fmt.Errorf("%s: too many symbolic links: %w", p, ErrUnsafe)
+		}
+		target, err := os.Readlink(next)
+		if err != nil {
+			return "", err
+		}
+		if !filepath.IsAbs(target) {
+			target = resolved + "/" + target
+		}
+		if resolved, err = checkPath(target, euid, links); err != nil {
+			return "", err
+		}
+	}
+	return resolved, nil
+}
+
+// checkDir checks one directory on the way to p.
+func checkDir(d, p string, euid uint32) error {
+	st, err := os.Stat(d)
 	if err != nil {
 		return err
 	}
-	for d := parent; ; d = filepath.Dir(d) {
-		st, err := os.Stat(d)
-		if err != nil {
-			return err
-		}
-		if uid := owner(st); uid != 0 && uid != euid {
-			return fmt.Errorf("%s, above %s, belongs to uid %d: %w", d, abs, uid, ErrUnsafe)
-		}
-		if st.Mode().Perm()&0o022 != 0 && st.Mode()&os.ModeSticky == 0 {
-			return fmt.Errorf("%s, above %s, is writable by other users (mode %04o) without the sticky bit: %w", d, abs, st.Mode().Perm(), ErrUnsafe)
-		}
-		if d == filepath.Dir(d) {
-			return nil
-		}
+	if !st.IsDir() {
+		return fmt.Errorf("%s, on the way to %s, is not a directory: %w", d, p, ErrUnsafe)
 	}
+	if uid := owner(st); uid != 0 && uid != euid {
+		return fmt.Errorf("%s, on the way to %s, belongs to uid %d: %w", d, p, uid, ErrUnsafe)
+	}
+	if st.Mode().Perm()&0o022 != 0 && st.Mode()&os.ModeSticky == 0 {
+		return fmt.Errorf("%s, on the way to %s, is writable by other users (mode %04o) without the sticky bit: %w", d, p, st.Mode().Perm(), ErrUnsafe)
+	}
+	return nil
 }
 
 func owner(st os.FileInfo) uint32 {

@@ -53,6 +53,25 @@ func TestEnsure(t *testing.T) {
 		t.Errorf("a file: Check = %v, want ErrUnsafe", err)
 	}
 
+	// Links on the way are followed as the kernel follows them, and what
+	// they lead to is checked too.
+	if err := os.Symlink("a/../a", filepath.Join(base, "rel")); err != nil {
+		t.Fatal(err)
+	}
+	if err := Ensure(filepath.Join(base, "rel", "via-link"), 0o711); err != nil {
+		t.Errorf("below this user's relative link to a safe directory: %v", err)
+	}
+	if err := os.Symlink(open, filepath.Join(base, "to-open")); err != nil {
+		t.Fatal(err)
+	}
+	refuse("below a link to a directory all may write to", filepath.Join(base, "to-open", "warden"))
+	if err := os.Symlink("loop", filepath.Join(base, "loop")); err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(filepath.Join(base, "loop", "warden")); err == nil {
+		t.Error("below a link to itself: Check = nil")
+	}
+
 	if os.Geteuid() == 0 {
 		// Made first by another user, as anyone may in /tmp.
 		theirs := filepath.Join(sticky, "theirs")
@@ -62,6 +81,26 @@ func TestEnsure(t *testing.T) {
 		}
 		refuse("another user's", theirs)
 		refuse("below another user's", filepath.Join(theirs, "warden"))
+
+		// A link another user made in a sticky directory: they may point
+		// it elsewhere between the check and the use, even at a directory
+		// that passes every check.
+		theirLink := filepath.Join(sticky, "their-link")
+		if err := os.Symlink(fresh, theirLink); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Lchown(theirLink, 1000, 1000); err != nil {
+			t.Fatal(err)
+		}
+		refuse("below another user's link to a safe directory", filepath.Join(theirLink, "warden"))
+		// A link of this user's there is fine.
+		ownLink := filepath.Join(sticky, "own-link")
+		if err := os.Symlink(fresh, ownLink); err != nil {
+			t.Fatal(err)
+		}
+		if err := Ensure(filepath.Join(ownLink, "warden"), 0o711); err != nil {
+			t.Errorf("below this user's link in a sticky directory: %v", err)
+		}
 	}
 }
 

@@ -214,11 +214,13 @@ func reachableShim(shim, root string, u RunAs) (string, error) {
 		return "", err
 	}
 	dir := filepath.Join(root, ".init")
-	if err := safedir.Ensure(dir, 0o755); err != nil {
+	if err := safedir.Ensure(dir, 0o711); err != nil {
 		return "", err
 	}
+	// Searchable, not listable: u needs to reach the copy, not to see
+	// the names of the workspaces beside it.
 	for _, d := range []string{root, dir} {
-		if err := os.Chmod(d, 0o755); err != nil {
+		if err := os.Chmod(d, 0o711); err != nil {
 			return "", err
 		}
 	}
@@ -489,9 +491,9 @@ type launcher struct {
 	workspace string
 	cg        limiter
 
-	mu  sync.Mutex
-	cmd *exec.Cmd
-	net *slirp // nil without networking
+	mu   sync.Mutex
+	stop func() // kills the running process tree and its slirp4netns; nil when none
+	net  *slirp // the running tree's slirp4netns; nil without networking
 }
 
 // Directories of an image's root filesystem that are not system
@@ -766,9 +768,16 @@ func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 		}
 	}
 	if infoR != nil {
-		pid, err := readChildPID(infoR)
+		// bwrap writes its info at once; a deadline keeps a wedged bwrap
+		// from holding Start forever.
+		deadline := time.Now().Add(30 * time.Second)
+		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+			deadline = d
+		}
+		_ = infoR.SetReadDeadline(deadline)
+		info, err := readChildPID(infoR)
 		if err == nil {
-			net, err = l.startSlirp(pid)
+			net, err = l.startSlirp(info)
 		}
 		if err != nil {
 			return fail("connecting the sandbox's network", err)
@@ -778,14 +787,18 @@ func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 		blockW.Close()
 		blockW = nil
 	}
-	l.mu.Lock()
-	l.cmd, l.net = cmd, net
-	l.mu.Unlock()
-	return &proc{Reader: stdout, WriteCloser: stdin, stderr: stderr, kill: sync.OnceFunc(func() {
+	// One stop per launch, shared by the session (Close) and the launcher
+	// (kill): the process group is killed before the only Wait, never
+	// after it, when its number may already belong to someone else.
+	stop := sync.OnceFunc(func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		_ = cmd.Wait()
 		net.stop()
-	})}, nil
+	})
+	l.mu.Lock()
+	l.stop, l.net = stop, net
+	l.mu.Unlock()
+	return &proc{Reader: stdout, WriteCloser: stdin, stderr: stderr, kill: stop}, nil
 }
 
 // Reset kills the sandbox's whole process tree: killing bwrap kills its
@@ -798,14 +811,12 @@ func (l *launcher) Reset(ctx context.Context) error {
 
 func (l *launcher) kill() {
 	l.mu.Lock()
-	cmd, net := l.cmd, l.net
-	l.cmd, l.net = nil, nil
+	stop := l.stop
+	l.stop, l.net = nil, nil
 	l.mu.Unlock()
-	if cmd != nil && cmd.Process != nil {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		_ = cmd.Wait()
+	if stop != nil {
+		stop()
 	}
-	net.stop()
 	if l.cg != nil {
 		l.cg.killAll()
 	}

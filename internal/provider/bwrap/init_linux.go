@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -42,7 +43,29 @@ func Init() {
 		fmt.Fprintf(os.Stderr, "warden sandbox init: %v\n", err)
 		os.Exit(127)
 	}
+	// Descriptors this process inherited stay out of every sandbox and
+	// slirp4netns: Go opens its own close-on-exec, but whatever started
+	// Warden may have left others open (a socket, a file), and bwrap
+	// passes on what it gets.
+	closeOnExecFrom(3)
 	hooked.Store(true)
+}
+
+// closeOnExecFrom marks every descriptor from fd up close-on-exec, with
+// close_range(2) where the kernel has it (5.11 and later), else one by one.
+func closeOnExecFrom(fd int) {
+	if unix.CloseRange(uint(fd), ^uint(0), unix.CLOSE_RANGE_CLOEXEC) == nil {
+		return
+	}
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if n, err := strconv.Atoi(e.Name()); err == nil && n >= fd {
+			unix.CloseOnExec(n)
+		}
+	}
 }
 
 // shimConfig is what the provider tells the shim, as JSON in argv[2].
@@ -124,6 +147,8 @@ func shim(cfgJSON string, argv []string) error {
 	if p, err := lookPath(path); err == nil {
 		path = p
 	}
+	// The sandbox's program gets its standard streams and nothing else.
+	closeOnExecFrom(3)
 	return syscall.Exec(path, argv, os.Environ())
 }
 

@@ -57,25 +57,32 @@ type slirp struct {
 // sandbox's first process.
 type bwrapInfo struct {
 	ChildPID int `json:"child-pid"`
+	// NetNS is the inode of the sandbox's network namespace (bwrap 0.4 and
+	// later): it tells that /proc/<ChildPID> is still the sandbox.
+	NetNS uint64 `json:"net-namespace"`
 }
 
 // readChildPID reads the sandbox's host PID from bwrap's --info-fd. bwrap
 // writes it before the sandbox reads its --block-fd, so the namespaces
 // exist and nothing of the sandbox's own has run yet.
-func readChildPID(r io.Reader) (int, error) {
+func readChildPID(r io.Reader) (bwrapInfo, error) {
 	var info bwrapInfo
 	if err := json.NewDecoder(r).Decode(&info); err != nil {
-		return 0, fmt.Errorf("reading bwrap's info: %w", err)
+		return info, fmt.Errorf("reading bwrap's info: %w", err)
 	}
 	if info.ChildPID <= 0 {
-		return 0, fmt.Errorf("bwrap's info has no child-pid")
+		return info, fmt.Errorf("bwrap's info has no child-pid")
 	}
-	return info.ChildPID, nil
+	if info.NetNS == 0 {
+		return info, fmt.Errorf("bwrap's info has no net-namespace: bubblewrap 0.4 or later is needed for networking")
+	}
+	return info, nil
 }
 
 // startSlirp connects the network namespace of the process pid to the
 // outside, and returns once its interface is configured.
-func (l *launcher) startSlirp(pid int) (*slirp, error) {
+func (l *launcher) startSlirp(info bwrapInfo) (*slirp, error) {
+	pid := info.ChildPID
 	readyR, readyW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -98,6 +105,15 @@ func (l *launcher) startSlirp(pid int) (*slirp, error) {
 		return nil, err
 	}
 	defer netns.Close()
+	// The PID is bwrap's child, which bwrap reaps: if it died and its PID
+	// went to another process before the open, this is not the sandbox's
+	// namespace, and slirp4netns must not connect it.
+	var st unix.Stat_t
+	if err := unix.Fstat(int(netns.Fd()), &st); err != nil || st.Ino != info.NetNS {
+		readyW.Close()
+		exitW.Close()
+		return nil, fmt.Errorf("process %d no longer is the sandbox (network namespace %d, want %d)", pid, st.Ino, info.NetNS)
+	}
 	fd, err := unix.IoctlRetInt(int(netns.Fd()), unix.NS_GET_USERNS)
 	if err != nil {
 		readyW.Close()

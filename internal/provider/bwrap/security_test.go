@@ -4,6 +4,9 @@ package bwrap
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -152,5 +155,54 @@ oom_score_adj ok
 `
 	if string(r.Stdout) != want {
 		t.Errorf("landlock:\n%s\nstderr %q error %+v\nwant\n%s", r.Stdout, r.Stderr, r.Error, want)
+	}
+}
+
+// TestInheritedDescriptors: a descriptor Warden inherited from whatever
+// started it (here fd 3, a host file) reaches neither the sandboxed code
+// nor slirp4netns. The test runs itself again as that child, with the file
+// at fd 40: above the descriptors a launch passes on, which would replace it.
+func TestInheritedDescriptors(t *testing.T) {
+	const marker = "warden-inherited-fd-marker"
+	if os.Getenv("WARDEN_TEST_FD_CHILD") == "1" {
+		p, id := newBox(t, sandbox.Spec{Network: true})
+		// Every process of the sandbox: the agent, and the code it runs.
+		r := run(t, p, id, sandbox.Python, `import os
+for pid in filter(str.isdigit, os.listdir('/proc')):
+    try:
+        for fd in os.listdir('/proc/%s/fd' % pid):
+            print(pid, fd, os.readlink('/proc/%s/fd/%s' % (pid, fd)))
+    except OSError:
+        pass`, 0)
+		if r.ExitCode != 0 || strings.Contains(string(r.Stdout), marker) {
+			t.Errorf("descriptors of the sandboxed code (exit %d):\n%s%s", r.ExitCode, r.Stdout, r.Stderr)
+		}
+		pid := slirpPID(t, p, id)
+		fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, fd := range fds {
+			if l, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); strings.Contains(l, marker) {
+				t.Errorf("slirp4netns has the inherited descriptor as fd %s", fd.Name())
+			}
+		}
+		return
+	}
+	t.Parallel()
+	testutil.RequireBwrap(t)
+	testutil.RequireSlirp4netns(t)
+	f, err := os.Create(filepath.Join(t.TempDir(), marker))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestInheritedDescriptors$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), "WARDEN_TEST_FD_CHILD=1")
+	cmd.ExtraFiles = make([]*os.File, 38)
+	cmd.ExtraFiles[37] = f // fd 40 in the child, not close-on-exec
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestInheritedDescriptors") {
+		t.Fatalf("child with an inherited descriptor: %v\n%s", err, out)
 	}
 }

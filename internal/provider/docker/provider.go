@@ -60,6 +60,10 @@ type Provider struct {
 
 	mu     sync.Mutex
 	images map[string]bool // images known to be present
+
+	// start starts a created container; tests replace it to make a start
+	// fail as the engine's sometimes does.
+	start func(ctx context.Context, id string) error
 }
 
 var _ sandbox.Provider = (*Provider)(nil)
@@ -107,6 +111,10 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 		log:    log.With("provider", "docker"),
 		owner:  owner.ID(),
 		images: map[string]bool{},
+	}
+	p.start = func(ctx context.Context, id string) error {
+		_, err := p.cli.ContainerStart(ctx, id, client.ContainerStartOptions{})
+		return err
 	}
 	if !opts.KeepOrphans {
 		if n, err := p.RemoveOrphans(ctx); err != nil {
@@ -188,7 +196,7 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 		defer cancel()
 		_, _ = p.cli.ContainerRemove(rctx, created.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 	})
-	if _, err := p.cli.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
+	if err := p.startContainer(ctx, created.ID); err != nil {
 		return sandbox.Info{}, fmt.Errorf("starting container: %w", convert(err))
 	}
 	b.Session = agent.NewSession(&launcher{cli: p.cli, containerID: created.ID, workspace: spec.WorkspacePath}, agent.Options{
@@ -204,6 +212,39 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 	p.boxes.Add(b)
 	p.log.Debug("created sandbox", "sandbox_id", id, "container", b.Info.Name)
 	return b.Info, nil
+}
+
+// startAttempts bounds the starts of one container.
+const startAttempts = 3
+
+// startContainer starts a created container, again if runc failed to.
+// Under load runc now and then fails to create a container's first
+// process, before any of it runs: "OCI runtime create failed: ... exec:
+// "/sbin/docker-init": stat /sbin/docker-init: permission denied" (Docker
+// 20.10 with runc 1.1.5 here: about one start in a hundred while
+// bubblewrap sandboxes are made beside it, never on an idle engine).
+// Starting the same container again works, so that failure, and only it,
+// is retried.
+func (p *Provider) startContainer(ctx context.Context, id string) error {
+	var err error
+	for attempt := 1; attempt <= startAttempts; attempt++ {
+		if err = p.start(ctx, id); err == nil || !runtimeCreateFailed(err) || attempt == startAttempts {
+			return err
+		}
+		p.log.Warn("the container runtime failed to start a sandbox's container; starting it again", "container", id, "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt) * 50 * time.Millisecond):
+		}
+	}
+	return err
+}
+
+// runtimeCreateFailed tells a failure of the OCI runtime to create the
+// container's process, which leaves the container as it was, created.
+func runtimeCreateFailed(err error) bool {
+	return strings.Contains(err.Error(), "OCI runtime create failed")
 }
 
 // containerConfig is the hardened container definition of a sandbox.

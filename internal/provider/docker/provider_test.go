@@ -482,3 +482,79 @@ func TestOwnerAlive(t *testing.T) {
 		}
 	}
 }
+
+// TestStartRetried: a container whose first process runc failed to
+// create is started again, up to startAttempts times; other failures are
+// not retried, and a container that never started is removed. The
+// engine's own failure is too rare to wait for, so the first starts fail
+// here with its words, and the rest go to the real engine.
+func TestStartRetried(t *testing.T) {
+	t.Parallel()
+	testutil.RequireDocker(t)
+	p, err := New(t.Context(), Options{WorkspaceRoot: filepath.Join(os.TempDir(), "warden-test"), KeepOrphans: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close(context.Background()) })
+	real := p.start
+	const runcFlake = `failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "/sbin/docker-init": stat /sbin/docker-init: permission denied: unknown`
+	var mu sync.Mutex
+	var attempts, all []string
+	failing := func(n int, msg string) {
+		mu.Lock()
+		defer mu.Unlock()
+		attempts = nil
+		p.start = func(ctx context.Context, id string) error {
+			mu.Lock()
+			attempts = append(attempts, id)
+			all = append(all, id)
+			k := len(attempts)
+			mu.Unlock()
+			if k <= n {
+				return errors.New(msg)
+			}
+			return real(ctx, id)
+		}
+	}
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(attempts) }
+
+	failing(startAttempts-1, runcFlake)
+	info, err := p.Create(t.Context(), sandbox.Spec{Image: testutil.Image()})
+	if err != nil {
+		t.Fatalf("Create after %d failed starts: %v", startAttempts-1, err)
+	}
+	if r := run(t, p, info.ID, sandbox.Python, "print(6 * 7)", 0); string(r.Stdout) != "42\n" {
+		t.Errorf("after a retried start: %+v", r)
+	}
+	if n := count(); n != startAttempts {
+		t.Errorf("%d starts, want %d", n, startAttempts)
+	}
+	if err := p.Destroy(t.Context(), info.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	failing(startAttempts, runcFlake)
+	if _, err := p.Create(t.Context(), sandbox.Spec{Image: testutil.Image()}); err == nil || !strings.Contains(err.Error(), "OCI runtime create failed") {
+		t.Errorf("Create when every start fails = %v", err)
+	}
+	if n := count(); n != startAttempts {
+		t.Errorf("%d starts, want %d", n, startAttempts)
+	}
+	failing(1, "driver failed programming external connectivity")
+	if _, err := p.Create(t.Context(), sandbox.Spec{Image: testutil.Image()}); err == nil {
+		t.Error("Create with another start failure = nil")
+	}
+	if n := count(); n != 1 {
+		t.Errorf("another failure was tried %d times, want once", n)
+	}
+	// The containers that never started are gone (the first one, started
+	// and destroyed, too).
+	mu.Lock()
+	ids := append([]string(nil), all...)
+	mu.Unlock()
+	for _, id := range ids {
+		if _, err := p.cli.ContainerInspect(t.Context(), id, client.ContainerInspectOptions{}); err == nil {
+			t.Errorf("container %s outlived its failed Create", id)
+		}
+	}
+}

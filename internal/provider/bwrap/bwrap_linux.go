@@ -35,6 +35,9 @@ type Provider struct {
 	seccomp []byte // the encoded filter
 	cgroup2 string // parent directory of sandbox groups, for cgroup v2
 	slirp   string // slirp4netns, "" when missing: no networking
+	// resolvFiles are the host's resolv.conf and systemd-resolved's
+	// upstream list, read for each networked start (tests change them).
+	resolvFiles [2]string
 	// disableUserns: bwrap can forbid user namespaces inside the sandbox.
 	disableUserns bool
 
@@ -92,6 +95,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	}
 	p.enf.Seccomp = true
 	p.slirp = opts.Slirp4netns
+	p.resolvFiles = [2]string{hostResolvConf, resolvedResolvConf}
 	if p.slirp == "" {
 		p.slirp, _ = exec.LookPath("slirp4netns")
 	}
@@ -639,6 +643,9 @@ func (l *launcher) args(fd launchFDs) ([]string, error) {
 	if l.p.opts.CPUSeconds > 0 {
 		cfg.Rlimits = append(cfg.Rlimits, [2]uint64{syscall.RLIMIT_CPU, uint64(l.p.opts.CPUSeconds)})
 	}
+	if fd.netUp >= 0 && fd.netGo >= 0 {
+		cfg.NetFDs = &[2]int{fd.netUp, fd.netGo}
+	}
 	js, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, err
@@ -655,11 +662,15 @@ type launchFDs struct {
 	info    int // bwrap writes the sandbox's host PID to it
 	hosts   int // contents of /etc/hosts
 	resolv  int // contents of /etc/resolv.conf
+	// The shim's side of the network hand-over: it writes a byte to
+	// netUp once bwrap has set the sandbox up, then waits for one on
+	// netGo, sent once slirp4netns has connected the namespace.
+	netUp, netGo int
 }
 
 func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 	l.kill() // one sandbox process tree at a time
-	fd := launchFDs{seccomp: -1, block: -1, info: -1, hosts: -1, resolv: -1}
+	fd := launchFDs{seccomp: -1, block: -1, info: -1, hosts: -1, resolv: -1, netUp: -1, netGo: -1}
 	var extra []*os.File
 	defer func() {
 		for _, f := range extra {
@@ -687,13 +698,12 @@ func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 	fd.hosts = pass(f)
 	// The parent's ends of the pipes that hold the sandbox back until its
 	// limits and network are in place, and that tell its PID.
-	var blockW, infoR *os.File
+	var blockW, infoR, upR, goW *os.File
 	defer func() {
-		if blockW != nil {
-			blockW.Close()
-		}
-		if infoR != nil {
-			infoR.Close()
+		for _, f := range []*os.File{blockW, infoR, upR, goW} {
+			if f != nil {
+				f.Close()
+			}
 		}
 	}()
 	if l.cg != nil || l.spec.Network {
@@ -712,10 +722,18 @@ func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 			return nil, err
 		}
 		infoR, fd.info = r, pass(w)
-		if f, err = dataFile(sandboxResolv); err != nil {
+		if f, err = dataFile(l.p.sandboxResolvConf()); err != nil {
 			return nil, err
 		}
 		fd.resolv = pass(f)
+		if l.p.shim != "" {
+			if upR, fd.netUp, err = pipeIn(pass); err != nil {
+				return nil, err
+			}
+			if goW, fd.netGo, err = pipeOut(pass); err != nil {
+				return nil, err
+			}
+		}
 	}
 	args, err := l.args(fd)
 	if err != nil {
@@ -776,8 +794,21 @@ func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 		}
 		_ = infoR.SetReadDeadline(deadline)
 		info, err := readChildPID(infoR)
+		if err == nil && upR != nil {
+			// bwrap configures the namespace's loopback itself; slirp4netns
+			// configuring tap0 at the same time made that fail now and then
+			// ("loopback: Failed RTM_NEWADDR"). So bwrap finishes first, and
+			// the shim holds the sandbox's program back until the network is
+			// up.
+			blockW.Close()
+			blockW = nil
+			err = waitByte(upR, deadline)
+		}
 		if err == nil {
 			net, err = l.startSlirp(info)
+		}
+		if err == nil && goW != nil {
+			_, err = goW.Write([]byte{1})
 		}
 		if err != nil {
 			return fail("connecting the sandbox's network", err)
@@ -831,3 +862,33 @@ type proc struct {
 
 func (p *proc) Close() error        { p.kill(); return nil }
 func (p *proc) Diagnostics() string { return p.stderr.String() }
+
+// pipeIn makes a pipe whose write end goes to bwrap (through pass, which
+// tells its descriptor number there); the read end stays here.
+func pipeIn(pass func(*os.File) int) (*os.File, int, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, -1, err
+	}
+	return r, pass(w), nil
+}
+
+// pipeOut makes a pipe whose read end goes to bwrap; the write end stays.
+func pipeOut(pass func(*os.File) int) (*os.File, int, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, -1, err
+	}
+	return w, pass(r), nil
+}
+
+// waitByte reads one byte from r by deadline; EOF means the other side
+// went away first.
+func waitByte(r *os.File, deadline time.Time) error {
+	_ = r.SetReadDeadline(deadline)
+	var b [1]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return fmt.Errorf("waiting for the sandbox to be set up: %w", err)
+	}
+	return nil
+}

@@ -23,7 +23,9 @@
 //     own sandbox and seccomp filter) connects it as tap0, 10.0.2.100/24,
 //     DNS at 10.0.2.3, with --disable-host-loopback so the host's
 //     127.0.0.1, where Warden's API listens, is unreachable. The sandbox
-//     gets its own /etc/hosts and /etc/resolv.conf. Without slirp4netns a
+//     gets its own /etc/hosts and /etc/resolv.conf (10.0.2.3, or the
+//     upstream servers where the host's resolver is a loopback stub such
+//     as systemd-resolved's). Without slirp4netns a
 //     sandbox with networking is refused (sandbox.ErrUnsupported): it never
 //     shares the host's network namespace. slirp4netns runs as the
 //     sandbox's host user when /dev/net/tun is open to all users, else as

@@ -75,6 +75,10 @@ type shimConfig struct {
 	Landlock *landlockRules `json:"landlock,omitempty"`
 	// Rlimits to set, each as [resource, soft and hard value].
 	Rlimits [][2]uint64 `json:"rlimits,omitempty"`
+	// NetFDs, for a sandbox with networking: the shim writes a byte to the
+	// first once it runs (bwrap is done with the namespaces), then waits
+	// for one on the second (slirp4netns has connected the network).
+	NetFDs *[2]int `json:"net_fds,omitempty"`
 }
 
 // landlockRules group paths by the access they get.
@@ -127,6 +131,11 @@ func shim(cfgJSON string, argv []string) error {
 	var cfg shimConfig
 	if err := json.Unmarshal([]byte(cfgJSON), &cfg); err != nil {
 		return fmt.Errorf("decoding config: %w", err)
+	}
+	if fds := cfg.NetFDs; fds != nil {
+		if err := netHandOver(fds[0], fds[1]); err != nil {
+			return err
+		}
 	}
 	// Landlock and no_new_privs hold for the thread that sets them; exec
 	// from that same thread carries them into the new program (and exec
@@ -234,6 +243,26 @@ func addRule(rulesetFD int, path string, access uint64) error {
 	if _, _, errno := syscall.Syscall6(unix.SYS_LANDLOCK_ADD_RULE, uintptr(rulesetFD), unix.LANDLOCK_RULE_PATH_BENEATH,
 		uintptr(unsafe.Pointer(&attr)), 0, 0, 0); errno != 0 {
 		return fmt.Errorf("landlock_add_rule %s: %w", path, errno)
+	}
+	return nil
+}
+
+// netHandOver tells the provider the sandbox is set up (on up) and waits
+// until its network is connected (a byte on wait; EOF if it could not be).
+func netHandOver(up, wait int) error {
+	_, err := syscall.Write(up, []byte{1})
+	syscall.Close(up)
+	if err != nil {
+		return fmt.Errorf("telling the provider the sandbox is up: %w", err)
+	}
+	var b [1]byte
+	n, err := syscall.Read(wait, b[:])
+	for err == syscall.EINTR {
+		n, err = syscall.Read(wait, b[:])
+	}
+	syscall.Close(wait)
+	if n != 1 {
+		return fmt.Errorf("the sandbox's network was not connected (%v)", err)
 	}
 	return nil
 }

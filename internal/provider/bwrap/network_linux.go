@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strconv"
@@ -39,6 +40,67 @@ const (
 	sandboxHosts  = localHosts + "10.0.2.100\tsandbox\n"
 	sandboxResolv = "nameserver " + slirpDNS + "\n"
 )
+
+// The host's resolver configuration, and systemd-resolved's list of the
+// servers behind its loopback stub.
+const (
+	hostResolvConf     = "/etc/resolv.conf"
+	resolvedResolvConf = "/run/systemd/resolve/resolv.conf"
+)
+
+// resolvConf is the /etc/resolv.conf of a sandbox with networking, made
+// from the host's (hostConf) and systemd-resolved's (resolvedConf) files.
+// slirp4netns forwards 10.0.2.3 to the host's first nameserver; where that
+// is on loopback (systemd-resolved's 127.0.0.53, a local dnsmasq),
+// --disable-host-loopback keeps the sandbox from it. The sandbox then gets
+// the upstream servers instead, systemd-resolved's first, reached through
+// slirp4netns like any outside address, as Docker does. ok is false when
+// there are none: the sandbox has no working DNS.
+func resolvConf(hostConf, resolvedConf string) (conf string, ok bool) {
+	host := nameservers(hostConf)
+	if len(host) == 0 || !host[0].IsLoopback() {
+		return sandboxResolv, len(host) > 0
+	}
+	var b strings.Builder
+	n := 0
+	for _, ns := range append(nameservers(resolvedConf), host...) {
+		if !ns.IsLoopback() && n < 3 && !strings.Contains(b.String(), " "+ns.String()+"\n") {
+			fmt.Fprintf(&b, "nameserver %s\n", ns)
+			n++
+		}
+	}
+	if n == 0 {
+		return sandboxResolv, false
+	}
+	return b.String(), true
+}
+
+// nameservers lists the IPv4 nameservers of a resolv.conf, in order
+// (slirp4netns's network is IPv4 only).
+func nameservers(conf string) []netip.Addr {
+	var out []netip.Addr
+	for _, line := range strings.Split(conf, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == "nameserver" {
+			if a, err := netip.ParseAddr(f[1]); err == nil && a.Is4() {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
+
+// sandboxResolvConf reads the host's files and makes the sandbox's.
+func (p *Provider) sandboxResolvConf() string {
+	host, _ := os.ReadFile(p.resolvFiles[0])
+	resolved, _ := os.ReadFile(p.resolvFiles[1])
+	conf, ok := resolvConf(string(host), string(resolved))
+	if !ok {
+		p.log.Warn("sandboxes with networking have no DNS: the host's resolver is on loopback and no upstream server is listed",
+			"host", p.resolvFiles[0], "upstream", p.resolvFiles[1])
+	}
+	return conf
+}
 
 // errNoSlirp refuses networking without slirp4netns rather than share the
 // host's network namespace.
@@ -134,6 +196,18 @@ func (l *launcher) startSlirp(info bwrapInfo) (*slirp, error) {
 	cmd.Env = []string{}
 	cmd.ExtraFiles = []*os.File{readyW, exitR, userns, netns}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if os.Geteuid() == 0 {
+		// slirp4netns --enable-sandbox makes its new mount namespace's /
+		// private but not what is mounted below it, then detaches the old
+		// root: as root, in the host's user namespace, that unmount
+		// propagates to every shared mount's peers in the host's namespace.
+		// Docker's /var/lib/docker is shared, so the root filesystems of
+		// containers being started vanished under them ("stat
+		// /sbin/docker-init: permission denied"). Go starts slirp4netns in a
+		// mount namespace of its own made private all the way down (MS_REC),
+		// from which nothing propagates.
+		cmd.SysProcAttr.Unshareflags = syscall.CLONE_NEWNS
+	}
 	if u := l.p.opts.RunAs; u != nil && tunForAll() {
 		// Unprivileged where it can be; otherwise it runs as Warden (root)
 		// and sheds its capabilities once the interface is up.

@@ -1,14 +1,19 @@
 package bwrap
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/warden-sandbox/warden/internal/sandbox"
 	"github.com/warden-sandbox/warden/internal/testutil"
@@ -98,7 +103,10 @@ func TestNetwork(t *testing.T) {
 		want(dial("10.0.2.2", p), "failed OSError 101") // ENETUNREACH
 		want(dial("127.0.0.1", p), "failed ConnectionRefusedError 111")
 	}
-	want("print(open('/etc/resolv.conf').read().strip())", "nameserver "+slirpDNS)
+	host, _ := os.ReadFile(hostResolvConf)
+	resolved, _ := os.ReadFile(resolvedResolvConf)
+	conf, _ := resolvConf(string(host), string(resolved))
+	want("print(open('/etc/resolv.conf').read().strip())", strings.TrimSpace(conf))
 	want("import socket; print(socket.gethostbyname('localhost'))", "127.0.0.1")
 	first := slirpPID(t, p, id)
 	if first == 0 || !alive(first) {
@@ -168,4 +176,188 @@ func alive(pid int) bool {
 	}
 	_, rest, _ := strings.Cut(string(b), ") ")
 	return !strings.HasPrefix(rest, "Z")
+}
+
+func TestResolvConf(t *testing.T) {
+	t.Parallel()
+	const dns = "nameserver " + slirpDNS + "\n"
+	for _, tc := range []struct {
+		host, resolved, want string
+		ok                   bool
+	}{
+		// A resolver slirp4netns can reach: it forwards to it.
+		{"nameserver 10.255.255.53\n", "", dns, true},
+		{"search example.com\nnameserver 192.0.2.1\nnameserver 127.0.0.1\n", "nameserver 198.51.100.1\n", dns, true},
+		// systemd-resolved's stub: its upstream servers, at most three.
+		{"nameserver 127.0.0.53\noptions edns0 trust-ad\n",
+			"nameserver 198.51.100.1\nnameserver 2001:db8::1\nnameserver 198.51.100.2\nnameserver 198.51.100.3\nnameserver 198.51.100.4\n",
+			"nameserver 198.51.100.1\nnameserver 198.51.100.2\nnameserver 198.51.100.3\n", true},
+		// A local dnsmasq first, an outside server after it.
+		{"nameserver 127.0.0.1\nnameserver 192.0.2.1\n", "", "nameserver 192.0.2.1\n", true},
+		{"nameserver 127.0.0.53\n", "nameserver 192.0.2.1\n", "nameserver 192.0.2.1\n", true},
+		{"nameserver 127.0.0.53\n", "nameserver 127.0.0.1\n", dns, false},
+		{"", "", dns, false},
+		{"nameserver not-an-address\n", "", dns, false},
+	} {
+		got, ok := resolvConf(tc.host, tc.resolved)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("resolvConf(%q, %q) = %q, %v; want %q, %v", tc.host, tc.resolved, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// TestDNSBehindLoopbackResolver: on a host whose resolver is a loopback
+// stub (systemd-resolved), a sandbox resolves names through the upstream
+// server the stub lists. Here that server is a tiny one of the test's on
+// the host's own address, answering every A query with 192.0.2.77.
+func TestDNSBehindLoopbackResolver(t *testing.T) {
+	t.Parallel()
+	testutil.RequireBwrap(t)
+	testutil.RequireSlirp4netns(t)
+	addr := hostAddr(t)
+	pc, err := net.ListenPacket("udp4", net.JoinHostPort(addr, "53"))
+	if err != nil {
+		t.Skipf("cannot serve DNS on %s:53 (needs root and a free port): %v", addr, err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go serveDNS(pc, [4]byte{192, 0, 2, 77})
+
+	dir := t.TempDir()
+	stub := filepath.Join(dir, "resolv.conf")
+	upstream := filepath.Join(dir, "upstream.conf")
+	if err := os.WriteFile(stub, []byte("nameserver 127.0.0.53\noptions edns0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(upstream, []byte("nameserver "+addr+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(t.Context(), Options{WorkspaceRoot: testutil.SharedDir(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.resolvFiles = [2]string{stub, upstream}
+	info, err := p.Create(t.Context(), sandbox.Spec{Network: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Destroy(context.Background(), info.ID) })
+	r := run(t, p, info.ID, sandbox.Python, "import socket; print(socket.gethostbyname('probe.warden.test'))", 30*time.Second)
+	if got := strings.TrimSpace(string(r.Stdout)); got != "192.0.2.77" {
+		t.Errorf("resolving through the upstream server = %q (stderr %q), want 192.0.2.77", got, r.Stderr)
+	}
+}
+
+// serveDNS answers every query on pc: an A record addr for type A, no
+// records for any other type.
+func serveDNS(pc net.PacketConn, addr [4]byte) {
+	buf := make([]byte, 1500)
+	for {
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		q := buf[:n]
+		if len(q) < 12 {
+			continue
+		}
+		// The question: a name as labels, then its type and class.
+		end := 12
+		for end < len(q) && q[end] != 0 {
+			end += 1 + int(q[end])
+		}
+		end += 5
+		if end > len(q) {
+			continue
+		}
+		qtype := int(q[end-4])<<8 | int(q[end-3])
+		resp := append([]byte{q[0], q[1], 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0}, q[12:end]...)
+		if qtype == 1 {
+			resp[7] = 1
+			resp = append(resp, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, addr[0], addr[1], addr[2], addr[3])
+		}
+		pc.WriteTo(resp, from)
+	}
+}
+
+// TestSlirpLeavesHostMountsAlone: starting slirp4netns unmounts nothing in
+// the host's mount namespace. slirp4netns --enable-sandbox, as root, used
+// to: it detached its old root with the mounts below shared ones still
+// shared, and the unmount reached their peers on the host (Docker's
+// /var/lib/docker is shared, so containers being started lost their root
+// filesystems). A shared tmpfs with a mount inside stands in for it here.
+func TestSlirpLeavesHostMountsAlone(t *testing.T) {
+	t.Parallel()
+	testutil.RequireBwrap(t)
+	testutil.RequireSlirp4netns(t)
+	if os.Geteuid() != 0 {
+		t.Skip("slirp4netns unmounts through propagation only as root; mounting the stand-in needs root too")
+	}
+	shared := t.TempDir()
+	if err := unix.Mount("tmpfs", shared, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(shared, unix.MNT_DETACH) })
+	if err := unix.Mount("", shared, "", unix.MS_SHARED, ""); err != nil {
+		t.Fatal(err)
+	}
+	inner := filepath.Join(shared, "inner")
+	if err := os.Mkdir(inner, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", inner, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(inner, unix.MNT_DETACH) })
+	mounted := func() bool {
+		var a, b unix.Stat_t
+		return unix.Stat(shared, &a) == nil && unix.Stat(inner, &b) == nil && a.Dev != b.Dev
+	}
+	if !mounted() {
+		t.Fatal("the stand-in mount is not there to begin with")
+	}
+	p, id := newBox(t, sandbox.Spec{Network: true})
+	run(t, p, id, sandbox.Python, "1", 0)
+	if err := p.Destroy(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	if !mounted() {
+		t.Errorf("%s was unmounted on the host while a sandbox's slirp4netns started", inner)
+	}
+}
+
+// TestNetworkConcurrentStarts: networked sandboxes created four at a time
+// all start. bwrap sets up the namespace's loopback while Warden starts
+// slirp4netns; before the shim held the sandbox back for the hand-over,
+// about one start in eleven failed so ("loopback: Failed RTM_NEWADDR").
+func TestNetworkConcurrentStarts(t *testing.T) {
+	t.Parallel()
+	testutil.RequireBwrap(t)
+	testutil.RequireSlirp4netns(t)
+	p, err := New(t.Context(), Options{WorkspaceRoot: testutil.SharedDir(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers, each = 4, 10
+	errs := make(chan error, workers*each)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				info, err := p.Create(t.Context(), sandbox.Spec{Network: true})
+				if err == nil {
+					err = p.Destroy(context.Background(), info.ID)
+				}
+				if err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
 }

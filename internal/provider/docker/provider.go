@@ -217,14 +217,14 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 // startAttempts bounds the starts of one container.
 const startAttempts = 3
 
-// startContainer starts a created container, again if runc failed to.
-// Under load runc now and then fails to create a container's first
-// process, before any of it runs: "OCI runtime create failed: ... exec:
-// "/sbin/docker-init": stat /sbin/docker-init: permission denied" (Docker
-// 20.10 with runc 1.1.5 here: about one start in a hundred while
-// bubblewrap sandboxes are made beside it, never on an idle engine).
-// Starting the same container again works, so that failure, and only it,
-// is retried.
+// startContainer starts a created container, again if runc failed to
+// create its first process, which leaves the container as it was. That
+// happens when something on the host unmounts the container's root
+// filesystem under runc: runc then fails with "stat /sbin/docker-init:
+// permission denied". A root slirp4netns --enable-sandbox does it (see
+// internal/provider/bwrap, which now starts it in a private mount
+// namespace); other software on the host may too. Starting the same
+// container again works, so that failure, and only it, is retried.
 func (p *Provider) startContainer(ctx context.Context, id string) error {
 	var err error
 	for attempt := 1; attempt <= startAttempts; attempt++ {

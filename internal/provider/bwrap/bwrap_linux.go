@@ -707,21 +707,17 @@ func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 		}
 	}()
 	if l.cg != nil || l.spec.Network {
-		r, w, err := os.Pipe()
-		if err != nil {
+		if blockW, fd.block, err = pipeOut(pass); err != nil {
 			return nil, err
 		}
-		blockW, fd.block = w, pass(r)
 	}
 	if l.spec.Network {
 		if l.p.slirp == "" {
 			return nil, errNoSlirp
 		}
-		r, w, err := os.Pipe()
-		if err != nil {
+		if infoR, fd.info, err = pipeIn(pass); err != nil {
 			return nil, err
 		}
-		infoR, fd.info = r, pass(w)
 		if f, err = dataFile(l.p.sandboxResolvConf()); err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,16 +62,18 @@ func resolvConf(hostConf, resolvedConf string) (conf string, ok bool) {
 	if len(host) == 0 || !host[0].IsLoopback() {
 		return sandboxResolv, len(host) > 0
 	}
-	var b strings.Builder
-	n := 0
+	var chosen []netip.Addr
 	for _, ns := range append(nameservers(resolvedConf), host...) {
-		if !ns.IsLoopback() && n < 3 && !strings.Contains(b.String(), " "+ns.String()+"\n") {
-			fmt.Fprintf(&b, "nameserver %s\n", ns)
-			n++
+		if !ns.IsLoopback() && len(chosen) < 3 && !slices.Contains(chosen, ns) {
+			chosen = append(chosen, ns)
 		}
 	}
-	if n == 0 {
+	if len(chosen) == 0 {
 		return sandboxResolv, false
+	}
+	var b strings.Builder
+	for _, ns := range chosen {
+		fmt.Fprintf(&b, "nameserver %s\n", ns)
 	}
 	return b.String(), true
 }

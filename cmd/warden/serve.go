@@ -12,7 +12,7 @@ import (
 
 	"github.com/moby/moby/client"
 
-	"github.com/warden-sandbox/warden/internal/api"
+	"github.com/warden-sandbox/warden/internal/server"
 	"github.com/warden-sandbox/warden/internal/pool"
 	"github.com/warden-sandbox/warden/internal/provider"
 	"github.com/warden-sandbox/warden/internal/provider/docker"
@@ -69,7 +69,7 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 		guarded = g
 	}
 	dstate := &dockerState{sel: sel, timeout: cfg.Sandbox.DockerConnectionTimeout}
-	metrics := api.NewMetrics()
+	metrics := server.NewMetrics()
 	mgr := session.New(guarded, session.Options{
 		MaxSandboxes: cfg.Sandbox.MaxSandboxes,
 		IdleTimeout:  cfg.Sandbox.IdleTimeout,
@@ -80,7 +80,7 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 	for i, k := range cfg.API.Keys {
 		keys[i] = k.Reveal()
 	}
-	handler := api.New(api.Options{
+	handler := server.New(server.Options{
 		Manager:         mgr,
 		Status:          statusFunc(sel, guarded, dstate),
 		DockerInfo:      dstate.get,
@@ -158,10 +158,10 @@ type dockerState struct {
 
 	mu      sync.Mutex
 	checked time.Time
-	info    api.DockerInfo
+	info    server.DockerInfo
 }
 
-func (d *dockerState) get(ctx context.Context) api.DockerInfo {
+func (d *dockerState) get(ctx context.Context) server.DockerInfo {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if time.Since(d.checked) < 2*time.Second {
@@ -172,37 +172,37 @@ func (d *dockerState) get(ctx context.Context) api.DockerInfo {
 	return d.info
 }
 
-func (d *dockerState) probe(ctx context.Context) api.DockerInfo {
+func (d *dockerState) probe(ctx context.Context) server.DockerInfo {
 	if d.sel.Mode == session.ModeDisabled && d.sel.Docker == nil {
-		return api.DockerInfo{Status: "disabled", Message: "sandboxes are disabled: " + d.sel.Reason}
+		return server.DockerInfo{Status: "disabled", Message: "sandboxes are disabled: " + d.sel.Reason}
 	}
 	if dp, ok := d.sel.Provider.(*docker.Provider); ok {
 		ctx, cancel := context.WithTimeout(ctx, d.timeout)
 		defer cancel()
 		v, err := dp.Client().ServerVersion(ctx, client.ServerVersionOptions{})
 		if err != nil {
-			return api.DockerInfo{Status: "unavailable", Message: "Docker daemon is not answering: " + err.Error()}
+			return server.DockerInfo{Status: "unavailable", Message: "Docker daemon is not answering: " + err.Error()}
 		}
-		return api.DockerInfo{Available: true, Status: "connected", Version: v.Version, APIVersion: v.APIVersion,
+		return server.DockerInfo{Available: true, Status: "connected", Version: v.Version, APIVersion: v.APIVersion,
 			OS: v.Os, Arch: v.Arch, Host: dp.Client().DaemonHost(), Message: "Docker daemon is running"}
 	}
 	if p := d.sel.Docker; p != nil {
-		return api.DockerInfo{Status: p.Status, Message: "Docker is not in use: " + p.Error, Host: p.Host}
+		return server.DockerInfo{Status: p.Status, Message: "Docker is not in use: " + p.Error, Host: p.Host}
 	}
-	return api.DockerInfo{Status: "unavailable", Message: "Docker was not probed (" + d.sel.Reason + ")"}
+	return server.DockerInfo{Status: "unavailable", Message: "Docker was not probed (" + d.sel.Reason + ")"}
 }
 
-func statusFunc(sel provider.Selection, guarded sandbox.Provider, d *dockerState) func(context.Context) api.StatusInfo {
-	providers := make([]api.ProviderAvailability, len(sel.Tried))
+func statusFunc(sel provider.Selection, guarded sandbox.Provider, d *dockerState) func(context.Context) server.StatusInfo {
+	providers := make([]server.ProviderAvailability, len(sel.Tried))
 	for i, a := range sel.Tried {
-		providers[i] = api.ProviderAvailability{Name: a.Name, Available: a.Available, Selected: a.OK, Reason: a.Reason}
+		providers[i] = server.ProviderAvailability{Name: a.Name, Available: a.Available, Selected: a.OK, Reason: a.Reason}
 	}
-	return func(ctx context.Context) api.StatusInfo {
-		st := api.StatusInfo{Mode: sel.Mode, Warning: sel.Warning, Providers: providers}
+	return func(ctx context.Context) server.StatusInfo {
+		st := server.StatusInfo{Mode: sel.Mode, Warning: sel.Warning, Providers: providers}
 		if sel.Provider != nil {
 			st.Provider = sel.Provider.Name()
 			st.Isolation = sel.Provider.Capabilities().Isolation
-			st.Policy = api.PolicyOf(guarded)
+			st.Policy = server.PolicyOf(guarded)
 		}
 		st.DockerAvailable = d.get(ctx).Available
 		return st

@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/warden-sandbox/warden/internal/api"
+	"github.com/warden-sandbox/warden/internal/server"
 	"github.com/warden-sandbox/warden/internal/client"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 	"github.com/warden-sandbox/warden/internal/session"
@@ -32,7 +32,7 @@ func apiCase(ctx context.Context, e env, n, warmup int) (_ []Stats, err error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{Handler: api.New(api.Options{Manager: mgr, Version: "bench"}), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: server.New(server.Options{Manager: mgr, Version: "bench"}), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 	c, err := client.New("http://" + ln.Addr().String())

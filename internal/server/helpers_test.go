@@ -1,4 +1,4 @@
-package api_test
+package server_test
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/warden-sandbox/warden/internal/api"
+	"github.com/warden-sandbox/warden/internal/server"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 	"github.com/warden-sandbox/warden/internal/sandbox/sandboxtest"
 	"github.com/warden-sandbox/warden/internal/session"
@@ -29,8 +29,8 @@ type setup struct {
 	maxBody      int64
 	maxSandboxes int
 	defaults     sandbox.Spec
-	status       func(context.Context) api.StatusInfo
-	dockerInfo   func(context.Context) api.DockerInfo
+	status       func(context.Context) server.StatusInfo
+	dockerInfo   func(context.Context) server.DockerInfo
 	allowedDirs  []string
 }
 
@@ -38,16 +38,16 @@ type testServer struct {
 	URL     string
 	fake    *sandboxtest.Fake
 	mgr     *session.Manager
-	metrics *api.Metrics
+	metrics *server.Metrics
 	logs    *syncBuffer
 	key     string // sent by the helpers when set
 }
 
-// newServer starts a real HTTP server around api.New with a session
+// newServer starts a real HTTP server around server.New with a session
 // Manager in front of a provider (by default a sandboxtest.Fake).
 func newServer(t *testing.T, c setup) *testServer {
 	t.Helper()
-	ts := &testServer{logs: &syncBuffer{}, metrics: api.NewMetrics()}
+	ts := &testServer{logs: &syncBuffer{}, metrics: server.NewMetrics()}
 	var p sandbox.Provider
 	switch {
 	case c.disabled:
@@ -65,7 +65,7 @@ func newServer(t *testing.T, c setup) *testServer {
 	if c.defaults.Image == "" {
 		c.defaults = c.defaults.WithDefaults()
 	}
-	srv := httptest.NewServer(api.New(api.Options{
+	srv := httptest.NewServer(server.New(server.Options{
 		Manager:         ts.mgr,
 		Status:          c.status,
 		DockerInfo:      c.dockerInfo,

@@ -1,4 +1,4 @@
-package api_test
+package server_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/warden-sandbox/warden/internal/api"
+	"github.com/warden-sandbox/warden/internal/server"
 	"github.com/warden-sandbox/warden/internal/policy"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 	"github.com/warden-sandbox/warden/internal/sandbox/sandboxtest"
@@ -48,8 +48,8 @@ func TestHealthAndStatus(t *testing.T) {
 		{name: "fake is mock", setup: setup{}, wantMode: "mock", wantProvider: "fake", wantWarning: session.MockWarning},
 		{name: "disabled", setup: setup{disabled: true}, wantMode: "disabled"},
 		{name: "status func", wantMode: "docker", wantProvider: "docker", wantDocker: true, setup: setup{
-			status: func(context.Context) api.StatusInfo {
-				return api.StatusInfo{Mode: session.ModeDocker, Provider: "docker", Isolation: sandbox.IsolationContainer, DockerAvailable: true}
+			status: func(context.Context) server.StatusInfo {
+				return server.StatusInfo{Mode: session.ModeDocker, Provider: "docker", Isolation: sandbox.IsolationContainer, DockerAvailable: true}
 			},
 		}},
 	}
@@ -111,7 +111,7 @@ func TestDockerInfo(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name  string
-		info  func(context.Context) api.DockerInfo
+		info  func(context.Context) server.DockerInfo
 		want  map[string]any
 		extra []string
 	}{
@@ -121,8 +121,8 @@ func TestDockerInfo(t *testing.T) {
 		},
 		{
 			name: "connected",
-			info: func(context.Context) api.DockerInfo {
-				return api.DockerInfo{Available: true, Status: "connected", Version: "24.0.0", APIVersion: "1.43",
+			info: func(context.Context) server.DockerInfo {
+				return server.DockerInfo{Available: true, Status: "connected", Version: "24.0.0", APIVersion: "1.43",
 					Message: "Docker daemon is running", OS: "linux"}
 			},
 			want: map[string]any{"available": true, "status": "connected", "version": "24.0.0", "api_version": "1.43",
@@ -130,8 +130,8 @@ func TestDockerInfo(t *testing.T) {
 		},
 		{
 			name: "unavailable is still 200",
-			info: func(context.Context) api.DockerInfo {
-				return api.DockerInfo{Status: "unavailable", Message: "Docker daemon is not available"}
+			info: func(context.Context) server.DockerInfo {
+				return server.DockerInfo{Status: "unavailable", Message: "Docker daemon is not available"}
 			},
 			want: map[string]any{"available": false, "status": "unavailable", "version": "", "api_version": ""},
 		},

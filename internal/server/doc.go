@@ -1,4 +1,4 @@
-// Package api serves Warden's HTTP API (docs/api.md) over a
+// Package server serves Warden's HTTP API (docs/api.md) over a
 // [session.Manager]: sandbox lifecycle, executions (JSON or a
 // server-sent-event stream), environment variables, workspace files, status,
 // an OpenAPI document and Prometheus metrics.
@@ -14,4 +14,4 @@
 //
 // The package holds no business logic: it decodes and checks requests, calls
 // the Manager and encodes the answer. It never imports a concrete provider.
-package api
+package server

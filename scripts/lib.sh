@@ -35,6 +35,19 @@ ensure_go() {
   fi
 }
 
+# ensure_node: the MCP compatibility test drives warden with the official
+# TypeScript MCP client, which needs Node.js 18 or newer and npm.
+ensure_node() {
+  if ! command -v node >/dev/null; then
+    is_root || die "Node.js is not installed: install Node.js 18 or newer and npm (sudo apt-get install -y nodejs npm)"
+    apt_install nodejs npm
+  fi
+  command -v npm >/dev/null || apt_install npm
+  local major
+  major="$(node -p 'process.versions.node.split(".")[0]')"
+  [ "$major" -ge 18 ] || die "Node.js $(node --version) is older than 18, which the MCP client needs"
+}
+
 docker_up() { docker info >/dev/null 2>&1; }
 
 # ensure_docker: a running Docker Engine. As root on Debian/Ubuntu it

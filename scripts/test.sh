@@ -6,6 +6,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ensure_go
 ensure_docker
 ensure_bwrap
+ensure_node
 build_warden
 ensure_image
 
@@ -17,8 +18,17 @@ unformatted="$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'
 # The Seatbelt provider is built for macOS only: keep it compiling.
 GOOS=darwin GOARCH=arm64 go vet ./...
 
-say "tests (race detector, real Docker Engine required)"
-export WARDEN_REQUIRE_DOCKER=1 WARDEN_REQUIRE_BWRAP=1
+# The MCP compatibility test runs the official TypeScript MCP client, as
+# package-lock.json pins it; npm ci again whenever the lock file changes.
+mcpclient="$ROOT/cmd/warden/testdata/mcpclient"
+if [ ! -d "$mcpclient/node_modules" ] || [ "$mcpclient/package-lock.json" -nt "$mcpclient/node_modules" ]; then
+  say "installing the MCP client's npm modules"
+  (cd "$mcpclient" && npm ci --no-audit --no-fund)
+  touch "$mcpclient/node_modules"
+fi
+
+say "tests (race detector, real Docker Engine, bwrap and Node.js required)"
+export WARDEN_REQUIRE_DOCKER=1 WARDEN_REQUIRE_BWRAP=1 WARDEN_REQUIRE_NODE=1
 go test -race -count=1 -timeout 30m ./...
 
 # Budgets are execution counts, not durations: a duration -fuzztime can fail

@@ -17,9 +17,9 @@ import (
 
 	mobyclient "github.com/moby/moby/client"
 
-	"github.com/warden-sandbox/warden/internal/client"
+	"github.com/warden-sandbox/warden/api"
+	"github.com/warden-sandbox/warden/client"
 	"github.com/warden-sandbox/warden/internal/provider/docker"
-	"github.com/warden-sandbox/warden/internal/sandbox"
 	"github.com/warden-sandbox/warden/internal/testutil"
 )
 
@@ -76,31 +76,31 @@ func TestServeEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Execute(ctx, info.ID, client.ExecuteOptions{Language: sandbox.Python, Code: "x = 20"}); err != nil {
+	if _, err := c.Execute(ctx, info.ID, client.ExecuteOptions{Language: api.Python, Code: "x = 20"}); err != nil {
 		t.Fatal(err)
 	}
 	var streamed bytes.Buffer
-	r, err := c.Execute(ctx, info.ID, client.ExecuteOptions{Language: sandbox.Python, Code: "print('streamed'); x * 2",
-		OnOutput: func(_ sandbox.Stream, p []byte) { streamed.Write(p) }})
+	r, err := c.Execute(ctx, info.ID, client.ExecuteOptions{Language: api.Python, Code: "print('streamed'); x * 2",
+		OnOutput: func(_ api.Stream, p []byte) { streamed.Write(p) }})
 	if err != nil || r.ReturnValue == nil || *r.ReturnValue != "40" || streamed.String() != "streamed\n" {
 		t.Fatalf("execute = %+v %q, %v", r, streamed.String(), err)
 	}
 	// The policies, switched on for this service, refuse before anything
 	// runs: 403 with the rule and the reason, and no process started.
-	if _, err := c.Execute(ctx, info.ID, client.ExecuteOptions{Language: sandbox.Shell, Code: "echo ok > marker"}); err != nil {
+	if _, err := c.Execute(ctx, info.ID, client.ExecuteOptions{Language: api.Shell, Code: "echo ok > marker"}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.Execute(ctx, info.ID, client.ExecuteOptions{Language: sandbox.Shell, Code: "ls; FOO=1 rm -f marker"})
+	_, err = c.Execute(ctx, info.ID, client.ExecuteOptions{Language: api.Shell, Code: "ls; FOO=1 rm -f marker"})
 	if ae, ok := errors.AsType[*client.APIError](err); !ok || ae.StatusCode != 403 || ae.Rule != "shell_command" ||
 		!strings.Contains(ae.Message, "Command rejected for security reasons: ") || !strings.Contains(ae.Reason, "rm") {
 		t.Fatalf("refused shell command = %v, want a 403 naming rule shell_command and rm", err)
 	}
-	_, err = c.Execute(ctx, info.ID, client.ExecuteOptions{Language: sandbox.Python, Code: "getattr(__builtins__, 'exec')('import os')"})
+	_, err = c.Execute(ctx, info.ID, client.ExecuteOptions{Language: api.Python, Code: "getattr(__builtins__, 'exec')('import os')"})
 	if ae, ok := errors.AsType[*client.APIError](err); !ok || ae.StatusCode != 403 || !strings.HasPrefix(ae.Rule, "python_") ||
 		!strings.Contains(ae.Message, "SECURITY VIOLATION: ") {
 		t.Fatalf("refused Python = %v, want a 403 with a python_ rule", err)
 	}
-	if r, err := c.Execute(ctx, info.ID, client.ExecuteOptions{Language: sandbox.Shell, Code: "cat marker"}); err != nil || string(r.Stdout) != "ok\n" {
+	if r, err := c.Execute(ctx, info.ID, client.ExecuteOptions{Language: api.Shell, Code: "cat marker"}); err != nil || string(r.Stdout) != "ok\n" {
 		t.Fatalf("after the refusal: %+v, %v; want the marker untouched", r, err)
 	}
 	// The CLI reports a refusal with exit 1 and the reason.
@@ -113,7 +113,7 @@ func TestServeEndToEnd(t *testing.T) {
 		}
 	}
 
-	if _, err := c.Get(ctx, "sb-0000000000000000"); !errors.Is(err, sandbox.ErrNotFound) {
+	if _, err := c.Get(ctx, "sb-0000000000000000"); !errors.Is(err, client.ErrNotFound) {
 		t.Fatalf("unknown sandbox = %v", err)
 	}
 
@@ -129,7 +129,7 @@ func TestServeEndToEnd(t *testing.T) {
 	// period, and every container goes.
 	running := make(chan error, 1)
 	go func() {
-		_, err := c.Execute(context.Background(), info.ID, client.ExecuteOptions{Language: sandbox.Python, Code: "import time; time.sleep(120)"})
+		_, err := c.Execute(context.Background(), info.ID, client.ExecuteOptions{Language: api.Python, Code: "import time; time.sleep(120)"})
 		running <- err
 	}()
 	time.Sleep(500 * time.Millisecond)

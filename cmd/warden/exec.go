@@ -13,11 +13,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/warden-sandbox/warden/internal/client"
+	"github.com/warden-sandbox/warden/client"
 	"github.com/warden-sandbox/warden/internal/config"
 	"github.com/warden-sandbox/warden/internal/policy"
 	"github.com/warden-sandbox/warden/internal/provider/docker"
 	"github.com/warden-sandbox/warden/internal/sandbox"
+	"github.com/warden-sandbox/warden/internal/server"
 )
 
 // cell is one execution of `warden exec`, in command-line order.
@@ -225,7 +226,7 @@ func refusal(err error) (*policy.PolicyError, bool) {
 // writeJSONResult writes one line: the result object with the cell's
 // number, language and sandbox ID in front.
 func writeJSONResult(w io.Writer, n int, lang sandbox.Language, id sandbox.ID, r sandbox.ExecResult) error {
-	body, err := json.Marshal(r)
+	body, err := json.Marshal(server.ExecResultOf(r))
 	if err != nil {
 		return err
 	}

@@ -7,16 +7,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
-	"github.com/moby/moby/client"
-
-	"github.com/warden-sandbox/warden/internal/server"
+	"github.com/warden-sandbox/warden/api"
+	"github.com/warden-sandbox/warden/internal/config"
 	"github.com/warden-sandbox/warden/internal/pool"
 	"github.com/warden-sandbox/warden/internal/provider"
-	"github.com/warden-sandbox/warden/internal/provider/docker"
 	"github.com/warden-sandbox/warden/internal/sandbox"
+	"github.com/warden-sandbox/warden/internal/server"
 	"github.com/warden-sandbox/warden/internal/session"
 )
 
@@ -68,7 +66,8 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 		log.Info("execution policy", "policy", provider.DescribePolicies(g.Shell, g.Python))
 		guarded = g
 	}
-	dstate := &dockerState{sel: sel, timeout: cfg.Sandbox.DockerConnectionTimeout}
+	dstate, closeDocker := newDockerState(sel, cfg)
+	defer closeDocker()
 	metrics := server.NewMetrics()
 	mgr := session.New(guarded, session.Options{
 		MaxSandboxes: cfg.Sandbox.MaxSandboxes,
@@ -82,7 +81,7 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 	}
 	handler := server.New(server.Options{
 		Manager:         mgr,
-		Status:          statusFunc(sel, guarded, dstate),
+		Status:          statusFunc(sel, cfg, guarded, dstate),
 		DockerInfo:      dstate.get,
 		Defaults:        cfg.SandboxSpec(),
 		IdleTimeout:     cfg.Sandbox.IdleTimeout,
@@ -150,61 +149,28 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 	return nil
 }
 
-// dockerState answers "is Docker up" for status and docker-info: a live
-// ping, cached for two seconds so status polling stays cheap.
-type dockerState struct {
-	sel     provider.Selection
-	timeout time.Duration
-
-	mu      sync.Mutex
-	checked time.Time
-	info    server.DockerInfo
-}
-
-func (d *dockerState) get(ctx context.Context) server.DockerInfo {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if time.Since(d.checked) < 2*time.Second {
-		return d.info
-	}
-	d.checked = time.Now()
-	d.info = d.probe(ctx)
-	return d.info
-}
-
-func (d *dockerState) probe(ctx context.Context) server.DockerInfo {
-	if d.sel.Mode == session.ModeDisabled && d.sel.Docker == nil {
-		return server.DockerInfo{Status: "disabled", Message: "sandboxes are disabled: " + d.sel.Reason}
-	}
-	if dp, ok := d.sel.Provider.(*docker.Provider); ok {
-		ctx, cancel := context.WithTimeout(ctx, d.timeout)
-		defer cancel()
-		v, err := dp.Client().ServerVersion(ctx, client.ServerVersionOptions{})
-		if err != nil {
-			return server.DockerInfo{Status: "unavailable", Message: "Docker daemon is not answering: " + err.Error()}
-		}
-		return server.DockerInfo{Available: true, Status: "connected", Version: v.Version, APIVersion: v.APIVersion,
-			OS: v.Os, Arch: v.Arch, Host: dp.Client().DaemonHost(), Message: "Docker daemon is running"}
-	}
-	if p := d.sel.Docker; p != nil {
-		return server.DockerInfo{Status: p.Status, Message: "Docker is not in use: " + p.Error, Host: p.Host}
-	}
-	return server.DockerInfo{Status: "unavailable", Message: "Docker was not probed (" + d.sel.Reason + ")"}
-}
-
-func statusFunc(sel provider.Selection, guarded sandbox.Provider, d *dockerState) func(context.Context) server.StatusInfo {
-	providers := make([]server.ProviderAvailability, len(sel.Tried))
-	for i, a := range sel.Tried {
-		providers[i] = server.ProviderAvailability{Name: a.Name, Available: a.Available, Selected: a.OK, Reason: a.Reason}
-	}
+// statusFunc reports the service's state for /sandbox/status. Docker's
+// line in the provider list and docker_available both come from a live
+// query of the daemon, so they agree whichever provider is selected.
+func statusFunc(sel provider.Selection, cfg config.Config, guarded sandbox.Provider, d *dockerState) func(context.Context) server.StatusInfo {
 	return func(ctx context.Context) server.StatusInfo {
-		st := server.StatusInfo{Mode: sel.Mode, Warning: sel.Warning, Providers: providers}
+		docker := d.get(ctx)
+		providers := make([]api.ProviderAvailability, len(sel.Tried))
+		for i, a := range sel.Tried {
+			providers[i] = api.ProviderAvailability{Name: a.Name, Available: a.Available, Selected: a.OK, Reason: a.Reason}
+			if a.Name == "docker" && !a.OK && a.Available != docker.Available {
+				providers[i].Available = docker.Available
+				providers[i].Reason = docker.Message + " (now; at start-up: " + a.Reason + ")"
+			}
+		}
+		st := server.StatusInfo{Mode: sel.Mode, Warning: sel.Warning, Providers: providers,
+			Enabled: cfg.Sandbox.Enabled, MockMode: cfg.Sandbox.MockMode}
 		if sel.Provider != nil {
 			st.Provider = sel.Provider.Name()
 			st.Isolation = sel.Provider.Capabilities().Isolation
 			st.Policy = server.PolicyOf(guarded)
 		}
-		st.DockerAvailable = d.get(ctx).Available
+		st.DockerAvailable = docker.Available
 		return st
 	}
 }

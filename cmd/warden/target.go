@@ -7,7 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/warden-sandbox/warden/internal/client"
+	"github.com/warden-sandbox/warden/api"
+	"github.com/warden-sandbox/warden/client"
 	"github.com/warden-sandbox/warden/internal/config"
 	"github.com/warden-sandbox/warden/internal/provider"
 	"github.com/warden-sandbox/warden/internal/sandbox"
@@ -74,22 +75,52 @@ func newRemoteTarget(ctx context.Context, url, key string, opts client.CreateOpt
 	if err != nil {
 		return nil, fmt.Errorf("creating sandbox at %s: %w", url, err)
 	}
-	return &remoteTarget{c: c, sid: info.ID}, nil
+	return &remoteTarget{c: c, sid: sandbox.ID(info.ID)}, nil
 }
 
 func (t *remoteTarget) id() sandbox.ID { return t.sid }
 
 func (t *remoteTarget) exec(ctx context.Context, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
-	return t.c.Execute(ctx, t.sid, client.ExecuteOptions{
-		Language: req.Language, Code: req.Code, Command: req.Argv,
-		Timeout: req.Timeout, Workdir: req.Workdir, OnOutput: req.OnOutput,
-	})
+	opts := client.ExecuteOptions{
+		Language: api.Language(req.Language), Code: req.Code, Command: req.Argv,
+		Timeout: req.Timeout, Workdir: req.Workdir,
+	}
+	if req.OnOutput != nil {
+		opts.OnOutput = func(s api.Stream, p []byte) { req.OnOutput(sandbox.Stream(s), p) }
+	}
+	res, err := t.c.Execute(ctx, string(t.sid), opts)
+	if err != nil {
+		return sandbox.ExecResult{}, err
+	}
+	return execResultOf(res), nil
+}
+
+// execResultOf is the inverse of server.ExecResultOf, for printing a
+// remote result as a local one.
+func execResultOf(r api.ExecResult) sandbox.ExecResult {
+	res := sandbox.ExecResult{
+		Stdout:          []byte(r.Stdout),
+		Stderr:          []byte(r.Stderr),
+		ExitCode:        r.ExitCode,
+		ReturnValue:     r.ReturnValue,
+		TimedOut:        r.TimedOut,
+		OOMKilled:       r.OOMKilled,
+		StdoutTruncated: r.StdoutTruncated,
+		StderrTruncated: r.StderrTruncated,
+		Duration:        r.Duration(),
+		Notes:           r.Notes,
+		Warning:         r.Warning,
+	}
+	if e := r.Error; e != nil {
+		res.Error = &sandbox.ExecError{Name: e.Name, Value: e.Value, Traceback: e.Traceback, Line: e.Line}
+	}
+	return res
 }
 
 func (t *remoteTarget) close(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	_ = t.c.Delete(ctx, t.sid)
+	_ = t.c.Delete(ctx, string(t.sid))
 }
 
 // remoteCreateOptions sends only what the command line set, so the

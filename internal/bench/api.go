@@ -9,7 +9,8 @@ import (
 	"time"
 
 	"github.com/warden-sandbox/warden/internal/server"
-	"github.com/warden-sandbox/warden/internal/client"
+	"github.com/warden-sandbox/warden/api"
+	"github.com/warden-sandbox/warden/client"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 	"github.com/warden-sandbox/warden/internal/session"
 )
@@ -43,11 +44,14 @@ func apiCase(ctx context.Context, e env, n, warmup int) (_ []Stats, err error) {
 	ops := []op{
 		wardenExec(e.p, info.ID, WardenExecLibrary, req),
 		{name: WardenExecHTTP, fn: func(ctx context.Context) ([]time.Duration, error) {
-			res, err := c.Execute(ctx, info.ID, client.ExecuteOptions{Language: req.Language, Code: req.Code})
+			res, err := c.Execute(ctx, string(info.ID), client.ExecuteOptions{Language: api.Language(req.Language), Code: req.Code})
 			if err != nil {
 				return nil, err
 			}
-			return nil, checkResult(res)
+			if !res.Success {
+				return nil, fmt.Errorf("exit code %d, timed out %t: %s", res.ExitCode, res.TimedOut, tail([]byte(res.Stderr)))
+			}
+			return nil, nil
 		}},
 	}
 	return measure(ctx, e, CaseAPI, ops, n, warmup, execBlock, execTimeout)

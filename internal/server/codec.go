@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/warden-sandbox/warden/api"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
 
@@ -64,6 +65,8 @@ func decodeError(err error) error {
 		} else {
 			msg = fmt.Sprintf("field %s: want %s, got JSON %s", e.Field, jsonType(e.Type.Kind().String()), e.Value)
 		}
+	case *api.ByteSizeError:
+		msg = "memory_limit: " + e.Error() // the one byte size of the requests
 	default:
 		switch {
 		case errors.Is(err, io.EOF):

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -14,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/warden-sandbox/warden/api"
 	"github.com/warden-sandbox/warden/internal/config"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
@@ -23,26 +23,6 @@ const (
 	maxTimeoutSeconds     = 3600
 	maxIdleTimeoutSeconds = 7 * 24 * 3600
 )
-
-// createRequest is the body of POST /sandbox/create. Every field is
-// optional; nil (or JSON null) keeps the configured default.
-type createRequest struct {
-	Image *string `json:"image"`
-	// MemoryLimit is "512m"-style or a number of bytes.
-	MemoryLimit json.RawMessage `json:"memory_limit"`
-	CPULimit    *float64        `json:"cpu_limit"`
-	PidsLimit   *int64          `json:"pids_limit"`
-	// Timeout is the default execution timeout, in seconds.
-	Timeout *float64 `json:"timeout"`
-	// IdleTimeout destroys the sandbox after this many idle seconds.
-	IdleTimeout          *float64          `json:"idle_timeout"`
-	EnableNetwork        *bool             `json:"enable_network"`
-	EnvironmentVariables map[string]string `json:"environment_variables"`
-	AdditionalReadDirs   []string          `json:"additional_read_dirs"`
-	AdditionalWriteDirs  []string          `json:"additional_write_dirs"`
-	// WorkspacePath is a host directory to mount as the workspace.
-	WorkspacePath *string `json:"workspace_path"`
-}
 
 func (s *Server) createSandbox(w http.ResponseWriter, r *http.Request) error {
 	req, err := parseCreate(r)
@@ -58,13 +38,13 @@ func (s *Server) createSandbox(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("Location", "/sandbox/"+string(info.ID))
-	return writeJSON(w, http.StatusCreated, info)
+	return writeJSON(w, http.StatusCreated, SandboxOf(info))
 }
 
 // parseCreate reads a create request from the JSON body or, as the seed's
 // API took it, from the query string; not from both.
-func parseCreate(r *http.Request) (createRequest, error) {
-	var req createRequest
+func parseCreate(r *http.Request) (api.CreateRequest, error) {
+	var req api.CreateRequest
 	found, err := decodeJSON(r, &req, true)
 	if err != nil {
 		return req, err
@@ -80,8 +60,8 @@ func parseCreate(r *http.Request) (createRequest, error) {
 
 // parseCreateQuery reads the query form: the body's names as parameters,
 // lists as repeated parameters, environment variables as NAME=value.
-func parseCreateQuery(q url.Values) (createRequest, error) {
-	var req createRequest
+func parseCreateQuery(q url.Values) (api.CreateRequest, error) {
+	var req api.CreateRequest
 	var errs []error
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf(format+": %w", append(args, sandbox.ErrInvalid)...))
@@ -124,7 +104,8 @@ func parseCreateQuery(q url.Values) (createRequest, error) {
 		case "image":
 			req.Image = &v
 		case "memory_limit":
-			req.MemoryLimit, _ = json.Marshal(v)
+			m := api.ByteSize(v)
+			req.MemoryLimit = &m
 		case "cpu_limit":
 			req.CPULimit = float(name, v)
 		case "pids_limit":
@@ -157,7 +138,7 @@ func parseCreateQuery(q url.Values) (createRequest, error) {
 // specFor maps a request onto a copy of the configured defaults and checks
 // the result, reporting every problem at once. It refuses settings the
 // provider cannot enforce rather than silently dropping them.
-func (s *Server) specFor(req createRequest) (sandbox.Spec, time.Duration, error) {
+func (s *Server) specFor(req api.CreateRequest) (sandbox.Spec, time.Duration, error) {
 	spec := s.opts.Defaults
 	spec.Env = maps.Clone(spec.Env)
 	spec.Labels = maps.Clone(spec.Labels)
@@ -190,8 +171,8 @@ func (s *Server) specFor(req createRequest) (sandbox.Spec, time.Duration, error)
 		}
 		spec.Image = *req.Image
 	}
-	if len(req.MemoryLimit) > 0 && string(req.MemoryLimit) != "null" {
-		n, err := parseMemory(req.MemoryLimit)
+	if req.MemoryLimit != nil {
+		n, err := parseMemory(*req.MemoryLimit)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -334,25 +315,16 @@ func checkHostDirs(allowed, dirs []string) error {
 	return nil
 }
 
-// parseMemory reads memory_limit: a string such as "512m", or a whole
-// number of bytes.
-func parseMemory(raw json.RawMessage) (int64, error) {
-	var str string
-	if err := json.Unmarshal(raw, &str); err == nil {
-		n, err := config.ParseBytes(str)
-		if err != nil {
-			return 0, fmt.Errorf("memory_limit: %w", err)
-		}
-		return n, nil
-	}
-	n, err := strconv.ParseInt(string(raw), 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("memory_limit %s: want a byte size such as \"512m\" or a whole number of bytes: %w", raw, sandbox.ErrInvalid)
+// parseMemory reads memory_limit: "512m"-style, or digits alone for bytes
+// (a JSON integer arrives as its digits).
+func parseMemory(m api.ByteSize) (int64, error) {
+	n, err := config.ParseBytes(string(m))
+	if err != nil {
+		return 0, fmt.Errorf("memory_limit: %w", err)
 	}
 	return n, nil
 }
 
-// seconds converts a checked, bounded number of seconds.
 // seconds converts a positive number of seconds to a duration of at least
 // a millisecond: a tiny timeout must not round to zero, which means "the
 // default".

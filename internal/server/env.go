@@ -7,22 +7,14 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/warden-sandbox/warden/api"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
 
-// envResponse is the answer of every env route: the whole set after the
-// operation.
-type envResponse struct {
-	EnvironmentVariables map[string]string `json:"environment_variables"`
-}
-
+// replaceEnvRequest is api.Env with a pointer, to tell a missing set from
+// an empty one.
 type replaceEnvRequest struct {
 	EnvironmentVariables *map[string]string `json:"environment_variables"`
-}
-
-type patchEnvRequest struct {
-	Set   map[string]string `json:"set"`
-	Unset []string          `json:"unset"`
 }
 
 func (s *Server) getEnv(w http.ResponseWriter, r *http.Request) error {
@@ -49,7 +41,7 @@ func (s *Server) replaceEnv(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) patchEnv(w http.ResponseWriter, r *http.Request) error {
-	var req patchEnvRequest
+	var req api.EnvPatch
 	if _, err := decodeJSON(r, &req, false); err != nil {
 		return err
 	}
@@ -80,7 +72,7 @@ func writeEnv(w http.ResponseWriter, env map[string]string) error {
 	if env == nil {
 		env = map[string]string{}
 	}
-	return writeJSON(w, http.StatusOK, envResponse{EnvironmentVariables: env})
+	return writeJSON(w, http.StatusOK, api.Env{EnvironmentVariables: env})
 }
 
 // validateEnvNames reports every bad name at once, in a stable order.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/warden-sandbox/warden/api"
 	"github.com/warden-sandbox/warden/internal/policy"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
@@ -32,7 +33,7 @@ type ruleError interface {
 var errorClasses = []struct {
 	class  error
 	status int
-	code   string
+	code   api.ErrorCode
 }{
 	{sandbox.ErrInvalid, http.StatusBadRequest, "invalid"},
 	{sandbox.ErrUnsupported, http.StatusBadRequest, "invalid"},
@@ -53,7 +54,7 @@ var errorClasses = []struct {
 
 // statusFor returns the HTTP status and error code of err. Unclassified
 // errors are 500 "internal".
-func statusFor(err error) (int, string) {
+func statusFor(err error) (int, api.ErrorCode) {
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 		return http.StatusRequestEntityTooLarge, "too_large"
 	}
@@ -65,25 +66,16 @@ func statusFor(err error) (int, string) {
 	return http.StatusInternalServerError, "internal"
 }
 
-// errorBody is the "error" object of an error answer.
-type errorBody struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	// Rule and Reason explain a policy refusal (403 only).
-	Rule   string `json:"rule,omitempty"`
-	Reason string `json:"reason,omitempty"`
-}
-
 // bodyFor builds the answer to err, and logs internal errors with their
 // detail, which the client never sees.
-func (s *Server) bodyFor(r *http.Request, err error) (int, errorBody) {
+func (s *Server) bodyFor(r *http.Request, err error) (int, api.Error) {
 	status, code := statusFor(err)
 	if status == http.StatusInternalServerError {
 		s.log.ErrorContext(r.Context(), "internal error", "request_id", requestID(r.Context()),
 			"method", r.Method, "path", r.URL.Path, "err", err)
-		return status, errorBody{Code: code, Message: "internal error"}
+		return status, api.Error{Code: code, Message: "internal error"}
 	}
-	b := errorBody{Code: code, Message: message(err)}
+	b := api.Error{Code: code, Message: message(err)}
 	if status == http.StatusForbidden {
 		if pe, ok := errors.AsType[*policy.PolicyError](err); ok {
 			b.Rule, b.Reason = pe.Rule, pe.Reason
@@ -109,10 +101,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	s.writeBody(w, status, body)
 }
 
-func (s *Server) writeBody(w http.ResponseWriter, status int, body errorBody) {
-	writeJSON(w, status, struct {
-		Error errorBody `json:"error"`
-	}{body})
+func (s *Server) writeBody(w http.ResponseWriter, status int, body api.Error) {
+	writeJSON(w, status, api.ErrorResponse{Error: body})
 }
 
 // message renders err for a client. Joined errors (every problem of a

@@ -4,38 +4,29 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"mime"
 	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
 
+	"github.com/warden-sandbox/warden/api"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
 
-// executeRequest is the body of POST /sandbox/{id}/execute.
-type executeRequest struct {
-	// Language is "python" (the default) or "shell".
-	Language sandbox.Language `json:"language"`
-	// Code is Python source, or a shell command string run with bash -c.
-	Code *string `json:"code"`
-	// Command is a shell argv, run without a shell.
-	Command []string `json:"command"`
-	// Timeout in seconds; absent means the sandbox's default.
-	Timeout *float64 `json:"timeout"`
-	// Workdir is the shell's working directory, relative to the workspace.
-	Workdir string `json:"workdir"`
-}
-
-// execRequest checks the request, reporting every problem at once.
-func (e executeRequest) execRequest() (sandbox.ExecRequest, error) {
+// execRequestOf checks the request, reporting every problem at once.
+func execRequestOf(e api.ExecuteRequest) (sandbox.ExecRequest, error) {
 	var errs []error
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf(format+": %w", append(args, sandbox.ErrInvalid)...))
 	}
-	req := sandbox.ExecRequest{Language: e.Language, Argv: e.Command, Workdir: e.Workdir}
+	req := sandbox.ExecRequest{Language: sandbox.Language(e.Language), Argv: e.Command, Workdir: e.Workdir}
 	if req.Language == "" {
 		req.Language = sandbox.Python
 	}
@@ -50,6 +41,9 @@ func (e executeRequest) execRequest() (sandbox.ExecRequest, error) {
 		if e.Command != nil {
 			bad("python execution takes code, not command")
 		}
+		if e.ShellOperators {
+			bad("shell_operators applies to a shell command")
+		}
 		if e.Workdir != "" {
 			bad("workdir applies to shell executions; in Python use os.chdir")
 		}
@@ -62,6 +56,12 @@ func (e executeRequest) execRequest() (sandbox.ExecRequest, error) {
 			bad("shell execution needs code (a command string) or command (an argv)")
 		case hasCommand && e.Command[0] == "":
 			bad("command[0] is empty")
+		case hasCommand && e.ShellOperators:
+			if line, ok := shellLine(e.Command); ok {
+				req.Code, req.Argv = line, nil
+			}
+		case e.ShellOperators:
+			bad("shell_operators applies to command, an argv; code is already a shell command line")
 		}
 	default:
 		bad("language %q is not python or shell", req.Language)
@@ -81,11 +81,11 @@ func (e executeRequest) execRequest() (sandbox.ExecRequest, error) {
 }
 
 func (s *Server) execute(w http.ResponseWriter, r *http.Request) error {
-	var body executeRequest
-	if _, err := decodeJSON(r, &body, false); err != nil {
+	body, err := parseExecute(r)
+	if err != nil {
 		return err
 	}
-	req, err := body.execRequest()
+	req, err := execRequestOf(body)
 	if err != nil {
 		return err
 	}
@@ -100,7 +100,72 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, res)
+	return writeJSON(w, http.StatusOK, ExecResultOf(res))
+}
+
+// parseExecute reads an execute request from the JSON body or, as the
+// Agent Platform's API took it, from the query string (code, language,
+// timeout, workdir; command as repeated parameters); not from both.
+func parseExecute(r *http.Request) (api.ExecuteRequest, error) {
+	var req api.ExecuteRequest
+	found, err := decodeJSON(r, &req, true)
+	if err != nil {
+		return req, err
+	}
+	switch {
+	case len(r.URL.RawQuery) == 0 && !found:
+		return req, fmt.Errorf("execute needs a JSON body (or query parameters) with code: %w", sandbox.ErrInvalid)
+	case len(r.URL.RawQuery) == 0:
+		return req, nil
+	case found:
+		return req, fmt.Errorf("the execution is given both as query parameters and as a JSON body; use one: %w", sandbox.ErrInvalid)
+	}
+	return parseExecuteQuery(r.URL.Query())
+}
+
+func parseExecuteQuery(q url.Values) (api.ExecuteRequest, error) {
+	var req api.ExecuteRequest
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf(format+": %w", append(args, sandbox.ErrInvalid)...))
+	}
+	for _, name := range slices.Sorted(maps.Keys(q)) {
+		vals := q[name]
+		if name == "command" {
+			req.Command = vals
+			continue
+		}
+		if len(vals) != 1 {
+			bad("query parameter %s is given %d times", name, len(vals))
+			continue
+		}
+		v := vals[0]
+		switch name {
+		case "code":
+			req.Code = &v
+		case "language":
+			req.Language = api.Language(v)
+		case "workdir":
+			req.Workdir = v
+		case "timeout":
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+				bad("query parameter timeout=%q is not a number", v)
+				continue
+			}
+			req.Timeout = &f
+		case "shell_operators":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				bad("query parameter shell_operators=%q is not a boolean", v)
+				continue
+			}
+			req.ShellOperators = b
+		default:
+			bad("unknown query parameter %q", name)
+		}
+	}
+	return req, errors.Join(errs...)
 }
 
 // extendWriteDeadline lets the answer outlive the server's WriteTimeout,
@@ -167,12 +232,10 @@ func (s *Server) executeStream(w http.ResponseWriter, r *http.Request, req sandb
 		}
 		if r.Context().Err() == nil { // else: nobody to tell
 			_, body := s.bodyFor(r, err)
-			st.event("error", struct {
-				Error errorBody `json:"error"`
-			}{body})
+			st.event("error", api.ErrorResponse{Error: body})
 		}
 	} else {
-		st.event("result", res)
+		st.event("result", ExecResultOf(res))
 	}
 	st.closed = true // output reported late must not touch a finished response
 	return nil
@@ -193,10 +256,6 @@ type eventStream struct {
 	tails map[sandbox.Stream][]byte
 }
 
-type textEvent struct {
-	Text string `json:"text"`
-}
-
 func (e *eventStream) output(stream sandbox.Stream, p []byte) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -210,7 +269,7 @@ func (e *eventStream) output(stream sandbox.Stream, p []byte) {
 	cut := completeUTF8(buf)
 	e.tails[stream] = append([]byte(nil), buf[cut:]...)
 	if cut > 0 {
-		e.event(string(stream), textEvent{Text: string(buf[:cut])})
+		e.event(string(stream), api.OutputEvent{Text: string(buf[:cut])})
 	}
 }
 
@@ -219,7 +278,7 @@ func (e *eventStream) output(stream sandbox.Stream, p []byte) {
 func (e *eventStream) flushTails() {
 	for _, stream := range []sandbox.Stream{sandbox.Stdout, sandbox.Stderr} {
 		if t := e.tails[stream]; len(t) > 0 && !e.closed {
-			e.event(string(stream), textEvent{Text: string(t)})
+			e.event(string(stream), api.OutputEvent{Text: string(t)})
 		}
 	}
 	e.tails = nil

@@ -64,7 +64,7 @@ func TestExecute(t *testing.T) {
 			want := map[string]any{
 				"stdout": "out", "stderr": "err", "exit_code": 0.0, "error": nil, "error_traceback": nil,
 				"return_value": "2", "timed_out": false, "oom_killed": false, "duration_ms": 1.5, "truncated": false,
-				"stdout_truncated": false, "stderr_truncated": false, "warning": "Executed in mock mode - no isolation!",
+				"success": true, "execution_time": 0.0015, "stdout_truncated": false, "stderr_truncated": false, "warning": "Executed in mock mode - no isolation!",
 			}
 			if !reflect.DeepEqual(res, want) {
 				t.Errorf("execute %s = %v, want %v", tt.body, res, want)

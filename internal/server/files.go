@@ -14,8 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
+	"github.com/warden-sandbox/warden/api"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 	"github.com/warden-sandbox/warden/internal/session"
 )
@@ -110,11 +110,6 @@ func fileError(p string, err error) error {
 	return fmt.Errorf("%q: %w", p, err)
 }
 
-type putFileResponse struct {
-	Path string `json:"path"`
-	Size int64  `json:"size"`
-}
-
 // putFile writes the body to a temporary file next to the target and
 // renames it into place, so readers never see half an upload and a failed
 // one (too large, client gone) leaves nothing behind.
@@ -168,7 +163,7 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request) (err error) {
 	if err := root.Rename(tmp, rel); err != nil {
 		return fileError(rel, err)
 	}
-	return writeJSON(w, http.StatusCreated, putFileResponse{Path: rel, Size: n})
+	return writeJSON(w, http.StatusCreated, api.Upload{Path: rel, Size: n})
 }
 
 // mkdirs creates dir and its missing parents inside root, handing each
@@ -239,20 +234,6 @@ func (s *Server) getFile(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-type fileEntry struct {
-	Name string `json:"name"`
-	// Type is "file", "dir", "symlink" or "other" (FIFO, socket, device).
-	Type    string    `json:"type"`
-	Size    int64     `json:"size"`
-	Mode    string    `json:"mode"`
-	ModTime time.Time `json:"mod_time"`
-}
-
-type listFilesResponse struct {
-	Path    string      `json:"path"`
-	Entries []fileEntry `json:"entries"`
-}
-
 func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) error {
 	info, root, err := s.workspace(r)
 	if err != nil {
@@ -277,26 +258,26 @@ func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fileError(rel, err)
 	}
-	entries := make([]fileEntry, 0, len(dirents))
+	entries := make([]api.FileEntry, 0, len(dirents))
 	for _, d := range dirents {
 		fi, err := d.Info() // lstat: a symlink is reported as one
 		if err != nil {
 			continue // removed meanwhile
 		}
-		e := fileEntry{Name: d.Name(), Type: "other", Size: fi.Size(), ModTime: fi.ModTime().UTC(),
-			Mode: fmt.Sprintf("%04o", fi.Mode().Perm())}
+		e := api.FileEntry{Name: d.Name(), Type: api.FileTypeOther, Size: fi.Size(), ModTime: fi.ModTime().UTC(),
+			Mode: api.FileMode(fi.Mode().Perm())}
 		switch m := fi.Mode(); {
 		case m.IsRegular():
-			e.Type = "file"
+			e.Type = api.FileTypeFile
 		case m.IsDir():
-			e.Type = "dir"
+			e.Type = api.FileTypeDir
 		case m&fs.ModeSymlink != 0:
-			e.Type = "symlink"
+			e.Type = api.FileTypeSymlink
 		}
 		entries = append(entries, e)
 	}
-	slices.SortFunc(entries, func(a, b fileEntry) int { return strings.Compare(a.Name, b.Name) })
-	return writeJSON(w, http.StatusOK, listFilesResponse{Path: rel, Entries: entries})
+	slices.SortFunc(entries, func(a, b api.FileEntry) int { return strings.Compare(a.Name, b.Name) })
+	return writeJSON(w, http.StatusOK, api.FileList{Path: rel, Entries: entries})
 }
 
 func randomHex(n int) string {

@@ -13,9 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/warden-sandbox/warden/internal/server"
+	"github.com/warden-sandbox/warden/api"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 	"github.com/warden-sandbox/warden/internal/sandbox/sandboxtest"
+	"github.com/warden-sandbox/warden/internal/server"
 	"github.com/warden-sandbox/warden/internal/session"
 )
 
@@ -30,7 +31,7 @@ type setup struct {
 	maxSandboxes int
 	defaults     sandbox.Spec
 	status       func(context.Context) server.StatusInfo
-	dockerInfo   func(context.Context) server.DockerInfo
+	dockerInfo   func(context.Context) api.DockerInfo
 	allowedDirs  []string
 }
 

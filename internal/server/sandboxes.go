@@ -5,48 +5,29 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/warden-sandbox/warden/api"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 	"github.com/warden-sandbox/warden/internal/session"
 )
 
-type healthResponse struct {
-	Status          string       `json:"status"`
-	Version         string       `json:"version"`
-	UptimeSeconds   float64      `json:"uptime_seconds"`
-	SandboxMode     session.Mode `json:"sandbox_mode"`
-	ActiveSandboxes int          `json:"active_sandboxes"`
-}
-
 func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
-	return writeJSON(w, http.StatusOK, healthResponse{
+	up := time.Since(s.start).Seconds()
+	return writeJSON(w, http.StatusOK, api.Health{
 		Status:          "ok",
 		Version:         s.opts.Version,
-		UptimeSeconds:   time.Since(s.start).Seconds(),
-		SandboxMode:     s.statusInfo(r.Context()).Mode,
+		UptimeSeconds:   up,
+		Uptime:          up,
+		SandboxMode:     api.Mode(s.statusInfo(r.Context()).Mode),
 		ActiveSandboxes: s.mgr.Active(),
 	})
 }
 
-type providerInfo struct {
-	Name      string            `json:"name"`
-	Isolation sandbox.Isolation `json:"isolation"`
-}
-
-type statusResponse struct {
-	Status          session.Mode  `json:"status"`
-	DockerAvailable bool          `json:"docker_available"`
-	ActiveSandboxes int           `json:"active_sandboxes"`
-	Provider        *providerInfo `json:"provider"`
-	Warning         string        `json:"warning,omitempty"`
-	// Policy and AvailableProviders are Warden's additions.
-	Policy             *PolicyInfo            `json:"policy,omitempty"`
-	AvailableProviders []ProviderAvailability `json:"available_providers,omitempty"`
-}
-
 func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
 	st := s.statusInfo(r.Context())
-	resp := statusResponse{
-		Status:             st.Mode,
+	resp := api.Status{
+		Status:             api.Mode(st.Mode),
+		Enabled:            st.Enabled,
+		MockMode:           st.MockMode,
 		DockerAvailable:    st.DockerAvailable,
 		ActiveSandboxes:    s.mgr.Active(),
 		Warning:            st.Warning,
@@ -54,7 +35,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
 		AvailableProviders: st.Providers,
 	}
 	if st.Provider != "" {
-		resp.Provider = &providerInfo{Name: st.Provider, Isolation: st.Isolation}
+		resp.Provider = &api.ProviderInfo{Name: st.Provider, Isolation: string(st.Isolation)}
 	}
 	return writeJSON(w, http.StatusOK, resp)
 }
@@ -68,29 +49,31 @@ func (s *Server) statusInfo(ctx context.Context) StatusInfo {
 	if p == nil {
 		return StatusInfo{Mode: session.ModeDisabled}
 	}
-	st := StatusInfo{Provider: p.Name(), Isolation: p.Capabilities().Isolation, Policy: PolicyOf(p)}
+	st := StatusInfo{Provider: p.Name(), Isolation: p.Capabilities().Isolation, Policy: PolicyOf(p), Enabled: true}
 	st.Mode = session.ModeOf(p)
 	if st.Mode == session.ModeMock {
 		st.Warning = session.MockWarning
+		st.MockMode = true
 	}
 	st.DockerAvailable = st.Mode == session.ModeDocker
 	return st
 }
 
 func (s *Server) dockerInfo(w http.ResponseWriter, r *http.Request) error {
-	info := DockerInfo{Status: "disabled", Message: "Docker detection is not configured"}
+	info := api.DockerInfo{Status: api.DockerUnavailable, Message: "Docker detection is not configured"}
 	if s.opts.DockerInfo != nil {
 		info = s.opts.DockerInfo(r.Context())
 	}
 	return writeJSON(w, http.StatusOK, info)
 }
 
-type listResponse struct {
-	Sandboxes []session.Info `json:"sandboxes"`
-}
-
 func (s *Server) listSandboxes(w http.ResponseWriter, r *http.Request) error {
-	return writeJSON(w, http.StatusOK, listResponse{Sandboxes: s.mgr.List()})
+	infos := s.mgr.List()
+	list := api.SandboxList{Sandboxes: make([]api.Sandbox, len(infos))}
+	for i, info := range infos {
+		list.Sandboxes[i] = SandboxOf(info)
+	}
+	return writeJSON(w, http.StatusOK, list)
 }
 
 func (s *Server) getSandbox(w http.ResponseWriter, r *http.Request) error {
@@ -98,12 +81,7 @@ func (s *Server) getSandbox(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, info)
-}
-
-type deleteResponse struct {
-	ID     sandbox.ID `json:"id"`
-	Status string     `json:"status"`
+	return writeJSON(w, http.StatusOK, SandboxOf(info))
 }
 
 func (s *Server) deleteSandbox(w http.ResponseWriter, r *http.Request) error {
@@ -113,7 +91,7 @@ func (s *Server) deleteSandbox(w http.ResponseWriter, r *http.Request) error {
 	if err := s.mgr.Destroy(context.WithoutCancel(r.Context()), id); err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, deleteResponse{ID: id, Status: "destroyed"})
+	return writeJSON(w, http.StatusOK, api.DeleteResponse{ID: string(id), Status: "destroyed"})
 }
 
 func sandboxID(r *http.Request) sandbox.ID { return sandbox.ID(r.PathValue("id")) }

@@ -11,10 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/warden-sandbox/warden/internal/server"
+	"github.com/warden-sandbox/warden/api"
 	"github.com/warden-sandbox/warden/internal/policy"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 	"github.com/warden-sandbox/warden/internal/sandbox/sandboxtest"
+	"github.com/warden-sandbox/warden/internal/server"
 	"github.com/warden-sandbox/warden/internal/session"
 )
 
@@ -111,18 +112,18 @@ func TestDockerInfo(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name  string
-		info  func(context.Context) server.DockerInfo
+		info  func(context.Context) api.DockerInfo
 		want  map[string]any
 		extra []string
 	}{
 		{
 			name: "not configured",
-			want: map[string]any{"available": false, "status": "disabled"},
+			want: map[string]any{"available": false, "status": "unavailable"},
 		},
 		{
 			name: "connected",
-			info: func(context.Context) server.DockerInfo {
-				return server.DockerInfo{Available: true, Status: "connected", Version: "24.0.0", APIVersion: "1.43",
+			info: func(context.Context) api.DockerInfo {
+				return api.DockerInfo{Available: true, Status: "connected", Version: "24.0.0", APIVersion: "1.43",
 					Message: "Docker daemon is running", OS: "linux"}
 			},
 			want: map[string]any{"available": true, "status": "connected", "version": "24.0.0", "api_version": "1.43",
@@ -130,8 +131,8 @@ func TestDockerInfo(t *testing.T) {
 		},
 		{
 			name: "unavailable is still 200",
-			info: func(context.Context) server.DockerInfo {
-				return server.DockerInfo{Status: "unavailable", Message: "Docker daemon is not available"}
+			info: func(context.Context) api.DockerInfo {
+				return api.DockerInfo{Status: "unavailable", Message: "Docker daemon is not available"}
 			},
 			want: map[string]any{"available": false, "status": "unavailable", "version": "", "api_version": ""},
 		},

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/warden-sandbox/warden/api"
 	"github.com/warden-sandbox/warden/internal/policy"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 	"github.com/warden-sandbox/warden/internal/session"
@@ -34,7 +35,7 @@ type Options struct {
 	// DockerInfo answers /sandbox/docker-info (always 200); the caller
 	// computes it, e.g. from a cached Docker probe. Nil reports status
 	// "disabled".
-	DockerInfo func(ctx context.Context) DockerInfo
+	DockerInfo func(ctx context.Context) api.DockerInfo
 	// Defaults is the base spec from configuration; fields of a create
 	// request override it.
 	Defaults sandbox.Spec
@@ -69,61 +70,30 @@ type StatusInfo struct {
 	// Provider and Isolation describe the backend; empty when disabled.
 	Provider  string
 	Isolation sandbox.Isolation
-	// DockerAvailable reports whether a Docker daemon answers.
+	// DockerAvailable reports whether a Docker daemon answers, whichever
+	// provider is selected.
 	DockerAvailable bool
+	// Enabled and MockMode are the SANDBOX__ENABLED and SANDBOX__MOCK_MODE
+	// settings, reported as the Agent Platform did.
+	Enabled, MockMode bool
 	// Warning is set when nothing isolates the code (session.MockWarning),
 	// and "" otherwise.
 	Warning string
 	// Policy says which checks run before executions; nil when unknown.
-	Policy *PolicyInfo
+	Policy *api.PolicyInfo
 	// Providers lists the providers considered at startup, whether each
 	// can run here and why; nil when unknown.
-	Providers []ProviderAvailability
-}
-
-// PolicyInfo says which checks run on the host before an execution
-// reaches a sandbox.
-type PolicyInfo struct {
-	ShellCheck  bool `json:"shell_check"`
-	PythonCheck bool `json:"python_check"`
-}
-
-// ProviderAvailability is one provider and whether it can run here.
-type ProviderAvailability struct {
-	Name      string `json:"name"`
-	Available bool   `json:"available"`
-	// Selected marks the provider in use.
-	Selected bool `json:"selected"`
-	// Reason says what was found: why it cannot run, or what it runs on.
-	Reason string `json:"reason"`
+	Providers []api.ProviderAvailability
 }
 
 // PolicyOf reports the checks p applies: those of a *policy.Guard, or
 // none.
-func PolicyOf(p sandbox.Provider) *PolicyInfo {
+func PolicyOf(p sandbox.Provider) *api.PolicyInfo {
 	g, ok := p.(*policy.Guard)
 	if !ok {
-		return &PolicyInfo{}
+		return &api.PolicyInfo{}
 	}
-	return &PolicyInfo{ShellCheck: !g.Shell.Bypass && !slices.Contains(g.Shell.ExtraCommands, "*"), PythonCheck: !g.Python.Trusted}
-}
-
-// DockerInfo is the body of GET /sandbox/docker-info.
-type DockerInfo struct {
-	Available bool `json:"available"`
-	// Status is "connected", "unavailable", "error" or "disabled".
-	Status     string `json:"status"`
-	Version    string `json:"version"`
-	APIVersion string `json:"api_version"`
-	Message    string `json:"message"`
-	// Optional details of the daemon.
-	Host           string   `json:"host,omitempty"`
-	OS             string   `json:"os,omitempty"`
-	Arch           string   `json:"arch,omitempty"`
-	KernelVersion  string   `json:"kernel_version,omitempty"`
-	Runtimes       []string `json:"runtimes,omitempty"`
-	DefaultRuntime string   `json:"default_runtime,omitempty"`
-	Rootless       bool     `json:"rootless,omitempty"`
+	return &api.PolicyInfo{ShellCheck: !g.Shell.Bypass && !slices.Contains(g.Shell.ExtraCommands, "*"), PythonCheck: !g.Python.Trusted}
 }
 
 // Server is the HTTP API. It implements [http.Handler] and is safe for
@@ -306,7 +276,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				// Content-Length, an event-stream type) but keep the ID.
 				clear(w.Header())
 				w.Header().Set("X-Request-ID", id)
-				s.writeBody(rec, http.StatusInternalServerError, errorBody{Code: "internal", Message: "internal error"})
+				s.writeBody(rec, http.StatusInternalServerError, api.Error{Code: api.CodeInternal, Message: "internal error"})
 			}
 		}
 		status := rec.statusCode()

@@ -8,13 +8,12 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/warden-sandbox/warden/internal/client"
-	"github.com/warden-sandbox/warden/internal/sandbox"
+	"github.com/warden-sandbox/warden/client"
 )
 
 var classes = []error{
-	sandbox.ErrInvalid, client.ErrUnauthorized, sandbox.ErrDenied, sandbox.ErrNotFound, sandbox.ErrConflict,
-	sandbox.ErrLimit, sandbox.ErrUnavailable, sandbox.ErrDisabled, sandbox.ErrUnsupported,
+	client.ErrInvalid, client.ErrUnauthorized, client.ErrDenied, client.ErrNotFound, client.ErrConflict,
+	client.ErrTooLarge, client.ErrLimit, client.ErrUnavailable,
 }
 
 func TestErrors(t *testing.T) {
@@ -29,42 +28,42 @@ func TestErrors(t *testing.T) {
 		want   client.APIError
 	}{
 		{name: "400", status: 400, body: `{"error":{"code":"invalid","message":"decoding body: unknown field \"imgae\""}}`,
-			class: sandbox.ErrInvalid, want: client.APIError{Code: "invalid", Message: `decoding body: unknown field "imgae"`}},
+			class: client.ErrInvalid, want: client.APIError{Code: "invalid", Message: `decoding body: unknown field "imgae"`}},
 		{name: "401", status: 401, header: map[string]string{"WWW-Authenticate": "Bearer"},
 			body:  `{"error":{"code":"unauthorized","message":"missing or wrong API key"}}`,
 			class: client.ErrUnauthorized, want: client.APIError{Code: "unauthorized", Message: "missing or wrong API key"}},
 		{name: "403 rule inside the error object", status: 403,
 			body:  `{"error":{"code":"denied","message":"command refused by policy","rule":"rm-root","reason":"deletes /"}}`,
-			class: sandbox.ErrDenied, want: client.APIError{Code: "denied", Message: "command refused by policy", Rule: "rm-root", Reason: "deletes /"}},
+			class: client.ErrDenied, want: client.APIError{Code: "denied", Message: "command refused by policy", Rule: "rm-root", Reason: "deletes /"}},
 		{name: "403 rule beside the error object", status: 403,
 			body:  `{"error":{"code":"denied","message":""},"rule":"fork-bomb","reason":"spawns without bound"}`,
-			class: sandbox.ErrDenied, want: client.APIError{Code: "denied", Message: "spawns without bound", Rule: "fork-bomb", Reason: "spawns without bound"}},
+			class: client.ErrDenied, want: client.APIError{Code: "denied", Message: "spawns without bound", Rule: "fork-bomb", Reason: "spawns without bound"}},
 		{name: "404 with request id", status: 404, header: map[string]string{"X-Request-ID": "req-7"},
 			body:  `{"error":{"code":"not_found","message":"sandbox sb-1: not found"}}`,
-			class: sandbox.ErrNotFound, want: client.APIError{Code: "not_found", Message: "sandbox sb-1: not found", RequestID: "req-7"}},
+			class: client.ErrNotFound, want: client.APIError{Code: "not_found", Message: "sandbox sb-1: not found", RequestID: "req-7"}},
 		{name: "405", status: 405, body: `{"error":{"code":"method_not_allowed","message":"method not allowed"}}`,
 			want: client.APIError{Code: "method_not_allowed", Message: "method not allowed"}},
 		{name: "409", status: 409, body: `{"error":{"code":"conflict","message":"src is a directory"}}`,
-			class: sandbox.ErrConflict, want: client.APIError{Code: "conflict", Message: "src is a directory"}},
+			class: client.ErrConflict, want: client.APIError{Code: "conflict", Message: "src is a directory"}},
 		{name: "413", status: 413, body: `{"error":{"code":"too_large","message":"body larger than 1048576 bytes"}}`,
-			class: sandbox.ErrLimit, want: client.APIError{Code: "too_large", Message: "body larger than 1048576 bytes"}},
+			class: client.ErrTooLarge, want: client.APIError{Code: "too_large", Message: "body larger than 1048576 bytes"}},
 		{name: "429", status: 429, body: `{"error":{"code":"limit","message":"10 sandboxes already"}}`,
-			class: sandbox.ErrLimit, want: client.APIError{Code: "limit", Message: "10 sandboxes already"}},
+			class: client.ErrLimit, want: client.APIError{Code: "limit", Message: "10 sandboxes already"}},
 		{name: "500", status: 500, body: `{"error":{"code":"internal","message":"internal error","request_id":"req-9"}}`,
-			want: client.APIError{Code: "internal", Message: "internal error", RequestID: "req-9"}},
+			want: client.APIError{Code: "internal", Message: "internal error"}}, // the ID travels in the header only
 		{name: "502 HTML from a proxy", status: 502, ctype: "text/html",
 			body: "<html><body><h1>502 Bad Gateway</h1></body></html>", want: client.APIError{Message: "Bad Gateway"}},
 		{name: "502 text from a proxy", status: 502, ctype: "text/plain; charset=utf-8",
 			body: "upstream connect error or disconnect/reset before headers\nmore", want: client.APIError{Message: "upstream connect error or disconnect/reset before headers"}},
 		{name: "503", status: 503, body: `{"error":{"code":"unavailable","message":"docker daemon unreachable"}}`,
-			class: sandbox.ErrUnavailable, want: client.APIError{Code: "unavailable", Message: "docker daemon unreachable"}},
+			class: client.ErrUnavailable, want: client.APIError{Code: "unavailable", Message: "docker daemon unreachable"}},
 		{name: "503 disabled", status: 503, body: `{"error":{"code":"disabled","message":"sandboxes are disabled"}}`,
-			class: sandbox.ErrDisabled, want: client.APIError{Code: "disabled", Message: "sandboxes are disabled"}},
+			class: client.ErrUnavailable, want: client.APIError{Code: "disabled", Message: "sandboxes are disabled"}},
 		{name: "504 empty body", status: 504, ctype: "text/plain", want: client.APIError{Message: "Gateway Timeout"}},
 		{name: "JSON of another shape", status: 422, body: `{"detail":"field required"}`,
 			want: client.APIError{Message: "Unprocessable Entity"}},
 		{name: "error object with a code only", status: 404, body: `{"error":{"code":"not_found"}}`,
-			class: sandbox.ErrNotFound, want: client.APIError{Code: "not_found", Message: "Not Found"}},
+			class: client.ErrNotFound, want: client.APIError{Code: "not_found", Message: "Not Found"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"io"
@@ -10,13 +11,34 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/warden-sandbox/warden/internal/sandbox"
+	"github.com/warden-sandbox/warden/api"
 )
 
-// ErrUnauthorized is the class of 401 answers: the API key is missing or
-// wrong. Package sandbox has no such class because only the HTTP layer
-// authenticates.
-var ErrUnauthorized = errors.New("unauthorized")
+// The error classes of the API's answers. An error returned by a Client
+// method matches at most one of them with errors.Is; arguments the client
+// refuses before sending anything match ErrInvalid too.
+var (
+	// ErrInvalid: 400, the request is malformed or asks for something the
+	// server's provider cannot enforce.
+	ErrInvalid = errors.New("invalid request")
+	// ErrUnauthorized: 401, the API key is missing or wrong.
+	ErrUnauthorized = errors.New("unauthorized")
+	// ErrDenied: 403, a policy refused the request; [APIError] carries the
+	// rule and reason.
+	ErrDenied = errors.New("denied by policy")
+	// ErrNotFound: 404, no such sandbox, file or route.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: 409, the request conflicts with the sandbox's state,
+	// such as a directory where a file is expected.
+	ErrConflict = errors.New("conflict")
+	// ErrTooLarge: 413, the request body is larger than the server takes.
+	ErrTooLarge = errors.New("request too large")
+	// ErrLimit: 429, the server runs as many sandboxes as it may.
+	ErrLimit = errors.New("limit reached")
+	// ErrUnavailable: 503, sandboxes are disabled, the backend is
+	// unreachable, or the server is shutting down.
+	ErrUnavailable = errors.New("unavailable")
+)
 
 // maxErrorBody bounds how much of an error body is read: enough for any
 // error the server writes, little enough that a misbehaving proxy cannot
@@ -30,9 +52,9 @@ type APIError struct {
 	// StatusCode is the HTTP status. For an error event in an event stream,
 	// whose HTTP status was already 200, it is the status Code stands for.
 	StatusCode int
-	// Code is the machine-readable code of the body ("not_found", "denied",
+	// Code is the machine-readable code of the body (api.CodeNotFound,
 	// ...); empty when the body was not Warden's JSON (a proxy's page).
-	Code string
+	Code api.ErrorCode
 	// Message is the server's message, or the status text when the body
 	// carried none.
 	Message string
@@ -51,7 +73,7 @@ func (e *APIError) Error() string {
 	b.WriteString(strconv.Itoa(e.StatusCode))
 	if e.Code != "" {
 		b.WriteString(" ")
-		b.WriteString(e.Code)
+		b.WriteString(string(e.Code))
 	}
 	b.WriteString(": ")
 	b.WriteString(e.Message)
@@ -63,47 +85,39 @@ func (e *APIError) Error() string {
 	return b.String()
 }
 
-// Unwrap returns the error class of the status: 400 [sandbox.ErrInvalid],
-// 401 [ErrUnauthorized], 403 [sandbox.ErrDenied], 404
-// [sandbox.ErrNotFound], 409 [sandbox.ErrConflict], 413 and 429
-// [sandbox.ErrLimit], 503 [sandbox.ErrUnavailable] (or
-// [sandbox.ErrDisabled] when Code is "disabled"), and nil for any other
-// status.
+// Unwrap returns the error class of the status: 400 [ErrInvalid], 401
+// [ErrUnauthorized], 403 [ErrDenied], 404 [ErrNotFound], 409
+// [ErrConflict], 413 [ErrTooLarge], 429 [ErrLimit], 503 [ErrUnavailable],
+// and nil for any other status.
 func (e *APIError) Unwrap() error {
 	switch e.StatusCode {
 	case http.StatusBadRequest:
-		return sandbox.ErrInvalid
+		return ErrInvalid
 	case http.StatusUnauthorized:
 		return ErrUnauthorized
 	case http.StatusForbidden:
-		return sandbox.ErrDenied
+		return ErrDenied
 	case http.StatusNotFound:
-		return sandbox.ErrNotFound
+		return ErrNotFound
 	case http.StatusConflict:
-		return sandbox.ErrConflict
-	case http.StatusRequestEntityTooLarge, http.StatusTooManyRequests:
-		return sandbox.ErrLimit
+		return ErrConflict
+	case http.StatusRequestEntityTooLarge:
+		return ErrTooLarge
+	case http.StatusTooManyRequests:
+		return ErrLimit
 	case http.StatusServiceUnavailable:
-		if e.Code == "disabled" {
-			return sandbox.ErrDisabled
-		}
-		return sandbox.ErrUnavailable
+		return ErrUnavailable
 	}
 	return nil
 }
 
-// errorBody is the error envelope of docs/api.md. Rule and Reason are read
-// inside the error object and, failing that, beside it.
+// errorBody is the error envelope of docs/api.md. Rule and Reason are
+// read inside the error object and, failing that, beside it, as proxies
+// and older servers put them.
 type errorBody struct {
-	Error *struct {
-		Code      string `json:"code"`
-		Message   string `json:"message"`
-		Rule      string `json:"rule"`
-		Reason    string `json:"reason"`
-		RequestID string `json:"request_id"`
-	} `json:"error"`
-	Rule   string `json:"rule"`
-	Reason string `json:"reason"`
+	Error  *api.Error `json:"error"`
+	Rule   string     `json:"rule"`
+	Reason string     `json:"reason"`
 }
 
 // fill copies the envelope into e and reports whether it held an error
@@ -113,21 +127,11 @@ func (b *errorBody) fill(e *APIError) bool {
 		return false
 	}
 	e.Code, e.Message = b.Error.Code, b.Error.Message
-	e.Rule, e.Reason = cmpOr(b.Error.Rule, b.Rule), cmpOr(b.Error.Reason, b.Reason)
-	if e.RequestID == "" {
-		e.RequestID = b.Error.RequestID
-	}
+	e.Rule, e.Reason = cmp.Or(b.Error.Rule, b.Rule), cmp.Or(b.Error.Reason, b.Reason)
 	if e.Message == "" {
 		e.Message = e.Reason
 	}
 	return true
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // readError turns a non-2xx response into an *APIError, reading at most
@@ -167,24 +171,4 @@ func fallbackMessage(resp *http.Response, body []byte) string {
 
 // statusForCode maps the code of an error event back to the status the
 // server would have answered with, so that Unwrap gives the same class.
-func statusForCode(code string) int {
-	switch code {
-	case "invalid":
-		return http.StatusBadRequest
-	case "unauthorized":
-		return http.StatusUnauthorized
-	case "denied":
-		return http.StatusForbidden
-	case "not_found":
-		return http.StatusNotFound
-	case "conflict":
-		return http.StatusConflict
-	case "too_large":
-		return http.StatusRequestEntityTooLarge
-	case "limit":
-		return http.StatusTooManyRequests
-	case "unavailable", "disabled":
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
+func statusForCode(code api.ErrorCode) int { return code.Status() }

@@ -10,20 +10,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/warden-sandbox/warden/internal/client"
-	"github.com/warden-sandbox/warden/internal/sandbox"
+	"github.com/warden-sandbox/warden/api"
+	"github.com/warden-sandbox/warden/client"
 )
 
 // chunk is one call of OnOutput.
 type chunk struct {
-	S sandbox.Stream
+	S api.Stream
 	P string
 }
 
 // collect returns an OnOutput that records its calls, and the record.
-func collect() (func(sandbox.Stream, []byte), *[]chunk) {
+func collect() (func(api.Stream, []byte), *[]chunk) {
 	var got []chunk
-	return func(s sandbox.Stream, p []byte) { got = append(got, chunk{s, string(p)}) }, &got
+	return func(s api.Stream, p []byte) { got = append(got, chunk{s, string(p)}) }, &got
 }
 
 // stream answers an execution with the event stream text, written in
@@ -65,12 +65,12 @@ const streamText = ": ping\n\n" +
 
 func TestExecuteStream(t *testing.T) {
 	t.Parallel()
-	want := sandbox.ExecResult{Stdout: []byte("hello\n"), Stderr: []byte("warn\n"), ExitCode: 3, Duration: 7 * time.Millisecond}
-	wantChunks := []chunk{{sandbox.Stdout, "hel"}, {sandbox.Stderr, "warn\n"}, {sandbox.Stdout, "lo\n"}}
+	want := api.ExecResult{Stdout: "hello\n", Stderr: "warn\n", ExitCode: 3, DurationMS: 7}
+	wantChunks := []chunk{{api.Stdout, "hel"}, {api.Stderr, "warn\n"}, {api.Stdout, "lo\n"}}
 	for _, piece := range []int{0, 1, 2, 3, 7} {
 		c, reqs := newClient(t, stream(t, streamText, piece))
 		on, got := collect()
-		res, err := c.Execute(t.Context(), "sb-1", client.ExecuteOptions{Language: sandbox.Shell, Code: "echo hello", OnOutput: on})
+		res, err := c.Execute(t.Context(), "sb-1", client.ExecuteOptions{Language: api.Shell, Code: "echo hello", OnOutput: on})
 		if err != nil {
 			t.Fatalf("Execute() in pieces of %d = %v", piece, err)
 		}
@@ -103,8 +103,8 @@ func TestExecuteStreamIsIncremental(t *testing.T) {
 		}
 		_, _ = io.WriteString(w, "event: result\ndata: {\"stdout\":\"first\",\"exit_code\":0}\n\n")
 	})
-	res, err := c.Execute(t.Context(), "sb-1", client.ExecuteOptions{Language: sandbox.Python, Code: "print('first')",
-		OnOutput: func(s sandbox.Stream, p []byte) {
+	res, err := c.Execute(t.Context(), "sb-1", client.ExecuteOptions{Language: api.Python, Code: "print('first')",
+		OnOutput: func(s api.Stream, p []byte) {
 			if string(p) == "first" {
 				close(seenChunk)
 			}
@@ -131,9 +131,9 @@ func TestExecuteStreamFailures(t *testing.T) {
 		{name: "bad chunk", text: "event: stdout\ndata: not json\n\n", msg: "decoding stdout event"},
 		{name: "bad result", text: "event: result\ndata: {\"exit_code\":\"zero\"}\n\n", msg: "decoding result event"},
 		{name: "error event", text: "event: error\ndata: {\"error\":{\"code\":\"not_found\",\"message\":\"sandbox sb-1: not found\"}}\n\n",
-			class: sandbox.ErrNotFound, msg: "HTTP 404 not_found: sandbox sb-1: not found"},
+			class: client.ErrNotFound, msg: "HTTP 404 not_found: sandbox sb-1: not found"},
 		{name: "error event, bare object", text: "event: error\ndata: {\"code\":\"unavailable\",\"message\":\"backend gone\"}\n\n",
-			class: sandbox.ErrUnavailable, msg: "backend gone"},
+			class: client.ErrUnavailable, msg: "backend gone"},
 		{name: "error event, unknown code", text: "event: error\ndata: {\"error\":{\"code\":\"internal\",\"message\":\"internal error\"}}\n\n",
 			msg: "HTTP 500 internal: internal error"},
 	}
@@ -142,7 +142,7 @@ func TestExecuteStreamFailures(t *testing.T) {
 			t.Parallel()
 			c, _ := newClient(t, stream(t, tt.text, 0))
 			on, _ := collect()
-			_, err := c.Execute(t.Context(), "sb-1", client.ExecuteOptions{Language: sandbox.Python, Code: "1", OnOutput: on})
+			_, err := c.Execute(t.Context(), "sb-1", client.ExecuteOptions{Language: api.Python, Code: "1", OnOutput: on})
 			if err == nil || !strings.Contains(err.Error(), tt.msg) {
 				t.Fatalf("Execute() = %v, want an error containing %q", err, tt.msg)
 			}
@@ -162,7 +162,7 @@ func TestExecuteStreamFillsOutput(t *testing.T) {
 	t.Parallel()
 	c, _ := newClient(t, stream(t, "event: stdout\ndata: {\"text\":\"a\"}\n\nevent: stdout\ndata: {\"text\":\"b\"}\n\n"+
 		"event: stderr\ndata: {\"text\":\"e\"}\n\nevent: result\ndata: {\"stdout\":\"\",\"exit_code\":0}\n\n", 0))
-	res, err := c.Execute(t.Context(), "sb-1", client.ExecuteOptions{Language: sandbox.Python, Code: "1", OnOutput: func(sandbox.Stream, []byte) {}})
+	res, err := c.Execute(t.Context(), "sb-1", client.ExecuteOptions{Language: api.Python, Code: "1", OnOutput: func(api.Stream, []byte) {}})
 	if err != nil || string(res.Stdout) != "ab" || string(res.Stderr) != "e" {
 		t.Errorf("Execute() = stdout %q, stderr %q, %v; want ab, e, nil", res.Stdout, res.Stderr, err)
 	}
@@ -174,11 +174,11 @@ func TestExecuteStreamPlainJSONAnswer(t *testing.T) {
 	t.Parallel()
 	c, _ := newClient(t, reply(200, `{"stdout":"out","stderr":"err","exit_code":0}`))
 	on, got := collect()
-	res, err := c.Execute(t.Context(), "sb-1", client.ExecuteOptions{Language: sandbox.Python, Code: "1", OnOutput: on})
+	res, err := c.Execute(t.Context(), "sb-1", client.ExecuteOptions{Language: api.Python, Code: "1", OnOutput: on})
 	if err != nil || string(res.Stdout) != "out" {
 		t.Fatalf("Execute() = %+v, %v", res, err)
 	}
-	if want := []chunk{{sandbox.Stdout, "out"}, {sandbox.Stderr, "err"}}; !reflect.DeepEqual(*got, want) {
+	if want := []chunk{{api.Stdout, "out"}, {api.Stderr, "err"}}; !reflect.DeepEqual(*got, want) {
 		t.Errorf("OnOutput calls = %q, want %q", *got, want)
 	}
 }
@@ -203,8 +203,8 @@ func TestExecuteStreamCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	start := time.Now()
-	_, err := c.Execute(ctx, "sb-1", client.ExecuteOptions{Language: sandbox.Python, Code: "while True: pass",
-		OnOutput: func(s sandbox.Stream, p []byte) { cancel() }})
+	_, err := c.Execute(ctx, "sb-1", client.ExecuteOptions{Language: api.Python, Code: "while True: pass",
+		OnOutput: func(s api.Stream, p []byte) { cancel() }})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Execute() = %v, want context.Canceled", err)
 	}
@@ -230,7 +230,7 @@ func TestExecuteStreamReturnsAtResult(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	start := time.Now()
-	res, err := c.Execute(ctx, "sb-1", client.ExecuteOptions{Language: sandbox.Python, Code: "1", OnOutput: func(sandbox.Stream, []byte) {}})
+	res, err := c.Execute(ctx, "sb-1", client.ExecuteOptions{Language: api.Python, Code: "1", OnOutput: func(api.Stream, []byte) {}})
 	if d := time.Since(start); err != nil || res.ExitCode != 7 || d > 2*time.Second {
 		t.Errorf("Execute() = %+v, %v after %v; want exit code 7 at once", res, err, d)
 	}
@@ -246,7 +246,7 @@ func TestExecuteStreamDeadline(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
-	_, err := c.Execute(ctx, "sb-1", client.ExecuteOptions{Language: sandbox.Python, Code: "1", OnOutput: func(sandbox.Stream, []byte) {}})
+	_, err := c.Execute(ctx, "sb-1", client.ExecuteOptions{Language: api.Python, Code: "1", OnOutput: func(api.Stream, []byte) {}})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Execute() = %v, want context.DeadlineExceeded", err)
 	}
@@ -257,9 +257,9 @@ func TestExecuteStreamDeadline(t *testing.T) {
 func TestExecuteErrorBeforeStream(t *testing.T) {
 	t.Parallel()
 	c, _ := newClient(t, reply(403, `{"error":{"code":"denied","message":"refused","rule":"rm-root","reason":"deletes /"}}`))
-	_, err := c.Execute(t.Context(), "sb-1", client.ExecuteOptions{Language: sandbox.Shell, Code: "rm -rf /", OnOutput: func(sandbox.Stream, []byte) {}})
+	_, err := c.Execute(t.Context(), "sb-1", client.ExecuteOptions{Language: api.Shell, Code: "rm -rf /", OnOutput: func(api.Stream, []byte) {}})
 	var ae *client.APIError
-	if !errors.Is(err, sandbox.ErrDenied) || !errors.As(err, &ae) || ae.Rule != "rm-root" {
+	if !errors.Is(err, client.ErrDenied) || !errors.As(err, &ae) || ae.Rule != "rm-root" {
 		t.Errorf("Execute() = %v, want a denial by rm-root", err)
 	}
 }

@@ -11,20 +11,26 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/warden-sandbox/warden/internal/sandbox"
+	"github.com/warden-sandbox/warden/api"
 )
 
 // ExecuteOptions are the fields of POST /sandbox/{id}/execute.
 type ExecuteOptions struct {
-	// Language is sandbox.Python or sandbox.Shell; empty leaves the choice
+	// Language is api.Python or api.Shell; empty leaves the choice
 	// to the server (Python).
-	Language sandbox.Language
+	Language api.Language
 	// Code is the Python source, or the shell command string run with
 	// bash -c. For shell, set exactly one of Code and Command. Code is sent
 	// unless Command is set, so empty Python code runs nothing.
 	Code string
-	// Command is a shell command as an argument vector, run without a shell.
+	// Command is a shell command as an argument vector, run without a shell
+	// unless ShellOperators is set.
 	Command []string
+	// ShellOperators runs Command as TinyAgent's execute_shell did: shell
+	// operators given as separate tokens ("|", "&&", ">", ...) act as
+	// operators, and every other token is passed as the word it is. See
+	// [api.ExecuteRequest.ShellOperators].
+	ShellOperators bool
 	// Timeout bounds the execution, sent in seconds; zero means the
 	// sandbox's default.
 	Timeout time.Duration
@@ -37,15 +43,7 @@ type ExecuteOptions struct {
 	// Execute. It must not retain p. Should the server answer with plain
 	// JSON instead, OnOutput is called once with all of stdout and once with
 	// all of stderr.
-	OnOutput func(s sandbox.Stream, p []byte)
-}
-
-type executeRequest struct {
-	Language sandbox.Language `json:"language,omitempty"`
-	Code     *string          `json:"code,omitempty"`
-	Command  []string         `json:"command,omitempty"`
-	Timeout  seconds          `json:"timeout,omitempty"`
-	Workdir  string           `json:"workdir,omitempty"`
+	OnOutput func(s api.Stream, p []byte)
 }
 
 // Execute calls POST /sandbox/{id}/execute and returns the result. A
@@ -56,16 +54,17 @@ type executeRequest struct {
 // of the stream; Execute then returns an error matching ctx.Err(). Whether
 // the execution stops too is up to the server. A stream that ends without
 // its result event gives an error matching [io.ErrUnexpectedEOF].
-func (c *Client) Execute(ctx context.Context, id sandbox.ID, opts ExecuteOptions) (sandbox.ExecResult, error) {
+func (c *Client) Execute(ctx context.Context, id string, opts ExecuteOptions) (api.ExecResult, error) {
 	p, err := sandboxPath(id, "/execute")
 	if err != nil {
-		return sandbox.ExecResult{}, err
+		return api.ExecResult{}, err
 	}
-	body := executeRequest{
-		Language: opts.Language,
-		Command:  opts.Command,
-		Timeout:  seconds(opts.Timeout),
-		Workdir:  opts.Workdir,
+	body := api.ExecuteRequest{
+		Language:       opts.Language,
+		Command:        opts.Command,
+		ShellOperators: opts.ShellOperators,
+		Timeout:        seconds(opts.Timeout),
+		Workdir:        opts.Workdir,
 	}
 	if opts.Code != "" || len(opts.Command) == 0 {
 		// Empty Python code is valid: it runs nothing.
@@ -73,7 +72,7 @@ func (c *Client) Execute(ctx context.Context, id sandbox.ID, opts ExecuteOptions
 	}
 	b, err := json.Marshal(body)
 	if err != nil {
-		return sandbox.ExecResult{}, fmt.Errorf("encoding execute request: %w", err)
+		return api.ExecResult{}, fmt.Errorf("encoding execute request: %w", err)
 	}
 	r := request{method: http.MethodPost, path: p, body: bytes.NewReader(b), contentType: "application/json", accept: "application/json"}
 	if opts.OnOutput != nil {
@@ -81,7 +80,7 @@ func (c *Client) Execute(ctx context.Context, id sandbox.ID, opts ExecuteOptions
 	}
 	resp, err := c.send(ctx, r)
 	if err != nil {
-		return sandbox.ExecResult{}, err
+		return api.ExecResult{}, err
 	}
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/event-stream" {
 		// Close without draining: whatever follows the result may never end.
@@ -89,16 +88,16 @@ func (c *Client) Execute(ctx context.Context, id sandbox.ID, opts ExecuteOptions
 		return readResultStream(ctx, resp, opts.OnOutput)
 	}
 	defer closeBody(resp.Body)
-	var res sandbox.ExecResult
+	var res api.ExecResult
 	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
-		return sandbox.ExecResult{}, fmt.Errorf("decoding execute response: %w", err)
+		return api.ExecResult{}, fmt.Errorf("decoding execute response: %w", err)
 	}
 	if opts.OnOutput != nil {
-		if len(res.Stdout) > 0 {
-			opts.OnOutput(sandbox.Stdout, res.Stdout)
+		if res.Stdout != "" {
+			opts.OnOutput(api.Stdout, []byte(res.Stdout))
 		}
-		if len(res.Stderr) > 0 {
-			opts.OnOutput(sandbox.Stderr, res.Stderr)
+		if res.Stderr != "" {
+			opts.OnOutput(api.Stderr, []byte(res.Stderr))
 		}
 	}
 	return res, nil
@@ -110,7 +109,7 @@ func (c *Client) Execute(ctx context.Context, id sandbox.ID, opts ExecuteOptions
 // envelope), which ends the stream with an *APIError. If the result carries
 // no output of a stream (a server may leave out what it already streamed),
 // the streamed chunks fill it in.
-func readResultStream(ctx context.Context, resp *http.Response, onOutput func(sandbox.Stream, []byte)) (sandbox.ExecResult, error) {
+func readResultStream(ctx context.Context, resp *http.Response, onOutput func(api.Stream, []byte)) (api.ExecResult, error) {
 	er := newEventReader(resp.Body, maxEventBytes)
 	var streamed [2]bytes.Buffer // stdout, stderr
 	for {
@@ -118,42 +117,40 @@ func readResultStream(ctx context.Context, resp *http.Response, onOutput func(sa
 		switch {
 		case err == nil:
 		case ctx.Err() != nil:
-			return sandbox.ExecResult{}, fmt.Errorf("reading execution output: %w", ctx.Err())
+			return api.ExecResult{}, fmt.Errorf("reading execution output: %w", ctx.Err())
 		case errors.Is(err, io.EOF):
-			return sandbox.ExecResult{}, fmt.Errorf("event stream ended without a result event: %w", io.ErrUnexpectedEOF)
+			return api.ExecResult{}, fmt.Errorf("event stream ended without a result event: %w", io.ErrUnexpectedEOF)
 		default:
-			return sandbox.ExecResult{}, fmt.Errorf("reading execution output: %w", err)
+			return api.ExecResult{}, fmt.Errorf("reading execution output: %w", err)
 		}
 		switch ev.typ {
 		case "stdout", "stderr":
-			var chunk struct {
-				Text string `json:"text"`
-			}
+			var chunk api.OutputEvent
 			if err := json.Unmarshal(ev.data, &chunk); err != nil {
-				return sandbox.ExecResult{}, fmt.Errorf("decoding %s event: %w", ev.typ, err)
+				return api.ExecResult{}, fmt.Errorf("decoding %s event: %w", ev.typ, err)
 			}
-			s, i := sandbox.Stdout, 0
+			s, i := api.Stdout, 0
 			if ev.typ == "stderr" {
-				s, i = sandbox.Stderr, 1
+				s, i = api.Stderr, 1
 			}
 			streamed[i].WriteString(chunk.Text)
 			if onOutput != nil && chunk.Text != "" {
 				onOutput(s, []byte(chunk.Text))
 			}
 		case "result":
-			var res sandbox.ExecResult
+			var res api.ExecResult
 			if err := json.Unmarshal(ev.data, &res); err != nil {
-				return sandbox.ExecResult{}, fmt.Errorf("decoding result event: %w", err)
+				return api.ExecResult{}, fmt.Errorf("decoding result event: %w", err)
 			}
-			if len(res.Stdout) == 0 && streamed[0].Len() > 0 {
-				res.Stdout = streamed[0].Bytes()
+			if res.Stdout == "" && streamed[0].Len() > 0 {
+				res.Stdout = streamed[0].String()
 			}
-			if len(res.Stderr) == 0 && streamed[1].Len() > 0 {
-				res.Stderr = streamed[1].Bytes()
+			if res.Stderr == "" && streamed[1].Len() > 0 {
+				res.Stderr = streamed[1].String()
 			}
 			return res, nil
 		case "error":
-			return sandbox.ExecResult{}, streamError(resp, ev.data)
+			return api.ExecResult{}, streamError(resp, ev.data)
 		}
 	}
 }
@@ -164,10 +161,7 @@ func streamError(resp *http.Response, data []byte) *APIError {
 	e := &APIError{RequestID: resp.Header.Get("X-Request-ID")}
 	var env errorBody
 	if json.Unmarshal(data, &env) != nil || !env.fill(e) {
-		var inner struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		}
+		var inner api.Error
 		_ = json.Unmarshal(data, &inner)
 		e.Code, e.Message = inner.Code, inner.Message
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -16,9 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/warden-sandbox/warden/internal/client"
-	"github.com/warden-sandbox/warden/internal/sandbox"
-	"github.com/warden-sandbox/warden/internal/session"
+	"github.com/warden-sandbox/warden/api"
+	"github.com/warden-sandbox/warden/client"
 )
 
 // seen is what a test server received.
@@ -66,13 +64,11 @@ const infoJSON = `{"id":"sb-0123456789abcdef","provider":"docker","status":"runn
 	"spec":{"image":"warden-runtime:latest","memory_limit":268435456,"cpu_limit":0.5,"pids_limit":64,"enable_network":true,
 	"environment_variables":{"A":"1"},"workspace_path":"/workspace"}}`
 
-var wantInfo = session.Info{
-	Info: sandbox.Info{
-		ID: "sb-0123456789abcdef", Provider: "docker", Name: "warden-sb-0123456789abcdef",
-		Workspace: "/var/lib/warden/sb-0123456789abcdef",
-		Spec: sandbox.Spec{Image: "warden-runtime:latest", MemoryLimit: 256 << 20, CPULimit: 0.5, PidsLimit: 64,
-			Network: true, Env: map[string]string{"A": "1"}, WorkspacePath: "/workspace"},
-	},
+var wantInfo = api.Sandbox{
+	ID: "sb-0123456789abcdef", Provider: "docker", Name: "warden-sb-0123456789abcdef",
+	Workspace: "/var/lib/warden/sb-0123456789abcdef",
+	Spec: api.Spec{Image: "warden-runtime:latest", MemoryLimit: 256 << 20, CPULimit: 0.5, PidsLimit: 64,
+		EnableNetwork: true, EnvironmentVariables: map[string]string{"A": "1"}, WorkspacePath: "/workspace"},
 	Status: "running", Image: "warden-runtime:latest",
 	CreatedAt:          time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC),
 	LastUsedAt:         time.Date(2025, 1, 2, 3, 5, 0, 5e8, time.UTC),
@@ -101,21 +97,21 @@ func TestEndpoints(t *testing.T) {
 		call:   func(ctx context.Context, c *client.Client) (any, error) { return c.Health(ctx) },
 		method: "GET", path: "/health", accept: "application/json",
 		status: 200, answer: `{"status":"ok","version":"0.3.0","uptime_seconds":12.5,"sandbox_mode":"docker","active_sandboxes":2}`,
-		want: client.HealthResult{Status: "ok", Version: "0.3.0", UptimeSeconds: 12.5, SandboxMode: session.ModeDocker, ActiveSandboxes: 2},
+		want: api.Health{Status: "ok", Version: "0.3.0", UptimeSeconds: 12.5, SandboxMode: api.ModeDocker, ActiveSandboxes: 2},
 	}, {
 		name:   "Status",
 		call:   func(ctx context.Context, c *client.Client) (any, error) { return c.Status(ctx) },
 		method: "GET", path: "/sandbox/status", accept: "application/json",
 		status: 200, answer: `{"status":"mock","docker_available":false,"active_sandboxes":1,"provider":{"name":"local","isolation":"none"},"warning":"Running in MOCK mode - NO SECURITY ISOLATION"}`,
-		want: client.StatusResult{Status: session.ModeMock, ActiveSandboxes: 1,
-			Provider: client.ProviderInfo{Name: "local", Isolation: sandbox.IsolationNone}, Warning: session.MockWarning},
+		want: api.Status{Status: api.ModeMock, ActiveSandboxes: 1,
+			Provider: &api.ProviderInfo{Name: "local", Isolation: "none"}, Warning: "Running in MOCK mode - NO SECURITY ISOLATION"},
 	}, {
 		name:   "DockerInfo",
 		call:   func(ctx context.Context, c *client.Client) (any, error) { return c.DockerInfo(ctx) },
 		method: "GET", path: "/sandbox/docker-info", accept: "application/json",
-		status: 200, answer: `{"available":true,"status":"connected","version":"27.5.1","api_version":"1.47","message":"","containers":3,"os":"linux"}`,
-		want: client.DockerInfoResult{Available: true, Status: "connected", Version: "27.5.1", APIVersion: "1.47",
-			Extra: map[string]any{"containers": 3.0, "os": "linux"}},
+		status: 200, answer: `{"available":true,"status":"connected","version":"27.5.1","api_version":"1.47","message":"","containers_running":3,"os":"linux"}`,
+		want: api.DockerInfo{Available: true, Status: "connected", Version: "27.5.1", APIVersion: "1.47",
+			ContainersRunning: new(3), OS: "linux"},
 	}, {
 		name: "Create/zero options send an empty object",
 		call: func(ctx context.Context, c *client.Client) (any, error) {
@@ -151,12 +147,12 @@ func TestEndpoints(t *testing.T) {
 		name:   "List",
 		call:   func(ctx context.Context, c *client.Client) (any, error) { return c.List(ctx) },
 		method: "GET", path: "/sandbox", accept: "application/json",
-		status: 200, answer: `{"sandboxes":[` + infoJSON + `]}`, want: []session.Info{wantInfo},
+		status: 200, answer: `{"sandboxes":[` + infoJSON + `]}`, want: []api.Sandbox{wantInfo},
 	}, {
 		name:   "List/none",
 		call:   func(ctx context.Context, c *client.Client) (any, error) { return c.List(ctx) },
 		method: "GET", path: "/sandbox", accept: "application/json",
-		status: 200, answer: `{"sandboxes":[]}`, want: []session.Info{},
+		status: 200, answer: `{"sandboxes":[]}`, want: []api.Sandbox{},
 	}, {
 		name:   "Get",
 		call:   func(ctx context.Context, c *client.Client) (any, error) { return c.Get(ctx, "sb-0123456789abcdef") },
@@ -175,7 +171,7 @@ func TestEndpoints(t *testing.T) {
 	}, {
 		name: "Execute/python",
 		call: func(ctx context.Context, c *client.Client) (any, error) {
-			return c.Execute(ctx, "sb-1", client.ExecuteOptions{Language: sandbox.Python, Code: "1/0\n", Timeout: 30 * time.Second, Workdir: "src"})
+			return c.Execute(ctx, "sb-1", client.ExecuteOptions{Language: api.Python, Code: "1/0\n", Timeout: 30 * time.Second, Workdir: "src"})
 		},
 		method: "POST", path: "/sandbox/sb-1/execute", ctype: "application/json", accept: "application/json",
 		body:   `{"language":"python","code":"1/0\n","timeout":30,"workdir":"src"}`,
@@ -183,28 +179,28 @@ func TestEndpoints(t *testing.T) {
 		answer: `{"stdout":"hi\n","stderr":"","exit_code":1,"error":{"name":"ZeroDivisionError","value":"division by zero","traceback":"Traceback...","line":1},
 			"error_traceback":"Traceback...","return_value":"42","timed_out":false,"oom_killed":false,"duration_ms":12.5,
 			"truncated":true,"stdout_truncated":true,"stderr_truncated":false,"notes":["restarted"],"warning":"Executed in mock mode - no isolation!"}`,
-		want: sandbox.ExecResult{Stdout: []byte("hi\n"), Stderr: []byte{}, ExitCode: 1,
-			Error:       &sandbox.ExecError{Name: "ZeroDivisionError", Value: "division by zero", Traceback: "Traceback...", Line: 1},
-			ReturnValue: &rv, Duration: 12500 * time.Microsecond, StdoutTruncated: true,
+		want: api.ExecResult{Stdout: "hi\n", ExitCode: 1,
+			Error:          &api.ExecError{Name: "ZeroDivisionError", Value: "division by zero", Traceback: "Traceback...", Line: 1},
+			ErrorTraceback: new("Traceback..."), ReturnValue: &rv, DurationMS: 12.5, Truncated: true, StdoutTruncated: true,
 			Notes: []string{"restarted"}, Warning: "Executed in mock mode - no isolation!"},
 	}, {
 		name: "Execute/shell argv",
 		call: func(ctx context.Context, c *client.Client) (any, error) {
-			return c.Execute(ctx, "sb-1", client.ExecuteOptions{Language: sandbox.Shell, Command: []string{"ls", "-l"}})
+			return c.Execute(ctx, "sb-1", client.ExecuteOptions{Language: api.Shell, Command: []string{"ls", "-l"}})
 		},
 		method: "POST", path: "/sandbox/sb-1/execute", ctype: "application/json", accept: "application/json",
 		body:   `{"language":"shell","command":["ls","-l"]}`,
 		status: 200, answer: `{"stdout":"","stderr":"boom","exit_code":124,"error":null,"timed_out":true,"oom_killed":true,"duration_ms":1000}`,
-		want: sandbox.ExecResult{Stdout: []byte{}, Stderr: []byte("boom"), ExitCode: 124, TimedOut: true, OOMKilled: true, Duration: time.Second},
+		want: api.ExecResult{Stderr: "boom", ExitCode: 124, TimedOut: true, OOMKilled: true, DurationMS: 1000},
 	}, {
 		name: "Execute/empty python code is sent",
 		call: func(ctx context.Context, c *client.Client) (any, error) {
-			return c.Execute(ctx, "sb-1", client.ExecuteOptions{Language: sandbox.Python})
+			return c.Execute(ctx, "sb-1", client.ExecuteOptions{Language: api.Python})
 		},
 		method: "POST", path: "/sandbox/sb-1/execute", ctype: "application/json", accept: "application/json",
 		body:   `{"language":"python","code":""}`,
 		status: 200, answer: `{"stdout":"","stderr":"","exit_code":0}`,
-		want: sandbox.ExecResult{Stdout: []byte{}, Stderr: []byte{}},
+		want: api.ExecResult{},
 	}, {
 		name:   "Env",
 		call:   func(ctx context.Context, c *client.Client) (any, error) { return c.Env(ctx, "sb-1") },
@@ -252,7 +248,7 @@ func TestEndpoints(t *testing.T) {
 		},
 		method: "PUT", path: "/sandbox/sb-1/files", query: url.Values{"path": {"dir/a b&c=d.txt"}},
 		ctype: "application/octet-stream", accept: "application/json", body: "raw\x00bytes",
-		status: 201, answer: `{"path":"dir/a b&c=d.txt","size":9}`, want: client.UploadResult{Path: "dir/a b&c=d.txt", Size: 9},
+		status: 201, answer: `{"path":"dir/a b&c=d.txt","size":9}`, want: api.Upload{Path: "dir/a b&c=d.txt", Size: 9},
 	}, {
 		name: "Download",
 		call: func(ctx context.Context, c *client.Client) (any, error) {
@@ -273,17 +269,17 @@ func TestEndpoints(t *testing.T) {
 		status: 200,
 		answer: `{"path":"src","entries":[{"name":"main.py","type":"file","size":12,"mode":"0644","mod_time":"2025-01-02T03:04:05Z"},
 			{"name":"pkg","type":"dir","size":4096,"mode":493,"mod_time":"2025-01-02T03:04:05Z"},
-			{"name":"link","type":"symlink","size":7,"mode":"Lrwxrwxrwx","mod_time":1735787045}]}`,
-		want: client.ListFilesResult{Path: "src", Entries: []client.FileEntry{
-			{Name: "main.py", Type: client.FileTypeFile, Size: 12, Mode: 0o644, ModTime: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)},
-			{Name: "pkg", Type: client.FileTypeDir, Size: 4096, Mode: 0o755, ModTime: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)},
-			{Name: "link", Type: client.FileTypeSymlink, Size: 7, Mode: 0o777, ModTime: time.Unix(1735787045, 0)},
+			{"name":"link","type":"symlink","size":7,"mode":"0777","mod_time":"2025-01-02T03:04:05.5Z"}]}`,
+		want: api.FileList{Path: "src", Entries: []api.FileEntry{
+			{Name: "main.py", Type: api.FileTypeFile, Size: 12, Mode: 0o644, ModTime: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)},
+			{Name: "pkg", Type: api.FileTypeDir, Size: 4096, Mode: 0o755, ModTime: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)},
+			{Name: "link", Type: api.FileTypeSymlink, Size: 7, Mode: 0o777, ModTime: time.Date(2025, 1, 2, 3, 4, 5, 5e8, time.UTC)},
 		}},
 	}, {
 		name:   "ListFiles/workspace root sends no path",
 		call:   func(ctx context.Context, c *client.Client) (any, error) { return c.ListFiles(ctx, "sb-1", "") },
 		method: "GET", path: "/sandbox/sb-1/files/list", accept: "application/json",
-		status: 200, answer: `{"path":"","entries":[]}`, want: client.ListFilesResult{Entries: []client.FileEntry{}},
+		status: 200, answer: `{"path":"","entries":[]}`, want: api.FileList{Entries: []api.FileEntry{}},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -434,11 +430,11 @@ func TestLocalValidation(t *testing.T) {
 	t.Parallel()
 	c, reqs := newClient(t, reply(200, `{}`))
 	ctx := t.Context()
-	for _, id := range []sandbox.ID{"", ".", ".."} {
+	for _, id := range []string{"", ".", ".."} {
 		checks := map[string]error{}
 		_, checks["Get"] = c.Get(ctx, id)
 		checks["Delete"] = c.Delete(ctx, id)
-		_, checks["Execute"] = c.Execute(ctx, id, client.ExecuteOptions{Language: sandbox.Shell, Code: "true"})
+		_, checks["Execute"] = c.Execute(ctx, id, client.ExecuteOptions{Language: api.Shell, Code: "true"})
 		_, checks["Env"] = c.Env(ctx, id)
 		_, checks["SetEnv"] = c.SetEnv(ctx, id, nil)
 		_, checks["UpdateEnv"] = c.UpdateEnv(ctx, id, nil, nil)
@@ -447,18 +443,18 @@ func TestLocalValidation(t *testing.T) {
 		_, checks["Download"] = c.Download(ctx, id, "f")
 		_, checks["ListFiles"] = c.ListFiles(ctx, id, "")
 		for name, err := range checks {
-			if !errors.Is(err, sandbox.ErrInvalid) {
+			if !errors.Is(err, client.ErrInvalid) {
 				t.Errorf("%s(%q) = %v, want ErrInvalid", name, id, err)
 			}
 		}
 	}
-	if _, err := c.UnsetEnv(ctx, "sb-1", ""); !errors.Is(err, sandbox.ErrInvalid) {
+	if _, err := c.UnsetEnv(ctx, "sb-1", ""); !errors.Is(err, client.ErrInvalid) {
 		t.Errorf("UnsetEnv with an empty name = %v, want ErrInvalid", err)
 	}
-	if _, err := c.Upload(ctx, "sb-1", "", strings.NewReader("")); !errors.Is(err, sandbox.ErrInvalid) {
+	if _, err := c.Upload(ctx, "sb-1", "", strings.NewReader("")); !errors.Is(err, client.ErrInvalid) {
 		t.Errorf("Upload with an empty path = %v, want ErrInvalid", err)
 	}
-	if _, err := c.Download(ctx, "sb-1", ""); !errors.Is(err, sandbox.ErrInvalid) {
+	if _, err := c.Download(ctx, "sb-1", ""); !errors.Is(err, client.ErrInvalid) {
 		t.Errorf("Download with an empty path = %v, want ErrInvalid", err)
 	}
 	select {
@@ -509,7 +505,7 @@ func TestDownloadError(t *testing.T) {
 	t.Parallel()
 	c, _ := newClient(t, reply(404, `{"error":{"code":"not_found","message":"file out.txt: not found"}}`))
 	rc, err := c.Download(t.Context(), "sb-1", "out.txt")
-	if !errors.Is(err, sandbox.ErrNotFound) || rc != nil {
+	if !errors.Is(err, client.ErrNotFound) || rc != nil {
 		t.Errorf("Download() = %v, %v; want nil, ErrNotFound", rc, err)
 	}
 }
@@ -523,32 +519,10 @@ func TestDecodeErrors(t *testing.T) {
 	if _, err := c.Health(t.Context()); err == nil || !strings.Contains(err.Error(), "decoding GET /health response") {
 		t.Errorf("Health() with an HTML 200 = %v, want a decoding error", err)
 	}
-	if _, err := c.Execute(t.Context(), "sb-1", client.ExecuteOptions{Language: sandbox.Python, Code: "1"}); err == nil {
+	if _, err := c.Execute(t.Context(), "sb-1", client.ExecuteOptions{Language: api.Python, Code: "1"}); err == nil {
 		t.Error("Execute() with an HTML 200 = nil error, want one")
 	}
 	if _, err := c.ListFiles(t.Context(), "sb-1", "x"); err == nil {
 		t.Error("ListFiles() with an HTML 200 = nil error, want one")
-	}
-}
-
-func TestFileEntryJSON(t *testing.T) {
-	t.Parallel()
-	for _, tt := range []struct {
-		in   string
-		want fs.FileMode
-	}{
-		{`420`, 0o644}, {`"0644"`, 0o644}, {`"644"`, 0o644}, {`"0o755"`, 0o755}, {`"-rw-r-----"`, 0o640},
-		{`"drwxr-xr-x"`, 0o755}, {`"-rwsr-xr-T"`, 0o754}, {`2147484141`, 0o755}, {`null`, 0},
-	} {
-		var e client.FileEntry
-		if err := json.Unmarshal([]byte(`{"name":"f","mode":`+tt.in+`}`), &e); err != nil || e.Mode != tt.want {
-			t.Errorf("mode %s = %v, %v; want %v", tt.in, e.Mode, err, tt.want)
-		}
-	}
-	for _, bad := range []string{`{"mode":"rw"}`, `{"mode":"0999"}`, `{"mode":true}`, `{"mod_time":"yesterday"}`} {
-		var e client.FileEntry
-		if err := json.Unmarshal([]byte(bad), &e); err == nil {
-			t.Errorf("Unmarshal(%s) = nil error, want one", bad)
-		}
 	}
 }

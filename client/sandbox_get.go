@@ -4,14 +4,13 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/warden-sandbox/warden/internal/sandbox"
-	"github.com/warden-sandbox/warden/internal/session"
+	"github.com/warden-sandbox/warden/api"
 )
 
 // Get calls GET /sandbox/{id}. An unknown id gives an error matching
-// [sandbox.ErrNotFound].
-func (c *Client) Get(ctx context.Context, id sandbox.ID) (session.Info, error) {
-	var info session.Info
+// [ErrNotFound].
+func (c *Client) Get(ctx context.Context, id string) (api.Sandbox, error) {
+	var info api.Sandbox
 	p, err := sandboxPath(id, "")
 	if err != nil {
 		return info, err

@@ -6,18 +6,12 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/warden-sandbox/warden/internal/sandbox"
+	"github.com/warden-sandbox/warden/api"
 )
-
-// envBody is the request and answer body of the env endpoints. The field is
-// always sent: PUT with an empty set clears the environment.
-type envBody struct {
-	EnvironmentVariables map[string]string `json:"environment_variables"`
-}
 
 // Env calls GET /sandbox/{id}/env and returns the sandbox's environment
 // variables.
-func (c *Client) Env(ctx context.Context, id sandbox.ID) (map[string]string, error) {
+func (c *Client) Env(ctx context.Context, id string) (map[string]string, error) {
 	p, err := sandboxPath(id, "/env")
 	if err != nil {
 		return nil, err
@@ -28,7 +22,7 @@ func (c *Client) Env(ctx context.Context, id sandbox.ID) (map[string]string, err
 // SetEnv calls PUT /sandbox/{id}/env, which replaces all of the sandbox's
 // environment variables by env (nil or empty clears them), and returns the
 // new set.
-func (c *Client) SetEnv(ctx context.Context, id sandbox.ID, env map[string]string) (map[string]string, error) {
+func (c *Client) SetEnv(ctx context.Context, id string, env map[string]string) (map[string]string, error) {
 	p, err := sandboxPath(id, "/env")
 	if err != nil {
 		return nil, err
@@ -36,29 +30,25 @@ func (c *Client) SetEnv(ctx context.Context, id sandbox.ID, env map[string]strin
 	if env == nil {
 		env = map[string]string{}
 	}
-	return c.env(ctx, http.MethodPut, p, envBody{EnvironmentVariables: env})
+	return c.env(ctx, http.MethodPut, p, api.Env{EnvironmentVariables: env})
 }
 
 // UpdateEnv calls PATCH /sandbox/{id}/env, which adds or overwrites the
 // variables of set and removes those named in unset (a missing name is not
 // an error), and returns the new set.
-func (c *Client) UpdateEnv(ctx context.Context, id sandbox.ID, set map[string]string, unset []string) (map[string]string, error) {
+func (c *Client) UpdateEnv(ctx context.Context, id string, set map[string]string, unset []string) (map[string]string, error) {
 	p, err := sandboxPath(id, "/env")
 	if err != nil {
 		return nil, err
 	}
-	body := struct {
-		Set   map[string]string `json:"set,omitempty"`
-		Unset []string          `json:"unset,omitempty"`
-	}{set, unset}
-	return c.env(ctx, http.MethodPatch, p, body)
+	return c.env(ctx, http.MethodPatch, p, api.EnvPatch{Set: set, Unset: unset})
 }
 
 // UnsetEnv calls DELETE /sandbox/{id}/env/{name}, which removes one
 // variable, and returns the new set.
-func (c *Client) UnsetEnv(ctx context.Context, id sandbox.ID, name string) (map[string]string, error) {
+func (c *Client) UnsetEnv(ctx context.Context, id string, name string) (map[string]string, error) {
 	if name == "" || name == "." || name == ".." {
-		return nil, fmt.Errorf("environment variable name %q: %w", name, sandbox.ErrInvalid)
+		return nil, fmt.Errorf("environment variable name %q: %w", name, ErrInvalid)
 	}
 	p, err := sandboxPath(id, "/env/"+url.PathEscape(name))
 	if err != nil {
@@ -68,7 +58,7 @@ func (c *Client) UnsetEnv(ctx context.Context, id sandbox.ID, name string) (map[
 }
 
 func (c *Client) env(ctx context.Context, method, path string, in any) (map[string]string, error) {
-	var out envBody
+	var out api.Env
 	if err := c.doJSON(ctx, method, path, nil, in, &out); err != nil {
 		return nil, err
 	}

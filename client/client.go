@@ -1,15 +1,27 @@
-// Package client is a typed Go client for the Warden HTTP API (docs/api.md),
-// used by the CLI (warden exec --server URL) and by tests.
+// Package client is the Go client of Warden's HTTP API (docs/api.md), the
+// service `warden serve` runs: create sandboxes, run Python (with state kept
+// between executions) and shell commands in them, stream their output, move
+// files in and out, and manage their environment variables.
 //
-// It mirrors the routes moby-style: one method per endpoint, XxxOptions in
-// and XxxResult out. Every method takes a context; cancelling it aborts the
-// request, including a streamed execution. Non-2xx answers become
-// [*APIError] values that unwrap to the error classes of package sandbox, so
-// callers write errors.Is(err, sandbox.ErrNotFound). The package never logs.
+//	c, err := client.NewFromEnv() // WARDEN_URL, WARDEN_API_KEY
+//	sb, err := c.Create(ctx, client.CreateOptions{MemoryLimit: "256m"})
+//	defer c.Delete(context.WithoutCancel(ctx), sb.ID)
+//	res, err := c.Execute(ctx, sb.ID, client.ExecuteOptions{Code: "x = 6 * 7\nx"})
+//	fmt.Println(*res.ReturnValue) // 42
+//
+// The request and answer types are those of package
+// [github.com/warden-sandbox/warden/api], which the server shares. Methods
+// mirror the routes moby-style: one method per endpoint, XxxOptions in.
+// Every method takes a context; cancelling it aborts the request, and the
+// server then stops an execution whose client went away. Non-2xx answers
+// are [*APIError] values whose class errors.Is matches: [ErrNotFound],
+// [ErrDenied], and so on. A Client is safe for concurrent use and never
+// logs.
 package client
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,9 +29,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
-
-	"github.com/warden-sandbox/warden/internal/sandbox"
 )
 
 // DefaultUserAgent is the User-Agent a Client sends unless [WithUserAgent]
@@ -80,6 +91,33 @@ func WithUserAgent(ua string) Option {
 		}
 		return nil
 	}
+}
+
+// Environment variables [NewFromEnv] reads, and the address it uses when
+// the first is unset (warden serve's default).
+const (
+	EnvURL     = "WARDEN_URL"
+	EnvAPIKey  = "WARDEN_API_KEY"
+	DefaultURL = "http://127.0.0.1:8000"
+)
+
+// NewFromEnv returns a Client for the server at $WARDEN_URL (default
+// [DefaultURL]) with the key in $WARDEN_API_KEY, if set. Options are
+// applied after the environment, so WithAPIKey overrides the variable.
+func NewFromEnv(opts ...Option) (*Client, error) {
+	return newFromEnv(os.Getenv, opts...)
+}
+
+func newFromEnv(getenv func(string) string, opts ...Option) (*Client, error) {
+	url := cmp.Or(strings.TrimSpace(getenv(EnvURL)), DefaultURL)
+	key := strings.TrimSpace(getenv(EnvAPIKey))
+	if !validHeaderValue(key) || strings.ContainsAny(key, " \t") {
+		return nil, fmt.Errorf("%s contains spaces or control characters", EnvAPIKey)
+	}
+	if _, err := New(url); err != nil {
+		return nil, fmt.Errorf("%s: %w", EnvURL, err)
+	}
+	return New(url, append([]Option{WithAPIKey(key)}, opts...)...)
 }
 
 // New returns a Client for the server at baseURL, such as
@@ -210,10 +248,10 @@ func closeBody(b io.ReadCloser) {
 // validates IDs; the client refuses only those that would change the
 // request's meaning: an empty ID addresses the collection, and "." or ".."
 // would be resolved as dot segments.
-func sandboxPath(id sandbox.ID, suffix string) (string, error) {
+func sandboxPath(id string, suffix string) (string, error) {
 	switch id {
 	case "", ".", "..":
-		return "", fmt.Errorf("sandbox id %q: %w", id, sandbox.ErrInvalid)
+		return "", fmt.Errorf("sandbox id %q: %w", id, ErrInvalid)
 	}
 	return "/sandbox/" + url.PathEscape(string(id)) + suffix, nil
 }

@@ -34,7 +34,8 @@ Usage:
   warden exec [flags] --shell CMD                          run a shell command (bash -c)
   warden exec [flags] -- PROGRAM [ARG ...]                 run a program without a shell
   warden run [flags] SCRIPT... [-- ARG...]                 run Python scripts in sandboxes, one run record each under ./logs
-  warden serve [--host H] [--port P]                      run the HTTP service (see docs/api.md)
+  warden serve [--host H] [--port P]                      run the HTTP service (see docs/api.md), with MCP at /mcp
+  warden mcp [--server URL]                                serve the Model Context Protocol over stdio (docs/mcp.md)
   warden doctor [--json]                                   report which providers can be used, and why not
   warden image build [--name NAME] [--no-cache]            build the runtime image (offline-capable)
   warden prune                                             remove containers that dead Warden processes left behind
@@ -63,6 +64,8 @@ func run(ctx context.Context, args []string, e env) int {
 		err = cmdPrune(ctx, args[1:], e)
 	case "serve":
 		err = cmdServe(ctx, args[1:], e)
+	case "mcp":
+		err = cmdMCP(ctx, args[1:], e)
 	case "run":
 		err = cmdRun(ctx, args[1:], e)
 	case "bench":

@@ -11,11 +11,9 @@ import (
 
 	"github.com/warden-sandbox/warden/api"
 	"github.com/warden-sandbox/warden/internal/config"
-	"github.com/warden-sandbox/warden/internal/pool"
 	"github.com/warden-sandbox/warden/internal/provider"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 	"github.com/warden-sandbox/warden/internal/server"
-	"github.com/warden-sandbox/warden/internal/session"
 )
 
 // shutdownGrace is how long running executions may finish after SIGTERM
@@ -44,55 +42,12 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 	}
 	log := logger(cfg, e.stderr)
 
-	sel, err := provider.Select(ctx, cfg, log)
+	svc, err := startService(ctx, cfg, log, true)
 	if err != nil {
 		return err
 	}
-	log.Info("sandbox backend selected", "mode", sel.Mode, "reason", sel.Reason)
-	if sel.Warning != "" {
-		log.Warn(sel.Warning)
-	}
-	// Every execution and environment passes the shell and Python checks
-	// before the provider sees it.
-	// backend is what the service closes at the end: the provider, or the
-	// warm pool in front of it.
-	var guarded, backend sandbox.Provider
-	if sel.Provider != nil {
-		backend = sel.Provider
-		if n := cfg.Sandbox.WarmPoolSize; n > 0 {
-			backend = pool.New(sel.Provider, pool.Options{Spec: cfg.SandboxSpec(), Size: n, Log: log})
-		}
-		g := provider.Guard(backend, cfg.Sandbox)
-		log.Info("execution policy", "policy", provider.DescribePolicies(g.Shell, g.Python))
-		guarded = g
-	}
-	dstate, closeDocker := newDockerState(sel, cfg)
-	defer closeDocker()
-	metrics := server.NewMetrics()
-	mgr := session.New(guarded, session.Options{
-		MaxSandboxes: cfg.Sandbox.MaxSandboxes,
-		IdleTimeout:  cfg.Sandbox.IdleTimeout,
-		Observer:     metrics,
-		Log:          log,
-	})
-	keys := make([]string, len(cfg.API.Keys))
-	for i, k := range cfg.API.Keys {
-		keys[i] = k.Reveal()
-	}
-	handler := server.New(server.Options{
-		Manager:         mgr,
-		Status:          statusFunc(sel, cfg, guarded, dstate),
-		DockerInfo:      dstate.get,
-		Defaults:        cfg.SandboxSpec(),
-		IdleTimeout:     cfg.Sandbox.IdleTimeout,
-		Keys:            keys,
-		MaxBodyBytes:    int64(cfg.Sandbox.MaxRequestBytes),
-		AllowedHostDirs: cfg.Sandbox.AllowedHostDirs,
-		Version:         version,
-		Log:             log,
-		Metrics:         metrics,
-	})
-
+	mgr, backend, handler := svc.mgr, svc.backend, svc.handler
+	defer svc.closeDocker()
 	ln, err := net.Listen("tcp", cfg.Addr())
 	if err != nil {
 		if backend != nil {
@@ -101,7 +56,7 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	// Tests and scripts read the address from this line (port 0).
-	fmt.Fprintf(e.stderr, "warden: listening on http://%s (sandboxes: %s)\n", ln.Addr(), sel.Mode)
+	fmt.Fprintf(e.stderr, "warden: listening on http://%s (sandboxes: %s)\n", ln.Addr(), svc.mode)
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -124,6 +79,9 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "grace", shutdownGrace)
+	// MCP sessions hold streams open: end them first, so that the HTTP
+	// server's shutdown does not wait for them.
+	svc.mcp.Close(context.WithoutCancel(ctx))
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
 	defer cancel()
 	// Stop accepting requests while running executions get the grace

@@ -57,6 +57,10 @@ type Options struct {
 	Version string
 	// Log receives request logs (debug) and internal errors. Nil discards.
 	Log *slog.Logger
+	// MCP, if set, builds the handler served at /mcp, behind the same keys
+	// as the rest of the API, from a transport that reaches this server in
+	// process (see [Server.InProcess]).
+	MCP func(inProcess http.RoundTripper) http.Handler
 	// Metrics collects the /metrics counters. Nil makes New create one;
 	// execution and lifecycle counters then stay at zero unless the same
 	// Metrics is also the Manager's session.Observer.
@@ -148,6 +152,9 @@ func New(opts Options) *Server {
 		s.keys = append(s.keys, sha256.Sum256([]byte(k)))
 	}
 	s.routes = s.routeTable()
+	if opts.MCP != nil {
+		s.routes = append(s.routes, route{pattern: "/mcp", h: s.mcpHandler(opts.MCP(s.InProcess()))})
+	}
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.pattern, s.handle(rt))
 	}
@@ -208,7 +215,7 @@ func (s *Server) handle(rt route) http.Handler {
 // Every key is compared, in constant time, as a SHA-256 hash, so neither
 // the position of a match nor a key's length shows in the timing.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) error {
-	if len(s.keys) == 0 {
+	if len(s.keys) == 0 || isInProcess(r) {
 		return nil
 	}
 	h := r.Header.Get("Authorization")
@@ -227,6 +234,15 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("wrong bearer key: %w", errUnauthorized)
 	}
 	return nil
+}
+
+// mcpHandler serves an MCP handler as a route: authenticated, logged and
+// counted like the others; its own errors are its own (JSON-RPC).
+func (s *Server) mcpHandler(h http.Handler) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		h.ServeHTTP(w, r)
+		return nil
+	}
 }
 
 // unmatched answers requests no route matched: 405 with Allow when another

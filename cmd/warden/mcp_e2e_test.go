@@ -19,9 +19,8 @@ import (
 
 	mobyclient "github.com/moby/moby/client"
 
-	"github.com/warden-sandbox/warden/internal/client"
+	"github.com/warden-sandbox/warden/client"
 	"github.com/warden-sandbox/warden/internal/provider/docker"
-	"github.com/warden-sandbox/warden/internal/sandbox"
 	"github.com/warden-sandbox/warden/internal/testutil"
 )
 
@@ -107,18 +106,18 @@ func TestMCPTypeScriptClient(t *testing.T) {
 		var getErr error
 		containers := -1
 		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-			_, getErr = c.Get(ctx, sandbox.ID(id))
+			_, getErr = c.Get(ctx, id)
 			list, err := cli.ContainerList(ctx, mobyclient.ContainerListOptions{All: true,
 				Filters: make(mobyclient.Filters).Add("label", docker.LabelSandbox+"="+id)})
 			if err != nil {
 				t.Fatal(err)
 			}
 			containers = len(list.Items)
-			if (errors.Is(getErr, sandbox.ErrNotFound) && containers == 0) || time.Now().After(deadline) {
+			if (errors.Is(getErr, client.ErrNotFound) && containers == 0) || time.Now().After(deadline) {
 				break
 			}
 		}
-		if !errors.Is(getErr, sandbox.ErrNotFound) {
+		if !errors.Is(getErr, client.ErrNotFound) {
 			t.Errorf("GET /sandbox/%s after the MCP session ended = %v, want not found", id, getErr)
 		}
 		if containers != 0 {
@@ -185,7 +184,8 @@ func requireMCPClient(t *testing.T) string {
 }
 
 // runMCPClient runs client.mjs with args and the extra environment, fails
-// the test if it fails, and returns the default sandbox id it reports.
+// the test if it fails, and returns the default sandbox id it reports (or
+// stops the test if it reports none).
 func runMCPClient(t *testing.T, node string, args []string, env ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
@@ -204,9 +204,10 @@ func runMCPClient(t *testing.T, node string, args []string, env ...string) strin
 		if ctx.Err() != nil {
 			err = errors.Join(err, errors.New("the client did not finish within 3 minutes"))
 		}
-		t.Fatalf("the MCP client failed: %v\nstderr:\n%s", err, stderr.String())
-	}
-	if stderr.Len() > 0 {
+		// Carry on to the checks after the session when the client got
+		// as far as naming the default sandbox.
+		t.Errorf("the MCP client failed: %v\nstderr:\n%s", err, stderr.String())
+	} else if stderr.Len() > 0 {
 		t.Logf("stderr:\n%s", stderr.String())
 	}
 	var id string

@@ -348,3 +348,72 @@ func TestTinyTimeout(t *testing.T) {
 		t.Fatalf("status %d, timeout %s; want 200 and 1ms", resp.status, time.Duration(got.Load()))
 	}
 }
+
+// TestExecuteCompat covers the forms clients of the systems Warden
+// replaces send: the Agent Platform's query parameters, and TinyAgent's
+// argv with shell operators as separate tokens.
+func TestExecuteCompat(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var got sandbox.ExecRequest
+	fake := &sandboxtest.Fake{ExecFunc: func(ctx context.Context, id sandbox.ID, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
+		mu.Lock()
+		got = req
+		got.OnOutput = nil
+		mu.Unlock()
+		return sandbox.ExecResult{Stdout: []byte("ok\n"), Duration: 250 * time.Millisecond}, nil
+	}}
+	ts := newServer(t, setup{fake: fake})
+	id := string(ts.create(t, nil))
+	for _, tt := range []struct {
+		name  string
+		query string
+		body  any
+		want  sandbox.ExecRequest
+	}{
+		{"query form", "?code=print(%22hi%22)&language=python", nil, sandbox.ExecRequest{Language: sandbox.Python, Code: `print("hi")`}},
+		{"query form, python by default", "?code=x%2B1&timeout=2.5", nil, sandbox.ExecRequest{Language: sandbox.Python, Code: "x+1", Timeout: 2500 * time.Millisecond}},
+		{"query form, argv", "?language=shell&command=ls&command=-l", nil, sandbox.ExecRequest{Language: sandbox.Shell, Argv: []string{"ls", "-l"}}},
+		{"shell operators", "", `{"language":"shell","command":["echo","hello world","|","wc","-w"],"shell_operators":true}`,
+			sandbox.ExecRequest{Language: sandbox.Shell, Code: "echo 'hello world' | wc -w"}},
+		{"shell operators, none there", "", `{"language":"shell","command":["echo","a|b"],"shell_operators":true}`,
+			sandbox.ExecRequest{Language: sandbox.Shell, Argv: []string{"echo", "a|b"}}},
+		{"no shell operators: the argv as it is", "", `{"language":"shell","command":["echo","hello world","|","wc","-w"]}`,
+			sandbox.ExecRequest{Language: sandbox.Shell, Argv: []string{"echo", "hello world", "|", "wc", "-w"}}},
+	} {
+		resp := ts.do(t, "POST", "/sandbox/"+id+"/execute"+tt.query, tt.body)
+		if resp.status != http.StatusOK {
+			t.Fatalf("%s: %d %s", tt.name, resp.status, resp.body)
+		}
+		mu.Lock()
+		req := got
+		mu.Unlock()
+		if !reflect.DeepEqual(req, tt.want) {
+			t.Errorf("%s reached the provider as %+v, want %+v", tt.name, req, tt.want)
+		}
+		res := decode[map[string]any](t, resp)
+		if res["success"] != true || res["execution_time"] != 0.25 || res["exit_code"] != 0.0 {
+			t.Errorf("%s: result %v, want success and execution_time", tt.name, res)
+		}
+	}
+
+	for _, tt := range []struct {
+		name, query string
+		body        any
+		want        string
+	}{
+		{"query and body", "?code=x", `{"code":"y"}`, "both"},
+		{"unknown query parameter", "?code=x&lang=python", nil, `"lang"`},
+		{"repeated code", "?code=x&code=y", nil, "2 times"},
+		{"bad timeout", "?code=x&timeout=soon", nil, "timeout"},
+		{"no body, no query", "", nil, "JSON body"},
+		{"shell operators with python", "", `{"code":"x","shell_operators":true}`, "shell_operators"},
+		{"shell operators with a command line", "", `{"language":"shell","code":"ls | wc","shell_operators":true}`, "shell_operators"},
+	} {
+		resp := ts.do(t, "POST", "/sandbox/"+id+"/execute"+tt.query, tt.body)
+		e := wantError(t, tt.name, resp, http.StatusBadRequest, "invalid")
+		if !strings.Contains(e.Error.Message, tt.want) {
+			t.Errorf("%s: message %q, want it to mention %q", tt.name, e.Error.Message, tt.want)
+		}
+	}
+}

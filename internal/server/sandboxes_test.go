@@ -719,3 +719,27 @@ func TestConcurrentExecutionsDoNotInterleave(t *testing.T) {
 		t.Errorf("up to %d executions ran at once in one sandbox, want 1", maxRunning)
 	}
 }
+
+// TestAgentPlatformFields: the fields the Agent Platform's clients read
+// are there, beside Warden's own.
+func TestAgentPlatformFields(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t, setup{})
+	resp := ts.do(t, "POST", "/sandbox/create", nil)
+	info := decode[map[string]any](t, resp)
+	if info["sandbox_id"] == nil || info["sandbox_id"] != info["id"] {
+		t.Errorf("create answered %v, want sandbox_id equal to id", info)
+	}
+	list := decode[map[string][]map[string]any](t, ts.do(t, "GET", "/sandbox", nil))
+	if len(list["sandboxes"]) != 1 || list["sandboxes"][0]["sandbox_id"] != info["id"] {
+		t.Errorf("list = %v, want sandbox_id on each", list)
+	}
+	health := decode[map[string]any](t, ts.do(t, "GET", "/health", nil))
+	if _, ok := health["uptime"].(float64); !ok || health["uptime"] != health["uptime_seconds"] {
+		t.Errorf("health = %v, want uptime beside uptime_seconds", health)
+	}
+	status := decode[map[string]any](t, ts.do(t, "GET", "/sandbox/status", nil))
+	if status["enabled"] != true || status["mock_mode"] != true {
+		t.Errorf("status = %v, want enabled and mock_mode (the fake isolates nothing)", status)
+	}
+}

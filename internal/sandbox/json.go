@@ -23,25 +23,31 @@ type resultJSON struct {
 	StderrTruncated bool       `json:"stderr_truncated"`
 	Notes           []string   `json:"notes,omitempty"`
 	Warning         string     `json:"warning,omitempty"`
+	// Rich outputs: absent when there are none and nothing was dropped,
+	// so results of code that displays nothing keep their old form.
+	Outputs          []Output `json:"outputs,omitempty"`
+	OutputsTruncated bool     `json:"outputs_truncated,omitempty"`
 }
 
 // MarshalJSON encodes the result with snake_case fields, the output as
 // strings, the duration in milliseconds and TinyAgent's error_traceback.
 func (r ExecResult) MarshalJSON() ([]byte, error) {
 	w := resultJSON{
-		Stdout:          string(r.Stdout),
-		Stderr:          string(r.Stderr),
-		ExitCode:        r.ExitCode,
-		Error:           r.Error,
-		ReturnValue:     r.ReturnValue,
-		TimedOut:        r.TimedOut,
-		OOMKilled:       r.OOMKilled,
-		DurationMS:      float64(r.Duration) / float64(time.Millisecond),
-		Truncated:       r.Truncated(),
-		StdoutTruncated: r.StdoutTruncated,
-		StderrTruncated: r.StderrTruncated,
-		Notes:           r.Notes,
-		Warning:         r.Warning,
+		Stdout:           string(r.Stdout),
+		Stderr:           string(r.Stderr),
+		ExitCode:         r.ExitCode,
+		Error:            r.Error,
+		ReturnValue:      r.ReturnValue,
+		TimedOut:         r.TimedOut,
+		OOMKilled:        r.OOMKilled,
+		DurationMS:       float64(r.Duration) / float64(time.Millisecond),
+		Truncated:        r.Truncated(),
+		StdoutTruncated:  r.StdoutTruncated,
+		StderrTruncated:  r.StderrTruncated,
+		Notes:            r.Notes,
+		Warning:          r.Warning,
+		Outputs:          r.Outputs,
+		OutputsTruncated: r.OutputsTruncated,
 	}
 	if tb := r.ErrorTraceback(); tb != "" {
 		w.ErrorTraceback = &tb
@@ -56,18 +62,20 @@ func (r *ExecResult) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*r = ExecResult{
-		Stdout:          []byte(w.Stdout),
-		Stderr:          []byte(w.Stderr),
-		ExitCode:        w.ExitCode,
-		Error:           w.Error,
-		ReturnValue:     w.ReturnValue,
-		TimedOut:        w.TimedOut,
-		OOMKilled:       w.OOMKilled,
-		Duration:        time.Duration(w.DurationMS * float64(time.Millisecond)),
-		StdoutTruncated: w.StdoutTruncated,
-		StderrTruncated: w.StderrTruncated,
-		Notes:           w.Notes,
-		Warning:         w.Warning,
+		Stdout:           []byte(w.Stdout),
+		Stderr:           []byte(w.Stderr),
+		ExitCode:         w.ExitCode,
+		Error:            w.Error,
+		ReturnValue:      w.ReturnValue,
+		TimedOut:         w.TimedOut,
+		OOMKilled:        w.OOMKilled,
+		Duration:         time.Duration(w.DurationMS * float64(time.Millisecond)),
+		StdoutTruncated:  w.StdoutTruncated,
+		StderrTruncated:  w.StderrTruncated,
+		Notes:            w.Notes,
+		Warning:          w.Warning,
+		Outputs:          w.Outputs,
+		OutputsTruncated: w.OutputsTruncated,
 	}
 	return nil
 }

@@ -3,6 +3,8 @@ package sandbox
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -96,6 +98,83 @@ func TestResultJSON(t *testing.T) {
 	}
 	if string(back.Stdout) != "out" || back.Duration != r.Duration || *back.ReturnValue != "42" || back.Error.Line != 3 || !back.StderrTruncated {
 		t.Errorf("round trip = %+v", back)
+	}
+}
+
+func TestResultJSONOutputs(t *testing.T) {
+	t.Parallel()
+	b, err := json.Marshal(ExecResult{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "outputs") {
+		t.Errorf("json of a result without outputs = %s, want no outputs fields", b)
+	}
+	r := ExecResult{OutputsTruncated: true, Outputs: []Output{
+		{Type: OutputDisplay, Data: map[string]string{"text/plain": "<Figure>", "image/png": "iVBORw=="}},
+		{Type: OutputResult, Data: map[string]string{"text/plain": "df", "text/html": "<table></table>"}},
+	}}
+	b, err = json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `"outputs":[{"type":"display","data":{"image/png":"iVBORw==","text/plain":"\u003cFigure\u003e"}},` +
+		`{"type":"result","data":{"text/html":"\u003ctable\u003e\u003c/table\u003e","text/plain":"df"}}],"outputs_truncated":true`
+	if !strings.Contains(string(b), want) {
+		t.Errorf("json = %s, want it to contain %s", b, want)
+	}
+	var back ExecResult
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back.Outputs, r.Outputs) || !back.OutputsTruncated {
+		t.Errorf("round trip = %+v, want %+v", back, r)
+	}
+}
+
+func TestOutputValidate(t *testing.T) {
+	t.Parallel()
+	many := map[string]string{}
+	for i := range MaxOutputTypes + 1 {
+		many[fmt.Sprintf("text/x-%d", i)] = ""
+	}
+	for _, tc := range []struct {
+		name string
+		o    Output
+		ok   bool
+	}{
+		{"text", Output{OutputDisplay, map[string]string{"text/plain": "x"}}, true},
+		{"rich", Output{OutputResult, map[string]string{"text/html": "<b>", "image/svg+xml": "<svg/>", "application/vnd.x.v1+json": "{}", "image/png": "iVBORw==", "audio/wav": ""}}, true},
+		{"unknown type", Output{"stream", map[string]string{"text/plain": "x"}}, false},
+		{"no data", Output{OutputDisplay, nil}, false},
+		{"too many types", Output{OutputDisplay, many}, false},
+		{"uppercase", Output{OutputDisplay, map[string]string{"Text/plain": "x"}}, false},
+		{"parameters", Output{OutputDisplay, map[string]string{"text/plain;charset=utf-8": "x"}}, false},
+		{"no subtype", Output{OutputDisplay, map[string]string{"text/": "x"}}, false},
+		{"no slash", Output{OutputDisplay, map[string]string{"text": "x"}}, false},
+		{"two slashes", Output{OutputDisplay, map[string]string{"text/a/b": "x"}}, false},
+		{"long", Output{OutputDisplay, map[string]string{"text/" + strings.Repeat("a", MaxMIMETypeLength-4): "x"}}, false},
+		{"longest", Output{OutputDisplay, map[string]string{"text/" + strings.Repeat("a", MaxMIMETypeLength-5): "x"}}, true},
+		{"binary not base64", Output{OutputDisplay, map[string]string{"image/png": "PNG"}}, false},
+		{"binary unpadded", Output{OutputDisplay, map[string]string{"image/jpeg": "iVBORw"}}, false},
+		{"binary with a line break", Output{OutputDisplay, map[string]string{"application/pdf": "iVBO\nRw=="}}, false},
+	} {
+		err := tc.o.Validate()
+		if tc.ok && err != nil {
+			t.Errorf("%s: Validate(%v) = %v, want nil", tc.name, tc.o, err)
+		}
+		if !tc.ok && !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: Validate(%v) = %v, want ErrInvalid", tc.name, tc.o, err)
+		}
+	}
+	if got := (Output{Data: map[string]string{"text/plain": "abc", "image/png": "iVBORw=="}}).Size(); got != 10+3+9+8 {
+		t.Errorf("Size = %d, want 30", got)
+	}
+	for mime, want := range map[string]bool{"image/png": true, "image/jpeg": true, "image/svg+xml": false, "audio/ogg": true,
+		"video/mp4": true, "application/pdf": true, "application/json": false, "text/html": false} {
+		if IsBinaryMIME(mime) != want {
+			t.Errorf("IsBinaryMIME(%q) = %v, want %v", mime, !want, want)
+		}
 	}
 }
 

@@ -16,10 +16,14 @@
 #
 # Compatible with Python 3.8+. Standard library only.
 
+import _thread
 import ast
+import builtins
 import errno
+import io
 import json
 import os
+import re
 import select
 import signal
 import struct
@@ -38,6 +42,13 @@ IDLE_SNAPSHOT = 0.005  # take a snapshot once the session is idle this long
 ADJ_WORKER = 800
 ADJ_SNAPSHOT = 1000
 REPR_LIMIT = 16384
+# Rich outputs ("m" frames), bounded as the host bounds them
+# (sandbox.MaxOutputs, MaxOutputTypes, MaxMIMETypeLength; maxDisplayFrame).
+MAX_OUTPUTS = 1000
+MAX_TYPES = 32
+MAX_MIME = 127
+MAX_OUTPUT_FRAME = 4 << 20
+MIME_RE = re.compile(r"\A[a-z]+/[a-z0-9.+-]+\Z")
 
 
 def now():
@@ -170,6 +181,396 @@ def kill_group(pgid, sig):
         pass
 
 
+# ---------------------------------------------------------------- rich outputs
+#
+# display(), matplotlib figures and the final expression's rich repr become
+# outputs: {"type": "display"|"result", "data": {MIME type: content}}, sent
+# by the worker as "m" frames while the code runs and forwarded in order
+# with stdout. Text types are strings, binary types (is_binary_mime)
+# base64, JSON types JSON text. matplotlib is never imported here: it is
+# adapted when the code imports it (MplImportHook), as Jupyter's inline
+# backend does: plt.show() shows every open figure and closes it, and
+# figures still open when a cell ends are shown and closed.
+
+# The IPython formatters' methods, tried in this order after
+# _repr_mimebundle_.
+REPR_METHODS = (
+    ("text/html", "_repr_html_"),
+    ("text/markdown", "_repr_markdown_"),
+    ("text/latex", "_repr_latex_"),
+    ("image/svg+xml", "_repr_svg_"),
+    ("image/png", "_repr_png_"),
+    ("image/jpeg", "_repr_jpeg_"),
+    ("application/json", "_repr_json_"),
+)
+# Types whose values have no rich repr: no lookups for them.
+PLAIN_TYPES = frozenset([int, float, complex, bool, str, bytes, bytearray, list, tuple,
+                         dict, set, frozenset, range, type(None)])
+MPL_MODULES = ("matplotlib.figure", "matplotlib.pyplot")
+
+
+def is_binary_mime(mime):
+    """As sandbox.IsBinaryMIME: content of these types is base64."""
+    major = mime.split("/", 1)[0]
+    if major == "image":
+        return mime != "image/svg+xml"
+    return major in ("audio", "video") or mime in ("application/pdf", "application/octet-stream")
+
+
+def mime_content(mime, v):
+    """v as the string an output holds for mime, or None if it cannot be."""
+    if isinstance(v, tuple):  # (data, metadata), as IPython's formatters allow
+        v = v[0] if v else None
+    if v is None:
+        return None
+    if is_binary_mime(mime):
+        import base64  # here, not at start: most sessions never need it
+        if isinstance(v, str):  # already base64, maybe with line breaks
+            try:
+                v = base64.b64decode("".join(v.split()), validate=True)
+            except ValueError:
+                return None
+        if isinstance(v, (bytes, bytearray, memoryview)):
+            return base64.b64encode(v).decode("ascii")
+        return None
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        v = bytes(v).decode("utf-8", "replace")
+    if mime == "application/json" or mime.endswith("+json"):
+        if isinstance(v, str):
+            try:
+                json.loads(v)
+            except ValueError:
+                return None
+            return v
+        try:
+            return json.dumps(v, allow_nan=False)
+        except (TypeError, ValueError, RecursionError):
+            return None
+    return v if isinstance(v, str) else None
+
+
+def output_size(msg):
+    """What an output counts against the limit (as Go's Output.Size), or
+    None if it is malformed."""
+    if not isinstance(msg, dict) or msg.get("type") not in ("display", "result"):
+        return None
+    data = msg.get("data")
+    if not isinstance(data, dict) or not data or len(data) > MAX_TYPES:
+        return None
+    n = 0
+    for k, v in data.items():
+        if not isinstance(v, str) or len(k) > MAX_MIME or not MIME_RE.match(k):
+            return None
+        n += len(k) + len(v.encode("utf-8", "surrogatepass"))
+    return n
+
+
+def method(obj, name):
+    try:
+        m = getattr(obj, name, None)
+    except Exception:
+        return None
+    return m if callable(m) else None
+
+
+class Rich(object):
+    """The rich outputs of the running execution, bounded by the host's
+    output limit: once one does not fit, it and every later one are
+    dropped (and counted), so the host gets a prefix."""
+
+    def __init__(self, worker):
+        self.worker = worker
+        self.active = False
+        self.limit = self.used = self.count = self.dropped = 0
+        self.shown = []
+
+    def begin(self, limit):
+        self.active = True
+        self.limit = limit
+        self.used = self.count = self.dropped = 0
+        self.shown = []  # figures shown in this execution
+
+    def end(self):
+        self.active = False
+        self.shown = []
+        return self.dropped
+
+    # -- building outputs
+
+    def warn(self, obj, what, e):
+        try:
+            sys.stderr.write("display: %s of %s raised %s: %s; that form was left out\n"
+                             % (what, type(obj).__name__, type(e).__name__, e))
+        except Exception:
+            pass
+
+    def plain(self, obj):
+        try:
+            r = repr(obj)
+        except Exception as e:
+            r = "<repr failed: %s: %s>" % (type(e).__name__, e)
+        if len(r) > REPR_LIMIT:
+            r = r[:REPR_LIMIT] + "...[truncated %d chars]" % (len(r) - REPR_LIMIT)
+        return r
+
+    def bundle(self, obj, include=None, exclude=None, plain=None, rich_only=False):
+        """The MIME bundle of obj, or None when rich_only and it has no rich
+        form. Errors in the object's _repr_*_ methods leave that type out."""
+        def want(mime):
+            return (include is None or mime in include) and (exclude is None or mime not in exclude)
+
+        data = {}
+        if type(obj) not in PLAIN_TYPES and not isinstance(obj, type):
+            fig = getattr(sys.modules.get("matplotlib.figure"), "Figure", None)
+            if fig is not None and isinstance(obj, fig):
+                self.shown.append(obj)
+                if want("image/png"):
+                    png = self.render(obj)
+                    if png is not None:
+                        data["image/png"] = png
+            elif method(obj, "_warden_no_such_method_") is None:  # not a catch-all __getattr__
+                self.reprs(obj, data, want, include, exclude)
+        if rich_only and not data:
+            return None
+        if "text/plain" not in data and want("text/plain"):
+            data["text/plain"] = plain if plain is not None else self.plain(obj)
+        return data
+
+    def reprs(self, obj, data, want, include, exclude):
+        m = method(obj, "_repr_mimebundle_")
+        if m is not None:
+            try:
+                r = m(include=include, exclude=exclude)
+            except Exception as e:
+                self.warn(obj, "_repr_mimebundle_()", e)
+                r = None
+            if isinstance(r, tuple):
+                r = r[0] if r else None
+            if isinstance(r, dict):
+                for k, v in r.items():
+                    self.put(data, k, v, want)
+        for mime, name in REPR_METHODS:
+            if mime in data or not want(mime):
+                continue
+            m = method(obj, name)
+            if m is None:
+                continue
+            try:
+                v = m()
+            except Exception as e:
+                self.warn(obj, name + "()", e)
+                continue
+            self.put(data, mime, v, want)
+
+    @staticmethod
+    def put(data, mime, v, want):
+        if not isinstance(mime, str) or len(data) >= MAX_TYPES:
+            return
+        mime = mime.lower()
+        if len(mime) > MAX_MIME or not MIME_RE.match(mime) or not want(mime):
+            return
+        c = mime_content(mime, v)
+        if c is not None:
+            data[mime] = c
+
+    def render(self, fig):
+        import base64
+        buf = io.BytesIO()
+        try:
+            fig.savefig(buf, format="png", bbox_inches="tight")
+        except Exception as e:
+            self.warn(fig, "savefig()", e)
+            return None
+        return base64.b64encode(buf.getvalue()).decode("ascii")
+
+    # -- sending
+
+    def drop(self):
+        self.dropped += 1
+
+    def full(self):
+        return self.dropped > 0 or self.count >= MAX_OUTPUTS or self.used >= self.limit
+
+    def emit(self, otype, data):
+        if not data:
+            return
+        if self.full():
+            return self.drop()
+        size = 0
+        for k in list(data):
+            v = data[k]
+            try:
+                n = len(v.encode("utf-8"))
+            except UnicodeEncodeError:  # lone surrogates
+                b = v.encode("utf-8", "replace")
+                n, data[k] = len(b), b.decode("utf-8")
+            size += len(k) + n
+        if self.used + size > self.limit:
+            return self.drop()
+        payload = json.dumps({"type": otype, "data": data}, ensure_ascii=False,
+                             separators=(",", ":")).encode("utf-8")
+        if len(payload) > MAX_OUTPUT_FRAME:
+            return self.drop()
+        self.used += size
+        self.count += 1
+        self.worker.send_output(payload)
+
+    # -- what the code calls
+
+    def display(self, objs, include=None, exclude=None, raw=False):
+        if not self.active:
+            return  # a thread of an execution that ended
+        for obj in objs:
+            if self.full():
+                self.drop()
+                continue
+            if raw and isinstance(obj, dict):
+                data = {}
+                for k, v in obj.items():
+                    self.put(data, k, v, lambda m: True)
+            else:
+                data = self.bundle(obj, include, exclude)
+            self.emit("display", data)
+
+    def result(self, value, plain):
+        """The final expression's value, when it has a rich form."""
+        if type(value) in PLAIN_TYPES:
+            return
+        try:
+            data = self.bundle(value, plain=plain, rich_only=True)
+        except Exception:
+            return
+        if data:
+            self.emit("result", data)
+
+    # -- matplotlib
+
+    def show_figure(self, fig, close=True):
+        if not self.active:
+            return
+        if self.full():
+            self.drop()
+        else:
+            self.emit("display", self.bundle(fig))
+        plt = sys.modules.get("matplotlib.pyplot")
+        if close and plt is not None:
+            plt.close(fig)
+
+    def open_figures(self):
+        helpers = sys.modules.get("matplotlib._pylab_helpers")
+        if helpers is None:
+            return []
+        return [m.canvas.figure for m in helpers.Gcf.get_all_fig_managers()]
+
+    def show_all(self):
+        """plt.show(): every open figure, then closed."""
+        for fig in self.open_figures():
+            self.show_figure(fig)
+
+    def end_of_cell(self, interrupted):
+        """Figures still open when a cell ends are shown (unless the cell
+        showed them already or was interrupted) and closed."""
+        plt = sys.modules.get("matplotlib.pyplot")
+        if plt is None:
+            return
+        try:
+            if not interrupted:
+                for fig in self.open_figures():
+                    if not any(f is fig for f in self.shown):
+                        self.show_figure(fig, close=False)
+        finally:
+            plt.close("all")
+
+    def patch_mpl(self, name=None):
+        """Make plt.show() and Figure.show() show figures as outputs."""
+        rich = self
+        mod = sys.modules.get("matplotlib.figure")
+        fig = getattr(mod, "Figure", None)
+        if fig is not None and not getattr(fig.show, "_warden", False):
+            def show(self, warn=True):
+                rich.show_figure(self)
+            show._warden = True
+            fig.show = show
+        plt = sys.modules.get("matplotlib.pyplot")
+        if plt is not None and not getattr(plt.show, "_warden", False):
+            def pyplot_show(*args, **kwargs):
+                rich.show_all()
+            pyplot_show._warden = True
+            pyplot_show.__doc__ = "Show every open figure as an output of the cell, and close it."
+            plt.show = pyplot_show
+
+
+class MplImportHook(object):
+    """A sys.meta_path finder that lets matplotlib's modules load as usual
+    and calls done(name) after, so plt.show() is adapted even in the cell
+    that first imports pyplot. Other imports cost one set lookup."""
+
+    def __init__(self, names, done):
+        self.names = frozenset(names)
+        self.done = done
+        self.busy = False
+
+    def find_spec(self, name, path=None, target=None):
+        if name not in self.names or self.busy:
+            return None
+        self.busy = True
+        try:
+            spec = None
+            for finder in sys.meta_path:
+                find = getattr(finder, "find_spec", None)
+                if finder is self or find is None:
+                    continue
+                spec = find(name, path, target)
+                if spec is not None:
+                    break
+        finally:
+            self.busy = False
+        if spec is not None and getattr(spec.loader, "exec_module", None) is not None:
+            spec.loader = HookLoader(spec.loader, self.done)
+        return spec
+
+    def invalidate_caches(self):
+        pass
+
+
+class HookLoader(object):
+    """Wraps a module's loader to call done(name) once it has run; the
+    module keeps its real loader."""
+
+    def __init__(self, loader, done):
+        self.loader = loader
+        self.done = done
+
+    def create_module(self, spec):
+        create = getattr(self.loader, "create_module", None)
+        return create(spec) if create is not None else None
+
+    def exec_module(self, module):
+        module.__loader__ = self.loader
+        if getattr(module, "__spec__", None) is not None:
+            module.__spec__.loader = self.loader
+        self.loader.exec_module(module)
+        try:
+            self.done(module.__name__)
+        except Exception:
+            pass
+
+    def __getattr__(self, name):
+        return getattr(self.loader, name)
+
+
+def make_display(rich):
+    def display(*objs, include=None, exclude=None, raw=False, **kwargs):
+        """Show each object as a rich output of the running cell, in the
+        richest forms it has (its _repr_html_, _repr_png_, ...
+        _repr_mimebundle_ methods; a matplotlib figure as PNG) plus its
+        repr as text/plain, as IPython's display() does. With raw=True each
+        object is a MIME bundle (a dict of MIME type to content) already.
+        Other IPython arguments (metadata, display_id, ...) are ignored."""
+        rich.display(objs, include, exclude, raw)
+    return display
+
+
 # ---------------------------------------------------------------- worker
 
 class Promoted(BaseException):
@@ -192,6 +593,46 @@ class Worker(object):
         self.frozen = 0
         self.done = 0  # number of the last execution completed
         self.snap_done = -1  # self.done when the snapshot was taken
+        # Frames to the agent are written whole: threads of the code may
+        # call display() while the main thread answers.
+        self.wlock = _thread.allocate_lock()
+        self.main_thread = _thread.get_ident()
+        self.deferred_int = False
+        self.rich = Rich(self)
+        builtins.display = make_display(self.rich)
+        sys.meta_path.insert(0, MplImportHook(MPL_MODULES, self.rich.patch_mpl))
+
+    def send(self, kind, payload):
+        with self.wlock:
+            send(self.rs, kind, payload)
+
+    def defer_int(self, signum, frame):
+        self.deferred_int = True
+
+    def send_output(self, payload):
+        """Send an "m" frame after what the code printed so far, and wait
+        for the agent's "a": it forwards what is in our stdout and stderr
+        pipes first, and while we wait nothing more is written there, so the
+        host gets output and displays in the order the code made them. A
+        SIGINT (timeout) waits until the frame is whole: half a frame would
+        make the agent kill this worker."""
+        self.flush()
+        old = None
+        if _thread.get_ident() == self.main_thread:  # only the main thread is interrupted
+            self.deferred_int = False
+            old = signal.signal(signal.SIGINT, self.defer_int)
+        try:
+            with self.wlock:
+                send(self.rs, b"m", payload)
+                while True:
+                    f = self.rq.read_blocking()
+                    if f is None or f[0] == b"a":
+                        break
+        finally:
+            if old is not None:
+                signal.signal(signal.SIGINT, old)
+                if self.deferred_int and callable(old):
+                    old(signal.SIGINT, None)
 
     def restore_stdio(self):
         # Code may have closed or replaced fd 1/2 or sys.stdout: undo that.
@@ -282,7 +723,8 @@ class Worker(object):
         set_oom_adj(ADJ_WORKER)
         self.frozen = 0
         self.rq.buf = bytearray()
-        send(self.rs, b"p", {"pid": os.getpid()})
+        self.wlock = _thread.allocate_lock()  # another thread may have held it
+        self.send(b"p", {"pid": os.getpid()})
         raise Promoted()
 
     def resnapshot(self, enabled=True):
@@ -333,7 +775,7 @@ class Worker(object):
     def loop(self):
         set_oom_adj(ADJ_WORKER)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        send(self.rs, b"p", {"pid": os.getpid(), "done": self.done})
+        self.send(b"p", {"pid": os.getpid(), "done": self.done})
         snapshots = True
         promoted = False
         while True:
@@ -362,15 +804,21 @@ class Worker(object):
         req = json.loads(payload.decode())
         if req.get("checkpoint"):
             self.resnapshot()
-            send(self.rs, b"d", {"exit_code": 0, "snap": self.snap_done})
+            self.send(b"d", {"exit_code": 0, "snap": self.snap_done})
             return snapshots
         snapshots = req.get("snapshot", True)
         if not snapshots and self.frozen:
             self.resnapshot(False)
-        send(self.rs, b"s", {"frozen": self.frozen, "snap": self.snap_done})
-        res = self.execute(req)
+        self.send(b"s", {"frozen": self.frozen, "snap": self.snap_done})
+        self.rich.begin(int(req.get("limit", 1 << 20)))
+        try:
+            res = self.execute(req)
+        finally:
+            dropped = self.rich.end()
+        if dropped:
+            res["outputs_dropped"] = dropped
         self.done = int(req.get("n", self.done + 1))
-        send(self.rs, b"d", res)
+        self.send(b"d", res)
         return snapshots
 
     def execute(self, req):
@@ -393,6 +841,8 @@ class Worker(object):
         last = None
         if tree.body and isinstance(tree.body[-1], ast.Expr):
             last = ast.Expression(tree.body.pop().value)
+        if "matplotlib.figure" in sys.modules:
+            self.rich.patch_mpl()  # imported before the hook saw it
         signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             exec(compile(tree, name, "exec"), self.g)
@@ -407,6 +857,7 @@ class Worker(object):
                     if len(r) > REPR_LIMIT:
                         r = r[:REPR_LIMIT] + "...[truncated %d chars]" % (len(r) - REPR_LIMIT)
                     res["return_value"] = r
+                    self.rich.result(value, r)
         except KeyboardInterrupt:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             res["exit_code"] = 124
@@ -434,8 +885,22 @@ class Worker(object):
                 pass
         finally:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if "matplotlib.pyplot" in sys.modules:
+            self.end_figures(res)
         self.flush()
         return res
+
+    def end_figures(self, res):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            self.rich.end_of_cell(res.get("interrupted", False))
+        except KeyboardInterrupt:
+            res["exit_code"] = 124
+            res["interrupted"] = True
+        except Exception:
+            pass
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     @staticmethod
     def syntax_error(e, name):
@@ -495,6 +960,27 @@ class Output(object):
                 send(self.out, self.kind, part[i:i + CHUNK])
             self.sent += len(part)
         self.dropped += max(0, len(data) - max(room, 0))
+
+
+class Displays(object):
+    """Forwards the worker's rich outputs to the host, within the bounds the
+    host enforces (the worker keeps them too; this holds if it does not):
+    once one is malformed or does not fit, it and all later ones are
+    dropped and counted."""
+
+    def __init__(self, out, limit):
+        self.out, self.limit = out, limit
+        self.used = self.count = self.dropped = 0
+
+    def feed(self, msg, payload):
+        size = output_size(msg)
+        if (self.dropped or size is None or self.count >= MAX_OUTPUTS
+                or self.used + size > self.limit or len(payload) > MAX_OUTPUT_FRAME):
+            self.dropped += 1
+            return
+        self.used += size
+        self.count += 1
+        send(self.out, b"m", payload)
 
 
 class Agent(object):
@@ -658,7 +1144,8 @@ class Agent(object):
             self.count += 1
         n = self.count
         send_req = dict(code=req.get("code", ""), env=req.get("env") or {}, snapshot=req.get("snapshot", True),
-                        n=n, checkpoint=checkpoint)
+                        n=n, checkpoint=checkpoint, limit=limit)
+        shown = Displays(self.pout, limit)
         send(self.w_rq, b"x", send_req)
         frozen = 0
         snap = -1
@@ -711,6 +1198,12 @@ class Agent(object):
                     snap = int(msg.get("snap", -1))
                 elif kind == b"d":
                     result = msg
+                elif kind == b"m":
+                    # The worker waits for our "a": what is in its pipes
+                    # now was printed before this output, and goes first.
+                    self.pump_pending(outs)
+                    shown.feed(msg, payload)
+                    self.ack()
                 try:
                     f = self.w_rs.next()
                 except ValueError:
@@ -772,6 +1265,12 @@ class Agent(object):
         result["duration_ms"] = (now() - start) * 1000.0
         result["stdout_dropped"] = outs[self.w_out].dropped
         result["stderr_dropped"] = outs[self.w_err].dropped
+        dropped = result.get("outputs_dropped")
+        dropped = (dropped if type(dropped) is int and dropped > 0 else 0) + shown.dropped
+        if dropped:
+            result["outputs_dropped"] = dropped
+        else:
+            result.pop("outputs_dropped", None)
         result["execution_count"] = n
         if notes:
             result["notes"] = notes
@@ -844,6 +1343,29 @@ class Agent(object):
         for fd, out in outs.items():
             while self.pump(fd, out):
                 pass
+
+    def ack(self):
+        """Let the worker go on after an output. A worker that died since
+        must not take the agent with it (SIGPIPE), nor a pipe full of acks
+        nobody reads (frames the code forged) block it: then the worker
+        has acks to read already."""
+        old = signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        os.set_blocking(self.w_rq, False)
+        try:
+            os.write(self.w_rq, HDR.pack(b"a", 0))  # atomic: under PIPE_BUF
+        except OSError:
+            pass
+        finally:
+            os.set_blocking(self.w_rq, True)
+            signal.signal(signal.SIGPIPE, old)
+
+    def pump_pending(self, outs):
+        """Forward what is in the worker's stdout and stderr pipes now (a
+        pipe's worth at most: a writer that never stops cannot hold us)."""
+        for fd, out in outs.items():
+            for _ in range(64):
+                if not self.pump(fd, out):
+                    break
 
     def run_shell(self, req):
         import subprocess

@@ -21,5 +21,6 @@
 // Protocol: frames of one kind byte, a 4-byte big-endian length and a
 // payload. Host to agent: 'q' request (JSON), 'c' cancel the running
 // execution. Agent to host: 'h' hello (JSON), 'o'/'e' stdout/stderr bytes,
-// 'r' result (JSON). See docs/adr/0003-agent-protocol.md.
+// 'm' one rich output of a Python execution (JSON), 'r' result (JSON). See
+// docs/adr/0003-agent-protocol.md.
 package agent

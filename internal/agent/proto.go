@@ -22,6 +22,9 @@ const (
 	kindStdout  = 'o'
 	kindStderr  = 'e'
 	kindResult  = 'r'
+	// kindDisplay carries one rich output of a Python execution (JSON,
+	// see wireOutput), in order with the o and e frames around it.
+	kindDisplay = 'm'
 )
 
 // Bounds on frames from the agent. The agent sends output in chunks of at
@@ -29,6 +32,8 @@ const (
 const (
 	maxOutputFrame  = 1 << 20
 	maxControlFrame = 4 << 20
+	// maxDisplayFrame bounds one rich output; the agent drops larger ones.
+	maxDisplayFrame = 4 << 20
 	headerSize      = 5
 )
 
@@ -65,6 +70,8 @@ func readFrame(r io.Reader) (frame, error) {
 		limit = maxOutputFrame
 	case kindHello, kindResult:
 		limit = maxControlFrame
+	case kindDisplay:
+		limit = maxDisplayFrame
 	default:
 		return frame{}, fmt.Errorf("%w: unknown frame kind %q", errProtocol, kind)
 	}

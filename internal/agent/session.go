@@ -204,7 +204,7 @@ type request struct {
 	Cwd      string            `json:"cwd,omitempty"`
 	Timeout  float64           `json:"timeout"`
 	Env      map[string]string `json:"env"`
-	Limit    int               `json:"limit"`
+	Limit    int               `json:"limit"` // per stream, and for rich outputs
 	Snapshot bool              `json:"snapshot"`
 	Checkpt  bool              `json:"checkpoint,omitempty"`
 }
@@ -212,17 +212,18 @@ type request struct {
 // wireResult is the agent's answer. Every field is validated or bounded
 // before it reaches an ExecResult.
 type wireResult struct {
-	ExitCode      int                `json:"exit_code"`
-	Error         *sandbox.ExecError `json:"error"`
-	ReturnValue   *string            `json:"return_value"`
-	TimedOut      bool               `json:"timed_out"`
-	Cancelled     bool               `json:"cancelled"`
-	OOMKilled     bool               `json:"oom_killed"`
-	DurationMS    float64            `json:"duration_ms"`
-	StdoutDropped int64              `json:"stdout_dropped"`
-	StderrDropped int64              `json:"stderr_dropped"`
-	Notes         []string           `json:"notes"`
-	AgentError    string             `json:"agent_error"`
+	ExitCode       int                `json:"exit_code"`
+	Error          *sandbox.ExecError `json:"error"`
+	ReturnValue    *string            `json:"return_value"`
+	TimedOut       bool               `json:"timed_out"`
+	Cancelled      bool               `json:"cancelled"`
+	OOMKilled      bool               `json:"oom_killed"`
+	DurationMS     float64            `json:"duration_ms"`
+	StdoutDropped  int64              `json:"stdout_dropped"`
+	StderrDropped  int64              `json:"stderr_dropped"`
+	OutputsDropped int64              `json:"outputs_dropped"`
+	Notes          []string           `json:"notes"`
+	AgentError     string             `json:"agent_error"`
 }
 
 // Exec runs one execution. Cancelling ctx cancels the execution inside the
@@ -307,6 +308,7 @@ func (s *Session) await(ctx context.Context, req sandbox.ExecRequest, timeout ti
 	limit := s.opts.OutputLimit
 	out := &capBuffer{limit: limit}
 	errb := &capBuffer{limit: limit}
+	outs := &outputList{limit: limit, python: req.Language == sandbox.Python}
 	start := time.Now()
 	backstop := time.NewTimer(timeout + s.opts.Grace)
 	defer backstop.Stop()
@@ -325,7 +327,7 @@ func (s *Session) await(ctx context.Context, req sandbox.ExecRequest, timeout ti
 					why = "the sandbox agent broke the protocol (" + f.err.Error() + ")"
 				}
 				s.lostAgent(ctx, why)
-				return s.finish(sandbox.ExecResult{ExitCode: 137, Error: &sandbox.ExecError{Name: "SandboxError", Value: why, Traceback: why + "\n"}}, out, errb, start), ctxErr
+				return s.finish(outs, sandbox.ExecResult{ExitCode: 137, Error: &sandbox.ExecError{Name: "SandboxError", Value: why, Traceback: why + "\n"}}, out, errb, start), ctxErr
 			}
 			switch f.kind {
 			case kindStdout:
@@ -336,6 +338,10 @@ func (s *Session) await(ctx context.Context, req sandbox.ExecRequest, timeout ti
 				if kept := errb.write(f.payload); len(kept) > 0 && req.OnOutput != nil {
 					req.OnOutput(sandbox.Stderr, kept)
 				}
+			case kindDisplay:
+				if o, ok := outs.add(f.payload); ok && req.OnDisplay != nil {
+					req.OnDisplay(o)
+				}
 			case kindResult:
 				var wr wireResult
 				if err := json.Unmarshal(f.payload, &wr); err != nil {
@@ -345,14 +351,14 @@ func (s *Session) await(ctx context.Context, req sandbox.ExecRequest, timeout ti
 				if wr.AgentError != "" {
 					return sandbox.ExecResult{}, fmt.Errorf("sandbox agent failed: %s", bound(wr.AgentError, 4096))
 				}
-				return s.finish(wr.toResult(), out, errb, start), ctxErr
+				return s.finish(outs, wr.toResult(), out, errb, start), ctxErr
 			default:
 				s.lostAgent(ctx, "the sandbox agent sent an unexpected frame")
 				return sandbox.ExecResult{}, fmt.Errorf("%w: unexpected %q frame", errProtocol, f.kind)
 			}
 		case <-c.quit:
 			// Closed under us (Close or Destroy): there is no answer to wait for.
-			return s.finish(sandbox.ExecResult{ExitCode: 137}, out, errb, start), ErrClosed
+			return s.finish(outs, sandbox.ExecResult{ExitCode: 137}, out, errb, start), ErrClosed
 		case <-done:
 			ctxErr = fmt.Errorf("execution cancelled: %w", ctx.Err())
 			done = nil
@@ -364,13 +370,13 @@ func (s *Session) await(ctx context.Context, req sandbox.ExecRequest, timeout ti
 			msg := fmt.Sprintf("Execution timed out after %s seconds", fmtSeconds(timeout))
 			r := sandbox.ExecResult{ExitCode: sandbox.TimeoutExitCode, TimedOut: ctxErr == nil,
 				Error: &sandbox.ExecError{Name: "TimeoutError", Value: msg, Traceback: msg + "\n"}}
-			return s.finish(r, out, errb, start), ctxErr
+			return s.finish(outs, r, out, errb, start), ctxErr
 		}
 	}
 }
 
 // finish bounds and completes a result.
-func (s *Session) finish(r sandbox.ExecResult, out, errb *capBuffer, start time.Time) sandbox.ExecResult {
+func (s *Session) finish(outs *outputList, r sandbox.ExecResult, out, errb *capBuffer, start time.Time) sandbox.ExecResult {
 	r.Stdout, r.Stderr = out.buf, errb.buf
 	if r.Stdout == nil {
 		r.Stdout = []byte{}
@@ -380,6 +386,11 @@ func (s *Session) finish(r sandbox.ExecResult, out, errb *capBuffer, start time.
 	}
 	r.StdoutTruncated = r.StdoutTruncated || out.dropped
 	r.StderrTruncated = r.StderrTruncated || errb.dropped
+	r.Outputs = outs.list
+	r.OutputsTruncated = r.OutputsTruncated || outs.dropped
+	if outs.bad != "" {
+		r.Notes = append(r.Notes, "a rich output the sandbox sent was malformed; it and any after it were dropped: "+outs.bad)
+	}
 	if r.Duration <= 0 {
 		r.Duration = time.Since(start)
 	}
@@ -388,12 +399,13 @@ func (s *Session) finish(r sandbox.ExecResult, out, errb *capBuffer, start time.
 
 func (wr wireResult) toResult() sandbox.ExecResult {
 	r := sandbox.ExecResult{
-		ExitCode:        wr.ExitCode,
-		TimedOut:        wr.TimedOut,
-		OOMKilled:       wr.OOMKilled,
-		StdoutTruncated: wr.StdoutDropped > 0,
-		StderrTruncated: wr.StderrDropped > 0,
-		Duration:        time.Duration(wr.DurationMS * float64(time.Millisecond)),
+		ExitCode:         wr.ExitCode,
+		TimedOut:         wr.TimedOut,
+		OOMKilled:        wr.OOMKilled,
+		StdoutTruncated:  wr.StdoutDropped > 0,
+		StderrTruncated:  wr.StderrDropped > 0,
+		OutputsTruncated: wr.OutputsDropped > 0,
+		Duration:         time.Duration(wr.DurationMS * float64(time.Millisecond)),
 	}
 	if r.ExitCode < 0 || r.ExitCode > 255 {
 		r.ExitCode = 255
@@ -535,6 +547,63 @@ func (c *conn) close() {
 		close(c.quit)
 		_ = c.proc.Close()
 	})
+}
+
+// wireOutput is the agent's form of a rich output (a "m" frame).
+type wireOutput struct {
+	Type string            `json:"type"`
+	Data map[string]string `json:"data"`
+}
+
+// outputList keeps the rich outputs of one execution: the agent is
+// untrusted, so each is decoded and validated here, and they are bounded
+// like a stream, in count and in bytes: once one is dropped (over a bound,
+// or malformed) every later one is too, so the list is a prefix of what
+// the code made.
+type outputList struct {
+	list    []sandbox.Output
+	python  bool // shell executions have no rich outputs
+	limit   int  // bytes, counted with Output.Size
+	used    int
+	results int
+	dropped bool
+	bad     string // why the first malformed output was refused
+}
+
+// add decodes, checks and keeps one output, reporting whether it was kept.
+func (l *outputList) add(payload []byte) (sandbox.Output, bool) {
+	if l.dropped {
+		return sandbox.Output{}, false
+	}
+	var w wireOutput
+	err := json.Unmarshal(payload, &w)
+	o := sandbox.Output{Type: w.Type, Data: w.Data}
+	if err == nil {
+		err = o.Validate()
+	}
+	switch {
+	case err != nil:
+	case !l.python:
+		err = errors.New("a rich output from a shell execution")
+	case o.Type == sandbox.OutputResult && l.results > 0:
+		err = errors.New("a second result output")
+	}
+	if err != nil {
+		l.dropped = true
+		l.bad = bound(err.Error(), 512)
+		return sandbox.Output{}, false
+	}
+	size := o.Size()
+	if len(l.list) >= sandbox.MaxOutputs || l.used+size > l.limit {
+		l.dropped = true
+		return sandbox.Output{}, false
+	}
+	l.used += size
+	if o.Type == sandbox.OutputResult {
+		l.results++
+	}
+	l.list = append(l.list, o)
+	return o, true
 }
 
 // capBuffer keeps the first limit bytes written to it.

@@ -11,7 +11,7 @@ import (
 
 func TestConformance(t *testing.T) {
 	testutil.RequireDocker(t)
-	sandboxtest.Config{Spec: sandbox.Spec{Image: testutil.Image()}}.Run(t, func(t *testing.T) sandbox.Provider {
+	sandboxtest.Config{Spec: sandbox.Spec{Image: testutil.Image()}, RuntimeImage: true}.Run(t, func(t *testing.T) sandbox.Provider {
 		p, err := docker.New(t.Context(), docker.Options{WorkspaceRoot: t.TempDir()})
 		if err != nil {
 			t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +24,13 @@ type Config struct {
 	// fields it tests (Env, Mounts, Timeout, OutputLimit, WorkspaceDir,
 	// limits) itself and applies [sandbox.Spec.WithDefaults].
 	Spec sandbox.Spec
+	// RuntimeImage says that sandboxes run Warden's runtime image (or its
+	// root filesystem), whose Python has matplotlib, numpy and pandas: the
+	// cases that use them fail, rather than skip, when they are missing.
+	RuntimeImage bool
+	// Only, if set, names the cases to run, e.g. "RichOutputsLibraries";
+	// empty runs them all.
+	Only []string
 }
 
 // Run is the conformance suite: every provider's tests call it against
@@ -46,6 +54,9 @@ func (c Config) Run(t *testing.T, newProvider func(t *testing.T) sandbox.Provide
 	s.p = s.provider(t)
 	s.caps = s.p.Capabilities()
 	for _, tc := range cases {
+		if len(c.Only) > 0 && !slices.Contains(c.Only, tc.name) {
+			continue
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tc.run(t, s)
@@ -82,6 +93,8 @@ var cases = []struct {
 	{"OutputLimit", testOutputLimit},
 	{"OutputFlood", testOutputFlood},
 	{"Streaming", testStreaming},
+	{"RichOutputs", testRichOutputs},
+	{"RichOutputsLibraries", testRichOutputsLibraries},
 	{"Destroy", testDestroy},
 	{"DestroyKillsProcesses", testDestroyKillsProcesses},
 	{"DestroyDuringExec", testDestroyDuringExec},
@@ -234,6 +247,22 @@ func (b *handle) check(t *testing.T, req sandbox.ExecRequest, r sandbox.ExecResu
 	}
 	if r.Stdout == nil || r.Stderr == nil {
 		t.Errorf("%s: Stdout or Stderr is nil, want empty slices", what)
+	}
+	size, results := 0, 0
+	for i, o := range r.Outputs {
+		if err := o.Validate(); err != nil {
+			t.Errorf("%s: output %d: %v", what, i, err)
+		}
+		size += o.Size()
+		if o.Type == sandbox.OutputResult {
+			results++
+		}
+	}
+	if size > limit || len(r.Outputs) > sandbox.MaxOutputs || results > 1 {
+		t.Errorf("%s: %d outputs of %d bytes, %d results; want at most %d outputs, %d bytes, 1 result", what, len(r.Outputs), size, results, sandbox.MaxOutputs, limit)
+	}
+	if req.Language == sandbox.Shell && (len(r.Outputs) > 0 || r.OutputsTruncated) {
+		t.Errorf("%s: a shell execution has rich outputs %+v", what, r.Outputs)
 	}
 }
 

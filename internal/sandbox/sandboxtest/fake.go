@@ -24,7 +24,9 @@ import (
 // Fake is an in-memory provider. The zero value is ready to use. By
 // default an execution echoes its code on stdout, except for code of the
 // form "sleep DURATION" (waits, honouring ctx: a cancelled wait is a
-// timeout result) and "exit N" (exit code N).
+// timeout result), "exit N" (exit code N) and, in Python, "display TEXT"
+// (one rich output of type display with TEXT as text/plain, also given to
+// OnDisplay).
 type Fake struct {
 	// ExecFunc, if set, answers executions instead of the default.
 	ExecFunc func(ctx context.Context, id sandbox.ID, req sandbox.ExecRequest) (sandbox.ExecResult, error)
@@ -145,6 +147,12 @@ func defaultExec(ctx context.Context, req sandbox.ExecRequest) (sandbox.ExecResu
 		}
 	case strings.HasPrefix(code, "exit "):
 		r.ExitCode, _ = strconv.Atoi(strings.TrimPrefix(code, "exit "))
+	case req.Language == sandbox.Python && strings.HasPrefix(code, "display "):
+		o := sandbox.Output{Type: sandbox.OutputDisplay, Data: map[string]string{"text/plain": strings.TrimPrefix(code, "display ")}}
+		r.Outputs = []sandbox.Output{o}
+		if req.OnDisplay != nil {
+			req.OnDisplay(o)
+		}
 	default:
 		r.Stdout = []byte(code)
 		if req.OnOutput != nil {

@@ -44,6 +44,11 @@ type ExecuteOptions struct {
 	// JSON instead, OnOutput is called once with all of stdout and once with
 	// all of stderr.
 	OnOutput func(s api.Stream, p []byte)
+	// OnDisplay, if set, is called with each rich output of a Python cell
+	// (a figure, a display() call) as it is made, in order with OnOutput's
+	// chunks; it also makes Execute ask for an event stream. The result's
+	// Outputs holds them all again.
+	OnDisplay func(o api.Output)
 }
 
 // Execute calls POST /sandbox/{id}/execute and returns the result. A
@@ -75,7 +80,7 @@ func (c *Client) Execute(ctx context.Context, id string, opts ExecuteOptions) (a
 		return api.ExecResult{}, fmt.Errorf("encoding execute request: %w", err)
 	}
 	r := request{method: http.MethodPost, path: p, body: bytes.NewReader(b), contentType: "application/json", accept: "application/json"}
-	if opts.OnOutput != nil {
+	if opts.OnOutput != nil || opts.OnDisplay != nil {
 		r.accept = "text/event-stream"
 	}
 	resp, err := c.send(ctx, r)
@@ -85,12 +90,17 @@ func (c *Client) Execute(ctx context.Context, id string, opts ExecuteOptions) (a
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/event-stream" {
 		// Close without draining: whatever follows the result may never end.
 		defer resp.Body.Close()
-		return readResultStream(ctx, resp, opts.OnOutput)
+		return readResultStream(ctx, resp, opts)
 	}
 	defer closeBody(resp.Body)
 	var res api.ExecResult
 	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
 		return api.ExecResult{}, fmt.Errorf("decoding execute response: %w", err)
+	}
+	if opts.OnDisplay != nil {
+		for _, o := range res.Outputs {
+			opts.OnDisplay(o)
+		}
 	}
 	if opts.OnOutput != nil {
 		if res.Stdout != "" {
@@ -109,7 +119,8 @@ func (c *Client) Execute(ctx context.Context, id string, opts ExecuteOptions) (a
 // envelope), which ends the stream with an *APIError. If the result carries
 // no output of a stream (a server may leave out what it already streamed),
 // the streamed chunks fill it in.
-func readResultStream(ctx context.Context, resp *http.Response, onOutput func(api.Stream, []byte)) (api.ExecResult, error) {
+func readResultStream(ctx context.Context, resp *http.Response, opts ExecuteOptions) (api.ExecResult, error) {
+	onOutput := opts.OnOutput
 	er := newEventReader(resp.Body, maxEventBytes)
 	var streamed [2]bytes.Buffer // stdout, stderr
 	for {
@@ -136,6 +147,14 @@ func readResultStream(ctx context.Context, resp *http.Response, onOutput func(ap
 			streamed[i].WriteString(chunk.Text)
 			if onOutput != nil && chunk.Text != "" {
 				onOutput(s, []byte(chunk.Text))
+			}
+		case "display":
+			var o api.Output
+			if err := json.Unmarshal(ev.data, &o); err != nil {
+				return api.ExecResult{}, fmt.Errorf("decoding display event: %w", err)
+			}
+			if opts.OnDisplay != nil {
+				opts.OnDisplay(o)
 			}
 		case "result":
 			var res api.ExecResult

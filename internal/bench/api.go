@@ -8,10 +8,10 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/warden-sandbox/warden/internal/server"
 	"github.com/warden-sandbox/warden/api"
 	"github.com/warden-sandbox/warden/client"
 	"github.com/warden-sandbox/warden/internal/sandbox"
+	"github.com/warden-sandbox/warden/internal/server"
 	"github.com/warden-sandbox/warden/internal/session"
 )
 

@@ -195,13 +195,15 @@ func wantsEventStream(r *http.Request) bool {
 
 // executeStream runs an execution and streams its output as server-sent
 // events: "stdout" and "stderr" events with {"text": ...} as output
-// arrives, then one "result" event with the ExecResult. The response
+// arrives, "display" events with each rich output (an api.Output), then
+// one "result" event with the ExecResult. The response
 // begins with the first event, so an execution refused before any output
 // (unknown sandbox, policy, limits) still gets its status and JSON error;
 // an error after that is sent as an "error" event with the error body.
 func (s *Server) executeStream(w http.ResponseWriter, r *http.Request, req sandbox.ExecRequest) error {
 	st := &eventStream{w: w, rc: http.NewResponseController(w)}
 	req.OnOutput = st.output
+	req.OnDisplay = st.display
 
 	// Comments keep proxies and clients from timing out a silent run.
 	stop := make(chan struct{})
@@ -271,6 +273,18 @@ func (e *eventStream) output(stream sandbox.Stream, p []byte) {
 	if cut > 0 {
 		e.event(string(stream), api.OutputEvent{Text: string(buf[:cut])})
 	}
+}
+
+// display sends a rich output as a "display" event, after the output
+// printed before it.
+func (e *eventStream) display(o sandbox.Output) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return
+	}
+	e.flushTails()
+	e.event("display", OutputOf(o))
 }
 
 // flushTails sends what is left of split characters (as U+FFFD).

@@ -5,10 +5,12 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/warden-sandbox/warden/api"
 	"github.com/warden-sandbox/warden/internal/session"
 )
 
@@ -45,7 +47,7 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 	}
 	served := map[string]bool{}
 	for _, rt := range s.routes {
-		served[rt.pattern] = true
+		served[strings.TrimSuffix(rt.pattern, "{$}")] = true
 	}
 	for _, r := range slices.Sorted(maps.Keys(served)) {
 		if !documented[r] {
@@ -62,6 +64,9 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 	for r := range served {
 		method, path, _ := strings.Cut(r, " ")
 		path = strings.NewReplacer("{id}", "sb-1", "{name}", "X").Replace(path)
+		if path == "/" {
+			r += "{$}" // the root alone, not everything below it
+		}
 		if _, pattern := s.mux.Handler(httptest.NewRequest(method, path, nil)); pattern != r {
 			t.Errorf("mux.Handler(%s %s) = %q, want %q", method, path, pattern, r)
 		}
@@ -136,6 +141,51 @@ func TestCompleteUTF8(t *testing.T) {
 	for _, tt := range tests {
 		if got := completeUTF8([]byte(tt.in)); got != tt.want {
 			t.Errorf("completeUTF8(%q) = %d, want %d", tt.in, got, tt.want)
+		}
+	}
+}
+
+// The OpenAPI schemas list exactly the JSON fields of the wire types in
+// package api, so the document cannot drift from what is sent.
+func TestOpenAPISchemasMatchWireTypes(t *testing.T) {
+	t.Parallel()
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]json.RawMessage `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(openAPIDoc, &doc); err != nil {
+		t.Fatal(err)
+	}
+	types := map[string]any{
+		"Error": api.ErrorResponse{}, "ErrorObject": api.Error{}, "Health": api.Health{}, "Status": api.Status{}, "DockerInfo": api.DockerInfo{},
+		"CreateRequest": api.CreateRequest{}, "Mount": api.Mount{}, "Spec": api.Spec{}, "SandboxInfo": api.Sandbox{},
+		"SandboxList": api.SandboxList{}, "Deleted": api.DeleteResponse{}, "ExecuteRequest": api.ExecuteRequest{},
+		"ExecError": api.ExecError{}, "ExecResult": api.ExecResult{}, "TextEvent": api.OutputEvent{}, "Output": api.Output{},
+		"Env": api.Env{}, "PatchEnvRequest": api.EnvPatch{}, "PutFile": api.Upload{}, "FileEntry": api.FileEntry{},
+		"FileList": api.FileList{}, "ProviderInfo": api.ProviderInfo{}, "PolicyInfo": api.PolicyInfo{},
+		"ProviderAvailability": api.ProviderAvailability{},
+	}
+	for name, v := range types {
+		schema, ok := doc.Components.Schemas[name]
+		if !ok {
+			t.Errorf("openapi.json has no schema %s for %T", name, v)
+			continue
+		}
+		var fields []string
+		rt := reflect.TypeOf(v)
+		for i := range rt.NumField() {
+			tag, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+			if tag != "" && tag != "-" {
+				fields = append(fields, tag)
+			}
+		}
+		slices.Sort(fields)
+		props := slices.Sorted(maps.Keys(schema.Properties))
+		if !slices.Equal(fields, props) {
+			t.Errorf("schema %s has properties %v; %T has fields %v", name, props, v, fields)
 		}
 	}
 }

@@ -22,6 +22,17 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
 	})
 }
 
+// root names the service and its main routes, as the Agent Platform's
+// root did.
+func (s *Server) root(w http.ResponseWriter, r *http.Request) error {
+	body := map[string]string{"name": "Warden", "version": s.opts.Version, "docs": "/openapi.json",
+		"health": "/health", "sandbox_status": "/sandbox/status"}
+	if s.opts.MCP != nil {
+		body["mcp"] = "/mcp"
+	}
+	return writeJSON(w, http.StatusOK, body)
+}
+
 func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
 	st := s.statusInfo(r.Context())
 	resp := api.Status{

@@ -170,6 +170,7 @@ const routeUnmatched = "unmatched"
 // routeTable is the whole API surface, in one place.
 func (s *Server) routeTable() []route {
 	return []route{
+		{pattern: "GET /{$}", h: s.root},
 		{pattern: "GET /health", h: s.health, public: true},
 		{pattern: "GET /sandbox/status", h: s.status},
 		{pattern: "GET /sandbox/docker-info", h: s.dockerInfo},

@@ -73,6 +73,10 @@ func ExecResultOf(r sandbox.ExecResult) api.ExecResult {
 		Notes:           slices.Clone(r.Notes),
 		Warning:         r.Warning,
 	}
+	for _, o := range r.Outputs {
+		w.Outputs = append(w.Outputs, OutputOf(o))
+	}
+	w.OutputsTruncated = r.OutputsTruncated
 	if e := r.Error; e != nil {
 		w.Error = &api.ExecError{Name: e.Name, Value: e.Value, Traceback: e.Traceback, Line: e.Line}
 	}
@@ -80,4 +84,9 @@ func ExecResultOf(r sandbox.ExecResult) api.ExecResult {
 		w.ErrorTraceback = &tb
 	}
 	return w
+}
+
+// OutputOf is the wire form of a rich output.
+func OutputOf(o sandbox.Output) api.Output {
+	return api.Output{Type: o.Type, Data: maps.Clone(o.Data)}
 }

@@ -809,6 +809,10 @@ class Worker(object):
         snapshots = req.get("snapshot", True)
         if not snapshots and self.frozen:
             self.resnapshot(False)
+        # From "s" on, the agent may interrupt this execution with SIGINT,
+        # even before execute() arms the handler: record it, not ignore it.
+        self.deferred_int = False
+        signal.signal(signal.SIGINT, self.defer_int)
         self.send(b"s", {"frozen": self.frozen, "snap": self.snap_done})
         self.rich.begin(int(req.get("limit", 1 << 20)))
         try:
@@ -843,8 +847,10 @@ class Worker(object):
             last = ast.Expression(tree.body.pop().value)
         if "matplotlib.figure" in sys.modules:
             self.rich.patch_mpl()  # imported before the hook saw it
-        signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            if self.deferred_int:  # interrupted before it began
+                raise KeyboardInterrupt
             exec(compile(tree, name, "exec"), self.g)
             if last is not None:
                 value = eval(compile(last, name, "eval"), self.g)
@@ -1152,11 +1158,14 @@ class Agent(object):
         phase = 0  # 0 running, 1 interrupted, 2 killed
         result = None
         cancelled = False
+        started = False  # the worker said "s": a SIGINT now reaches this execution
         why = None
         while result is None:
             wait = 0.5
             if phase < 2:
                 wait = max(0.0, min(wait, deadline - now()))
+            if phase == 0 and not started and wait == 0.0:
+                wait = 0.005  # past the deadline, waiting for "s"
             rl = [self.w_out, self.w_err, self.w_rs.fd, self.sig_r]
             if not self.host.eof:
                 rl.append(self.pin)
@@ -1194,6 +1203,7 @@ class Agent(object):
                     why = "the code wrote garbage into the interpreter's control channel"
                     break
                 if kind == b"s":
+                    started = True
                     frozen = int(msg.get("frozen") or 0)
                     snap = int(msg.get("snap", -1))
                 elif kind == b"d":
@@ -1243,9 +1253,15 @@ class Agent(object):
                 frozen = 0
                 break
             if phase == 0 and now() >= deadline:
-                kill_group(self.worker, signal.SIGINT)
-                phase = 1
-                deadline = now() + GRACE_INT
+                # Interrupt only once the worker has begun this request: a
+                # SIGINT before that would be lost, and the grace run out
+                # into a kill that costs the session its newest state.
+                if started:
+                    kill_group(self.worker, signal.SIGINT)
+                    phase = 1
+                    deadline = now() + GRACE_INT
+                elif now() >= deadline + GRACE_INT:
+                    phase = 1  # it never began: kill it on the next turn
         self.pump_all(outs)
         if result.get("interrupted"):
             result.pop("interrupted")

@@ -367,3 +367,29 @@ func TestHostCloseDuringExec(t *testing.T) {
 		t.Fatal("Exec still running 10s after Close")
 	}
 }
+
+// TestHostInterruptBeforeTheCellBegins: a timeout or cancel that comes
+// before the worker has begun the cell (here a timeout of a millisecond,
+// right after another cell) interrupts it once it begins. It used to be
+// lost, the grace period ran out into a kill, and the session fell back
+// to a snapshot older than the previous cell: its variables were gone.
+func TestHostInterruptBeforeTheCellBegins(t *testing.T) {
+	t.Parallel()
+	s := newHostSession(t, Options{})
+	// A long comment makes the worker take a while to read and decode the
+	// request: the interrupt surely comes before it begins the cell.
+	slow := "# " + strings.Repeat("x", 16<<20) + "\nimport time\nwhile True: time.sleep(0.01)"
+	for i := range 4 {
+		py(t, s, fmt.Sprintf("n = %d", i), 0)
+		r := py(t, s, slow, time.Millisecond)
+		if !r.TimedOut || r.ExitCode != 124 {
+			t.Fatalf("round %d: %+v", i, r)
+		}
+		if len(r.Notes) > 0 {
+			t.Fatalf("round %d: the interrupt was lost and the interpreter killed: %q", i, r.Notes)
+		}
+		if r := py(t, s, "n", 0); r.ReturnValue == nil || *r.ReturnValue != fmt.Sprint(i) || len(r.Notes) > 0 {
+			t.Fatalf("round %d: n = %v, notes %v; want %d and no restart", i, r.ReturnValue, r.Notes, i)
+		}
+	}
+}

@@ -78,6 +78,7 @@ func cmdExec(ctx context.Context, args []string, e env) error {
 	fs.StringVar(&workspace, "workspace", "", "host `dir` to use as the workspace (default: a private one, removed afterwards)")
 	fs.StringVar(&workdir, "workdir", "", "working `dir` of shell commands, relative to the workspace")
 	fs.BoolVar(&jsonOut, "json", false, "print each result as a JSON object (one per line)")
+	outputDir := fs.String("output-dir", "", "write rich outputs (figures, HTML, ...) of Python cells as files into `dir`")
 	server := fs.String("server", "", "run in the sandbox service at `URL` (warden serve) instead of locally")
 	apiKey := fs.String("api-key", "", "bearer key for --server (default: $WARDEN_API_KEY)")
 	if err := fs.Parse(args); err != nil {
@@ -160,7 +161,9 @@ func cmdExec(ctx context.Context, args []string, e env) error {
 		if c.lang == sandbox.Shell {
 			req.Workdir = workdir
 		}
+		shown := &outputWriter{dir: *outputDir, cell: i + 1, stdout: e.stdout, stderr: e.stderr}
 		if !jsonOut {
+			req.OnDisplay = shown.display
 			req.OnOutput = func(s sandbox.Stream, b []byte) {
 				if s == sandbox.Stdout {
 					e.stdout.Write(b)
@@ -187,10 +190,18 @@ func cmdExec(ctx context.Context, args []string, e env) error {
 			return fmt.Errorf("cell %d: %w", i+1, err)
 		}
 		if jsonOut {
+			if *outputDir != "" {
+				for _, o := range r.Outputs {
+					shown.save(o)
+				}
+			}
 			if err := writeJSONResult(e.stdout, i+1, c.lang, target.id(), r); err != nil {
 				return err
 			}
 		} else {
+			if r.OutputsTruncated {
+				fmt.Fprintf(e.stderr, "warden: rich outputs beyond %s were dropped\n", config.FormatBytes(int64(spec.OutputLimit)))
+			}
 			if r.ReturnValue != nil {
 				fmt.Fprintln(e.stdout, *r.ReturnValue)
 			}

@@ -168,3 +168,34 @@ func TestMain(m *testing.M) {
 	bwrap.Init()
 	os.Exit(m.Run())
 }
+
+// TestExecOutputDir: figures and rich reprs of a cell are written as
+// files, in order, and the command says where; a display() without an
+// image prints its text form.
+func TestExecOutputDir(t *testing.T) {
+	testutil.RequireDocker(t)
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "out")
+	code, stdout, stderr := runCLI(t, "", "exec", "--provider", "docker", "--output-dir", dir, "--python",
+		"import matplotlib.pyplot as plt\nimport pandas as pd\nprint('before')\nplt.plot([1, 2]); plt.show()\n"+
+			"display(pd.DataFrame({'a': [7]}))\nprint('after')")
+	if code != 0 || stdout != "before\n   a\n0  7\nafter\n" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	png, err := os.ReadFile(filepath.Join(dir, "cell1-output1.png"))
+	if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
+		t.Fatalf("figure file: %v (%d bytes)", err, len(png))
+	}
+	html, err := os.ReadFile(filepath.Join(dir, "cell1-output2.html"))
+	if err != nil || !strings.Contains(string(html), "<table") {
+		t.Fatalf("table file: %v %q", err, html)
+	}
+	if !strings.Contains(stderr, "saved to "+filepath.Join(dir, "cell1-output1.png")) {
+		t.Errorf("stderr %q does not say where the figure went", stderr)
+	}
+	// Without --output-dir the figure is announced, not lost silently.
+	code, _, stderr = runCLI(t, "", "exec", "--provider", "docker", "--python", "import matplotlib.pyplot as plt\nplt.plot([1]); plt.show()")
+	if code != 0 || !strings.Contains(stderr, "give --output-dir") {
+		t.Errorf("without --output-dir: exit %d, stderr %q", code, stderr)
+	}
+}

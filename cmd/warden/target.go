@@ -88,6 +88,9 @@ func (t *remoteTarget) exec(ctx context.Context, req sandbox.ExecRequest) (sandb
 	if req.OnOutput != nil {
 		opts.OnOutput = func(s api.Stream, p []byte) { req.OnOutput(sandbox.Stream(s), p) }
 	}
+	if req.OnDisplay != nil {
+		opts.OnDisplay = func(o api.Output) { req.OnDisplay(sandbox.Output{Type: o.Type, Data: o.Data}) }
+	}
 	res, err := t.c.Execute(ctx, string(t.sid), opts)
 	if err != nil {
 		return sandbox.ExecResult{}, err
@@ -99,17 +102,21 @@ func (t *remoteTarget) exec(ctx context.Context, req sandbox.ExecRequest) (sandb
 // remote result as a local one.
 func execResultOf(r api.ExecResult) sandbox.ExecResult {
 	res := sandbox.ExecResult{
-		Stdout:          []byte(r.Stdout),
-		Stderr:          []byte(r.Stderr),
-		ExitCode:        r.ExitCode,
-		ReturnValue:     r.ReturnValue,
-		TimedOut:        r.TimedOut,
-		OOMKilled:       r.OOMKilled,
-		StdoutTruncated: r.StdoutTruncated,
-		StderrTruncated: r.StderrTruncated,
-		Duration:        r.Duration(),
-		Notes:           r.Notes,
-		Warning:         r.Warning,
+		Stdout:           []byte(r.Stdout),
+		Stderr:           []byte(r.Stderr),
+		ExitCode:         r.ExitCode,
+		ReturnValue:      r.ReturnValue,
+		TimedOut:         r.TimedOut,
+		OOMKilled:        r.OOMKilled,
+		StdoutTruncated:  r.StdoutTruncated,
+		StderrTruncated:  r.StderrTruncated,
+		Duration:         r.Duration(),
+		Notes:            r.Notes,
+		Warning:          r.Warning,
+		OutputsTruncated: r.OutputsTruncated,
+	}
+	for _, o := range r.Outputs {
+		res.Outputs = append(res.Outputs, sandbox.Output{Type: o.Type, Data: o.Data})
 	}
 	if e := r.Error; e != nil {
 		res.Error = &sandbox.ExecError{Name: e.Name, Value: e.Value, Traceback: e.Traceback, Line: e.Line}

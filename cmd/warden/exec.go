@@ -18,7 +18,7 @@ import (
 	"github.com/warden-sandbox/warden/internal/policy"
 	"github.com/warden-sandbox/warden/internal/provider/docker"
 	"github.com/warden-sandbox/warden/internal/sandbox"
-	"github.com/warden-sandbox/warden/internal/server"
+	"github.com/warden-sandbox/warden/internal/wire"
 )
 
 // cell is one execution of `warden exec`, in command-line order.
@@ -237,7 +237,7 @@ func refusal(err error) (*policy.PolicyError, bool) {
 // writeJSONResult writes one line: the result object with the cell's
 // number, language and sandbox ID in front.
 func writeJSONResult(w io.Writer, n int, lang sandbox.Language, id sandbox.ID, r sandbox.ExecResult) error {
-	body, err := json.Marshal(server.ExecResultOf(r))
+	body, err := json.Marshal(wire.ExecResult(r))
 	if err != nil {
 		return err
 	}

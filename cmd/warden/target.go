@@ -98,7 +98,7 @@ func (t *remoteTarget) exec(ctx context.Context, req sandbox.ExecRequest) (sandb
 	return execResultOf(res), nil
 }
 
-// execResultOf is the inverse of server.ExecResultOf, for printing a
+// execResultOf is the inverse of wire.ExecResult, for printing a
 // remote result as a local one.
 func execResultOf(r api.ExecResult) sandbox.ExecResult {
 	res := sandbox.ExecResult{

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -75,60 +74,6 @@ func TestExecRequestValidate(t *testing.T) {
 		if err := r.Validate(); !errors.Is(err, ErrInvalid) {
 			t.Errorf("Validate(%+v) = %v, want ErrInvalid", r, err)
 		}
-	}
-}
-
-func TestResultJSON(t *testing.T) {
-	t.Parallel()
-	rv := "42"
-	r := ExecResult{Stdout: []byte("out"), ExitCode: 1, ReturnValue: &rv, Duration: 1500 * time.Microsecond,
-		Error: &ExecError{Name: "ValueError", Value: "x", Traceback: "Traceback...\nValueError: x\n", Line: 3}, StderrTruncated: true}
-	b, err := json.Marshal(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{`"stdout":"out"`, `"exit_code":1`, `"error_traceback":"Traceback...\nValueError: x\n"`, `"duration_ms":1.5`, `"truncated":true`, `"return_value":"42"`, `"line":3`} {
-		if !strings.Contains(string(b), want) {
-			t.Errorf("json = %s, missing %s", b, want)
-		}
-	}
-	var back ExecResult
-	if err := json.Unmarshal(b, &back); err != nil {
-		t.Fatal(err)
-	}
-	if string(back.Stdout) != "out" || back.Duration != r.Duration || *back.ReturnValue != "42" || back.Error.Line != 3 || !back.StderrTruncated {
-		t.Errorf("round trip = %+v", back)
-	}
-}
-
-func TestResultJSONOutputs(t *testing.T) {
-	t.Parallel()
-	b, err := json.Marshal(ExecResult{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(string(b), "outputs") {
-		t.Errorf("json of a result without outputs = %s, want no outputs fields", b)
-	}
-	r := ExecResult{OutputsTruncated: true, Outputs: []Output{
-		{Type: OutputDisplay, Data: map[string]string{"text/plain": "<Figure>", "image/png": "iVBORw=="}},
-		{Type: OutputResult, Data: map[string]string{"text/plain": "df", "text/html": "<table></table>"}},
-	}}
-	b, err = json.Marshal(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := `"outputs":[{"type":"display","data":{"image/png":"iVBORw==","text/plain":"\u003cFigure\u003e"}},` +
-		`{"type":"result","data":{"text/html":"\u003ctable\u003e\u003c/table\u003e","text/plain":"df"}}],"outputs_truncated":true`
-	if !strings.Contains(string(b), want) {
-		t.Errorf("json = %s, want it to contain %s", b, want)
-	}
-	var back ExecResult
-	if err := json.Unmarshal(b, &back); err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(back.Outputs, r.Outputs) || !back.OutputsTruncated {
-		t.Errorf("round trip = %+v, want %+v", back, r)
 	}
 }
 

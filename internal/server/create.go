@@ -38,7 +38,7 @@ func (s *Server) createSandbox(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("Location", "/sandbox/"+string(info.ID))
-	return writeJSON(w, http.StatusCreated, SandboxOf(info))
+	return writeJSON(w, http.StatusCreated, sandboxOf(info))
 }
 
 // parseCreate reads a create request from the JSON body or, as the seed's

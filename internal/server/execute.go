@@ -18,6 +18,7 @@ import (
 
 	"github.com/warden-sandbox/warden/api"
 	"github.com/warden-sandbox/warden/internal/sandbox"
+	"github.com/warden-sandbox/warden/internal/wire"
 )
 
 // execRequestOf checks the request, reporting every problem at once.
@@ -100,7 +101,7 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, ExecResultOf(res))
+	return writeJSON(w, http.StatusOK, wire.ExecResult(res))
 }
 
 // parseExecute reads an execute request from the JSON body or, as the
@@ -237,7 +238,7 @@ func (s *Server) executeStream(w http.ResponseWriter, r *http.Request, req sandb
 			st.event("error", api.ErrorResponse{Error: body})
 		}
 	} else {
-		st.event("result", ExecResultOf(res))
+		st.event("result", wire.ExecResult(res))
 	}
 	st.closed = true // output reported late must not touch a finished response
 	return nil
@@ -284,7 +285,7 @@ func (e *eventStream) display(o sandbox.Output) {
 		return
 	}
 	e.flushTails()
-	e.event("display", OutputOf(o))
+	e.event("display", wire.Output(o))
 }
 
 // flushTails sends what is left of split characters (as U+FFFD).

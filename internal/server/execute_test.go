@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warden-sandbox/warden/api"
+	"github.com/warden-sandbox/warden/client"
 	"github.com/warden-sandbox/warden/internal/policy"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 	"github.com/warden-sandbox/warden/internal/sandbox/sandboxtest"
@@ -210,11 +212,11 @@ func TestExecuteStream(t *testing.T) {
 	if events[2].name != "result" {
 		t.Fatalf("last event = %+v, want the result", events[2])
 	}
-	var res sandbox.ExecResult
+	var res api.ExecResult
 	if err := json.Unmarshal([]byte(events[2].data), &res); err != nil {
 		t.Fatalf("result event data %s: %v", events[2].data, err)
 	}
-	if string(res.Stdout) != "hello\né\"\n" || string(res.Stderr) != "oops" {
+	if res.Stdout != "hello\né\"\n" || res.Stderr != "oops" {
 		t.Errorf("result = %+v, want the whole output", res)
 	}
 }
@@ -415,5 +417,35 @@ func TestExecuteCompat(t *testing.T) {
 		if !strings.Contains(e.Error.Message, tt.want) {
 			t.Errorf("%s: message %q, want it to mention %q", tt.name, e.Error.Message, tt.want)
 		}
+	}
+}
+
+// TestExecuteStreamDisplay: a rich output made during an execution is a
+// "display" event, between the output printed before and after it, and
+// the result carries it again; the Go client hands it to OnDisplay.
+func TestExecuteStreamDisplay(t *testing.T) {
+	t.Parallel()
+	out := sandbox.Output{Type: sandbox.OutputDisplay, Data: map[string]string{"text/plain": "df", "text/html": "<table></table>"}}
+	fake := &sandboxtest.Fake{ExecFunc: func(ctx context.Context, id sandbox.ID, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
+		req.OnOutput(sandbox.Stdout, []byte("before\n"))
+		req.OnDisplay(out)
+		req.OnOutput(sandbox.Stdout, []byte("after\n"))
+		return sandbox.ExecResult{Stdout: []byte("before\nafter\n"), Outputs: []sandbox.Output{out}}, nil
+	}}
+	ts := newServer(t, setup{fake: fake})
+	id := ts.create(t, nil)
+	var order []string
+	res, err := ts.client(t).Execute(t.Context(), string(id), client.ExecuteOptions{Code: "x",
+		OnOutput:  func(s api.Stream, p []byte) { order = append(order, string(p)) },
+		OnDisplay: func(o api.Output) { order = append(order, o.Type+":"+o.Data["text/html"]) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"before\n", "display:<table></table>", "after\n"}; !reflect.DeepEqual(order, want) {
+		t.Errorf("streamed %q, want %q", order, want)
+	}
+	if len(res.Outputs) != 1 || res.Outputs[0].Data["text/plain"] != "df" {
+		t.Errorf("result outputs = %+v", res.Outputs)
 	}
 }

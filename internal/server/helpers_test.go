@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/warden-sandbox/warden/api"
+	"github.com/warden-sandbox/warden/client"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 	"github.com/warden-sandbox/warden/internal/sandbox/sandboxtest"
 	"github.com/warden-sandbox/warden/internal/server"
@@ -210,4 +211,14 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// client returns the public Go client for the server, with its key.
+func (ts *testServer) client(t *testing.T) *client.Client {
+	t.Helper()
+	c, err := client.New(ts.URL, client.WithAPIKey(ts.key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

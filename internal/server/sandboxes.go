@@ -8,6 +8,7 @@ import (
 	"github.com/warden-sandbox/warden/api"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 	"github.com/warden-sandbox/warden/internal/session"
+	"github.com/warden-sandbox/warden/internal/wire"
 )
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
@@ -82,7 +83,7 @@ func (s *Server) listSandboxes(w http.ResponseWriter, r *http.Request) error {
 	infos := s.mgr.List()
 	list := api.SandboxList{Sandboxes: make([]api.Sandbox, len(infos))}
 	for i, info := range infos {
-		list.Sandboxes[i] = SandboxOf(info)
+		list.Sandboxes[i] = sandboxOf(info)
 	}
 	return writeJSON(w, http.StatusOK, list)
 }
@@ -92,7 +93,7 @@ func (s *Server) getSandbox(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, SandboxOf(info))
+	return writeJSON(w, http.StatusOK, sandboxOf(info))
 }
 
 func (s *Server) deleteSandbox(w http.ResponseWriter, r *http.Request) error {
@@ -112,4 +113,23 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusOK)
 	_, _ = s.metrics.writeTo(w, s.mgr.Active())
 	return nil
+}
+
+// sandboxOf is the wire form of a live sandbox.
+func sandboxOf(info session.Info) api.Sandbox {
+	return api.Sandbox{
+		ID:                 string(info.ID),
+		SandboxID:          string(info.ID),
+		Provider:           info.Provider,
+		Name:               info.Name,
+		Workspace:          info.Workspace,
+		Spec:               wire.Spec(info.Spec),
+		Status:             info.Status,
+		Image:              info.Image,
+		CreatedAt:          info.CreatedAt,
+		LastUsedAt:         info.LastUsedAt,
+		IdleTimeoutSeconds: info.IdleTimeoutSeconds,
+		Executions:         info.Executions,
+		Busy:               info.Busy,
+	}
 }

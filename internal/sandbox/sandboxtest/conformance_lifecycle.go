@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/warden-sandbox/warden/internal/sandbox"
+	"github.com/warden-sandbox/warden/internal/wire"
 )
 
 // Lifecycle, errors, the shape of results, and concurrency.
@@ -280,7 +281,7 @@ func testResultShape(t *testing.T, s *suite) {
 	}
 	for _, c := range cases {
 		r := b.exec(t, c.req)
-		data, err := json.Marshal(r)
+		data, err := json.Marshal(wire.ExecResult(r))
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}

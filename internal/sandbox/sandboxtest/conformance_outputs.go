@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/warden-sandbox/warden/internal/sandbox"
+	"github.com/warden-sandbox/warden/internal/wire"
 )
 
 // Rich outputs of Python executions (ExecResult.Outputs): display(), the
@@ -123,7 +124,7 @@ func testRichOutputs(t *testing.T, s *suite) {
 	if r.ReturnValue == nil || *r.ReturnValue != "R()" {
 		t.Errorf("ReturnValue = %v, want R() as without rich outputs", r.ReturnValue)
 	}
-	data, err := json.Marshal(r)
+	data, err := json.Marshal(wire.ExecResult(r))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,9 @@
-package server
+// Package wire converts Warden's internal types to the public wire types
+// of package api: the one place where a spec or a result takes the form
+// clients see, shared by the HTTP server, the CLI's --json and the
+// providers' conformance suite. It imports nothing of Warden's beyond
+// package sandbox, so that every layer may use it.
+package wire
 
 import (
 	"maps"
@@ -7,31 +12,11 @@ import (
 
 	"github.com/warden-sandbox/warden/api"
 	"github.com/warden-sandbox/warden/internal/sandbox"
-	"github.com/warden-sandbox/warden/internal/session"
 )
 
-// SandboxOf is the wire form of a live sandbox.
-func SandboxOf(info session.Info) api.Sandbox {
-	return api.Sandbox{
-		ID:                 string(info.ID),
-		SandboxID:          string(info.ID),
-		Provider:           info.Provider,
-		Name:               info.Name,
-		Workspace:          info.Workspace,
-		Spec:               SpecOf(info.Spec),
-		Status:             info.Status,
-		Image:              info.Image,
-		CreatedAt:          info.CreatedAt,
-		LastUsedAt:         info.LastUsedAt,
-		IdleTimeoutSeconds: info.IdleTimeoutSeconds,
-		Executions:         info.Executions,
-		Busy:               info.Busy,
-	}
-}
-
-// SpecOf is the wire form of a spec. Environment variables are left out:
+// Spec is the wire form of a spec. Environment variables are left out:
 // their values are often secrets, and only the env routes show them.
-func SpecOf(s sandbox.Spec) api.Spec {
+func Spec(s sandbox.Spec) api.Spec {
 	w := api.Spec{
 		Image:               s.Image,
 		MemoryLimit:         s.MemoryLimit,
@@ -53,10 +38,10 @@ func SpecOf(s sandbox.Spec) api.Spec {
 	return w
 }
 
-// ExecResultOf is the wire form of a result, shared by the API and the
+// ExecResult is the wire form of a result, shared by the API and the
 // CLI's --json. Output that is not valid UTF-8 stays as it is in the Go
 // value; encoding/json writes each invalid byte as U+FFFD.
-func ExecResultOf(r sandbox.ExecResult) api.ExecResult {
+func ExecResult(r sandbox.ExecResult) api.ExecResult {
 	w := api.ExecResult{
 		Stdout:          string(r.Stdout),
 		Stderr:          string(r.Stderr),
@@ -74,7 +59,7 @@ func ExecResultOf(r sandbox.ExecResult) api.ExecResult {
 		Warning:         r.Warning,
 	}
 	for _, o := range r.Outputs {
-		w.Outputs = append(w.Outputs, OutputOf(o))
+		w.Outputs = append(w.Outputs, Output(o))
 	}
 	w.OutputsTruncated = r.OutputsTruncated
 	if e := r.Error; e != nil {
@@ -86,7 +71,7 @@ func ExecResultOf(r sandbox.ExecResult) api.ExecResult {
 	return w
 }
 
-// OutputOf is the wire form of a rich output.
-func OutputOf(o sandbox.Output) api.Output {
+// Output is the wire form of a rich output.
+func Output(o sandbox.Output) api.Output {
 	return api.Output{Type: o.Type, Data: maps.Clone(o.Data)}
 }

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -505,4 +507,30 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Set("Authorization", "Bearer "+b.key)
 	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestMountPolicy: create_sandbox goes through the API's host-directory
+// policy like any client: a directory outside SANDBOX__ALLOWED_HOST_DIRS
+// is refused with the rule, one inside is mounted.
+func TestMountPolicy(t *testing.T) {
+	t.Parallel()
+	allowed, other := t.TempDir(), t.TempDir()
+	st := newStack(t, func(o *server.Options) { o.AllowedHostDirs = []string{allowed} })
+	cs := st.connect(t)
+	res := call(t, cs, "create_sandbox", map[string]any{"workspace_path": other})
+	if !res.IsError || !strings.Contains(text(res), "denied") || !strings.Contains(text(res), "SANDBOX__ALLOWED_HOST_DIRS") {
+		t.Fatalf("workspace outside the allowed dirs = %q", text(res))
+	}
+	if n := st.mgr.Active(); n != 0 {
+		t.Fatalf("%d sandboxes were made by refused calls", n)
+	}
+	res = call(t, cs, "create_sandbox", map[string]any{"workspace_path": allowed})
+	if res.IsError {
+		t.Fatalf("workspace inside the allowed dirs = %q", text(res))
+	}
+	id := structured(t, res)["sandbox_id"].(string)
+	call(t, cs, "write_file", map[string]any{"path": "mounted.txt", "content": "yes", "sandbox_id": id})
+	if b, err := os.ReadFile(filepath.Join(allowed, "mounted.txt")); err != nil || string(b) != "yes" {
+		t.Fatalf("file in the mounted workspace: %q, %v", b, err)
+	}
 }

@@ -36,6 +36,11 @@ HDR = struct.Struct(">cI")
 MAX_IN_FRAME = 64 << 20  # a request (code) may be large; bounded anyway
 CHUNK = 65536
 GRACE_INT = 1.0  # seconds between SIGINT and SIGKILL on timeout
+# How long past a deadline the agent waits for the worker to begin the
+# cell (its "s") before killing it: reading a large request takes a while
+# on a loaded machine, and killing before "s" loses the snapshot's pid.
+# Well below the host's own grace (15 s), after which it kills the agent.
+START_WAIT = 10.0
 IDLE_SNAPSHOT = 0.005  # take a snapshot once the session is idle this long
 # OOM killer preferences: the snapshot is expendable and goes first, then
 # the worker; the agent (0) last.
@@ -1260,7 +1265,7 @@ class Agent(object):
                     kill_group(self.worker, signal.SIGINT)
                     phase = 1
                     deadline = now() + GRACE_INT
-                elif now() >= deadline + GRACE_INT:
+                elif now() >= deadline + START_WAIT:
                     phase = 1  # it never began: kill it on the next turn
         self.pump_all(outs)
         if result.get("interrupted"):

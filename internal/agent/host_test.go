@@ -378,7 +378,7 @@ func TestHostInterruptBeforeTheCellBegins(t *testing.T) {
 	s := newHostSession(t, Options{})
 	// A long comment makes the worker take a while to read and decode the
 	// request: the interrupt surely comes before it begins the cell.
-	slow := "# " + strings.Repeat("x", 16<<20) + "\nimport time\nwhile True: time.sleep(0.01)"
+	slow := "# " + strings.Repeat("x", 4<<20) + "\nimport time\nwhile True: time.sleep(0.01)"
 	for i := range 4 {
 		py(t, s, fmt.Sprintf("n = %d", i), 0)
 		r := py(t, s, slow, time.Millisecond)

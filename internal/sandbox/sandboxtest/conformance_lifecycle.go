@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -295,7 +296,16 @@ func testResultShape(t *testing.T, s *suite) {
 		if ms, ok := got["duration_ms"].(float64); !ok || ms < 0 {
 			t.Errorf("%s: duration_ms = %v", c.name, got["duration_ms"])
 		}
+		if sec, ok := got["execution_time"].(float64); !ok || math.Abs(sec*1000-got["duration_ms"].(float64)) > 1e-6 {
+			t.Errorf("%s: execution_time = %v, want duration_ms in seconds", c.name, got["execution_time"])
+		}
+		wantSuccess := want["exit_code"] == 0.0 && want["error"] == nil && want["timed_out"] == false && want["oom_killed"] == false
+		if got["success"] != wantSuccess {
+			t.Errorf("%s: success = %v, want %v", c.name, got["success"], wantSuccess)
+		}
 		delete(got, "duration_ms")
+		delete(got, "execution_time")
+		delete(got, "success")
 		if w, ok := got["warning"]; ok != (s.caps.Isolation == sandbox.IsolationNone) || ok && w == "" {
 			t.Errorf("%s: warning = %v with isolation %q", c.name, w, s.caps.Isolation)
 		}

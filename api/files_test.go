@@ -52,3 +52,25 @@ func TestByteSizeJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestFileEntryPathAndLinkTarget(t *testing.T) {
+	t.Parallel()
+	e := api.FileEntry{Name: "l", Path: "d/l", Type: api.FileTypeSymlink, Mode: 0o777, LinkTarget: "../x"}
+	b, err := json.Marshal(e)
+	want := `{"name":"l","path":"d/l","type":"symlink","size":0,"mode":"0777","mod_time":"0001-01-01T00:00:00Z","link_target":"../x"}`
+	if err != nil || string(b) != want {
+		t.Errorf("Marshal = %s, %v; want %s", b, err, want)
+	}
+	var back api.FileEntry
+	if err := json.Unmarshal(b, &back); err != nil || back != e {
+		t.Errorf("Unmarshal(%s) = %+v, %v; want %+v", b, back, err, e)
+	}
+	for v, want := range map[any]string{
+		api.MoveRequest{Source: "a", Destination: "b/c"}: `{"source":"a","destination":"b/c"}`,
+		api.Removed{Path: "a", Status: "removed"}:        `{"path":"a","status":"removed"}`,
+	} {
+		if b, err := json.Marshal(v); err != nil || string(b) != want {
+			t.Errorf("Marshal(%#v) = %s, %v; want %s", v, b, err, want)
+		}
+	}
+}

@@ -280,6 +280,60 @@ func TestEndpoints(t *testing.T) {
 		call:   func(ctx context.Context, c *client.Client) (any, error) { return c.ListFiles(ctx, "sb-1", "") },
 		method: "GET", path: "/sandbox/sb-1/files/list", accept: "application/json",
 		status: 200, answer: `{"path":"","entries":[]}`, want: api.FileList{Entries: []api.FileEntry{}},
+	}, {
+		name: "ListFilesDepth",
+		call: func(ctx context.Context, c *client.Client) (any, error) {
+			return c.ListFilesDepth(ctx, "sb-1", "/workspace/src", 3)
+		},
+		method: "GET", path: "/sandbox/sb-1/files/list", query: url.Values{"path": {"/workspace/src"}, "depth": {"3"}},
+		accept: "application/json", status: 200,
+		answer: `{"path":"src","entries":[{"name":"pkg","path":"src/pkg","type":"dir","size":4096,"mode":"0755","mod_time":"2025-01-02T03:04:05Z"},
+			{"name":"a.py","path":"src/pkg/a.py","type":"file","size":3,"mode":"0644","mod_time":"2025-01-02T03:04:05Z"},
+			{"name":"up","path":"src/up","type":"symlink","size":2,"mode":"0777","mod_time":"2025-01-02T03:04:05Z","link_target":".."}]}`,
+		want: api.FileList{Path: "src", Entries: []api.FileEntry{
+			{Name: "pkg", Path: "src/pkg", Type: api.FileTypeDir, Size: 4096, Mode: 0o755, ModTime: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)},
+			{Name: "a.py", Path: "src/pkg/a.py", Type: api.FileTypeFile, Size: 3, Mode: 0o644, ModTime: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)},
+			{Name: "up", Path: "src/up", Type: api.FileTypeSymlink, Size: 2, Mode: 0o777, ModTime: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC), LinkTarget: ".."},
+		}},
+	}, {
+		name:   "ListFilesDepth/workspace root sends only the depth",
+		call:   func(ctx context.Context, c *client.Client) (any, error) { return c.ListFilesDepth(ctx, "sb-1", "", 1) },
+		method: "GET", path: "/sandbox/sb-1/files/list", query: url.Values{"depth": {"1"}}, accept: "application/json",
+		status: 200, answer: `{"path":".","entries":[]}`, want: api.FileList{Path: ".", Entries: []api.FileEntry{}},
+	}, {
+		name:   "Stat",
+		call:   func(ctx context.Context, c *client.Client) (any, error) { return c.Stat(ctx, "sb-1", "a b/link") },
+		method: "GET", path: "/sandbox/sb-1/files/stat", query: url.Values{"path": {"a b/link"}}, accept: "application/json",
+		status: 200,
+		answer: `{"name":"link","path":"a b/link","type":"symlink","size":11,"mode":"0777","mod_time":"2025-01-02T03:04:05Z","link_target":"/etc/passwd"}`,
+		want: api.FileEntry{Name: "link", Path: "a b/link", Type: api.FileTypeSymlink, Size: 11, Mode: 0o777,
+			ModTime: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC), LinkTarget: "/etc/passwd"},
+	}, {
+		name:   "Stat/workspace sends no path",
+		call:   func(ctx context.Context, c *client.Client) (any, error) { return c.Stat(ctx, "sb-1", "") },
+		method: "GET", path: "/sandbox/sb-1/files/stat", accept: "application/json",
+		status: 200, answer: `{"name":".","path":".","type":"dir","size":4096,"mode":"0755","mod_time":"2025-01-02T03:04:05Z"}`,
+		want: api.FileEntry{Name: ".", Path: ".", Type: api.FileTypeDir, Size: 4096, Mode: 0o755, ModTime: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)},
+	}, {
+		name:   "MakeDir",
+		call:   func(ctx context.Context, c *client.Client) (any, error) { return c.MakeDir(ctx, "sb-1", "new/deep") },
+		method: "POST", path: "/sandbox/sb-1/files/mkdir", query: url.Values{"path": {"new/deep"}}, accept: "application/json",
+		status: 201, answer: `{"name":"deep","path":"new/deep","type":"dir","size":4096,"mode":"0755","mod_time":"2025-01-02T03:04:05Z"}`,
+		want: api.FileEntry{Name: "deep", Path: "new/deep", Type: api.FileTypeDir, Size: 4096, Mode: 0o755, ModTime: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)},
+	}, {
+		name: "Move",
+		call: func(ctx context.Context, c *client.Client) (any, error) {
+			return c.Move(ctx, "sb-1", "a.txt", "/workspace/b/c.txt")
+		},
+		method: "POST", path: "/sandbox/sb-1/files/move", ctype: "application/json", accept: "application/json",
+		body:   `{"source":"a.txt","destination":"/workspace/b/c.txt"}`,
+		status: 200, answer: `{"name":"c.txt","path":"b/c.txt","type":"file","size":5,"mode":"0644","mod_time":"2025-01-02T03:04:05Z"}`,
+		want: api.FileEntry{Name: "c.txt", Path: "b/c.txt", Type: api.FileTypeFile, Size: 5, Mode: 0o644, ModTime: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)},
+	}, {
+		name:   "Remove",
+		call:   func(ctx context.Context, c *client.Client) (any, error) { return nil, c.Remove(ctx, "sb-1", "old dir") },
+		method: "DELETE", path: "/sandbox/sb-1/files", query: url.Values{"path": {"old dir"}}, accept: "application/json",
+		status: 200, answer: `{"path":"old dir","status":"removed"}`, want: nil,
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -442,6 +496,11 @@ func TestLocalValidation(t *testing.T) {
 		_, checks["Upload"] = c.Upload(ctx, id, "f", strings.NewReader(""))
 		_, checks["Download"] = c.Download(ctx, id, "f")
 		_, checks["ListFiles"] = c.ListFiles(ctx, id, "")
+		_, checks["ListFilesDepth"] = c.ListFilesDepth(ctx, id, "", 2)
+		_, checks["Stat"] = c.Stat(ctx, id, "f")
+		_, checks["MakeDir"] = c.MakeDir(ctx, id, "d")
+		_, checks["Move"] = c.Move(ctx, id, "a", "b")
+		checks["Remove"] = c.Remove(ctx, id, "f")
 		for name, err := range checks {
 			if !errors.Is(err, client.ErrInvalid) {
 				t.Errorf("%s(%q) = %v, want ErrInvalid", name, id, err)
@@ -456,6 +515,22 @@ func TestLocalValidation(t *testing.T) {
 	}
 	if _, err := c.Download(ctx, "sb-1", ""); !errors.Is(err, client.ErrInvalid) {
 		t.Errorf("Download with an empty path = %v, want ErrInvalid", err)
+	}
+	if _, err := c.MakeDir(ctx, "sb-1", ""); !errors.Is(err, client.ErrInvalid) {
+		t.Errorf("MakeDir with an empty path = %v, want ErrInvalid", err)
+	}
+	if err := c.Remove(ctx, "sb-1", ""); !errors.Is(err, client.ErrInvalid) {
+		t.Errorf("Remove with an empty path = %v, want ErrInvalid", err)
+	}
+	for _, p := range [][2]string{{"", "b"}, {"a", ""}} {
+		if _, err := c.Move(ctx, "sb-1", p[0], p[1]); !errors.Is(err, client.ErrInvalid) {
+			t.Errorf("Move(%q, %q) = %v, want ErrInvalid", p[0], p[1], err)
+		}
+	}
+	for _, d := range []int{0, -1} {
+		if _, err := c.ListFilesDepth(ctx, "sb-1", "", d); !errors.Is(err, client.ErrInvalid) {
+			t.Errorf("ListFilesDepth with depth %d = %v, want ErrInvalid", d, err)
+		}
 	}
 	select {
 	case r := <-reqs:

@@ -234,15 +234,27 @@ func (s *Server) getFile(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// maxListDepth is the deepest listing GET /files/list gives.
+const maxListDepth = 10
+
 func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) error {
 	info, root, err := s.workspace(r)
 	if err != nil {
 		return err
 	}
 	defer root.Close()
-	rel, err := relPath(info, r.URL.Query().Get("path"))
+	q := r.URL.Query()
+	rel, err := relPath(info, q.Get("path"))
 	if err != nil {
 		return err
+	}
+	depth := 1
+	if d := q.Get("depth"); d != "" {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 1 || n > maxListDepth {
+			return fmt.Errorf("query parameter depth %q: want an integer from 1 to %d: %w", d, maxListDepth, sandbox.ErrInvalid)
+		}
+		depth = n
 	}
 	f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
@@ -254,30 +266,225 @@ func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) error {
 	} else if !fi.IsDir() {
 		return fmt.Errorf("%q is not a directory: %w", rel, sandbox.ErrConflict)
 	}
-	dirents, err := f.ReadDir(-1)
+	entries, err := listDir(root, f, rel, depth, []api.FileEntry{})
 	if err != nil {
 		return fileError(rel, err)
 	}
-	entries := make([]api.FileEntry, 0, len(dirents))
+	return writeJSON(w, http.StatusOK, api.FileList{Path: rel, Entries: entries})
+}
+
+// listDir appends the entries of the open directory dir (relative to
+// root) to out, sorted by name, each directory followed by its own
+// entries down to depth levels. Symlinks are reported, never descended
+// into; a subdirectory that cannot be read, or that is replaced while the
+// walk runs, is reported without its entries.
+func listDir(root *os.Root, f *os.File, dir string, depth int, out []api.FileEntry) ([]api.FileEntry, error) {
+	dirents, err := f.ReadDir(-1)
+	if err != nil {
+		return out, err
+	}
+	slices.SortFunc(dirents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	for _, d := range dirents {
 		fi, err := d.Info() // lstat: a symlink is reported as one
 		if err != nil {
 			continue // removed meanwhile
 		}
-		e := api.FileEntry{Name: d.Name(), Type: api.FileTypeOther, Size: fi.Size(), ModTime: fi.ModTime().UTC(),
-			Mode: api.FileMode(fi.Mode().Perm())}
-		switch m := fi.Mode(); {
-		case m.IsRegular():
-			e.Type = api.FileTypeFile
-		case m.IsDir():
-			e.Type = api.FileTypeDir
-		case m&fs.ModeSymlink != 0:
-			e.Type = api.FileTypeSymlink
+		p := path.Join(dir, d.Name())
+		out = append(out, fileEntry(root, p, fi))
+		if depth > 1 && fi.IsDir() {
+			out = listSubdir(root, p, fi, depth-1, out)
 		}
-		entries = append(entries, e)
 	}
-	slices.SortFunc(entries, func(a, b api.FileEntry) int { return strings.Compare(a.Name, b.Name) })
-	return writeJSON(w, http.StatusOK, api.FileList{Path: rel, Entries: entries})
+	return out, nil
+}
+
+// listSubdir is listDir for the subdirectory p whose lstat is fi. It
+// lists nothing if p is no longer that directory (a symlink swapped in by
+// the sandboxed code is not followed, even inside the workspace).
+func listSubdir(root *os.Root, p string, fi fs.FileInfo, depth int, out []api.FileEntry) []api.FileEntry {
+	f, err := root.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_DIRECTORY, 0)
+	if err != nil {
+		return out
+	}
+	defer f.Close()
+	if now, err := f.Stat(); err != nil || !os.SameFile(fi, now) {
+		return out
+	}
+	out, _ = listDir(root, f, p, depth, out) // unreadable: keep what was read
+	return out
+}
+
+// fileEntry describes rel, whose lstat is fi.
+func fileEntry(root *os.Root, rel string, fi fs.FileInfo) api.FileEntry {
+	e := api.FileEntry{Name: path.Base(rel), Path: rel, Type: api.FileTypeOther, Size: fi.Size(),
+		Mode: api.FileMode(fi.Mode().Perm()), ModTime: fi.ModTime().UTC()}
+	switch m := fi.Mode(); {
+	case m.IsRegular():
+		e.Type = api.FileTypeFile
+	case m.IsDir():
+		e.Type = api.FileTypeDir
+	case m&fs.ModeSymlink != 0:
+		e.Type = api.FileTypeSymlink
+		if target, err := root.Readlink(rel); err == nil {
+			e.LinkTarget = target
+		}
+	}
+	return e
+}
+
+// statFile reports one file, symlinks not followed; no path (or the
+// workspace path) reports the workspace itself, named ".".
+func (s *Server) statFile(w http.ResponseWriter, r *http.Request) error {
+	info, root, err := s.workspace(r)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	rel, err := relPath(info, r.URL.Query().Get("path"))
+	if err != nil {
+		return err
+	}
+	fi, err := root.Lstat(rel)
+	if err != nil {
+		return fileError(rel, err)
+	}
+	return writeJSON(w, http.StatusOK, fileEntry(root, rel, fi))
+}
+
+// makeDir creates a directory and its missing parents. Unlike mkdir -p,
+// an existing directory is a conflict, so that clients can tell "created"
+// from "already exists".
+func (s *Server) makeDir(w http.ResponseWriter, r *http.Request) error {
+	info, root, err := s.workspace(r)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	p := r.URL.Query().Get("path")
+	if p == "" {
+		return fmt.Errorf("query parameter path is required: %w", sandbox.ErrInvalid)
+	}
+	rel, err := relPath(info, p)
+	if err != nil {
+		return err
+	}
+	if rel == "." {
+		return fmt.Errorf("directory %q already exists: it is the workspace: %w", p, sandbox.ErrConflict)
+	}
+	if dir := path.Dir(rel); dir != "." {
+		if err := s.mkdirs(root, dir, info); err != nil {
+			return err
+		}
+	}
+	if err := root.Mkdir(rel, 0o755); err != nil {
+		if !errors.Is(err, fs.ErrExist) {
+			return fileError(rel, err)
+		}
+		if fi, err := root.Lstat(rel); err == nil && fi.IsDir() {
+			return fmt.Errorf("directory %q already exists: %w", rel, sandbox.ErrConflict)
+		}
+		return fmt.Errorf("%q already exists and is not a directory: %w", rel, sandbox.ErrConflict)
+	}
+	if s.chown && info.WorkspaceUID >= 0 {
+		if err := root.Lchown(rel, info.WorkspaceUID, info.WorkspaceGID); err != nil {
+			return fmt.Errorf("handing %q to the sandbox user: %w", rel, err)
+		}
+	}
+	fi, err := root.Lstat(rel)
+	if err != nil {
+		return fileError(rel, err)
+	}
+	return writeJSON(w, http.StatusCreated, fileEntry(root, rel, fi))
+}
+
+// moveFile renames a file, directory or symlink (the link itself) inside
+// the workspace, creating the destination's missing parents as E2B's envd
+// does. A file at the destination is replaced, as rename(2) does; a
+// directory there is a conflict.
+func (s *Server) moveFile(w http.ResponseWriter, r *http.Request) error {
+	info, root, err := s.workspace(r)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	var req api.MoveRequest
+	if _, err := decodeJSON(r, &req, false); err != nil {
+		return err
+	}
+	src, err := bodyPath(info, "source", req.Source)
+	if err != nil {
+		return err
+	}
+	dst, err := bodyPath(info, "destination", req.Destination)
+	if err != nil {
+		return err
+	}
+	sfi, err := root.Lstat(src)
+	if err != nil {
+		return fileError(src, err)
+	}
+	if strings.HasPrefix(dst, src+"/") {
+		return fmt.Errorf("cannot move %q into itself (%q): %w", src, dst, sandbox.ErrInvalid)
+	}
+	if dir := path.Dir(dst); dir != "." {
+		if err := s.mkdirs(root, dir, info); err != nil {
+			return err
+		}
+	}
+	switch dfi, err := root.Lstat(dst); {
+	case err == nil && dfi.IsDir():
+		return fmt.Errorf("destination %q is an existing directory: %w", dst, sandbox.ErrConflict)
+	case err == nil && sfi.IsDir():
+		return fmt.Errorf("destination %q exists and is not a directory: %w", dst, sandbox.ErrConflict)
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return fileError(dst, err)
+	}
+	if err := root.Rename(src, dst); err != nil {
+		if errors.Is(err, syscall.EINVAL) {
+			return fmt.Errorf("cannot move %q into itself (%q): %w", src, dst, sandbox.ErrInvalid)
+		}
+		return fmt.Errorf("moving %q to %q: %w", src, dst, fileError(src, err))
+	}
+	fi, err := root.Lstat(dst)
+	if err != nil {
+		return fileError(dst, err)
+	}
+	return writeJSON(w, http.StatusOK, fileEntry(root, dst, fi))
+}
+
+// bodyPath is filePath for a path given in the body's field.
+func bodyPath(info session.Info, field, p string) (string, error) {
+	if p == "" {
+		return "", fmt.Errorf("field %s is required: %w", field, sandbox.ErrInvalid)
+	}
+	rel, err := relPath(info, p)
+	if err == nil && rel == "." {
+		err = fmt.Errorf("%s %q names the workspace itself: %w", field, p, sandbox.ErrInvalid)
+	}
+	return rel, err
+}
+
+// removeFile removes a file, a symlink (not its target) or a directory
+// with its contents. os.Root.RemoveAll never follows a symlink, so nothing
+// outside the workspace can be reached.
+func (s *Server) removeFile(w http.ResponseWriter, r *http.Request) error {
+	info, root, err := s.workspace(r)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	rel, err := filePath(info, r.URL.Query().Get("path"))
+	if err != nil {
+		return err
+	}
+	// RemoveAll succeeds on a missing path: look first, for the 404.
+	if _, err := root.Lstat(rel); err != nil {
+		return fileError(rel, err)
+	}
+	if err := root.RemoveAll(rel); err != nil {
+		return fileError(rel, err)
+	}
+	return writeJSON(w, http.StatusOK, api.Removed{Path: rel, Status: "removed"})
 }
 
 func randomHex(n int) string {

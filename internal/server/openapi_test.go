@@ -165,7 +165,7 @@ func TestOpenAPISchemasMatchWireTypes(t *testing.T) {
 		"SandboxList": api.SandboxList{}, "Deleted": api.DeleteResponse{}, "ExecuteRequest": api.ExecuteRequest{},
 		"ExecError": api.ExecError{}, "ExecResult": api.ExecResult{}, "TextEvent": api.OutputEvent{}, "Output": api.Output{},
 		"Env": api.Env{}, "PatchEnvRequest": api.EnvPatch{}, "PutFile": api.Upload{}, "FileEntry": api.FileEntry{},
-		"FileList": api.FileList{}, "ProviderInfo": api.ProviderInfo{}, "PolicyInfo": api.PolicyInfo{},
+		"FileList": api.FileList{}, "MoveRequest": api.MoveRequest{}, "Removed": api.Removed{}, "ProviderInfo": api.ProviderInfo{}, "PolicyInfo": api.PolicyInfo{},
 		"ProviderAvailability": api.ProviderAvailability{},
 	}
 	for name, v := range types {

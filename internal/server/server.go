@@ -185,7 +185,11 @@ func (s *Server) routeTable() []route {
 		{pattern: "DELETE /sandbox/{id}/env/{name}", h: s.deleteEnv},
 		{pattern: "PUT /sandbox/{id}/files", h: s.putFile},
 		{pattern: "GET /sandbox/{id}/files", h: s.getFile},
+		{pattern: "DELETE /sandbox/{id}/files", h: s.removeFile},
 		{pattern: "GET /sandbox/{id}/files/list", h: s.listFiles},
+		{pattern: "GET /sandbox/{id}/files/stat", h: s.statFile},
+		{pattern: "POST /sandbox/{id}/files/mkdir", h: s.makeDir},
+		{pattern: "POST /sandbox/{id}/files/move", h: s.moveFile},
 		{pattern: "GET /openapi.json", h: s.openAPI},
 		{pattern: "GET /metrics", h: s.serveMetrics},
 	}

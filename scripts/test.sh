@@ -18,14 +18,18 @@ unformatted="$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'
 # The Seatbelt provider is built for macOS only: keep it compiling.
 GOOS=darwin GOARCH=arm64 go vet ./...
 
-# The MCP compatibility test runs the official TypeScript MCP client, as
-# package-lock.json pins it; npm ci again whenever the lock file changes.
-mcpclient="$ROOT/cmd/warden/testdata/mcpclient"
-if [ ! -d "$mcpclient/node_modules" ] || [ "$mcpclient/package-lock.json" -nt "$mcpclient/node_modules" ]; then
-  say "installing the MCP client's npm modules"
-  (cd "$mcpclient" && npm ci --no-audit --no-fund)
-  touch "$mcpclient/node_modules"
-fi
+# The compatibility tests run official npm clients (the TypeScript MCP
+# client, the E2B SDKs), as each package-lock.json pins them; npm ci again
+# whenever a lock file changes.
+npm_ci() { # npm_ci <dir> <what>
+  if [ ! -d "$1/node_modules" ] || [ "$1/package-lock.json" -nt "$1/node_modules" ]; then
+    say "installing $2's npm modules"
+    (cd "$1" && npm ci --no-audit --no-fund)
+    touch "$1/node_modules"
+  fi
+}
+npm_ci "$ROOT/cmd/warden/testdata/mcpclient" "the MCP client"
+npm_ci "$ROOT/cmd/warden/testdata/e2bclient" "the E2B client"
 
 say "tests (race detector, real Docker Engine, bwrap and Node.js required)"
 export WARDEN_REQUIRE_DOCKER=1 WARDEN_REQUIRE_BWRAP=1 WARDEN_REQUIRE_NODE=1

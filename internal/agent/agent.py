@@ -72,10 +72,21 @@ def write_all(fd, data):
         view = view[n:]
 
 
+# SEND_LOCK keeps frames whole once background processes' threads send
+# too; it exists only from the first one on (threading costs an import).
+SEND_LOCK = None
+
+
 def send(fd, kind, payload):
     if isinstance(payload, (dict, list)):
         payload = json.dumps(payload, separators=(",", ":")).encode()
-    write_all(fd, HDR.pack(kind, len(payload)) + payload)
+    frame = HDR.pack(kind, len(payload)) + payload
+    lock = SEND_LOCK
+    if lock is None:
+        write_all(fd, frame)
+        return
+    with lock:
+        write_all(fd, frame)
 
 
 class FrameReader(object):
@@ -994,6 +1005,211 @@ class Displays(object):
         send(self.out, b"m", payload)
 
 
+# ---------------------------------------------------------------- background processes
+#
+# Commands that run beside the session (the host's process API, E2B's
+# commands.run(..., background)): each in a process group of its own,
+# pumped by a thread of its own so that the agent's loop, and a cell that
+# runs meanwhile, never wait on it. The host drives them with "P" frames
+# (start, stdin, close_stdin, signal) that the agent carries out whatever
+# it is doing; they answer with "y" (started: the pid, or an error), "b"
+# (output: a 4-byte id, a stream byte o or e, the bytes) and "z" (ended).
+
+MAX_PROCS = 64
+PROC_POLL = 0.05  # seconds between checks for an exit while pipes are open
+PROC_QUIET = 0.05  # after the exit, stop reading once the pipes are quiet this long
+PROC_STDIN_MAX = 8 << 20  # input queued for a process that does not read it
+
+
+class BgProcs(object):
+    def __init__(self, agent):
+        self.agent = agent
+        self.procs = {}  # the host's id -> BgProc, while it runs
+
+    def control(self, payload):
+        try:
+            req = json.loads(payload.decode())
+            pid_id = int(req["id"])
+            op = req["op"]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return  # the host never sends such a frame
+        if op == "start":
+            self.start(pid_id, req)
+            return
+        p = self.procs.get(pid_id)
+        if p is None:
+            return  # ended meanwhile: the host has its "z" on the way
+        if op == "stdin":
+            try:
+                import base64
+                p.write(base64.b64decode(req.get("data") or ""))
+            except (ValueError, TypeError):
+                pass
+        elif op == "close_stdin":
+            p.write(None)
+        elif op == "signal":
+            try:
+                kill_group(p.pid, int(req.get("signal", signal.SIGKILL)))
+            except (ValueError, TypeError):
+                pass
+
+    def start(self, pid_id, req):
+        global SEND_LOCK
+        import subprocess
+        import threading
+        if SEND_LOCK is None:
+            SEND_LOCK = threading.Lock()
+        out = self.agent.pout
+        if len(self.procs) >= MAX_PROCS:
+            send(out, b"y", {"id": pid_id, "error": "%d processes run already, the most one sandbox may" % MAX_PROCS})
+            return
+        argv = req.get("argv")
+        if not argv:
+            shell = "/bin/bash" if os.path.exists("/bin/bash") else "/bin/sh"
+            argv = [shell, "-c", req.get("command") or ""]
+        env = dict(os.environ)
+        env.update(req.get("env") or {})
+        cwd = req.get("cwd") or self.agent.cwd
+        try:
+            p = subprocess.Popen(argv, cwd=cwd, env=env,
+                                 stdin=subprocess.PIPE if req.get("stdin") else subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        except OSError as e:
+            msg = "%s: %s" % (argv[0], e.strerror or e)
+            if e.filename == cwd or (e.errno == errno.ENOENT and not os.path.isdir(cwd)):
+                msg = "working directory %s does not exist" % cwd
+            send(out, b"y", {"id": pid_id, "error": msg})
+            return
+        bp = BgProc(self, pid_id, p, float(req.get("timeout") or 0))
+        self.procs[pid_id] = bp
+        send(out, b"y", {"id": pid_id, "pid": p.pid})
+        bp.thread = threading.Thread(target=bp.run, name="proc-%d" % pid_id, daemon=True)
+        bp.thread.start()
+
+
+class BgProc(object):
+    def __init__(self, procs, pid_id, popen, timeout):
+        import threading
+        self.procs, self.id, self.popen, self.pid = procs, pid_id, popen, popen.pid
+        self.timeout = timeout
+        self.lock = threading.Lock()
+        self.pending = bytearray()
+        self.closing = False
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_w, False)
+
+    def write(self, data):
+        """Queue input (None: close stdin after what is queued)."""
+        with self.lock:
+            if data is None:
+                self.closing = True
+            elif len(self.pending) + len(data) <= PROC_STDIN_MAX:
+                self.pending += data
+        try:
+            os.write(self.wake_w, b"w")
+        except OSError:
+            pass
+
+    def run(self):
+        # A write to the stdin of a process that exited must fail with
+        # EPIPE here, not kill the agent (SIGPIPE is at its default).
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPIPE})
+        agent, out, tag = self.procs.agent, self.procs.agent.pout, struct.pack(">I", self.id)
+        p = self.popen
+        fds = {p.stdout.fileno(): b"o", p.stderr.fileno(): b"e"}
+        for fd in fds:
+            os.set_blocking(fd, False)
+        stdin = p.stdin.fileno() if p.stdin is not None else None
+        if stdin is not None:
+            os.set_blocking(stdin, False)
+        start = now()
+        deadline = start + self.timeout if self.timeout > 0 else None
+        status = None
+        timed_out = False
+        quiet_until = None
+        while True:
+            if status is None:
+                status = agent.dead(self.pid)
+                if status is not None:
+                    quiet_until = now() + PROC_QUIET
+            if status is None and deadline is not None and now() >= deadline:
+                kill_group(self.pid, signal.SIGKILL)
+                timed_out = True
+                deadline = None
+            if quiet_until is not None and (not fds or now() >= quiet_until):
+                break  # exited; background children may hold the pipes open
+            wl = []
+            if stdin is not None:
+                with self.lock:
+                    want = bool(self.pending)
+                    closing = self.closing and not self.pending
+                if closing or status is not None:
+                    p.stdin.close()
+                    stdin = None
+                elif want:
+                    wl.append(stdin)
+            wait = PROC_POLL if status is None else max(0.0, quiet_until - now())
+            try:
+                r, w, _ = select.select(list(fds) + [self.wake_r], wl, [], wait)
+            except InterruptedError:
+                continue
+            if self.wake_r in r:
+                try:
+                    os.read(self.wake_r, 512)
+                except OSError:
+                    pass
+            if stdin is not None and stdin in w:
+                with self.lock:
+                    try:
+                        n = os.write(stdin, self.pending[:65536])
+                        del self.pending[:n]
+                    except (BlockingIOError, InterruptedError):
+                        pass
+                    except OSError:  # it closed its stdin or exited
+                        self.pending = bytearray()
+            for fd in list(fds):
+                if fd not in r:
+                    continue
+                try:
+                    data = os.read(fd, CHUNK)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError:
+                    data = b""
+                if not data:
+                    del fds[fd]
+                    continue
+                send(out, b"b", tag + fds[fd] + data)
+                if quiet_until is not None:
+                    quiet_until = now() + PROC_QUIET
+        end = {"id": self.id}
+        if status is None:
+            status = -1
+        if status >= 0 and os.WIFEXITED(status):
+            end["exit_code"] = os.WEXITSTATUS(status)
+        elif status >= 0 and os.WIFSIGNALED(status):
+            end["exit_code"] = 128 + os.WTERMSIG(status)
+            end["signal"] = os.WTERMSIG(status)
+        else:
+            end["exit_code"] = 137
+        if timed_out:
+            end["timed_out"] = True
+        for f in (p.stdout, p.stderr, p.stdin):
+            try:
+                if f is not None:
+                    f.close()
+            except OSError:
+                pass
+        p.returncode = 0  # reaped by the agent; keep Popen.__del__ quiet
+        for fd in (self.wake_r, self.wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.procs.procs.pop(self.id, None)
+        send(out, b"z", end)
+
+
 class Agent(object):
     def __init__(self):
         self.pin = os.dup(0)
@@ -1017,6 +1233,7 @@ class Agent(object):
         self.oom_base = oom_kills()
         self.count = 0  # executions sent to workers (Python)
         self.cwd = os.environ.get("WARDEN_WORKSPACE") or os.getcwd()
+        self.bg = BgProcs(self)
         home = os.environ.get("HOME")
         if home:
             try:
@@ -1188,7 +1405,7 @@ class Agent(object):
             # The cancel may have come in the same read as the request, or
             # with an earlier fill: look at the buffer every turn.
             try:
-                f = self.host.next()
+                f = self.host_next()
             except ValueError:
                 f = None
             if f is not None and f[0] == b"c" and phase == 0:
@@ -1447,7 +1664,7 @@ class Agent(object):
             # The cancel may have come in the same read as the request, or
             # with an earlier fill: look at the buffer every turn.
             try:
-                f = self.host.next()
+                f = self.host_next()
             except ValueError:
                 f = None
             if f is not None and f[0] == b"c" and status is None:
@@ -1515,12 +1732,22 @@ class Agent(object):
         res["stderr_dropped"] = err.dropped
         return res
 
+    def host_next(self):
+        """The host's next frame other than a process control ("P"), which
+        is carried out on the spot, whatever the agent is doing; None if
+        there is none yet. Raises ValueError on a broken frame."""
+        while True:
+            f = self.host.next()
+            if f is None or f[0] != b"P":
+                return f
+            self.bg.control(f[1])
+
     def next_request(self):
         """Wait for the host's next frame, reaping orphans meanwhile: the
         agent is their subreaper, and zombies must not pile up while the
         session is idle."""
         while True:
-            f = self.host.next()
+            f = self.host_next()
             if f is not None or self.host.eof:
                 return f
             try:

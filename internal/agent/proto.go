@@ -72,6 +72,10 @@ func readFrame(r io.Reader) (frame, error) {
 		limit = maxControlFrame
 	case kindDisplay:
 		limit = maxDisplayFrame
+	case kindProcOutput:
+		limit = maxOutputFrame
+	case kindProcStarted, kindProcEnded:
+		limit = 64 << 10
 	default:
 		return frame{}, fmt.Errorf("%w: unknown frame kind %q", errProtocol, kind)
 	}
@@ -112,4 +116,9 @@ func BaseEnv(workspace string) []string {
 // example with the tail of the agent's stderr.
 type Diagnoser interface {
 	Diagnostics() string
+}
+
+// isProcFrame reports whether kind belongs to a background process.
+func isProcFrame(kind byte) bool {
+	return kind == kindProcOutput || kind == kindProcStarted || kind == kindProcEnded
 }

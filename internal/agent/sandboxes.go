@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"sync"
+	"syscall"
 
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
@@ -160,4 +161,62 @@ func (s *Sandboxes[B]) DestroyAll(ctx context.Context, destroy func(context.Cont
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// Sandboxes implements sandbox.ProcessRunner for every provider built on
+// the agent: a provider's Processes method returns its registry.
+var _ sandbox.ProcessRunner = (*Sandboxes[struct{}])(nil)
+
+// StartProcess starts a background process in the sandbox's session.
+func (s *Sandboxes[B]) StartProcess(ctx context.Context, id sandbox.ID, spec sandbox.ProcessSpec) (sandbox.ProcessInfo, *sandbox.ProcessWatch, error) {
+	sb, err := s.Get(id)
+	if err != nil {
+		return sandbox.ProcessInfo{}, nil, err
+	}
+	return sb.Session.StartProcess(ctx, spec)
+}
+
+// Processes lists the sandbox's background processes.
+func (s *Sandboxes[B]) Processes(ctx context.Context, id sandbox.ID) ([]sandbox.ProcessInfo, error) {
+	sb, err := s.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	return sb.Session.Processes(), nil
+}
+
+// WatchProcess watches one of the sandbox's processes.
+func (s *Sandboxes[B]) WatchProcess(ctx context.Context, id sandbox.ID, pid int, fromStart bool) (*sandbox.ProcessWatch, error) {
+	sb, err := s.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	return sb.Session.WatchProcess(pid, fromStart)
+}
+
+// SendInput writes to a process's standard input.
+func (s *Sandboxes[B]) SendInput(ctx context.Context, id sandbox.ID, pid int, data []byte) error {
+	sb, err := s.Get(id)
+	if err != nil {
+		return err
+	}
+	return sb.Session.SendInput(pid, data)
+}
+
+// CloseInput closes a process's standard input.
+func (s *Sandboxes[B]) CloseInput(ctx context.Context, id sandbox.ID, pid int) error {
+	sb, err := s.Get(id)
+	if err != nil {
+		return err
+	}
+	return sb.Session.CloseInput(pid)
+}
+
+// SignalProcess signals a process's group.
+func (s *Sandboxes[B]) SignalProcess(ctx context.Context, id sandbox.ID, pid int, sig syscall.Signal) error {
+	sb, err := s.Get(id)
+	if err != nil {
+		return err
+	}
+	return sb.Session.SignalProcess(ctx, pid, sig)
 }

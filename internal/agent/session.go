@@ -83,6 +83,8 @@ type Session struct {
 
 	cur    atomic.Pointer[conn] // for Close, which does not take sem
 	closed atomic.Bool
+
+	procs procTable // background processes
 }
 
 // ErrClosed is returned by a Session after Close.
@@ -441,7 +443,7 @@ func (s *Session) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("starting sandbox agent: %w", err)
 	}
-	c := newConn(p)
+	c := newConn(p, &s.procs)
 	select {
 	case f := <-c.frames:
 		if f.err != nil {
@@ -507,6 +509,9 @@ type conn struct {
 	once   sync.Once
 	wmu    sync.Mutex
 	hello  Hello
+	// procs takes the frames of background processes, which arrive at any
+	// time, not only during an execution.
+	procs *procTable
 }
 
 type frameOrErr struct {
@@ -514,17 +519,28 @@ type frameOrErr struct {
 	err error
 }
 
-func newConn(p Process) *conn {
-	c := &conn{proc: p, frames: make(chan frameOrErr, 64), quit: make(chan struct{})}
+func newConn(p Process, procs *procTable) *conn {
+	c := &conn{proc: p, frames: make(chan frameOrErr, 64), quit: make(chan struct{}), procs: procs}
 	go c.readLoop()
 	return c
 }
 
 // readLoop is owned by the conn: it ends when the process's stdout fails,
-// which close guarantees.
+// which close guarantees. Frames of background processes go to the
+// process table; the rest to the execution waiting on frames.
 func (c *conn) readLoop() {
+	defer func() {
+		if c.procs != nil {
+			c.procs.lost(c, "the sandbox agent stopped (it died, or was restarted); its processes were killed")
+		}
+	}()
 	for {
 		f, err := readFrame(c.proc)
+		if err == nil && c.procs != nil && isProcFrame(f.kind) {
+			if err = c.procs.handle(c, f); err == nil {
+				continue
+			}
+		}
 		select {
 		case c.frames <- frameOrErr{frame: f, err: err}:
 		case <-c.quit:
@@ -540,6 +556,15 @@ func (c *conn) write(kind byte, payload []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	return writeFrame(c.proc, kind, payload)
+}
+
+func (c *conn) isClosed() bool {
+	select {
+	case <-c.quit:
+		return true
+	default:
+		return false
+	}
 }
 
 func (c *conn) close() {

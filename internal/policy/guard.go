@@ -132,3 +132,29 @@ func RefusalResult(e *PolicyError) sandbox.ExecResult {
 	}
 	return r
 }
+
+// Processes implements sandbox.ProcessHost when the guarded provider runs
+// background processes: a process's command and environment pass the
+// same checks as an execution's.
+func (g *Guard) Processes() sandbox.ProcessRunner {
+	r := sandbox.ProcessesOf(g.Provider)
+	if r == nil {
+		return nil
+	}
+	return guardedProcesses{ProcessRunner: r, g: g}
+}
+
+type guardedProcesses struct {
+	sandbox.ProcessRunner
+	g *Guard
+}
+
+func (p guardedProcesses) StartProcess(ctx context.Context, id sandbox.ID, spec sandbox.ProcessSpec) (sandbox.ProcessInfo, *sandbox.ProcessWatch, error) {
+	if err := p.g.Check(sandbox.ExecRequest{Language: sandbox.Shell, Code: spec.Command, Argv: spec.Argv}); err != nil {
+		return sandbox.ProcessInfo{}, nil, err
+	}
+	if err := p.g.Shell.CheckEnv(spec.Env); err != nil {
+		return sandbox.ProcessInfo{}, nil, err
+	}
+	return p.ProcessRunner.StartProcess(ctx, id, spec)
+}

@@ -145,3 +145,59 @@ func BenchmarkGuardExec(b *testing.B) {
 		})
 	}
 }
+
+// procsFake is a provider whose process runner records starts.
+type procsFake struct {
+	*sandboxtest.Fake
+	runner *fakeRunner
+}
+
+func (p procsFake) Processes() sandbox.ProcessRunner { return p.runner }
+
+type fakeRunner struct {
+	sandbox.ProcessRunner // unused methods panic
+	started               []sandbox.ProcessSpec
+}
+
+func (r *fakeRunner) StartProcess(ctx context.Context, id sandbox.ID, spec sandbox.ProcessSpec) (sandbox.ProcessInfo, *sandbox.ProcessWatch, error) {
+	r.started = append(r.started, spec)
+	return sandbox.ProcessInfo{PID: len(r.started), Running: true}, nil, nil
+}
+
+// TestGuardProcesses: a background process's command and environment pass
+// the checks an execution's do; without a runner below, the guard has
+// none either.
+func TestGuardProcesses(t *testing.T) {
+	t.Parallel()
+	r := &fakeRunner{}
+	g := &Guard{Provider: procsFake{Fake: &sandboxtest.Fake{}, runner: r}, Shell: ShellPolicy{}, Python: DefaultPythonPolicy(), MaxInput: 1024}
+	pr := g.Processes()
+	if pr == nil {
+		t.Fatal("the guard hides the provider's processes")
+	}
+	for _, c := range []struct {
+		spec sandbox.ProcessSpec
+		rule string
+	}{
+		{sandbox.ProcessSpec{Command: "ls -l | wc -l"}, ""},
+		{sandbox.ProcessSpec{Argv: []string{"cat", "f"}}, ""},
+		{sandbox.ProcessSpec{Command: "sleep 1; rm -rf /"}, RuleShellCommand},
+		{sandbox.ProcessSpec{Argv: []string{"rm", "-rf", "/"}}, RuleShellCommand},
+		{sandbox.ProcessSpec{Command: "ls", Env: map[string]string{"LD_PRELOAD": "/x.so"}}, RuleShellEnv},
+	} {
+		before := len(r.started)
+		_, _, err := pr.StartProcess(t.Context(), "sb-1", c.spec)
+		pe, refused := errors.AsType[*PolicyError](err)
+		switch {
+		case c.rule == "" && err != nil:
+			t.Errorf("%+v refused: %v", c.spec, err)
+		case c.rule != "" && (!refused || pe.Rule != c.rule):
+			t.Errorf("%+v = %v, want rule %s", c.spec, err, c.rule)
+		case c.rule != "" && len(r.started) != before:
+			t.Errorf("%+v was refused but started", c.spec)
+		}
+	}
+	if (&Guard{Provider: &sandboxtest.Fake{}}).Processes() != nil {
+		t.Error("a guard over a provider without processes offers them")
+	}
+}

@@ -203,3 +203,7 @@ func (p *Pool) Close(ctx context.Context) error {
 
 // Unwrap returns the provider behind the pool.
 func (p *Pool) Unwrap() sandbox.Provider { return p.Provider }
+
+// Processes implements sandbox.ProcessHost when the provider does: a
+// pooled sandbox is the provider's own once handed out.
+func (p *Pool) Processes() sandbox.ProcessRunner { return sandbox.ProcessesOf(p.Provider) }

@@ -445,6 +445,10 @@ func (p *Provider) Exec(ctx context.Context, id sandbox.ID, req sandbox.ExecRequ
 	return p.boxes.Exec(ctx, id, req)
 }
 
+// Processes implements sandbox.ProcessHost: background processes beside
+// each sandbox's Python session.
+func (p *Provider) Processes() sandbox.ProcessRunner { return &p.boxes }
+
 // Checkpoint snapshots the sandbox's Python session now (see
 // agent.Session.Checkpoint).
 func (p *Provider) Checkpoint(ctx context.Context, id sandbox.ID) error {

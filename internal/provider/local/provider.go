@@ -328,6 +328,22 @@ func (p *Provider) Env(ctx context.Context, id sandbox.ID) (map[string]string, e
 // Info returns the description of a live sandbox.
 func (p *Provider) Info(id sandbox.ID) (sandbox.Info, error) { return p.boxes.Info(id) }
 
+// Processes implements sandbox.ProcessHost: background processes beside
+// each sandbox's Python session, as unisolated as everything here. Their
+// environment may not set MarkerEnv or OwnerEnv, as UpdateEnv may not.
+func (p *Provider) Processes() sandbox.ProcessRunner { return localProcesses{&p.boxes} }
+
+type localProcesses struct{ *agent.Sandboxes[procs] }
+
+func (l localProcesses) StartProcess(ctx context.Context, id sandbox.ID, spec sandbox.ProcessSpec) (sandbox.ProcessInfo, *sandbox.ProcessWatch, error) {
+	for k := range spec.Env {
+		if err := checkEnvName(k); err != nil {
+			return sandbox.ProcessInfo{}, nil, err
+		}
+	}
+	return l.Sandboxes.StartProcess(ctx, id, spec)
+}
+
 // List returns the live sandboxes of this provider.
 func (p *Provider) List() []sandbox.Info { return p.boxes.List() }
 

@@ -380,6 +380,20 @@ func baseEnv(python, dir, ws string, id sandbox.ID) []string {
 	return env
 }
 
+// Processes implements sandbox.ProcessHost: background processes beside
+// each sandbox's Python session, under the same profile. Their
+// environment may not set MarkerEnv, by which Destroy finds them.
+func (p *Provider) Processes() sandbox.ProcessRunner { return markedProcesses{&p.boxes} }
+
+type markedProcesses struct{ *agent.Sandboxes[procs] }
+
+func (m markedProcesses) StartProcess(ctx context.Context, id sandbox.ID, spec sandbox.ProcessSpec) (sandbox.ProcessInfo, *sandbox.ProcessWatch, error) {
+	if _, ok := spec.Env[MarkerEnv]; ok {
+		return sandbox.ProcessInfo{}, nil, fmt.Errorf("environment variable %s is Warden's own: %w", MarkerEnv, sandbox.ErrInvalid)
+	}
+	return m.Sandboxes.StartProcess(ctx, id, spec)
+}
+
 // Exec implements sandbox.Provider.
 func (p *Provider) Exec(ctx context.Context, id sandbox.ID, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
 	b, err := p.boxes.Get(id)

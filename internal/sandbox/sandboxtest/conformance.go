@@ -95,6 +95,8 @@ var cases = []struct {
 	{"Streaming", testStreaming},
 	{"RichOutputs", testRichOutputs},
 	{"RichOutputsLibraries", testRichOutputsLibraries},
+	{"Processes", testProcesses},
+	{"DestroyEndsProcesses", testDestroyEndsProcesses},
 	{"Destroy", testDestroy},
 	{"DestroyKillsProcesses", testDestroyKillsProcesses},
 	{"DestroyDuringExec", testDestroyDuringExec},

@@ -34,6 +34,11 @@ type CreateRequest struct {
 	// WorkspacePath is an absolute host directory used as the workspace,
 	// kept when the sandbox is destroyed.
 	WorkspacePath *string `json:"workspace_path,omitempty"`
+	// WorkspaceMountPath is where the workspace appears inside the
+	// sandbox, such as "/home/user": a clean absolute path outside the
+	// system directories. Nil keeps the configured one
+	// (SANDBOX__VOLUME_MOUNT_PATH).
+	WorkspaceMountPath *string `json:"workspace_mount_path,omitempty"`
 }
 
 // ByteSize is a size in bytes as the API accepts it: a JSON string with an

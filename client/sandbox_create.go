@@ -37,6 +37,10 @@ type CreateOptions struct {
 	AdditionalWriteDirs []string
 	// WorkspacePath is a host directory to mount as the workspace.
 	WorkspacePath string
+	// WorkspaceMountPath is where the workspace appears inside the
+	// sandbox, such as "/home/user"; empty keeps the server's
+	// (SANDBOX__VOLUME_MOUNT_PATH).
+	WorkspaceMountPath string
 }
 
 // request is the wire form of o.
@@ -65,6 +69,9 @@ func (o CreateOptions) request() api.CreateRequest {
 	r.IdleTimeout = seconds(o.IdleTimeout)
 	if o.WorkspacePath != "" {
 		r.WorkspacePath = &o.WorkspacePath
+	}
+	if o.WorkspaceMountPath != "" {
+		r.WorkspaceMountPath = &o.WorkspaceMountPath
 	}
 	return r
 }

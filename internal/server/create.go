@@ -128,6 +128,8 @@ func parseCreateQuery(q url.Values) (api.CreateRequest, error) {
 			req.EnableNetwork = &b
 		case "workspace_path":
 			req.WorkspacePath = &v
+		case "workspace_mount_path":
+			req.WorkspaceMountPath = &v
 		default:
 			bad("unknown query parameter %q", name)
 		}
@@ -254,6 +256,13 @@ func (s *Server) specFor(req api.CreateRequest) (sandbox.Spec, time.Duration, er
 			bad("workspace_path is empty")
 		}
 		spec.WorkspaceDir = ws
+	}
+	if req.WorkspaceMountPath != nil {
+		if err := sandbox.ValidateWorkspacePath(*req.WorkspaceMountPath); err != nil {
+			bad("workspace_mount_path %q must be a clean absolute path outside the system directories", *req.WorkspaceMountPath)
+		} else {
+			spec.WorkspacePath = *req.WorkspaceMountPath
+		}
 	}
 
 	spec = spec.WithDefaults()

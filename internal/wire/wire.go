@@ -75,3 +75,38 @@ func ExecResult(r sandbox.ExecResult) api.ExecResult {
 func Output(o sandbox.Output) api.Output {
 	return api.Output{Type: o.Type, Data: maps.Clone(o.Data)}
 }
+
+// Process is the wire form of a background process.
+func Process(p sandbox.ProcessInfo) api.Process {
+	w := api.Process{
+		PID: p.PID, Tag: p.Tag, Command: slices.Clone(p.Argv), Workdir: p.Workdir, Stdin: p.Stdin,
+		Running: p.Running, Signal: p.Signal, TimedOut: p.TimedOut, Error: p.Error, StartedAt: p.StartedAt,
+	}
+	if !p.Running {
+		code := p.ExitCode
+		w.ExitCode = &code
+		if !p.EndedAt.IsZero() {
+			end := p.EndedAt
+			w.EndedAt = &end
+		}
+	}
+	return w
+}
+
+// ProcessEvent is the wire form of a process event.
+func ProcessEvent(e sandbox.ProcessEvent) api.ProcessEvent {
+	w := api.ProcessEvent{Data: e.Data}
+	switch e.Kind {
+	case sandbox.ProcessStdout:
+		w.Type = api.ProcessStdout
+	case sandbox.ProcessStderr:
+		w.Type = api.ProcessStderr
+	case sandbox.ProcessEnd:
+		w.Type = api.ProcessEnded
+	}
+	if e.Info != nil {
+		p := Process(*e.Info)
+		w.Process = &p
+	}
+	return w
+}

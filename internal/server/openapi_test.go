@@ -167,7 +167,7 @@ func TestOpenAPISchemasMatchWireTypes(t *testing.T) {
 		"Env": api.Env{}, "PatchEnvRequest": api.EnvPatch{}, "PutFile": api.Upload{}, "FileEntry": api.FileEntry{},
 		"FileList": api.FileList{}, "MoveRequest": api.MoveRequest{}, "Removed": api.Removed{}, "ProviderInfo": api.ProviderInfo{}, "PolicyInfo": api.PolicyInfo{},
 		"ProviderAvailability": api.ProviderAvailability{},
-		"ProcessStart": api.ProcessStart{}, "Process": api.Process{}, "ProcessList": api.ProcessList{},
+		"ProcessStart":         api.ProcessStart{}, "Process": api.Process{}, "ProcessList": api.ProcessList{},
 		"ProcessEvent": api.ProcessEvent{}, "SignalRequest": api.SignalRequest{},
 	}
 	for name, v := range types {

@@ -281,15 +281,17 @@ func TestDetectCancel(t *testing.T) {
 			wantAttempts: 0,
 		},
 		{
-			name:         "during backoff",
-			host:         func(t *testing.T) string { return "unix://" + filepath.Join(t.TempDir(), "missing.sock") },
-			cancelAfter:  300 * time.Millisecond,
+			name: "during backoff",
+			host: func(t *testing.T) string { return "unix://" + filepath.Join(t.TempDir(), "missing.sock") },
+			// Long enough for the first attempt (and `docker --version`
+			// before it) on a loaded machine; the backoff is a minute.
+			cancelAfter:  2 * time.Second,
 			wantAttempts: 1,
 		},
 		{
 			name:         "during an attempt",
 			host:         func(t *testing.T) string { return "unix://" + detectTestSilentListener(t, "unix") },
-			cancelAfter:  300 * time.Millisecond,
+			cancelAfter:  2 * time.Second,
 			wantAttempts: 1,
 		},
 	}

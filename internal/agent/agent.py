@@ -47,6 +47,10 @@ IDLE_SNAPSHOT = 0.005  # take a snapshot once the session is idle this long
 ADJ_WORKER = 800
 ADJ_SNAPSHOT = 1000
 REPR_LIMIT = 16384
+# A pause after noticing that a command exited, as if the agent were
+# descheduled: only the host tests set it (the agent's environment is the
+# provider's, never the sandboxed code's).
+TEST_PAUSE_AFTER_EXIT = float(os.environ.get("WARDEN_AGENT_TEST_PAUSE_AFTER_EXIT") or 0)
 # Rich outputs ("m" frames), bounded as the host bounds them
 # (sandbox.MaxOutputs, MaxOutputTypes, MaxMIMETypeLength; maxDisplayFrame).
 MAX_OUTPUTS = 1000
@@ -188,6 +192,22 @@ def apply_env(managed, env):
     for k, v in env.items():
         os.environ[k] = v
     return set(env)
+
+
+def drain_fds(fds, feed, limit=1 << 20):
+    """Read what is in the non-blocking fds now, without waiting, up to
+    limit bytes each (a writer that never stops cannot hold us)."""
+    for fd in list(fds):
+        got = 0
+        while got < limit:
+            try:
+                data = os.read(fd, CHUNK)
+            except (BlockingIOError, InterruptedError, OSError):
+                break
+            if not data:
+                break
+            got += len(data)
+            feed(fd, data)
 
 
 def kill_group(pgid, sig):
@@ -1132,12 +1152,17 @@ class BgProc(object):
                 status = agent.dead(self.pid)
                 if status is not None:
                     quiet_until = now() + PROC_QUIET
+                    if TEST_PAUSE_AFTER_EXIT:
+                        time.sleep(TEST_PAUSE_AFTER_EXIT)
             if status is None and deadline is not None and now() >= deadline:
                 kill_group(self.pid, signal.SIGKILL)
                 timed_out = True
                 deadline = None
             if quiet_until is not None and (not fds or now() >= quiet_until):
-                break  # exited; background children may hold the pipes open
+                # Exited and quiet: take what is in the pipes, then stop
+                # (background children may hold them open).
+                drain_fds(fds, lambda fd, data: send(out, b"b", tag + fds[fd] + data))
+                break
             wl = []
             if stdin is not None:
                 with self.lock:
@@ -1643,8 +1668,15 @@ class Agent(object):
                 status = self.dead(p.pid)
                 if status is not None:
                     quiet_until = now() + 0.05
+                    if TEST_PAUSE_AFTER_EXIT:
+                        time.sleep(TEST_PAUSE_AFTER_EXIT)  # a descheduled agent, for the tests
             if quiet_until is not None and now() >= quiet_until:
-                break  # exited; background children may hold the pipes open
+                # Exited, and quiet for a while: background children may
+                # hold the pipes open, so stop waiting. But what the
+                # command wrote is in the pipes, however long this agent
+                # was descheduled since the last read: take it first.
+                drain_fds(fds, lambda fd, data: fds[fd].feed(data))
+                break
             wait = 0.5
             if status is None:
                 wait = max(0.0, min(wait, deadline - now()))

@@ -287,3 +287,20 @@ func TestProcessAgentLost(t *testing.T) {
 		t.Fatalf("after the restart: %q", out)
 	}
 }
+
+// TestProcessOutputAfterExitKept: as TestHostOutputAfterExitKept, for a
+// background process.
+func TestProcessOutputAfterExitKept(t *testing.T) {
+	t.Parallel()
+	s := newHostSession(t, Options{}, "WARDEN_AGENT_TEST_PAUSE_AFTER_EXIT=0.2")
+	for i := range 3 {
+		_, w, err := s.StartProcess(t.Context(), sandbox.ProcessSpec{Command: "head -c 3000000 /dev/zero | tr '\\0' x", Watch: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _, end := collect(t, w, 30*time.Second)
+		if len(out) != 3000000 || end == nil || end.ExitCode != 0 {
+			t.Fatalf("round %d: %d bytes, end %+v", i, len(out), end)
+		}
+	}
+}

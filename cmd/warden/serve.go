@@ -72,7 +72,7 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 		close(reaped)
 	}()
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(server.Listener(ln)) }() // net/http's own errors as JSON too
 
 	select {
 	case err = <-served:

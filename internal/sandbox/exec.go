@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -76,6 +77,23 @@ func (r ExecRequest) Validate() error {
 	}
 	if r.Timeout < 0 {
 		return fmt.Errorf("timeout %s is negative: %w", r.Timeout, ErrInvalid)
+	}
+	return ValidateWorkdir(r.Workdir)
+}
+
+// ValidateWorkdir checks a working directory inside a sandbox: a relative
+// one is taken under the workspace and may not climb out of it with "..";
+// an absolute one is taken as it is (it names the sandbox's own
+// filesystem, never the host's).
+func ValidateWorkdir(dir string) error {
+	switch {
+	case strings.IndexByte(dir, 0) >= 0:
+		return fmt.Errorf("workdir contains a NUL byte: %w", ErrInvalid)
+	case dir == "" || path.IsAbs(dir):
+		return nil
+	}
+	if c := path.Clean(dir); c == ".." || strings.HasPrefix(c, "../") {
+		return fmt.Errorf("workdir %q leaves the workspace; give an absolute path for a directory outside it: %w", dir, ErrInvalid)
 	}
 	return nil
 }

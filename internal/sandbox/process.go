@@ -51,7 +51,7 @@ func (s ProcessSpec) Validate() error {
 			return err
 		}
 	}
-	return nil
+	return ValidateWorkdir(s.Workdir)
 }
 
 // ProcessInfo describes a background process.

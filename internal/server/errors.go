@@ -94,7 +94,17 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	if r.Context().Err() != nil {
+		// The client closed the connection, or only its sending side
+		// (shutdown(SHUT_WR)), which net/http cannot tell apart: both
+		// cancel the request. A half-closed client still reads, so it
+		// learns why instead of getting an empty 200.
 		s.log.DebugContext(r.Context(), "client went away", "request_id", requestID(r.Context()), "err", err)
+		if rec, ok := w.(*recorder); ok {
+			rec.cancelled = true
+		}
+		s.writeBody(w, http.StatusBadRequest, api.Error{Code: api.CodeInvalid,
+			Message: "the request was cancelled: the client closed the connection, or its sending side, before the answer " +
+				"(keep the connection open in both directions while waiting for it)"})
 		return
 	}
 	status, body := s.bodyFor(r, err)

@@ -233,7 +233,11 @@ func (s *Server) executeStream(w http.ResponseWriter, r *http.Request, req sandb
 			st.closed = true
 			return err
 		}
-		if r.Context().Err() == nil { // else: nobody to tell
+		if r.Context().Err() != nil { // nobody to tell
+			if rec, ok := w.(*recorder); ok {
+				rec.clientGone = true
+			}
+		} else {
 			_, body := s.bodyFor(r, err)
 			st.event("error", api.ErrorResponse{Error: body})
 		}

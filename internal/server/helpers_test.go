@@ -67,7 +67,7 @@ func newServer(t *testing.T, c setup) *testServer {
 	if c.defaults.Image == "" {
 		c.defaults = c.defaults.WithDefaults()
 	}
-	srv := httptest.NewServer(server.New(server.Options{
+	srv := httptest.NewUnstartedServer(server.New(server.Options{
 		Manager:         ts.mgr,
 		Status:          c.status,
 		DockerInfo:      c.dockerInfo,
@@ -80,6 +80,8 @@ func newServer(t *testing.T, c setup) *testServer {
 		Log:             log,
 		Metrics:         ts.metrics,
 	}))
+	srv.Listener = server.Listener(srv.Listener) // as warden serve does
+	srv.Start()
 	ts.URL = srv.URL
 	t.Cleanup(func() {
 		srv.Close()

@@ -149,6 +149,9 @@ func (s *Server) streamProcess(w http.ResponseWriter, r *http.Request, p sandbox
 			st.event(we.Type, we)
 			st.mu.Unlock()
 		case <-r.Context().Done():
+			if rec, ok := w.(*recorder); ok {
+				rec.clientGone = true
+			}
 			return
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -309,7 +310,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		status := rec.statusCode()
-		if !rec.wrote && ctx.Err() != nil {
+		if ctx.Err() != nil && (rec.cancelled || rec.clientGone) {
 			status = statusClientClosed
 		}
 		d := time.Since(start)
@@ -322,7 +323,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			panic(http.ErrAbortHandler)
 		}
 	}()
+	// ServeMux would redirect a path with dot segments or doubled
+	// slashes to its clean form (a POST becoming a GET on the way): refuse
+	// it instead, and say which path was meant.
+	if p := r.URL.Path; !isClean(p) {
+		s.writeError(rec, r, fmt.Errorf("path %q has dot segments or doubled slashes; use %q: %w",
+			p, path.Clean(p), sandbox.ErrInvalid))
+		return
+	}
 	s.mux.ServeHTTP(rec, r)
+}
+
+// isClean reports whether p is a path ServeMux serves as it is: no dot
+// segments, no doubled slashes (a single trailing slash is left to the
+// routes, which answer 404).
+func isClean(p string) bool {
+	c := path.Clean(p)
+	return c == p || c+"/" == p
 }
 
 // statusClientClosed is recorded (never sent) for requests whose client
@@ -365,6 +382,10 @@ type recorder struct {
 	status int
 	wrote  bool
 	route  string
+	// cancelled marks an answer written because the client went away (or
+	// half-closed); clientGone a stream cut short by it. Both count as
+	// 499 in the metrics.
+	cancelled, clientGone bool
 }
 
 func (r *recorder) WriteHeader(code int) {

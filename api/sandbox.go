@@ -34,6 +34,10 @@ type CreateRequest struct {
 	// WorkspacePath is an absolute host directory used as the workspace,
 	// kept when the sandbox is destroyed.
 	WorkspacePath *string `json:"workspace_path,omitempty"`
+	// WorkspaceSize bounds what the sandbox's private workspace may hold
+	// (a byte size, at least "8m"); writes past it fail with ENOSPC. Not
+	// with WorkspacePath.
+	WorkspaceSize *ByteSize `json:"workspace_size,omitempty"`
 	// WorkspaceMountPath is where the workspace appears inside the
 	// sandbox, such as "/home/user": a clean absolute path outside the
 	// system directories. Nil keeps the configured one
@@ -136,8 +140,11 @@ type Spec struct {
 	TimeoutSeconds float64 `json:"timeout,omitempty"`
 	// OutputLimit is the cap in bytes on each output stream of one
 	// execution.
-	OutputLimit   int               `json:"output_limit,omitempty"`
-	TmpSize       int64             `json:"tmp_size,omitempty"` // bytes of /tmp
+	OutputLimit int   `json:"output_limit,omitempty"`
+	TmpSize     int64 `json:"tmp_size,omitempty"` // bytes of /tmp
+	// WorkspaceSize bounds what the private workspace may hold, in bytes;
+	// absent when unbounded.
+	WorkspaceSize int64             `json:"workspace_size,omitempty"`
 	AutoPullImage bool              `json:"auto_pull_image,omitempty"`
 	Labels        map[string]string `json:"labels,omitempty"`
 }

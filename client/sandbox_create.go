@@ -37,6 +37,9 @@ type CreateOptions struct {
 	AdditionalWriteDirs []string
 	// WorkspacePath is a host directory to mount as the workspace.
 	WorkspacePath string
+	// WorkspaceSize bounds what the private workspace may hold, a size
+	// such as "1g" (not with WorkspacePath); empty takes the server's.
+	WorkspaceSize string
 	// WorkspaceMountPath is where the workspace appears inside the
 	// sandbox, such as "/home/user"; empty keeps the server's
 	// (SANDBOX__VOLUME_MOUNT_PATH).
@@ -69,6 +72,10 @@ func (o CreateOptions) request() api.CreateRequest {
 	r.IdleTimeout = seconds(o.IdleTimeout)
 	if o.WorkspacePath != "" {
 		r.WorkspacePath = &o.WorkspacePath
+	}
+	if o.WorkspaceSize != "" {
+		m := api.ByteSize(o.WorkspaceSize)
+		r.WorkspaceSize = &m
 	}
 	if o.WorkspaceMountPath != "" {
 		r.WorkspaceMountPath = &o.WorkspaceMountPath

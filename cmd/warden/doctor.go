@@ -10,8 +10,10 @@ import (
 
 	"github.com/moby/moby/client"
 
+	"github.com/warden-sandbox/warden/internal/config"
 	"github.com/warden-sandbox/warden/internal/provider"
 	"github.com/warden-sandbox/warden/internal/provider/docker"
+	"github.com/warden-sandbox/warden/internal/quota"
 	"github.com/warden-sandbox/warden/internal/session"
 )
 
@@ -34,6 +36,8 @@ type doctorReport struct {
 	// Image is SANDBOX__IMAGE and whether Docker has it.
 	Image        string `json:"image"`
 	ImagePresent bool   `json:"image_present"`
+	// WorkspaceQuota says how private workspaces are bounded.
+	WorkspaceQuota string `json:"workspace_quota"`
 }
 
 func cmdDoctor(ctx context.Context, args []string, e env) error {
@@ -59,6 +63,7 @@ func cmdDoctor(ctx context.Context, args []string, e env) error {
 	if serr != nil {
 		rep.Error = serr.Error()
 	}
+	rep.WorkspaceQuota = quotaReport(s.WorkspaceSize)
 	if sel.Provider != nil {
 		g := provider.Guard(sel.Provider, s)
 		rep.Policy = provider.DescribePolicies(g.Shell, g.Python)
@@ -111,6 +116,7 @@ func cmdDoctor(ctx context.Context, args []string, e env) error {
 	if rep.Policy != "" {
 		fmt.Fprintf(w, "Policy: %s\n", rep.Policy)
 	}
+	fmt.Fprintf(w, "Workspace quotas: %s\n", rep.WorkspaceQuota)
 	if p := sel.Docker; p != nil {
 		fmt.Fprintln(w)
 		fmt.Fprint(w, p.Text())
@@ -142,4 +148,16 @@ func imagePresent(ctx context.Context, host, image string, timeout time.Duration
 	defer cancel()
 	_, err = cli.ImageInspect(ctx, image)
 	return err == nil
+}
+
+// quotaReport says how private workspaces are bounded here.
+func quotaReport(size config.ByteSize) string {
+	switch err := quota.Supported(); {
+	case size == 0:
+		return "off (SANDBOX__WORKSPACE_SIZE=0): workspaces are not bounded"
+	case err != nil:
+		return "NOT enforced: " + err.Error() + "; a sandbox can fill the disk that holds SANDBOX__WORKSPACE_ROOT"
+	default:
+		return fmt.Sprintf("%s per private workspace, enforced by the kernel (ext4 in a sparse image, loop-mounted)", size)
+	}
 }

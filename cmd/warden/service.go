@@ -9,9 +9,11 @@ import (
 
 	"github.com/warden-sandbox/warden/client"
 	"github.com/warden-sandbox/warden/internal/config"
+	"github.com/warden-sandbox/warden/internal/image"
 	"github.com/warden-sandbox/warden/internal/mcpserver"
 	"github.com/warden-sandbox/warden/internal/pool"
 	"github.com/warden-sandbox/warden/internal/provider"
+	"github.com/warden-sandbox/warden/internal/quota"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 	"github.com/warden-sandbox/warden/internal/server"
 	"github.com/warden-sandbox/warden/internal/session"
@@ -49,9 +51,12 @@ func startService(ctx context.Context, cfg config.Config, log *slog.Logger, with
 	// before the provider sees it.
 	var guarded sandbox.Provider
 	if sel.Provider != nil {
-		svc.backend = sel.Provider
+		// Private workspaces get their size limit below the pool, so that
+		// pooled sandboxes have it too.
+		base := quota.Wrap(sel.Provider, cfg.Sandbox.WorkspaceRoot, image.UID, image.GID, log)
+		svc.backend = base
 		if n := cfg.Sandbox.WarmPoolSize; n > 0 && withPool {
-			svc.backend = pool.New(sel.Provider, pool.Options{Spec: cfg.SandboxSpec(), Size: n, Log: log})
+			svc.backend = pool.New(base, pool.Options{Spec: cfg.SandboxSpec(), Size: n, Log: log})
 		}
 		g := provider.Guard(svc.backend, cfg.Sandbox)
 		log.Info("execution policy", "policy", provider.DescribePolicies(g.Shell, g.Python))

@@ -10,7 +10,9 @@ import (
 	"github.com/warden-sandbox/warden/api"
 	"github.com/warden-sandbox/warden/client"
 	"github.com/warden-sandbox/warden/internal/config"
+	"github.com/warden-sandbox/warden/internal/image"
 	"github.com/warden-sandbox/warden/internal/provider"
+	"github.com/warden-sandbox/warden/internal/quota"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
 
@@ -39,10 +41,11 @@ func newLocalTarget(ctx context.Context, cfg config.Config, spec sandbox.Spec, e
 	if sel.Warning != "" {
 		fmt.Fprintln(e.stderr, "warden: warning:", sel.Warning)
 	}
-	p := provider.Guard(sel.Provider, cfg.Sandbox)
+	base := quota.Wrap(sel.Provider, cfg.Sandbox.WorkspaceRoot, image.UID, image.GID, logger(cfg, e.stderr))
+	p := provider.Guard(base, cfg.Sandbox)
 	info, err := p.Create(ctx, spec)
 	if err != nil {
-		_ = sel.Provider.Close(context.WithoutCancel(ctx))
+		_ = base.Close(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("creating sandbox: %w", err)
 	}
 	return &localTarget{p: p, info: info}, nil

@@ -96,6 +96,9 @@ type SandboxConfig struct {
 	// BwrapRoot is the root filesystem of bubblewrap sandboxes: auto,
 	// host, or a directory (SANDBOX__BWRAP_ROOT).
 	BwrapRoot string
+	// WorkspaceSize bounds what a private workspace may hold; 0 is no
+	// bound (SANDBOX__WORKSPACE_SIZE).
+	WorkspaceSize ByteSize
 	// WarmPoolSize is how many fresh sandboxes the service keeps ready
 	// (SANDBOX__WARM_POOL_SIZE).
 	WarmPoolSize int

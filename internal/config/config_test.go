@@ -384,11 +384,12 @@ func TestSandboxSpec(t *testing.T) {
 		"SANDBOX__AUTO_PULL_IMAGE=true",
 		"SANDBOX__ADDITIONAL_READ_DIRS=/data,/srv/models",
 		"SANDBOX__ADDITIONAL_WRITE_DIRS=/home/me/out",
+		"SANDBOX__WORKSPACE_SIZE=2g",
 	}, NumCPU: func() int { return 2 }})
 	got := c.SandboxSpec()
 	want := sandbox.Spec{
 		Image: "img:2", MemoryLimit: 1 << 30, CPULimit: 1.5, PidsLimit: 100, Network: true,
-		Timeout: 45 * time.Second, OutputLimit: 64 << 10, NamePrefix: "wt", AutoPullImage: true,
+		Timeout: 45 * time.Second, OutputLimit: 64 << 10, NamePrefix: "wt", AutoPullImage: true, WorkspaceSize: 2 << 30,
 		Mounts: []sandbox.Mount{
 			{Source: "/data", Target: "/data", ReadOnly: true},
 			{Source: "/srv/models", Target: "/srv/models", ReadOnly: true},
@@ -452,5 +453,20 @@ func TestREADMESettings(t *testing.T) {
 	}
 	if got := s[i+len(begin) : j]; got != Markdown() {
 		t.Errorf("README.md's settings table differs from config.Markdown(); paste internal/config/testdata/settings.md.golden between the markers")
+	}
+}
+
+func TestWorkspaceSize(t *testing.T) {
+	t.Parallel()
+	if c := mustLoad(t, Loader{}); c.Sandbox.WorkspaceSize != 1<<30 {
+		t.Errorf("default = %v, want 1g", c.Sandbox.WorkspaceSize)
+	}
+	if c := mustLoad(t, Loader{Environ: []string{"SANDBOX__WORKSPACE_SIZE=0"}}); c.SandboxSpec().WorkspaceSize != 0 {
+		t.Error("0 does not turn it off")
+	}
+	for _, bad := range []string{"1m", "2t", "lots"} {
+		if _, err := (Loader{Environ: []string{"SANDBOX__WORKSPACE_SIZE=" + bad}}).Load(); err == nil || !strings.Contains(err.Error(), "SANDBOX__WORKSPACE_SIZE") {
+			t.Errorf("SANDBOX__WORKSPACE_SIZE=%s: %v", bad, err)
+		}
 	}
 }

@@ -241,6 +241,20 @@ var registry = []setting{
 			"of `/etc`. A directory: an extracted root filesystem to use.",
 	},
 	{
+		name: "SANDBOX__WORKSPACE_SIZE", def: "1g",
+		field: func(c *Config) any { return &c.Sandbox.WorkspaceSize },
+		rule: &rule{accepted: "0, or 8m to 1t", check: func(_ *Config, p any) string {
+			if v := *p.(*ByteSize); v != 0 && (v < 8<<20 || v > 1<<40) {
+				return "must be 0 (no bound) or between 8m and 1t"
+			}
+			return ""
+		}},
+		doc: "Most a sandbox's private workspace may hold, enforced by the kernel: the workspace is a file system of its own " +
+			"(ext4 in a sparse image beside it, loop-mounted), so writing past it fails with ENOSPC inside the sandbox and the host " +
+			"loses at most this much space. Needs Warden to run as root and mkfs.ext4; elsewhere workspaces are not bounded " +
+			"(`warden doctor` says which). A `--workspace` or `workspace_path` of yours is never bounded. 0 turns it off.",
+	},
+	{
 		name: "SANDBOX__WARM_POOL_SIZE", def: "2",
 		field: func(c *Config) any { return &c.Sandbox.WarmPoolSize },
 		rule:  between(0, 64, showInt),

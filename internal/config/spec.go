@@ -19,6 +19,7 @@ func (c Config) SandboxSpec() sandbox.Spec {
 		WorkspacePath: sb.VolumeMountPath,
 		Timeout:       sb.Timeout,
 		OutputLimit:   int(sb.MaxOutputBytes),
+		WorkspaceSize: int64(sb.WorkspaceSize),
 		AutoPullImage: sb.AutoPullImage,
 	}
 	for _, d := range sb.AdditionalReadDirs {

@@ -33,6 +33,10 @@ type Capabilities struct {
 	// without it run the host's (or their own) root filesystem and ignore
 	// Spec.Image.
 	Images bool `json:"images"`
+	// WorkspaceQuota: a private workspace holds at most Spec.WorkspaceSize
+	// bytes, enforced by the kernel (see package quota). Without it the
+	// size is not enforced.
+	WorkspaceQuota bool `json:"workspace_quota"`
 }
 
 // Info describes a live sandbox.

@@ -66,6 +66,10 @@ type Spec struct {
 	OutputLimit int `json:"output_limit,omitempty"`
 	// TmpSize is the size of the private /tmp, in bytes.
 	TmpSize int64 `json:"tmp_size,omitempty"`
+	// WorkspaceSize bounds what a private workspace (no WorkspaceDir) may
+	// hold, in bytes, where the provider can enforce it
+	// (Capabilities.WorkspaceQuota); 0 means no bound. At least 8m.
+	WorkspaceSize int64 `json:"workspace_size,omitempty"`
 	// AutoPullImage lets a provider pull a missing image from a registry.
 	AutoPullImage bool `json:"auto_pull_image,omitempty"`
 	// Labels are extra metadata attached to the sandbox.
@@ -142,6 +146,9 @@ func (s Spec) Validate() error {
 	}
 	if s.OutputLimit < 0 {
 		bad("output_limit %d is negative", s.OutputLimit)
+	}
+	if s.WorkspaceSize != 0 && s.WorkspaceSize < 8<<20 {
+		bad("workspace_size %d bytes is below the minimum of 8m", s.WorkspaceSize)
 	}
 	if s.TmpSize < 1<<20 {
 		bad("tmp_size %d bytes is below the minimum of 1m", s.TmpSize)

@@ -130,6 +130,9 @@ func parseCreateQuery(q url.Values) (api.CreateRequest, error) {
 			req.WorkspacePath = &v
 		case "workspace_mount_path":
 			req.WorkspaceMountPath = &v
+		case "workspace_size":
+			m := api.ByteSize(v)
+			req.WorkspaceSize = &m
 		default:
 			bad("unknown query parameter %q", name)
 		}
@@ -256,6 +259,26 @@ func (s *Server) specFor(req api.CreateRequest) (sandbox.Spec, time.Duration, er
 			bad("workspace_path is empty")
 		}
 		spec.WorkspaceDir = ws
+	}
+	if req.WorkspaceSize != nil {
+		n, err := config.ParseBytes(string(*req.WorkspaceSize))
+		switch {
+		case err != nil:
+			bad("workspace_size: %v", err)
+		case n <= 0:
+			bad("workspace_size must be positive")
+		case req.WorkspacePath != nil:
+			bad("workspace_size bounds the sandbox's private workspace; a workspace_path is a directory of yours and is not bounded")
+		default:
+			spec.WorkspaceSize = n
+			unsupported("workspace_size", caps.WorkspaceQuota)
+		}
+	}
+	if spec.WorkspaceDir != "" || p != nil && !caps.WorkspaceQuota && req.WorkspaceSize == nil {
+		// A directory of the caller's is not bounded; nor, silently, any
+		// workspace where the configured default cannot be enforced
+		// (warden doctor says why).
+		spec.WorkspaceSize = 0
 	}
 	if req.WorkspaceMountPath != nil {
 		if err := sandbox.ValidateWorkspacePath(*req.WorkspaceMountPath); err != nil {

@@ -17,6 +17,9 @@ var (
 	errUnauthorized     = errors.New("unauthorized")
 	errRouteNotFound    = errors.New("not found")
 	errMethodNotAllowed = errors.New("method not allowed")
+	// errWorkspaceFull: a file operation ran out of the workspace's
+	// space (its quota).
+	errWorkspaceFull = errors.New("workspace full")
 )
 
 // ruleError is a refusal of the HTTP layer itself (such as a host
@@ -43,6 +46,7 @@ var errorClasses = []struct {
 	{errRouteNotFound, http.StatusNotFound, "not_found"},
 	{errMethodNotAllowed, http.StatusMethodNotAllowed, "method_not_allowed"},
 	{sandbox.ErrConflict, http.StatusConflict, "conflict"},
+	{errWorkspaceFull, http.StatusRequestEntityTooLarge, "too_large"},
 	{sandbox.ErrLimit, http.StatusTooManyRequests, "limit"},
 	{sandbox.ErrDisabled, http.StatusServiceUnavailable, "unavailable"},
 	{sandbox.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},

@@ -86,6 +86,8 @@ func filePath(info session.Info, p string) (string, error) {
 // fileError classifies an error of an os.Root operation on p.
 func fileError(p string, err error) error {
 	switch {
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return fmt.Errorf("%q: the workspace is full (its size limit, spec.workspace_size, is reached): %w", p, errWorkspaceFull)
 	case errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("%q: %w", p, sandbox.ErrNotFound)
 	case errors.Is(err, syscall.ENOTDIR):
@@ -149,6 +151,9 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request) (err error) {
 	if err != nil {
 		if mbe, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return fmt.Errorf("upload is larger than %d bytes: %w", mbe.Limit, mbe)
+		}
+		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+			return fileError(rel, err)
 		}
 		return fmt.Errorf("receiving %q: %w", rel, err)
 	}

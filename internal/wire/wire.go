@@ -29,6 +29,7 @@ func Spec(s sandbox.Spec) api.Spec {
 		TimeoutSeconds:      s.Timeout.Seconds(),
 		OutputLimit:         s.OutputLimit,
 		TmpSize:             s.TmpSize,
+		WorkspaceSize:       s.WorkspaceSize,
 		AutoPullImage:       s.AutoPullImage,
 		Labels:              maps.Clone(s.Labels),
 	}

@@ -97,6 +97,7 @@ var cases = []struct {
 	{"RichOutputsLibraries", testRichOutputsLibraries},
 	{"Processes", testProcesses},
 	{"DestroyEndsProcesses", testDestroyEndsProcesses},
+	{"WorkspaceQuota", testWorkspaceQuota},
 	{"Destroy", testDestroy},
 	{"DestroyKillsProcesses", testDestroyKillsProcesses},
 	{"DestroyDuringExec", testDestroyDuringExec},

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/warden-sandbox/warden/api"
@@ -57,8 +59,21 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 	}
 	// Tests and scripts read the address from this line (port 0).
 	fmt.Fprintf(e.stderr, "warden: listening on http://%s (sandboxes: %s)\n", ln.Addr(), svc.mode)
+	var root http.Handler = handler
+	if cfg.API.E2B {
+		svc.e2b = newE2BServer(handler.InProcess(), cfg, log)
+		root = svc.e2b.Handler(handler)
+		if len(cfg.API.Keys) == 0 {
+			lvl := slog.LevelWarn
+			if ap, err := netip.ParseAddrPort(ln.Addr().String()); err == nil && ap.Addr().IsLoopback() {
+				lvl = slog.LevelInfo
+			}
+			log.Log(ctx, lvl, "the E2B-compatible API is open: API__KEYS is empty, so anyone who reaches the address can create sandboxes with any X-API-KEY",
+				"addr", ln.Addr().String())
+		}
+	}
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           root,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       10 * time.Minute, // bodies are bounded in size too
 		IdleTimeout:       2 * time.Minute,
@@ -82,6 +97,9 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 	// MCP sessions hold streams open: end them first, so that the HTTP
 	// server's shutdown does not wait for them.
 	svc.mcp.Close(context.WithoutCancel(ctx))
+	if svc.e2b != nil {
+		svc.e2b.Close()
+	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
 	defer cancel()
 	// Stop accepting requests while running executions get the grace

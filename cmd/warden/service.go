@@ -9,6 +9,7 @@ import (
 
 	"github.com/warden-sandbox/warden/client"
 	"github.com/warden-sandbox/warden/internal/config"
+	"github.com/warden-sandbox/warden/internal/e2b"
 	"github.com/warden-sandbox/warden/internal/image"
 	"github.com/warden-sandbox/warden/internal/mcpserver"
 	"github.com/warden-sandbox/warden/internal/pool"
@@ -29,7 +30,10 @@ type service struct {
 	backend sandbox.Provider
 	handler *server.Server
 	// mcp serves /mcp; it drives the handler in process.
-	mcp         *mcpserver.Server
+	mcp *mcpserver.Server
+	// e2b is the E2B-compatible surface of warden serve; nil when
+	// API__E2B is off (and for warden mcp).
+	e2b         *e2b.Server
 	closeDocker func()
 	// mode is how the service isolates code.
 	mode session.Mode
@@ -104,4 +108,25 @@ func newMCPServer(rt http.RoundTripper, log *slog.Logger) *mcpserver.Server {
 		panic(err) // a constant, valid URL
 	}
 	return mcpserver.New(mcpserver.Options{Client: c, Version: version, Log: log.With("surface", "mcp")})
+}
+
+// newE2BServer returns the E2B-compatible surface over the API reached
+// through rt, with its own check of the API keys.
+func newE2BServer(rt http.RoundTripper, cfg config.Config, log *slog.Logger) *e2b.Server {
+	c, err := client.New("http://warden.invalid", client.WithHTTPClient(&http.Client{Transport: rt}),
+		client.WithUserAgent("warden-e2b/"+version))
+	if err != nil {
+		panic(err) // a constant, valid URL
+	}
+	keys := make([]string, len(cfg.API.Keys))
+	for i, k := range cfg.API.Keys {
+		keys[i] = k.Reveal()
+	}
+	return e2b.New(e2b.Options{
+		Client:       c,
+		Keys:         keys,
+		Templates:    cfg.Sandbox.E2BTemplates,
+		MaxBodyBytes: int64(cfg.Sandbox.MaxRequestBytes),
+		Log:          log.With("surface", "e2b"),
+	})
 }

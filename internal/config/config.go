@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -64,6 +65,9 @@ type SandboxConfig struct {
 	DockerHost string
 	// Image is the sandbox container image (SANDBOX__IMAGE).
 	Image string
+	// E2BTemplates maps E2B template names to images, beside base and
+	// code-interpreter-v1, which take Image (SANDBOX__E2B_TEMPLATES).
+	E2BTemplates Templates
 	// AutoPullImage allows pulling a missing image
 	// (SANDBOX__AUTO_PULL_IMAGE).
 	AutoPullImage bool
@@ -153,6 +157,9 @@ type APIConfig struct {
 	// Keys are the accepted bearer keys; none disables authentication
 	// (API__KEYS).
 	Keys []Secret
+	// E2B serves the E2B-compatible surface on the API's listener
+	// (API__E2B).
+	E2B bool
 }
 
 // SecurityConfig holds the SECURITY__* settings.
@@ -368,6 +375,62 @@ func (s Switch) Or(def bool) bool {
 }
 
 func (Switch) choices() *enum { return &switchEnum }
+
+// Templates maps E2B template names to images, written
+// "name=image,name=image".
+type Templates map[string]string
+
+// Set parses "name=image" pairs separated by commas or white space. A name
+// is 1 to 128 of A-Z a-z 0-9 _ . - /; an image is not empty and has no
+// '=' or control character; a name given twice is an error.
+func (t *Templates) Set(s string) error {
+	out := Templates{}
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || unicode.IsSpace(r) }) {
+		name, image, ok := strings.Cut(f, "=")
+		switch {
+		case !ok:
+			return badValue(s, fmt.Sprintf("%q is not name=image", f))
+		case !templateName(name):
+			return badValue(s, fmt.Sprintf("template name %q is not 1 to 128 of A-Z a-z 0-9 _ . - /", name))
+		case image == "" || strings.ContainsAny(image, "=") || strings.ContainsFunc(image, unicode.IsControl):
+			return badValue(s, fmt.Sprintf("template %s: image %q is empty or contains '=' or a control character", name, image))
+		case out[name] != "":
+			return badValue(s, fmt.Sprintf("template %s is given twice", name))
+		}
+		out[name] = image
+	}
+	if len(out) == 0 {
+		out = nil
+	}
+	*t = out
+	return nil
+}
+
+func templateName(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-' || c == '/') {
+			return false
+		}
+	}
+	return true
+}
+
+// String writes the pairs sorted by name, separated by commas.
+func (t Templates) String() string {
+	names := make([]string, 0, len(t))
+	for n := range t {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for i, n := range names {
+		names[i] = n + "=" + t[n]
+	}
+	return strings.Join(names, ",")
+}
 
 // Words is a list of names, written separated by commas or white space.
 type Words []string

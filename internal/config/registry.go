@@ -166,6 +166,13 @@ var registry = []setting{
 		doc:   "Container image sandboxes run.",
 	},
 	{
+		name: "SANDBOX__E2B_TEMPLATES", def: "",
+		field: func(c *Config) any { return &c.Sandbox.E2BTemplates },
+		doc: "Images of E2B templates for the E2B-compatible surface (`API__E2B`), as `name=image` pairs separated by commas: " +
+			"`Sandbox.create(\"data\")` then runs `data`'s image. `base` and `code-interpreter-v1` take `SANDBOX__IMAGE` " +
+			"unless named here; any other template is refused.",
+	},
+	{
 		name: "SANDBOX__AUTO_PULL_IMAGE", def: "false",
 		field: func(c *Config) any { return &c.Sandbox.AutoPullImage },
 		doc: "Pull the image from its registry when it is missing. The seed pulled by default; Warden does not, " +
@@ -356,6 +363,13 @@ var registry = []setting{
 		field: func(c *Config) any { return &c.API.Keys },
 		doc: "Comma-separated bearer keys the API accepts. Empty disables authentication, which is only " +
 			"reasonable on loopback. Secret: never printed.",
+	},
+	{
+		name: "API__E2B", def: "true",
+		field: func(c *Config) any { return &c.API.E2B },
+		doc: "Serves the E2B-compatible API on the same listener, so that the official E2B SDKs work with " +
+			"`E2B_API_URL` and `E2B_SANDBOX_URL` set to the service's address (docs/e2b.md). Its `X-API-KEY` is " +
+			"checked against `API__KEYS`; with no keys it is open, as the rest of the API.",
 	},
 	{
 		name: "SECURITY__SECRET_KEY", def: "", secret: true,

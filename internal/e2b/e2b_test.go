@@ -362,6 +362,12 @@ func TestSandboxRemovedInWarden(t *testing.T) {
 	if err := st.warden.Delete(t.Context(), "sb-"+sb.SandboxID[2:]); err != nil {
 		t.Fatal(err)
 	}
+	// The SDK's isRunning asks envd's /health: 502 is "not running".
+	for _, port := range []string{"49983", "49999"} {
+		if r := st.do(t, "GET", "/health", nil, sb.headers(port)...); r.status != 502 {
+			t.Errorf("health on %s of a removed sandbox = %d %s, want 502", port, r.status, r.body)
+		}
+	}
 	r := st.do(t, "GET", "/files?path=a.txt", nil, sb.headers("49983")...)
 	if r.status != 502 || !bytes.Contains(r.body, []byte(`"sandboxId":"`+sb.SandboxID+`"`)) {
 		t.Errorf("files of a removed sandbox = %d %s, want 502", r.status, r.body)

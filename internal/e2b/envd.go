@@ -29,7 +29,9 @@ func (s *Server) envdMux() http.Handler {
 	mux.Handle(filesystempbconnect.NewFilesystemHandler(&filesystemService{s: s}, opts...))
 	mux.Handle(processpbconnect.NewProcessHandler(&processService{s: s}, opts...))
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusNoContent)
+		if s.alive(w, r) {
+			w.WriteHeader(http.StatusNoContent)
+		}
 	})
 	mux.Handle("GET /files", s.dataRoute(s.readFile))
 	mux.Handle("POST /files", s.dataRoute(s.writeFile))
@@ -62,6 +64,18 @@ func (s *Server) dataRoute(h func(http.ResponseWriter, *http.Request, *box) erro
 		}
 		s.writeError(w, r, err)
 	})
+}
+
+// alive answers the 502 of a sandbox that Warden no longer has (removed
+// through Warden's own API, or reaped) and reports whether it is there:
+// the SDKs' isRunning asks /health. It needs no token, as in envd.
+func (s *Server) alive(w http.ResponseWriter, r *http.Request) bool {
+	ref, _ := boxFrom(r.Context())
+	if s.gone(r.Context(), ref.b) {
+		writeJSON(w, http.StatusBadGateway, sandboxNotFound{SandboxID: ref.b.id, Message: "The sandbox was not found", Code: http.StatusBadGateway})
+		return false
+	}
+	return true
 }
 
 // checkUser refuses a user other than E2B's default one: Warden runs

@@ -19,7 +19,9 @@ import (
 func (s *Server) interpreterMux() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, "OK")
+		if s.alive(w, r) {
+			writeJSON(w, http.StatusOK, "OK")
+		}
 	})
 	mux.Handle("POST /execute", s.dataRoute(s.execute))
 	mux.Handle("GET /contexts", s.dataRoute(func(w http.ResponseWriter, r *http.Request, _ *box) error {

@@ -51,8 +51,16 @@ func (s *Server) controlMux() http.Handler {
 		"GET /v2/sandboxes/{id}/logs":      unsupported("sandbox logs"),
 		"POST /sandboxes/{id}/volumes":     unsupported("volumes"),
 		"DELETE /sandboxes/{id}/snapshots": unsupported("snapshots"),
+		"/snapshots/":                      unsupported("snapshots"),
+		"/templates/":                      unsupported("templates (map a name to an image with SANDBOX__E2B_TEMPLATES)"),
+		"/volumes/":                        unsupported("volumes"),
+		"/volumecontent/":                  unsupported("volumecontent"),
+		"/secrets/":                        unsupported("secrets"),
 	} {
 		mux.Handle(pattern, s.controlRoute(h))
+	}
+	for _, p := range []string{"/snapshots", "/templates", "/volumes", "/volumecontent", "/secrets"} {
+		mux.Handle(p, s.controlRoute(unsupported(strings.TrimPrefix(p, "/"))))
 	}
 	mux.Handle("/", s.controlRoute(func(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusNotFound, "no route for %s %s", r.Method, r.URL.Path)

@@ -219,6 +219,9 @@ func TestRouting(t *testing.T) {
 	e2bError(t, "unknown interpreter route", st.do(t, "GET", "/nope", nil, sb.headers("49999")...), 404)
 	e2bError(t, "unknown control route", st.do(t, "GET", "/sandboxes/x/y/z", nil), 404)
 	e2bError(t, "pause", st.do(t, "POST", "/sandboxes/"+sb.SandboxID+"/pause", nil), 501, "not supported")
+	for _, p := range []string{"/snapshots", "/templates/t1/tags", "/volumes", "/secrets/s1"} {
+		e2bError(t, p, st.do(t, "GET", p, nil), 501, "not supported")
+	}
 }
 
 func TestKeys(t *testing.T) {

@@ -143,9 +143,13 @@ func (s *Server) Handler(next http.Handler) http.Handler {
 	})
 }
 
+// controlPrefixes are the paths of E2B's control plane: sandboxes, and
+// what the SDKs reach but Warden does not serve (answered 501).
+var controlPrefixes = []string{"/sandboxes", "/v2/sandboxes", "/snapshots", "/templates", "/volumes", "/volumecontent", "/secrets"}
+
 // isControlPath reports whether p is one of E2B's control-plane paths.
 func isControlPath(p string) bool {
-	for _, prefix := range []string{"/sandboxes", "/v2/sandboxes"} {
+	for _, prefix := range controlPrefixes {
 		if p == prefix || strings.HasPrefix(p, prefix+"/") {
 			return true
 		}

@@ -35,6 +35,7 @@ type Provider struct {
 	seccomp []byte // the encoded filter
 	cgroup2 string // parent directory of sandbox groups, for cgroup v2
 	slirp   string // slirp4netns, "" when missing: no networking
+	netErr  error  // why sandboxes may not have networking, nil if they may
 	// resolvFiles are the host's resolv.conf and systemd-resolved's
 	// upstream list, read for each networked start (tests change them).
 	resolvFiles [2]string
@@ -99,7 +100,8 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	if p.slirp == "" {
 		p.slirp, _ = exec.LookPath("slirp4netns")
 	}
-	if p.slirp != "" {
+	p.netErr = networkErr(p.slirp, os.Geteuid() == 0, tunUsable)
+	if p.netErr == nil {
 		p.enf.Network = "slirp4netns"
 	} else {
 		p.enf.Network = "none"
@@ -126,6 +128,9 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 		notes = append(notes, "no Landlock: the kernel does not offer it")
 	}
 	root := os.Geteuid() == 0
+	if p.slirp != "" && p.netErr != nil {
+		notes = append(notes, "no networking: a non-root slirp4netns cannot open /dev/net/tun")
+	}
 	if opts.RunAs != nil && !root {
 		return nil, fmt.Errorf("bubblewrap: RunAs needs root: %w", sandbox.ErrInvalid)
 	}
@@ -358,8 +363,8 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 	if err := spec.Validate(); err != nil {
 		return sandbox.Info{}, err
 	}
-	if spec.Network && p.slirp == "" {
-		return sandbox.Info{}, errNoSlirp
+	if spec.Network && p.netErr != nil {
+		return sandbox.Info{}, p.netErr
 	}
 	if spec.WorkspaceDir != "" {
 		if st, err := os.Stat(spec.WorkspaceDir); err != nil || !st.IsDir() {
@@ -716,8 +721,8 @@ func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 		}
 	}
 	if l.spec.Network {
-		if l.p.slirp == "" {
-			return nil, errNoSlirp
+		if l.p.netErr != nil {
+			return nil, l.p.netErr
 		}
 		if infoR, fd.info, err = pipeIn(pass); err != nil {
 			return nil, err

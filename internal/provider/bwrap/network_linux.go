@@ -110,6 +110,23 @@ func (p *Provider) sandboxResolvConf() string {
 var errNoSlirp = fmt.Errorf("bubblewrap: networking needs slirp4netns (apt-get install slirp4netns), which is not installed; "+
 	"Warden never gives a bubblewrap sandbox the host's network, where it would reach every service on the host's loopback: %w", sandbox.ErrUnsupported)
 
+// networkErr says why sandboxes may not have networking, or nil if they
+// may: slirp4netns must be installed and, unless Warden is root, able to
+// open /dev/net/tun.
+func networkErr(slirp string, root bool, tunUsable func() error) error {
+	if slirp == "" {
+		return errNoSlirp
+	}
+	if root {
+		return nil
+	}
+	if err := tunUsable(); err != nil {
+		return fmt.Errorf("bubblewrap: networking as a non-root user needs slirp4netns to open /dev/net/tun as that user (%v); "+
+			"udev makes it mode 0666 on most hosts, this one does not: run Warden as root, or chmod 0666 /dev/net/tun: %w", err, sandbox.ErrUnsupported)
+	}
+	return nil
+}
+
 // slirp is the slirp4netns process of one sandbox.
 type slirp struct {
 	once   sync.Once
@@ -187,19 +204,24 @@ func (l *launcher) startSlirp(info bwrapInfo) (*slirp, error) {
 	}
 	userns := os.NewFile(uintptr(fd), "userns")
 	defer userns.Close()
-	args := []string{
-		"--configure", "--mtu=65520", "--disable-host-loopback",
-		// slirp4netns confines itself: a new mount namespace, no
-		// capabilities, and a seccomp filter of its own.
-		"--enable-sandbox", "--enable-seccomp",
-		"--ready-fd=3", "--exit-fd=4",
-		"--userns-path=/proc/self/fd/5", "--netns-type=path", "/proc/self/fd/6", slirpTap,
-	}
-	cmd := exec.Command(l.p.slirp, args...)
+	root := os.Geteuid() == 0
+	cmd := exec.Command(l.p.slirp, slirpArgs(root)...)
 	cmd.Env = []string{}
 	cmd.ExtraFiles = []*os.File{readyW, exitR, userns, netns}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if os.Geteuid() == 0 {
+	if root {
+		// slirp4netns runs as Warden, root, whatever the sandbox's user
+		// and whatever the mode of /dev/net/tun. It once ran as the
+		// sandbox's user where /dev/net/tun is open to all (mode 0666,
+		// udev's default): its --enable-sandbox then failed on every
+		// host with that mode (it becomes root in the namespace's owning
+		// user namespace, where bwrap maps only the sandbox's user), and
+		// without it an unprivileged slirp4netns would see the whole host
+		// filesystem as the user every sandbox runs as. As root it sheds
+		// every capability once tap0 is up, pivots into a root of its own,
+		// filters its system calls, and, in a PID and IPC namespace of
+		// its own, can signal or trace no process but its child.
+		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWPID | syscall.CLONE_NEWIPC
 		// slirp4netns --enable-sandbox makes its new mount namespace's /
 		// private but not what is mounted below it, then detaches the old
 		// root: as root, in the host's user namespace, that unmount
@@ -210,11 +232,6 @@ func (l *launcher) startSlirp(info bwrapInfo) (*slirp, error) {
 		// mount namespace of its own made private all the way down (MS_REC),
 		// from which nothing propagates.
 		cmd.SysProcAttr.Unshareflags = syscall.CLONE_NEWNS
-	}
-	if u := l.p.opts.RunAs; u != nil && tunForAll() {
-		// Unprivileged where it can be; otherwise it runs as Warden (root)
-		// and sheds its capabilities once the interface is up.
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: u.UID, Gid: u.GID}
 	}
 	stderr := &agent.TailBuffer{Max: 8 << 10}
 	cmd.Stdout = stderr
@@ -257,11 +274,38 @@ func (l *launcher) startSlirp(info bwrapInfo) (*slirp, error) {
 	return s, nil
 }
 
-// tunForAll says whether every user may open /dev/net/tun, as on a
-// desktop or server Debian; in containers it is often root's only.
-func tunForAll() bool {
-	st, err := os.Stat("/dev/net/tun")
-	return err == nil && st.Mode().Perm()&0o006 == 0o006
+// slirpArgs are slirp4netns's arguments; descriptors 3 to 6 are the
+// ready and exit pipes, the owning user namespace and the network
+// namespace.
+func slirpArgs(root bool) []string {
+	args := []string{
+		"--configure", "--mtu=65520", "--disable-host-loopback",
+		"--ready-fd=3", "--exit-fd=4",
+		"--userns-path=/proc/self/fd/5", "--netns-type=path", "/proc/self/fd/6", slirpTap,
+	}
+	// slirp4netns filters its own system calls either way. Only as root
+	// can it also --enable-sandbox (a new mount namespace, an empty root,
+	// no capabilities): the sandbox joins the namespace's owning user
+	// namespace and becomes root there, and an unprivileged bwrap maps
+	// only its own user. A rootless Warden's slirp4netns is confined by
+	// its seccomp filter and its user's rights, as rootless Podman's is
+	// where its user namespace maps no root.
+	confine := []string{"--enable-seccomp"}
+	if root {
+		confine = append(confine, "--enable-sandbox")
+	}
+	return append(confine, args...)
+}
+
+// tunUsable says whether this process may open /dev/net/tun, which a
+// non-root slirp4netns needs: udev makes it 0666 on desktop and server
+// Debian, containers often make it root's only.
+func tunUsable() error {
+	f, err := os.OpenFile("/dev/net/tun", os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 func (s *slirp) stop() {

@@ -1,11 +1,13 @@
 package bwrap
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -112,6 +114,7 @@ func TestNetwork(t *testing.T) {
 	if first == 0 || !alive(first) {
 		t.Fatalf("no slirp4netns running for the sandbox (pid %d)", first)
 	}
+	checkSlirpConfinement(t, first)
 
 	// When the Python process dies the sandbox restarts: its new process
 	// tree is connected by a new slirp4netns, and the old one is gone.
@@ -146,6 +149,7 @@ func TestNoSlirp4netns(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.slirp, p.enf.Network = "", "none"
+	p.netErr = networkErr(p.slirp, os.Geteuid() == 0, tunUsable)
 	_, err = p.Create(t.Context(), sandbox.Spec{Network: true})
 	if !errors.Is(err, sandbox.ErrUnsupported) || !strings.Contains(err.Error(), "apt-get install slirp4netns") {
 		t.Fatalf("Create with networking and no slirp4netns = %v, want ErrUnsupported naming the package", err)
@@ -359,5 +363,148 @@ func TestNetworkConcurrentStarts(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// TestNetworkWhateverTunMode: networking works whether /dev/net/tun is
+// root's only (as in most containers, and on this CI's hosts) or open to
+// all (udev's 0666 on desktop and server Debian), under a root Warden,
+// whose slirp4netns runs as root, and under a non-root one, whose
+// slirp4netns runs as that user. The host's device is left as it is:
+// TestNetwork runs again in a child whose private mount namespace has a
+// 0666 node for the same device over /dev/net/tun, once as root and once
+// as uid 1000.
+func TestNetworkWhateverTunMode(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.RequireBwrap(t)
+	testutil.RequireSlirp4netns(t)
+	if os.Getenv("WARDEN_TEST_TUN_0666") != "" {
+		t.Skip("inside the child already")
+	}
+	for _, tool := range []string{"unshare", "setpriv"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s (util-linux) is missing", tool)
+		}
+	}
+	// A copy of the test binary that uid 1000 may run, in directories it
+	// may traverse, and a TMPDIR of its own for its workspaces.
+	dir := testutil.SharedDir(t)
+	bin := filepath.Join(dir, "bwrap.test")
+	copyFile(t, os.Args[0], bin)
+	for _, tc := range []struct {
+		name     string
+		uid      int
+		slirpUID string
+	}{
+		{"root", 0, "0"},
+		{"unprivileged", 1000, "1000"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tmp := filepath.Join(dir, tc.name)
+			if err := os.Mkdir(tmp, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chown(tmp, tc.uid, tc.uid); err != nil {
+				t.Fatal(err)
+			}
+			dev := filepath.Join(dir, tc.name+"-dev")
+			if err := os.Mkdir(dev, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			// In the child's mount namespace: a tmpfs (the host's own
+			// filesystems may be nodev) with a 0666 node for the tun
+			// device, bound over /dev/net/tun; then the test binary, as
+			// uid.
+			script := `set -e
+mount -t tmpfs -o mode=0755 warden-test "$1"
+mknod -m 0666 "$1/tun" c 10 200
+mount --bind "$1/tun" /dev/net/tun
+shift
+exec "$@"`
+			args := []string{"--mount", "--propagation", "private", "--", "sh", "-c", script, "sh", dev}
+			if tc.uid != 0 {
+				args = append(args, "setpriv", "--reuid", strconv.Itoa(tc.uid), "--regid", strconv.Itoa(tc.uid), "--clear-groups", "--")
+			}
+			args = append(args, bin, "-test.run", "^(TestNetwork|TestResolvConf)$", "-test.v", "-test.count=1")
+			cmd := exec.CommandContext(t.Context(), "unshare", args...)
+			cmd.Dir = "/"
+			cmd.Env = append(os.Environ(), "WARDEN_TEST_TUN_0666=1", "WARDEN_TEST_SLIRP_UID="+tc.slirpUID, "TMPDIR="+tmp, "HOME="+tmp)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			// The child ran the network tests, on the path wanted, and
+			// did not skip them.
+			for _, want := range []string{"--- PASS: TestNetwork ", "--- PASS: TestResolvConf "} {
+				if !strings.Contains(string(out), want) {
+					t.Errorf("no %q in the child's output:\n%s", want, out)
+				}
+			}
+			if bytes.Contains(out, []byte("--- SKIP")) {
+				t.Errorf("the child skipped a test:\n%s", out)
+			}
+		})
+	}
+}
+
+// checkSlirpConfinement checks the user and PID namespace of the
+// slirp4netns with PID pid: it runs as Warden's user (the one
+// WARDEN_TEST_SLIRP_UID names, when set) and, as root, in a PID namespace
+// of its own.
+func checkSlirpConfinement(t *testing.T, pid int) {
+	t.Helper()
+	status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var uid string
+	for _, line := range strings.Split(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(line, "Uid:"); ok {
+			uid = strings.Fields(rest)[1] // effective
+		}
+	}
+	want := strconv.Itoa(os.Geteuid())
+	if w := os.Getenv("WARDEN_TEST_SLIRP_UID"); w != "" && w != want {
+		t.Fatalf("the test runs as uid %s, the parent wanted uid %s", want, w)
+	}
+	if uid != want {
+		t.Errorf("slirp4netns runs as uid %s, want Warden's %s", uid, want)
+	}
+	if os.Geteuid() != 0 {
+		return
+	}
+	theirs, err1 := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/pid")
+	ours, err2 := os.Readlink("/proc/self/ns/pid")
+	if err1 != nil || err2 != nil || theirs == ours {
+		t.Errorf("slirp4netns shares Warden's PID namespace (%s, %v, %v)", theirs, err1, err2)
+	}
+}
+
+// TestNetworkErr: networking is refused, saying why and what to do, where
+// slirp4netns is missing or a non-root Warden's slirp4netns cannot open
+// /dev/net/tun; root needs nothing of the device's mode.
+func TestNetworkErr(t *testing.T) {
+	denied := func() error { return os.ErrPermission }
+	usable := func() error { return nil }
+	for _, tc := range []struct {
+		slirp string
+		root  bool
+		tun   func() error
+		want  string // in the error, "" for none
+	}{
+		{"", true, usable, "apt-get install slirp4netns"},
+		{"", false, usable, "apt-get install slirp4netns"},
+		{"/usr/bin/slirp4netns", true, denied, ""},
+		{"/usr/bin/slirp4netns", false, usable, ""},
+		{"/usr/bin/slirp4netns", false, denied, "chmod 0666 /dev/net/tun"},
+	} {
+		err := networkErr(tc.slirp, tc.root, tc.tun)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("networkErr(%q, root %v) = %v, want nil", tc.slirp, tc.root, err)
+		case tc.want != "" && (!errors.Is(err, sandbox.ErrUnsupported) || !strings.Contains(fmt.Sprint(err), tc.want)):
+			t.Errorf("networkErr(%q, root %v) = %v, want ErrUnsupported saying %q", tc.slirp, tc.root, err, tc.want)
+		}
 	}
 }

@@ -35,17 +35,17 @@ ensure_go() {
   fi
 }
 
-# ensure_node: the MCP compatibility test drives warden with the official
-# TypeScript MCP client, which needs Node.js 18 or newer and npm.
+# ensure_node: the compatibility tests drive warden with official JS
+# clients: the TypeScript MCP client (Node.js 18 or newer) and E2B's SDKs
+# (e2b 2.51.0 declares Node.js 20.18.1 or newer), with npm.
 ensure_node() {
   if ! command -v node >/dev/null; then
-    is_root || die "Node.js is not installed: install Node.js 18 or newer and npm (sudo apt-get install -y nodejs npm)"
+    is_root || die "Node.js is not installed: install Node.js 20.18.1 or newer and npm"
     apt_install nodejs npm
   fi
   command -v npm >/dev/null || apt_install npm
-  local major
-  major="$(node -p 'process.versions.node.split(".")[0]')"
-  [ "$major" -ge 18 ] || die "Node.js $(node --version) is older than 18, which the MCP client needs"
+  node -e 'const [a, b, c] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a == 20 && (b > 18 || (b == 18 && c >= 1))) ? 0 : 1)' ||
+    die "Node.js $(node --version) is older than 20.18.1, which E2B's SDKs need (Debian 12's own nodejs is 18): install Node.js 20 or newer (NodeSource's nodejs package, for one) and run this again"
 }
 
 docker_up() { docker info >/dev/null 2>&1; }

@@ -164,6 +164,17 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request, b *box) error {
 	if !mainSeen && res.ReturnValue != nil {
 		st.line(resultLine(map[string]string{"text/plain": *res.ReturnValue}, true))
 	}
+	// E2B has no word for output cut at a limit: say so on stderr, where
+	// an agent reading the logs sees it, rather than let a cut look whole.
+	for _, cut := range []struct {
+		stream string
+		was    bool
+	}{{"stdout", res.StdoutTruncated}, {"stderr", res.StderrTruncated}, {"results", res.OutputsTruncated}} {
+		if cut.was {
+			st.line(logLine{Type: "stderr", Text: fmt.Sprintf("[warden: %s truncated at the sandbox's output limit; the rest was dropped]\n", cut.stream),
+				Timestamp: time.Now().UTC().Format(time.RFC3339Nano)})
+		}
+	}
 	switch e := res.Error; {
 	case e != nil:
 		st.line(errorLine{Type: "error", Name: e.Name, Value: e.Value, Traceback: e.Traceback})

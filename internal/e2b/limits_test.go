@@ -55,7 +55,7 @@ func TestProcessLimit(t *testing.T) {
 		if err != nil {
 			return 0, err
 		}
-		defer s.Close() // the command goes on without its client
+		defer s.Close()   // the command goes on without its client
 		for s.Receive() { // keepalives may come first
 			if pid := s.Msg().GetEvent().GetStart().GetPid(); pid != 0 {
 				return pid, nil

@@ -121,12 +121,14 @@ func (m *Metrics) observeHTTP(route string, code int, d time.Duration) {
 	h.observe(d.Seconds())
 }
 
-// writeTo writes the exposition, series sorted by labels. live is the
-// number of live sandboxes now. The text is rendered under the lock and
-// written after it, so a slow scraper never blocks the observers.
+// writeTo writes the exposition, series sorted by labels, then the Go
+// runtime's and the process's series. live is the number of live sandboxes
+// now. The text is rendered under the lock and written after it, so a slow
+// scraper never blocks the observers.
 func (m *Metrics) writeTo(w io.Writer, live int) (int64, error) {
 	var buf bytes.Buffer
 	m.render(&buf, live)
+	renderRuntime(&buf)
 	return buf.WriteTo(w)
 }
 

@@ -40,6 +40,7 @@ Usage:
   warden image build [--name NAME] [--no-cache]            build the runtime image (offline-capable)
   warden prune                                             remove containers that dead Warden processes left behind
   warden bench [--n N] [--format markdown]                 measure Warden against plain docker exec / docker run
+  warden load [--clients C] [--executions E] [--fault F]   drive a service with concurrent clients, checking every result
   warden version                                           print the version
 
 Settings come from flags, then environment variables (SANDBOX__*, see the
@@ -70,6 +71,8 @@ func run(ctx context.Context, args []string, e env) int {
 		err = cmdRun(ctx, args[1:], e)
 	case "bench":
 		err = cmdBench(ctx, args[1:], e)
+	case "load":
+		err = cmdLoad(ctx, args[1:], e)
 	case "version", "--version":
 		fmt.Fprintln(e.stdout, "warden", version)
 	case "help", "-h", "--help":

@@ -170,11 +170,12 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if rep.WallSeconds > 0 {
 		rep.Throughput = float64(rep.Executions) / rep.WallSeconds
 	}
-	// The drift is that of the full load: samples taken once clients
-	// began to finish would show the load going, not the server drifting.
+	// The drift is that of the full load: samples taken before every
+	// client had its sandbox, or once clients began to finish, would show
+	// the load coming or going, not the server drifting.
 	var full []Sample
 	for _, s := range rep.Samples {
-		if s.At <= r.firstDone.Seconds() {
+		if s.At >= r.allRunning.Seconds() && s.At <= r.firstDone.Seconds() {
 			full = append(full, s)
 		}
 	}
@@ -190,10 +191,21 @@ type runner struct {
 	start time.Time
 	ks    *killSwitch // FaultKillServer only
 
-	mu        sync.Mutex
-	cuts      int           // executions cut by FaultDisconnect
-	lost      int           // sandboxes of a killed server its clients found gone (404)
-	firstDone time.Duration // when the first client finished, since start
+	mu         sync.Mutex
+	cuts       int           // executions cut by FaultDisconnect
+	lost       int           // sandboxes of a killed server its clients found gone (404)
+	running    int           // clients that have had a sandbox
+	allRunning time.Duration // when the last of them got its first, since start
+	firstDone  time.Duration // when the first client finished, since start
+}
+
+// startedOne records that a client got its first sandbox.
+func (r *runner) startedOne() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.running++; r.running == r.opts.Clients {
+		r.allRunning = time.Since(r.start)
+	}
 }
 
 // finished records that a client is done.

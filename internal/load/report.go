@@ -57,11 +57,14 @@ type Report struct {
 	// Before is /metrics before the first client started, After once the
 	// run was over and the server had settled; Samples are taken every
 	// interval in between.
-	Before       *Sample  `json:"before,omitempty"`
-	Samples      []Sample `json:"samples,omitempty"`
-	After        *Sample  `json:"after,omitempty"`
-	Drift        []Drift  `json:"drift,omitempty"`
-	ScrapeErrors int      `json:"scrape_errors,omitempty"`
+	Before  *Sample  `json:"before,omitempty"`
+	Samples []Sample `json:"samples,omitempty"`
+	After   *Sample  `json:"after,omitempty"`
+	// Drift compares the first and the last quarter of the samples taken
+	// while every client had a sandbox: after the last client got its
+	// first, before the first client finished.
+	Drift        []Drift `json:"drift,omitempty"`
+	ScrapeErrors int     `json:"scrape_errors,omitempty"`
 }
 
 // OK reports whether the run had no error.
@@ -368,7 +371,7 @@ func (r *Report) Text() string {
 		}
 		tw.Flush()
 		if len(r.Drift) > 0 {
-			b.WriteString("drift while every client ran, mean of the first quarter of the samples → the last quarter:\n")
+			b.WriteString("drift while every client had its sandbox, mean of the first quarter of those samples → the last quarter:\n")
 			for _, d := range r.Drift {
 				f := count
 				if strings.HasSuffix(d.Metric, "_bytes") {

@@ -27,6 +27,7 @@ type worker struct {
 	// recovery, and must stay under limit when that is set.
 	recovering bool
 	limit      time.Duration
+	started    bool // has had a sandbox
 }
 
 func (w *worker) run(ctx context.Context) {
@@ -302,6 +303,10 @@ func (w *worker) create(ctx context.Context) bool {
 		limit := sb.Spec.OutputLimit
 		if limit <= 0 {
 			limit = defaultLimit
+		}
+		if !w.started {
+			w.started = true
+			r.startedOne()
 		}
 		w.sb, w.gen, w.seq, w.next, w.recovering = sb.ID, g, 0, nil, false
 		w.st = sandboxState{token: fmt.Sprintf("c%d-%s", w.idx, randomHex(4)), limit: limit}

@@ -1293,8 +1293,14 @@ class Agent(object):
         if not self.subreaper:  # cannot wait on a promoted worker; probe it
             try:
                 with open("/proc/%d/stat" % pid) as f:
-                    if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
-                        return -1
+                    fields = f.read().rsplit(")", 1)[1].split()
+                if fields[0] in ("Z", "X"):
+                    if int(fields[1]) == os.getpid():
+                        # Our own child: wait for its status. gVisor shows
+                        # a zombie in /proc a moment before its parent can
+                        # wait for it; Linux never does.
+                        return self.wait_child(pid)
+                    return -1
             except FileNotFoundError:
                 if not os.path.isdir("/proc/self"):  # no procfs (macOS)
                     try:
@@ -1305,9 +1311,24 @@ class Agent(object):
                         pass
                     return None
                 return -1
-            except (OSError, IndexError):
+            except (OSError, IndexError, ValueError):
                 return -1
         return None
+
+    def wait_child(self, pid):
+        """Exit status of a child known to have exited, or -1 if it cannot
+        be had within a second."""
+        t = now() + 1
+        while True:
+            try:
+                got, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                return self.children.pop(pid, -1)
+            if got:
+                return status
+            if now() >= t:
+                return -1
+            time.sleep(0.001)
 
     def gone(self, pid):
         """True once pid has exited (whether or not we reaped it already)."""

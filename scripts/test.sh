@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs Warden's tests on a fresh Debian/Ubuntu machine: installs and starts
-# what they need (Docker Engine, the runtime image), then runs vet, gofmt
+# what they need (Docker Engine, gVisor's runsc, the runtime image), then runs vet, gofmt
 # and the whole test suite with the race detector against the real engine.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ensure_go
@@ -9,6 +9,7 @@ ensure_bwrap
 ensure_node
 build_warden
 ensure_image
+ensure_runsc "${WARDEN_TEST_IMAGE:-warden-runtime:latest}"   # gVisor, for the Docker provider's suite on runsc
 
 cd "$ROOT"
 say "go vet and gofmt"
@@ -31,8 +32,8 @@ npm_ci() { # npm_ci <dir> <what>
 npm_ci "$ROOT/cmd/warden/testdata/mcpclient" "the MCP client"
 npm_ci "$ROOT/cmd/warden/testdata/e2bclient" "the E2B client"
 
-say "tests (race detector, real Docker Engine, bwrap and Node.js required)"
-export WARDEN_REQUIRE_DOCKER=1 WARDEN_REQUIRE_BWRAP=1 WARDEN_REQUIRE_NODE=1
+say "tests (race detector, real Docker Engine, gVisor, bwrap and Node.js required)"
+export WARDEN_REQUIRE_DOCKER=1 WARDEN_REQUIRE_BWRAP=1 WARDEN_REQUIRE_NODE=1 WARDEN_REQUIRE_RUNSC=1
 go test -race -count=1 -timeout 30m ./...
 
 # Budgets are execution counts, not durations: a duration -fuzztime can fail

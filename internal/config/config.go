@@ -63,6 +63,10 @@ type SandboxConfig struct {
 	// DockerHost is the daemon address; empty means the Docker client's own
 	// defaults (SANDBOX__DOCKER_HOST).
 	DockerHost string
+	// DockerRuntime is the OCI runtime Docker sandboxes run under, as
+	// registered with the daemon ("runsc" for gVisor); empty means the
+	// daemon's default (SANDBOX__DOCKER_RUNTIME).
+	DockerRuntime string
 	// Image is the sandbox container image (SANDBOX__IMAGE).
 	Image string
 	// E2BTemplates maps E2B template names to images, beside base and

@@ -81,6 +81,7 @@ func TestDefaultValues(t *testing.T) {
 		{"DockerConnectionTimeout", sb.DockerConnectionTimeout, 5 * time.Second},
 		{"DockerMaxRetries", sb.DockerMaxRetries, 3},
 		{"DockerHost", sb.DockerHost, ""},
+		{"DockerRuntime", sb.DockerRuntime, ""},
 		{"Image", sb.Image, sandbox.DefaultImage},
 		{"AutoPullImage", sb.AutoPullImage, false},
 		{"MemoryLimit", sb.MemoryLimit, ByteSize(sandbox.DefaultMemoryLimit)},

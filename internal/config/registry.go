@@ -161,6 +161,14 @@ var registry = []setting{
 			"Empty uses the Docker client's defaults (`DOCKER_HOST`, else the local socket).",
 	},
 	{
+		name: "SANDBOX__DOCKER_RUNTIME", def: "",
+		field: func(c *Config) any { return &c.Sandbox.DockerRuntime },
+		doc: "OCI runtime of Docker sandboxes, by the name the daemon knows it (`docker info` lists them): `runsc` runs them " +
+			"under gVisor, whose user-space kernel answers their system calls instead of the host's. Empty uses the daemon's " +
+			"default (normally `runc`). A runtime the daemon does not list makes the Docker provider fail at start-up, " +
+			"saying which it has; the README's guarantees table says what changes under gVisor.",
+	},
+	{
 		name: "SANDBOX__IMAGE", def: "warden-runtime:latest",
 		field: func(c *Config) any { return &c.Sandbox.Image },
 		doc:   "Container image sandboxes run.",

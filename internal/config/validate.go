@@ -107,6 +107,9 @@ func (c *Config) validate(origins map[string]origin) []error {
 	if reason := checkDockerHost(sb.DockerHost); reason != "" {
 		bad("SANDBOX__DOCKER_HOST", reason)
 	}
+	if !runtimeName(sb.DockerRuntime) {
+		bad("SANDBOX__DOCKER_RUNTIME", "must be empty (the daemon's default) or a runtime name of 1 to 128 of A-Z a-z 0-9 _ . -, such as runsc")
+	}
 	if sb.Image == "" || strings.ContainsFunc(sb.Image, isSpaceOrControl) {
 		bad("SANDBOX__IMAGE", "must be an image reference without spaces, such as warden-runtime:latest")
 	}
@@ -192,6 +195,24 @@ func checkDockerHost(h string) string {
 		return fmt.Sprintf("scheme %q is not one of %s", scheme, strings.Join(dockerSchemes, ", "))
 	}
 	return ""
+}
+
+// runtimeName reports whether s can name a Docker runtime: empty (the
+// daemon's default), or 1 to 128 of A-Z a-z 0-9 _ . - not starting with a
+// dot or dash ("runsc", "io.containerd.runsc.v1").
+func runtimeName(s string) bool {
+	if s == "" {
+		return true
+	}
+	if len(s) > 128 || s[0] == '.' || s[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // checkHost returns why h is not a listen host, or "". IPv6 addresses may

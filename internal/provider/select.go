@@ -366,12 +366,13 @@ func (s *selector) openDocker(ctx context.Context) (sandbox.Provider, string, er
 		Host:          c.DockerHost,
 		WorkspaceRoot: c.WorkspaceRoot,
 		Timeout:       c.DockerConnectionTimeout,
+		Runtime:       c.DockerRuntime,
 		Log:           s.log,
 	})
 	if err != nil {
 		return nil, "", err
 	}
-	return p, fmt.Sprintf("Docker Engine %s (API %s) at %s", probe.Version, probe.APIVersion, probe.Host), nil
+	return p, fmt.Sprintf("Docker Engine %s (API %s) at %s, %s", probe.Version, probe.APIVersion, probe.Host, p.Runtime()), nil
 }
 
 // probeDocker pings Docker once.
@@ -384,7 +385,14 @@ func (s *selector) probeDocker(ctx context.Context) (bool, string) {
 	if !probe.Available {
 		return false, probe.Status + ": " + probe.Error
 	}
-	return true, fmt.Sprintf("available, not selected: Docker Engine %s at %s", probe.Version, probe.Host)
+	if err := probe.CheckRuntime(s.cfg.DockerRuntime); err != nil {
+		return false, oneLine(err.Error())
+	}
+	rt := ""
+	if s.cfg.DockerRuntime != "" {
+		rt = ", runtime " + s.cfg.DockerRuntime
+	}
+	return true, fmt.Sprintf("available, not selected: Docker Engine %s at %s%s", probe.Version, probe.Host, rt)
 }
 
 // openLocal opens the local provider, enabled. The caller has checked

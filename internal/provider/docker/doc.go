@@ -12,6 +12,16 @@
 // zombies. The container's own main process runs as nobody (65534), so
 // sandboxed code, which runs as 1000, cannot signal it.
 //
+// Containers run under the daemon's default OCI runtime (runc), or the
+// one Options.Runtime names (SANDBOX__DOCKER_RUNTIME), such as gVisor's
+// runsc, checked against the daemon's list when the provider opens. Under
+// gVisor everything above holds but for three things (see runtime.go and
+// the README): Docker's seccomp profile is not applied inside (gVisor's
+// kernel answers the system calls), the process limit is RLIMIT_NPROC
+// kept by gVisor's kernel with a larger host pids limit for gVisor's own
+// threads, and the memory limit holds for the whole sandbox, which ends
+// when it goes past it.
+//
 // Executions go to Warden's in-sandbox agent (package agent), started with
 // one `exec` whose stdin and stdout are hijacked: a trivial round trip
 // costs 1 to 2 ms (see the README's benchmarks) instead of the 80 to 100 ms

@@ -26,6 +26,9 @@ type launcher struct {
 	cli         *client.Client
 	containerID string
 	workspace   string
+
+	mu  sync.Mutex
+	cur *execProc // the agent last started
 }
 
 func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
@@ -47,7 +50,22 @@ func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 	}
 	p := &execProc{resp: att.HijackedResponse, stderr: &agent.TailBuffer{Max: 16 << 10}}
 	p.demux = &demuxReader{r: att.Reader, stderr: p.stderr}
+	l.mu.Lock()
+	l.cur = p
+	l.mu.Unlock()
 	return p, nil
+}
+
+// drop closes the connection to the agent last started, so that whoever
+// waits for it gets an error at once: the container stopped, and runsc
+// leaves the connections of its execs open when it does.
+func (l *launcher) drop() {
+	l.mu.Lock()
+	p := l.cur
+	l.mu.Unlock()
+	if p != nil {
+		_ = p.Close()
+	}
 }
 
 // Reset kills every process of the sandbox user. kill(-1) spares the

@@ -41,6 +41,11 @@ type Options struct {
 	WorkspaceRoot string
 	// Timeout bounds the initial connection to the daemon. Default 5s.
 	Timeout time.Duration
+	// Runtime is the OCI runtime containers run under, by the name the
+	// daemon knows it ("runsc" for gVisor); empty means the daemon's
+	// default. New fails, saying which runtimes the daemon has, when it
+	// does not list this one.
+	Runtime string
 	// KeepOrphans disables the removal, at start-up, of containers that a
 	// Warden process which no longer runs left behind.
 	KeepOrphans bool
@@ -51,10 +56,11 @@ type Options struct {
 // Provider runs sandboxes as Docker containers. It is safe for concurrent
 // use.
 type Provider struct {
-	cli   *client.Client
-	opts  Options
-	log   *slog.Logger
-	owner string
+	cli     *client.Client
+	opts    Options
+	log     *slog.Logger
+	owner   string
+	runtime Runtime
 
 	boxes agent.Sandboxes[ctrState]
 
@@ -71,7 +77,8 @@ var _ sandbox.Provider = (*Provider)(nil)
 // ctrState is what the provider keeps of a sandbox besides its session.
 type ctrState struct {
 	containerID string
-	ownsWS      bool // Warden created the workspace directory
+	ownsWS      bool    // Warden created the workspace directory
+	end         *ending // under gVisor: watches the container stop
 }
 
 type box = agent.Sandbox[ctrState]
@@ -79,7 +86,7 @@ type box = agent.Sandbox[ctrState]
 // New connects to the Docker daemon and, unless opts.KeepOrphans is set,
 // removes the containers that dead Warden processes of this host left
 // behind. It fails with sandbox.ErrUnavailable when the daemon cannot be
-// reached within opts.Timeout.
+// reached within opts.Timeout, or does not have opts.Runtime.
 func New(ctx context.Context, opts Options) (*Provider, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 5 * time.Second
@@ -105,12 +112,18 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 		cli.Close()
 		return nil, fmt.Errorf("docker daemon at %s: %v: %w", cli.DaemonHost(), err, sandbox.ErrUnavailable)
 	}
+	rt, err := resolveRuntime(pctx, cli, opts.Runtime)
+	if err != nil {
+		cli.Close()
+		return nil, err
+	}
 	p := &Provider{
-		cli:    cli,
-		opts:   opts,
-		log:    log.With("provider", "docker"),
-		owner:  owner.ID(),
-		images: map[string]bool{},
+		cli:     cli,
+		opts:    opts,
+		log:     log.With("provider", "docker"),
+		owner:   owner.ID(),
+		runtime: rt,
+		images:  map[string]bool{},
 	}
 	p.start = func(ctx context.Context, id string) error {
 		_, err := p.cli.ContainerStart(ctx, id, client.ContainerStartOptions{})
@@ -129,11 +142,28 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 // Name implements sandbox.Provider.
 func (p *Provider) Name() string { return "docker" }
 
-// Capabilities implements sandbox.Provider.
+// Runtime returns the OCI runtime the provider's containers run under.
+func (p *Provider) Runtime() Runtime { return p.runtime }
+
+// WithRuntime opens another provider on the same daemon, with the same
+// options but the runtime name (see [Options.Runtime]); it leaves the
+// containers of this one alone.
+func (p *Provider) WithRuntime(ctx context.Context, name string) (*Provider, error) {
+	opts := p.opts
+	opts.Runtime = name
+	opts.KeepOrphans = true
+	if opts.Host == "" {
+		opts.Host = p.cli.DaemonHost()
+	}
+	return New(ctx, opts)
+}
+
+// Capabilities implements sandbox.Provider. Under gVisor with runsc's
+// --network=none, sandboxes cannot have a network.
 func (p *Provider) Capabilities() sandbox.Capabilities {
 	return sandbox.Capabilities{
 		Isolation:     sandbox.IsolationContainer,
-		NetworkToggle: true,
+		NetworkToggle: !p.noNetwork(),
 		MemoryLimit:   true,
 		CPULimit:      true,
 		PidsLimit:     true,
@@ -155,6 +185,9 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 		if st, err := os.Stat(m.Source); err != nil || !st.IsDir() {
 			return sandbox.Info{}, fmt.Errorf("mount source %q is not an existing directory: %w", m.Source, sandbox.ErrInvalid)
 		}
+	}
+	if spec.Network && p.noNetwork() {
+		return sandbox.Info{}, fmt.Errorf("networking: the Docker runtime %s runs gVisor with --network=none, so its sandboxes have no network: %w", p.runtime.Name, sandbox.ErrUnsupported)
 	}
 	if err := p.ensureImage(ctx, spec.Image, spec.AutoPullImage); err != nil {
 		return sandbox.Info{}, err
@@ -197,9 +230,14 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 		_, _ = p.cli.ContainerRemove(rctx, created.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 	})
 	if err := p.startContainer(ctx, created.ID); err != nil {
-		return sandbox.Info{}, fmt.Errorf("starting container: %w", convert(err))
+		return sandbox.Info{}, fmt.Errorf("starting container: %w", p.runtime.startError(convert(err)))
 	}
-	b.Session = agent.NewSession(&launcher{cli: p.cli, containerID: created.ID, workspace: spec.WorkspacePath}, agent.Options{
+	l := &launcher{cli: p.cli, containerID: created.ID, workspace: spec.WorkspacePath}
+	if p.runtime.GVisor {
+		b.Box.end = p.watch(created.ID, b.Info.Name, l)
+		cleanups = append(cleanups, b.Box.end.stop)
+	}
+	b.Session = agent.NewSession(l, agent.Options{
 		Workspace:   spec.WorkspacePath,
 		Timeout:     spec.Timeout,
 		OutputLimit: spec.OutputLimit,
@@ -295,7 +333,13 @@ func (p *Provider) containerConfig(b *box, spec sandbox.Spec, ws string) (*conta
 			PidsLimit:  &pids,
 		},
 	}
+	p.runtime.applyRuntime(hcfg, pids)
 	return cfg, hcfg
+}
+
+// noNetwork reports that the runtime gives sandboxes no network at all.
+func (p *Provider) noNetwork() bool {
+	return p.runtime.GVisor && p.runtime.Network == GVisorNetNone
 }
 
 func (p *Provider) ensureImage(ctx context.Context, image string, pull bool) error {
@@ -331,7 +375,23 @@ func (p *Provider) ensureImage(ctx context.Context, image string, pull bool) err
 
 // Exec implements sandbox.Provider.
 func (p *Provider) Exec(ctx context.Context, id sandbox.ID, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
-	return p.boxes.Exec(ctx, id, req)
+	var end *ending
+	var cid string
+	if b, err := p.boxes.Get(id); err == nil {
+		end, cid = b.Box.end, b.Box.containerID
+	}
+	if why, _ := end.ended(); why != "" {
+		return sandbox.ExecResult{}, fmt.Errorf("sandbox %s: %s; destroy it and create another: %w", id, why, sandbox.ErrConflict)
+	}
+	r, err := p.boxes.Exec(ctx, id, req)
+	if r.ExitCode == 137 && r.Error != nil && r.Error.Name == "SandboxError" {
+		end.settle(ctx, p.cli, cid)
+	}
+	if why, oom := end.ended(); why != "" {
+		r.OOMKilled = r.OOMKilled || oom
+		r.Notes = append(r.Notes, why+"; the sandbox cannot run anything more")
+	}
+	return r, err
 }
 
 // Processes implements sandbox.ProcessHost: background processes beside
@@ -364,6 +424,7 @@ func (p *Provider) Destroy(ctx context.Context, id sandbox.ID) error {
 	if err != nil {
 		return err
 	}
+	b.Box.end.stop()
 	_ = b.Session.Close()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
 	defer cancel()

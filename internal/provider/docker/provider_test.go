@@ -40,6 +40,14 @@ func provider(t *testing.T) *Provider {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if gvisor != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		if err := gvisor.Close(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "closing the gVisor provider:", err)
+			code = 1
+		}
+		cancel()
+	}
 	if shared != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		if err := shared.Close(ctx); err != nil {

@@ -31,6 +31,10 @@ type Config struct {
 	// Only, if set, names the cases to run, e.g. "RichOutputsLibraries";
 	// empty runs them all.
 	Only []string
+	// Skip maps the names of cases this environment cannot pass to why;
+	// they are skipped with that reason. Keep it to what a backend
+	// cannot do by nature and say so precisely: everything else is a bug.
+	Skip map[string]string
 }
 
 // Run is the conformance suite: every provider's tests call it against
@@ -58,6 +62,9 @@ func (c Config) Run(t *testing.T, newProvider func(t *testing.T) sandbox.Provide
 			continue
 		}
 		t.Run(tc.name, func(t *testing.T) {
+			if why, ok := c.Skip[tc.name]; ok {
+				t.Skip(why)
+			}
 			t.Parallel()
 			tc.run(t, s)
 		})

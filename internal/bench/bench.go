@@ -35,7 +35,7 @@ const (
 func AllCases() []string { return []string{CaseExec, CaseLifecycle, CaseAPI} }
 
 // KnownCases lists every case Run accepts.
-func KnownCases() []string { return append(AllCases(), CaseBwrap) }
+func KnownCases() []string { return append(AllCases(), CaseBwrap, CaseRunsc) }
 
 // Names of the measured operations ([Stats.Name]).
 const (
@@ -131,6 +131,9 @@ func describe(name string) string {
 	case BwrapDestroy, DockerProvDestroy, BwrapNetDestroy, DockerProvNetDestroy:
 		return "of which Destroy"
 	}
+	if d, ok := describeRunsc(name); ok {
+		return d
+	}
 	return name
 }
 
@@ -139,7 +142,7 @@ type pairing struct{ operation, warden, baseline, label string }
 
 // pairings lists the comparisons a report makes, in its order.
 func pairings() []pairing {
-	return []pairing{
+	return append([]pairing{
 		{"exec `x = 1` (Python)", WardenExecPython, DockerExecCLI, "`docker exec C python3 -c 'x = 1'`"},
 		{"exec `x = 1` (Python)", WardenExecPython, DockerExecSDK, "same exec via Docker SDK"},
 		{"exec `true` (shell)", WardenExecShell, DockerExecTrueCLI, "`docker exec C true`"},
@@ -154,7 +157,7 @@ func pairings() []pairing {
 		{"bubblewrap destroy", BwrapDestroy, DockerProvDestroy, "Docker provider destroy"},
 		{"bubblewrap create + `print(1)` + destroy, networking on", BwrapNetLifecycle, DockerProvNetLifecycle, "the same with Docker's bridge"},
 		{"bubblewrap create, networking on", BwrapNetCreate, DockerProvNetCreate, "Docker provider create, networking on"},
-	}
+	}, runscPairings()...)
 }
 
 // Default sample counts and warm-up samples per case.
@@ -206,6 +209,9 @@ type Options struct {
 	// Bwrap is the bubblewrap provider the bwrap case measures against
 	// the Docker provider. Run neither opens nor closes it.
 	Bwrap sandbox.Provider
+	// Runsc is the name of gVisor's runtime on the daemon, for the runsc
+	// case. Default: runsc.
+	Runsc string
 }
 
 func (o Options) withDefaults() Options {
@@ -217,6 +223,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Log == nil {
 		o.Log = io.Discard
+	}
+	if o.Runsc == "" {
+		o.Runsc = DefaultRunsc
 	}
 	return o
 }
@@ -312,10 +321,13 @@ func Run(ctx context.Context, p *docker.Provider, opts Options) (rep Report, err
 			r = apiCase
 		case CaseBwrap:
 			r = bwrapCase(opts.Bwrap, opts.N, opts.Warmup)
+		case CaseRunsc:
+			r = runscCase(opts.Runsc, opts.N, opts.Warmup)
 		}
 		start := time.Now()
 		fmt.Fprintf(opts.Log, "%s: %d samples per operation after %d warm-up samples\n", kase, n, warmup)
-		stats, err := r(ctx, env{p: p, dcli: dcli, image: opts.Image, runID: runID, log: opts.Log, rng: rng}, n, warmup)
+		note := func(s string) { rep.Notes = append(rep.Notes, s) }
+		stats, err := r(ctx, env{p: p, dcli: dcli, image: opts.Image, runID: runID, log: opts.Log, rng: rng, note: note}, n, warmup)
 		elapsed := time.Since(start)
 		rep.Stats = append(rep.Stats, stats...)
 		rep.Cases = append(rep.Cases, CaseInfo{Name: kase, N: n, Warmup: warmup, Elapsed: elapsed, ElapsedS: elapsed.Seconds()})
@@ -334,11 +346,19 @@ type env struct {
 	image string
 	runID string
 	log   io.Writer
-	rng   *mrand.Rand // orders the operations of a round
+	rng   *mrand.Rand  // orders the operations of a round
+	note  func(string) // adds a note to the report
 }
 
 func (e env) spec() sandbox.Spec {
 	return sandbox.Spec{Image: e.image, Labels: map[string]string{"bench": "1", "bench.run": e.runID}}
+}
+
+// addNote adds a note to the report.
+func (e env) addNote(s string) {
+	if e.note != nil {
+		e.note(s)
+	}
 }
 
 type caseRunner func(ctx context.Context, e env, n, warmup int) ([]Stats, error)

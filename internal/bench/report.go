@@ -136,19 +136,24 @@ func (r Report) Text() string {
 // method explains how to read the figures.
 func (r Report) method() string {
 	var parts []string
-	bwrap := ""
+	extra := ""
 	for _, c := range r.Cases {
 		parts = append(parts, fmt.Sprintf("%s: n=%d after %d warm-up samples", c.Name, c.N, c.Warmup))
 		if c.Name == CaseBwrap {
-			bwrap = " In the bwrap case, the Warden side is the bubblewrap provider and the baseline Warden's Docker provider, " +
+			extra += " In the bwrap case, the Warden side is the bubblewrap provider and the baseline Warden's Docker provider, " +
 				"both through the provider interface with the same default spec; its lifecycle operations take the lifecycle sample count."
+		}
+		if c.Name == CaseRunsc {
+			extra += " In the runsc case, the Warden side is the Docker provider with its containers under gVisor's runsc, " +
+				"the baselines the same provider under runc and plain `docker exec`/`docker run` of runsc containers; " +
+				"below 1× gVisor is slower; its lifecycle operations take the lifecycle sample count."
 		}
 	}
 	return "Medians of interleaved samples (rounds run every operation in a random order, exec operations 10 times in a row, lifecycle ones once; " + strings.Join(parts, "; ") + "); " +
 		"speed-up = baseline median / Warden median, above 1× Warden is faster. " +
 		"Baselines run in a plain container of the same image (`--network none`, no other option); " +
 		"Warden sandboxes are hardened (uid 1000, no capabilities, read-only root, init, CPU/memory/pids limits). " +
-		"C is the long-lived baseline container; IMG the image." + bwrap
+		"C is the long-lived baseline container; IMG the image." + extra
 }
 
 func (r Report) machineLine() string {

@@ -115,7 +115,14 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	s.writeBody(w, status, body)
 }
 
+// retryAfter is the Retry-After, in seconds, of every 503: the backend is
+// busy, down or restarting, and may well answer later.
+const retryAfter = "5"
+
 func (s *Server) writeBody(w http.ResponseWriter, status int, body api.Error) {
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", retryAfter)
+	}
 	writeJSON(w, status, api.ErrorResponse{Error: body})
 }
 

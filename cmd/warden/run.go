@@ -38,7 +38,7 @@ Usage:
   warden mcp [--server URL]                                serve the Model Context Protocol over stdio (docs/mcp.md)
   warden doctor [--json]                                   report which providers can be used, and why not
   warden image build [--name NAME] [--no-cache]            build the runtime image (offline-capable)
-  warden prune                                             remove containers that dead Warden processes left behind
+  warden prune                                             remove what dead Warden processes left of their sandboxes
   warden bench [--n N] [--format markdown]                 measure Warden against plain docker exec / docker run
   warden load [--clients C] [--executions E] [--fault F]   drive a service with concurrent clients, checking every result
   warden version                                           print the version

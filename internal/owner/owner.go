@@ -57,3 +57,43 @@ func StartTime(pid int) uint64 {
 	v, _ := strconv.ParseUint(f[19], 10, 64)
 	return v
 }
+
+// Gone reports whether the process named by id, a Warden process of this
+// host, no longer runs, so that what it left may be removed. A malformed
+// id, or one of another host, is never gone: whatever carries it is left
+// alone.
+func Gone(id string) bool {
+	alive, ok := Alive(id)
+	return ok && !alive
+}
+
+// Tag is this process's ID in a form fit for a file or cgroup name; see
+// [TagOf].
+func Tag() string { return TagOf(ID()) }
+
+// TagOf returns an ID as "<pid>-<start time>-<hostname>", which holds no
+// slash, so it can end the name of a directory or cgroup a Warden process
+// creates: whoever finds that name later tells from it alone whether its
+// creator still runs. [ParseTag] inverts it.
+func TagOf(id string) string {
+	parts := strings.Split(id, "/")
+	if len(parts) != 3 {
+		return ""
+	}
+	return parts[1] + "-" + parts[2] + "-" + parts[0]
+}
+
+// ParseTag returns the ID a tag made by [TagOf] stands for. ok is false
+// for anything TagOf does not make.
+func ParseTag(tag string) (id string, ok bool) {
+	parts := strings.SplitN(tag, "-", 3)
+	if len(parts) != 3 || parts[2] == "" || strings.ContainsAny(parts[2], "/@") {
+		return "", false
+	}
+	for _, num := range parts[:2] {
+		if _, err := strconv.ParseUint(num, 10, 64); err != nil {
+			return "", false
+		}
+	}
+	return parts[2] + "/" + parts[0] + "/" + parts[1], true
+}

@@ -43,7 +43,19 @@ type Provider struct {
 	disableUserns bool
 
 	boxes agent.Sandboxes[ns]
+	// starts holds a token per sandbox starting now (see Create).
+	starts chan struct{}
 }
+
+// createTimeout bounds a Create whose context has no earlier deadline:
+// its wait for a turn to start and the start itself.
+const createTimeout = 60 * time.Second
+
+// startSlots is how many sandboxes start at once: enough to keep the CPUs
+// busy while some starts wait on the disk, few enough that a burst of
+// creates does not slow every start down together until all of them miss
+// their deadline. The others wait for a turn.
+func startSlots() int { return max(4, 2*runtime.NumCPU()) }
 
 var _ sandbox.Provider = (*Provider)(nil)
 
@@ -66,12 +78,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 		}
 		opts.Bwrap = p
 	}
-	if opts.WorkspaceRoot == "" {
-		opts.WorkspaceRoot = filepath.Join(os.TempDir(), "warden")
-	}
-	if opts.CgroupRoot == "" {
-		opts.CgroupRoot = "/sys/fs/cgroup"
-	}
+	opts = opts.withDefaults()
 	log := opts.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -90,7 +97,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	}
 	// --disable-userns needs bwrap 0.8 and user.max_user_namespaces.
 	_, nestedErr := probe("--unshare-user", "--disable-userns")
-	p := &Provider{opts: opts, log: log.With("provider", "bubblewrap")}
+	p := &Provider{opts: opts, log: log.With("provider", "bubblewrap"), starts: make(chan struct{}, startSlots())}
 	if p.seccomp, err = seccompProgram(runtime.GOARCH); err != nil {
 		return nil, fmt.Errorf("bubblewrap: %v: %w", err, sandbox.ErrUnsupported)
 	}
@@ -189,6 +196,13 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	if p.enf.Note != "" {
 		p.log.Warn("bubblewrap sandboxes are weaker than they could be", "note", p.enf.Note)
 	}
+	// What Warden processes killed before they could clean up left: their
+	// sandboxes' processes, cgroups, workspaces and shim copies.
+	if n, err := p.RemoveOrphans(ctx); err != nil {
+		p.log.Warn("removing what dead Warden processes left of their bubblewrap sandboxes", "err", err)
+	} else if n > 0 {
+		p.log.Info("removed orphaned bubblewrap sandboxes", "count", n)
+	}
 	return p, nil
 }
 
@@ -206,9 +220,11 @@ func probeAs(ctx context.Context, bwrapPath string, u RunAs) ([]byte, error) {
 // reachableShim returns shim if u can read and run it where it is, or a
 // copy of it under root/.init that u can (a test binary in a private
 // build directory, or a warden binary in a home directory, is not). The
-// copy is named after its SHA-256 and reused only when this user made it:
-// it runs inside every sandbox, so a file someone else put there must
-// never be taken for it.
+// copy is named after its SHA-256 and this process's tag,
+// init-<hash>@<tag>, so the sweep of a later Warden removes it once this
+// process is gone. A copy of the same file another process made is
+// shared as a hard link when this user made it: it runs inside every
+// sandbox, so a file someone else put there must never be taken for it.
 func reachableShim(shim, root string, u RunAs) (string, error) {
 	if reachable(shim, u) {
 		return shim, nil
@@ -233,14 +249,23 @@ func reachableShim(shim, root string, u RunAs) (string, error) {
 			return "", err
 		}
 	}
-	dst := filepath.Join(dir, "init-"+hex.EncodeToString(h.Sum(nil))[:32])
+	base := shimName + hex.EncodeToString(h.Sum(nil))[:32]
+	dst := filepath.Join(dir, tagged(base))
 	if ownCopy(dst) {
 		return dst, nil
+	}
+	// Another owner's copy, as a second name of the same file: removing
+	// either name later leaves the other one whole.
+	others, _ := filepath.Glob(filepath.Join(dir, base+tagSep+"*"))
+	for _, o := range others {
+		if ownCopy(o) && os.Link(o, dst) == nil && ownCopy(dst) {
+			return dst, nil
+		}
 	}
 	if _, err := in.Seek(0, io.SeekStart); err != nil {
 		return "", err
 	}
-	tmp, err := os.CreateTemp(dir, "init-*")
+	tmp, err := os.CreateTemp(dir, tagged(shimTemp+"*"))
 	if err != nil {
 		return "", err
 	}
@@ -389,26 +414,46 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 			}
 		}
 	}
+	ctx, cancel := context.WithTimeout(ctx, createTimeout)
+	defer cancel()
+	select {
+	case p.starts <- struct{}{}:
+		defer func() { <-p.starts }()
+	case <-ctx.Done():
+		return sandbox.Info{}, fmt.Errorf("no turn to start the sandbox: %d are starting: %w: %w", cap(p.starts), ctx.Err(), sandbox.ErrUnavailable)
+	}
 	id := sandbox.NewID()
 	b := &box{Info: sandbox.Info{ID: id, Provider: p.Name(), Name: "bwrap-" + string(id), Spec: spec, WorkspaceUID: -1, WorkspaceGID: -1}}
-	var undo []func()
+	// Claimed before anything of it exists, released once everything is
+	// removed: a sweep leaves alone what this process's sandboxes have
+	// (see orphans_linux.go).
+	claim(id)
+	var undo []func(context.Context) error
 	defer func() {
-		if err != nil {
-			for i := len(undo) - 1; i >= 0; i-- {
-				undo[i]()
+		if err == nil {
+			return
+		}
+		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), teardownTimeout)
+		defer cancel()
+		for i := len(undo) - 1; i >= 0; i-- {
+			if uerr := undo[i](tctx); uerr != nil {
+				p.log.Warn("cleaning up after a failed create; the rest is left to the next sweep", "sandbox_id", id, "err", uerr)
 			}
 		}
+		release(id)
+		err = classify(err)
 	}()
 	ws := spec.WorkspaceDir
 	if ws == "" {
 		if err := safedir.EnsureRoot(p.opts.WorkspaceRoot); err != nil {
 			return sandbox.Info{}, fmt.Errorf("%w: %w", err, sandbox.ErrInvalid)
 		}
-		if ws, err = os.MkdirTemp(p.opts.WorkspaceRoot, "bwrap-"+string(id)+"-"); err != nil {
+		ws = filepath.Join(p.opts.WorkspaceRoot, wsPrefix+tagged(string(id)))
+		if err = os.Mkdir(ws, 0o700); err != nil {
 			return sandbox.Info{}, fmt.Errorf("creating workspace: %w", err)
 		}
 		b.Box.ownsWS = true
-		undo = append(undo, func() { _ = os.RemoveAll(ws) })
+		undo = append(undo, func(context.Context) error { return os.RemoveAll(ws) })
 		if u := p.opts.RunAs; u != nil {
 			if err := os.Lchown(ws, int(u.UID), int(u.GID)); err != nil {
 				return sandbox.Info{}, fmt.Errorf("handing the workspace to uid %d: %w", u.UID, err)
@@ -420,9 +465,9 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 	var cg limiter
 	switch p.enf.Limits {
 	case LimitsCgroupV1:
-		cg, err = newCgroup(p.opts.CgroupRoot, string(id), spec)
+		cg, err = newCgroup(ctx, p.opts.CgroupRoot, tagged(string(id)), spec)
 	case LimitsCgroupV2:
-		cg, err = newCgroup2(p.cgroup2, string(id), spec)
+		cg, err = newCgroup2(ctx, p.cgroup2, tagged(string(id)), spec)
 	}
 	if err != nil {
 		return sandbox.Info{}, err
@@ -430,15 +475,15 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 	if cg != nil {
 		undo = append(undo, cg.remove)
 	}
-	b.Box.l = &launcher{p: p, spec: spec, workspace: ws, cg: cg}
+	b.Box.l = &launcher{p: p, id: id, spec: spec, workspace: ws, cg: cg}
 	b.Session = agent.NewSession(b.Box.l, agent.Options{
 		Workspace:   spec.WorkspacePath,
 		Timeout:     spec.Timeout,
 		OutputLimit: spec.OutputLimit,
 		Env:         spec.Env,
 	})
-	undo = append(undo, func() { _ = b.Session.Close(); b.Box.l.kill() })
-	if _, err := b.Session.Start(ctx); err != nil {
+	undo = append(undo, func(context.Context) error { _ = b.Session.Close(); b.Box.l.kill(); return nil })
+	if _, err = b.Session.Start(ctx); err != nil {
 		return sandbox.Info{}, err
 	}
 	p.boxes.Add(b)
@@ -471,35 +516,69 @@ func (p *Provider) Env(ctx context.Context, id sandbox.ID) (map[string]string, e
 }
 
 // Destroy implements sandbox.Provider: it kills the sandbox's namespace
-// (every process in it) and removes its cgroup and private workspace.
+// (every process in it), waits for its processes to be gone and removes
+// its cgroups and private workspace. It goes on for up to 30 seconds after
+// ctx ends. What it cannot remove (a cgroup the kernel still holds, a
+// workspace that resists) is logged and left to the next sweep
+// ([Provider.RemoveOrphans], run by Close and at every start), which finds
+// it by its name: the sandbox itself is gone, so Destroy succeeds.
 func (p *Provider) Destroy(ctx context.Context, id sandbox.ID) error {
 	b, err := p.boxes.Remove(id)
 	if err != nil {
 		return err
 	}
+	defer release(id)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), teardownTimeout)
+	defer cancel()
 	_ = b.Session.Close()
 	b.Box.l.kill()
 	var errs []error
-	if b.Box.l.cg != nil {
-		b.Box.l.cg.remove()
+	if cg := b.Box.l.cg; cg != nil {
+		// The workspace goes only once nothing can write to it.
+		if err := cg.remove(ctx); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if b.Box.ownsWS {
 		if err := os.RemoveAll(b.Info.Workspace); err != nil {
 			errs = append(errs, fmt.Errorf("removing workspace: %w", err))
 		}
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		p.log.Warn("destroyed sandbox not entirely removed; the rest is left to the next sweep", "sandbox_id", id, "err", err)
+	}
+	return nil
 }
 
-// Close destroys every sandbox.
+// Close destroys every sandbox, then sweeps (see RemoveOrphans).
 func (p *Provider) Close(ctx context.Context) error {
-	return p.boxes.DestroyAll(ctx, p.Destroy)
+	err := p.boxes.DestroyAll(ctx, p.Destroy)
+	if _, serr := p.RemoveOrphans(ctx); serr != nil {
+		p.log.Warn("removing orphaned bubblewrap sandboxes", "err", serr)
+	}
+	return err
+}
+
+// classify gives an error of Create that no sandbox error class covers
+// sandbox.ErrUnavailable: the host could not start the sandbox now (a
+// start that did not finish in time on a busy host, processes or memory
+// short, a process that died while starting), which may well succeed
+// later.
+func classify(err error) error {
+	for _, c := range []error{sandbox.ErrNotFound, sandbox.ErrInvalid, sandbox.ErrConflict, sandbox.ErrDenied,
+		sandbox.ErrDisabled, sandbox.ErrUnsupported, sandbox.ErrUnavailable, sandbox.ErrLimit} {
+		if errors.Is(err, c) {
+			return err
+		}
+	}
+	return fmt.Errorf("the sandbox could not be started now: %w: %w", err, sandbox.ErrUnavailable)
 }
 
 // launcher starts the agent in a new bubblewrap sandbox each time; the
 // session's state lives in that one process tree.
 type launcher struct {
 	p         *Provider
+	id        sandbox.ID
 	spec      sandbox.Spec
 	workspace string
 	cg        limiter
@@ -716,16 +795,18 @@ func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 		}
 	}()
 	if l.cg != nil || l.spec.Network {
+		// bwrap tells the sandbox's PID on the info pipe as soon as it has
+		// cloned it; the sandbox then waits on the block pipe.
 		if blockW, fd.block, err = pipeOut(pass); err != nil {
+			return nil, err
+		}
+		if infoR, fd.info, err = pipeIn(pass); err != nil {
 			return nil, err
 		}
 	}
 	if l.spec.Network {
 		if l.p.netErr != nil {
 			return nil, l.p.netErr
-		}
-		if infoR, fd.info, err = pipeIn(pass); err != nil {
-			return nil, err
 		}
 		if f, err = dataFile(l.p.sandboxResolvConf()); err != nil {
 			return nil, err
@@ -745,7 +826,9 @@ func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 		return nil, err
 	}
 	cmd := exec.Command(l.p.opts.Bwrap, args...)
-	cmd.Env = []string{}
+	// bwrap's own environment (the sandbox's is cleared) says whose it is,
+	// for the sweep of a later Warden should this one die first.
+	cmd.Env = l.markers()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if u := l.p.opts.RunAs; u != nil {
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: u.UID, Gid: u.GID}
@@ -779,44 +862,58 @@ func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 		}
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	if l.cg != nil {
-		// bwrap and its namespace init join the cgroups before the sandbox
-		// runs anything; what they start inherits the limits.
-		err := l.cg.add(cmd.Process.Pid)
-		if err == nil {
-			err = addChildren(l.cg, cmd.Process.Pid)
-		}
-		if err != nil {
-			return fail("limiting the sandbox", err)
-		}
-	}
 	if infoR != nil {
-		// bwrap writes its info at once; a deadline keeps a wedged bwrap
-		// from holding Start forever.
-		deadline := time.Now().Add(30 * time.Second)
-		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-			deadline = d
+		// Each wait below ends with what it waits for, with the other side
+		// gone (EOF: bwrap or the shim died), or when ctx ends: no fixed
+		// time that a busy host could exceed.
+		unblock := context.AfterFunc(ctx, func() {
+			for _, f := range []*os.File{infoR, upR} {
+				if f != nil {
+					_ = f.SetReadDeadline(time.Now())
+				}
+			}
+		})
+		defer unblock()
+		if l.cg != nil {
+			// bwrap and the sandbox's first process join the cgroups
+			// before the sandbox runs anything; what it starts inherits
+			// them.
+			if err := l.cg.add(cmd.Process.Pid); err != nil {
+				return fail("limiting the sandbox", err)
+			}
 		}
-		_ = infoR.SetReadDeadline(deadline)
 		info, err := readChildPID(infoR)
-		if err == nil && upR != nil {
-			// bwrap configures the namespace's loopback itself; slirp4netns
-			// configuring tap0 at the same time made that fail now and then
-			// ("loopback: Failed RTM_NEWADDR"). So bwrap finishes first, and
-			// the shim holds the sandbox's program back until the network is
-			// up.
-			blockW.Close()
-			blockW = nil
-			err = waitByte(upR, deadline)
-		}
-		if err == nil {
-			net, err = l.startSlirp(info)
-		}
-		if err == nil && goW != nil {
-			_, err = goW.Write([]byte{1})
-		}
 		if err != nil {
-			return fail("connecting the sandbox's network", err)
+			return fail("starting the sandbox", waitErr(ctx, err))
+		}
+		if l.cg != nil {
+			if err := l.cg.add(info.ChildPID); err != nil {
+				return fail("limiting the sandbox", err)
+			}
+		}
+		if l.spec.Network {
+			if info.NetNS == 0 {
+				err = fmt.Errorf("bwrap's info has no net-namespace: bubblewrap 0.4 or later is needed for networking")
+			}
+			if err == nil && upR != nil {
+				// bwrap configures the namespace's loopback itself;
+				// slirp4netns configuring tap0 at the same time made that
+				// fail now and then ("loopback: Failed RTM_NEWADDR"). So
+				// bwrap finishes first, and the shim holds the sandbox's
+				// program back until the network is up.
+				blockW.Close()
+				blockW = nil
+				err = waitErr(ctx, waitByte(upR))
+			}
+			if err == nil {
+				net, err = l.startSlirp(info)
+			}
+			if err == nil && goW != nil {
+				_, err = goW.Write([]byte{1})
+			}
+			if err != nil {
+				return fail("connecting the sandbox's network", err)
+			}
 		}
 	}
 	if blockW != nil {
@@ -854,7 +951,13 @@ func (l *launcher) kill() {
 		stop()
 	}
 	if l.cg != nil {
-		l.cg.killAll()
+		// Whatever of the old tree is left (bwrap's namespace dies with
+		// it) goes before a new tree starts in the same group.
+		ctx, cancel := context.WithTimeout(context.Background(), teardownTimeout)
+		defer cancel()
+		if err := l.cg.drain(ctx); err != nil {
+			l.p.log.Warn("killing the sandbox's processes", "sandbox_id", l.id, "err", err)
+		}
 	}
 }
 
@@ -887,10 +990,25 @@ func pipeOut(pass func(*os.File) int) (*os.File, int, error) {
 	return w, pass(r), nil
 }
 
-// waitByte reads one byte from r by deadline; EOF means the other side
-// went away first.
-func waitByte(r *os.File, deadline time.Time) error {
-	_ = r.SetReadDeadline(deadline)
+// markers is the environment of the sandbox's bwrap and slirp4netns
+// processes: whose they are.
+func (l *launcher) markers() []string {
+	return []string{OwnerEnv + "=" + self, SandboxEnv + "=" + string(l.id)}
+}
+
+// waitErr says that a wait on the sandbox's start ended with ctx: the
+// start took longer than its caller allowed, as on a host too busy to
+// start it now.
+func waitErr(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("%w: %w", ctx.Err(), sandbox.ErrUnavailable)
+	}
+	return err
+}
+
+// waitByte reads one byte from r; EOF means the other side went away
+// first.
+func waitByte(r *os.File) error {
 	var b [1]byte
 	if _, err := io.ReadFull(r, b[:]); err != nil {
 		return fmt.Errorf("waiting for the sandbox to be set up: %w", err)

@@ -39,3 +39,9 @@ func (p *Provider) Env(ctx context.Context, id sandbox.ID) (map[string]string, e
 }
 func (p *Provider) Destroy(ctx context.Context, id sandbox.ID) error { return errUnsupported }
 func (p *Provider) Close(ctx context.Context) error                  { return nil }
+
+// RemoveOrphans has nothing to remove outside Linux.
+func RemoveOrphans(ctx context.Context, opts Options) (int, error) { return 0, nil }
+
+// RemoveOrphans has nothing to remove outside Linux.
+func (p *Provider) RemoveOrphans(ctx context.Context) (int, error) { return 0, nil }

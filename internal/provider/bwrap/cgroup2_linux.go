@@ -1,6 +1,7 @@
 package bwrap
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
@@ -36,7 +36,7 @@ func cgroupV2(dir string) bool {
 	return true
 }
 
-// cgroup2 is one sandbox's group: <parent>/<id>.
+// cgroup2 is one sandbox's group: <parent>/<name>.
 type cgroup2 struct {
 	dir string
 }
@@ -45,7 +45,7 @@ type cgroup2 struct {
 // Parent is created if missing, and the controllers are enabled for its
 // children (and for parent itself in its own parent, which must allow it:
 // the root, or a directory delegated to Warden).
-func newCgroup2(parent, id string, spec sandbox.Spec) (*cgroup2, error) {
+func newCgroup2(ctx context.Context, parent, name string, spec sandbox.Spec) (*cgroup2, error) {
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return nil, fmt.Errorf("creating cgroup parent: %w", err)
 	}
@@ -57,7 +57,7 @@ func newCgroup2(parent, id string, spec sandbox.Spec) (*cgroup2, error) {
 	if err := enableControllers(parent, enable); err != nil {
 		return nil, err
 	}
-	c := &cgroup2{dir: filepath.Join(parent, id)}
+	c := &cgroup2{dir: filepath.Join(parent, name)}
 	if err := os.Mkdir(c.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating cgroup: %w", err)
 	}
@@ -69,7 +69,7 @@ func newCgroup2(parent, id string, spec sandbox.Spec) (*cgroup2, error) {
 	}
 	for _, w := range writes {
 		if err := writeFile(filepath.Join(c.dir, w[0]), w[1]); err != nil {
-			c.remove()
+			_ = c.remove(ctx)
 			return nil, fmt.Errorf("setting %s: %w", w[0], err)
 		}
 	}
@@ -118,26 +118,12 @@ func (c *cgroup2) killAll() {
 	if _, err := os.Stat(filepath.Join(c.dir, "cgroup.kill")); err == nil {
 		_ = writeFile(filepath.Join(c.dir, "cgroup.kill"), "1")
 	}
-	for range 10 {
-		b, err := os.ReadFile(filepath.Join(c.dir, "cgroup.procs"))
-		if err != nil || len(strings.TrimSpace(string(b))) == 0 {
-			return
-		}
-		for _, f := range strings.Fields(string(b)) {
-			if n, err := strconv.Atoi(f); err == nil && n > 0 {
-				_ = syscall.Kill(n, syscall.SIGKILL)
-			}
-		}
-		time.Sleep(10 * time.Millisecond)
+	pids, _ := groupProcs(c.dir)
+	for _, pid := range pids {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 }
 
-func (c *cgroup2) remove() {
-	c.killAll()
-	for range 50 {
-		if err := os.Remove(c.dir); err == nil || os.IsNotExist(err) {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+func (c *cgroup2) drain(ctx context.Context) error { return drainGroups(ctx, c.dir) }
+
+func (c *cgroup2) remove(ctx context.Context) error { return removeGroup(ctx, c.dir) }

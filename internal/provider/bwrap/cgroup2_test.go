@@ -46,7 +46,7 @@ func TestCgroupV2(t *testing.T) {
 	}
 	parent := filepath.Join(root, "warden")
 	spec := sandbox.Spec{MemoryLimit: 256 << 20, PidsLimit: 64, CPULimit: 1.5}.WithDefaults()
-	c, err := newCgroup2(parent, "sb1", spec)
+	c, err := newCgroup2(t.Context(), parent, "sb1", spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestCgroupV2(t *testing.T) {
 	_ = os.WriteFile(filepath.Join(c.dir, "cgroup.procs"), nil, 0o644)
 
 	// A second group reuses the enabled parent.
-	if _, err := newCgroup2(parent, "sb2", spec); err != nil {
+	if _, err := newCgroup2(t.Context(), parent, "sb2", spec); err != nil {
 		t.Fatal(err)
 	}
 

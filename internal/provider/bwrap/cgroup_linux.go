@@ -1,14 +1,13 @@
 package bwrap
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
-	"time"
 
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
@@ -17,10 +16,12 @@ import (
 type limiter interface {
 	// add moves pid into the group.
 	add(pid int) error
-	// killAll kills whatever is left in the group.
-	killAll()
-	// remove kills what is left and removes the group.
-	remove()
+	// drain kills what is in the group until it is empty, or ctx ends.
+	drain(ctx context.Context) error
+	// remove kills what is left and removes the group, waiting for its
+	// processes to be gone, until ctx ends. What it cannot remove is left
+	// to the next sweep (see RemoveOrphans), which finds it by its name.
+	remove(ctx context.Context) error
 	// oomCounter is the host file or directory to bind read-only into the
 	// sandbox, and where, so the agent can read the group's OOM kill count.
 	oomCounter() (src, dst string)
@@ -39,7 +40,7 @@ func cgroupV1(root string) bool {
 	return true
 }
 
-// cgroup is one sandbox's group in each controller: warden/<id>.
+// cgroup is one sandbox's group in each controller: warden/<name>.
 type cgroup struct {
 	root, name string
 }
@@ -48,11 +49,13 @@ func (c *cgroup) dir(controller string) string {
 	return filepath.Join(c.root, controller, "warden", c.name)
 }
 
-func newCgroup(root, id string, spec sandbox.Spec) (*cgroup, error) {
-	c := &cgroup{root: root, name: id}
+// newCgroup creates the sandbox's group, named name, in each controller
+// and sets its limits.
+func newCgroup(ctx context.Context, root, name string, spec sandbox.Spec) (*cgroup, error) {
+	c := &cgroup{root: root, name: name}
 	for _, ctl := range controllers {
 		if err := os.MkdirAll(c.dir(ctl), 0o755); err != nil {
-			c.remove()
+			_ = c.remove(ctx)
 			return nil, fmt.Errorf("creating cgroup: %w", err)
 		}
 	}
@@ -65,7 +68,7 @@ func newCgroup(root, id string, spec sandbox.Spec) (*cgroup, error) {
 	}
 	for _, w := range writes {
 		if err := os.WriteFile(w[0], []byte(w[1]), 0o644); err != nil {
-			c.remove()
+			_ = c.remove(ctx)
 			return nil, fmt.Errorf("setting %s: %w", filepath.Base(w[0]), err)
 		}
 	}
@@ -88,76 +91,25 @@ func (c *cgroup) oomCounter() (src, dst string) {
 	return c.dir("memory"), "/sys/fs/cgroup/memory"
 }
 
-// addChildren moves the children bwrap has forked so far (its namespace
-// init) into the group, waiting for the first. They wait on --block-fd,
-// so nothing ran yet; what they fork later inherits the group.
-func addChildren(c limiter, pid int) error {
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if kids := children(pid); len(kids) > 0 {
-			return addTree(c, kids)
-		}
-		if time.Now().After(deadline) {
-			return errors.New("bwrap forked no sandbox process")
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-// addTree adds pids and their descendants as they are now.
-func addTree(c limiter, pids []int) error {
-	for _, k := range pids {
-		if err := c.add(k); err != nil {
-			return err
-		}
-		if err := addTree(c, children(k)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func children(pid int) []int {
-	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	var out []int
-	for _, t := range tasks {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, t.Name()))
-		if err != nil {
-			continue
-		}
-		for _, f := range strings.Fields(string(b)) {
-			if n, err := strconv.Atoi(f); err == nil {
-				out = append(out, n)
-			}
-		}
-	}
-	return out
-}
-
 // killAll kills whatever is left in the groups.
 func (c *cgroup) killAll() {
-	for range 10 {
-		b, err := os.ReadFile(filepath.Join(c.dir("pids"), "cgroup.procs"))
-		if err != nil || len(strings.TrimSpace(string(b))) == 0 {
-			return
+	for _, ctl := range controllers {
+		pids, _ := groupProcs(c.dir(ctl))
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
-		for _, f := range strings.Fields(string(b)) {
-			if n, err := strconv.Atoi(f); err == nil {
-				_ = syscall.Kill(n, syscall.SIGKILL)
-			}
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
-func (c *cgroup) remove() {
+func (c *cgroup) drain(ctx context.Context) error {
+	return drainGroups(ctx, c.dir("memory"), c.dir("pids"), c.dir("cpu"))
+}
+
+func (c *cgroup) remove(ctx context.Context) error {
 	c.killAll()
+	var errs []error
 	for _, ctl := range controllers {
-		for range 50 {
-			if err := os.Remove(c.dir(ctl)); err == nil || os.IsNotExist(err) {
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		errs = append(errs, removeGroup(ctx, c.dir(ctl)))
 	}
+	return errors.Join(errs...)
 }

@@ -101,6 +101,32 @@
 //     kill bwrap and so the whole PID namespace (and, with cgroups, anything
 //     left in the group).
 //
+// Creating a sandbox waits on events, never a fixed time: bwrap's info pipe
+// (the sandbox's first process, moved into its cgroups before it runs
+// anything), the shim's signal, the agent's hello. A few sandboxes start at
+// once (two per CPU, at least four); other creates wait for a turn, so a
+// burst does not slow every start down together. A create gives up when its
+// context ends, or after 60 seconds, and every failure to start a sandbox
+// that no other class covers is [sandbox.ErrUnavailable] (a 503 in the
+// service): it may succeed later.
+//
+// # What a sandbox leaves, and who removes it
+//
+// Destroy kills bwrap (and with it the sandbox's PID namespace), waits for
+// the sandbox's cgroups to be empty, polling until its context ends (and 30
+// seconds more), and removes them and the private workspace. A Warden
+// process killed before it could do so leaves them behind: the names of
+// the workspace (WorkspaceRoot/bwrap-<id>@<tag>), of the cgroups
+// (warden/<id>@<tag>) and of the copy of the shim (.init/init-<hash>@<tag>)
+// end with the tag of the Warden process that made them (owner.TagOf: pid,
+// start time, host), and its bwrap and slirp4netns processes carry
+// [OwnerEnv] and [SandboxEnv] in their environment. [New], Close and
+// [RemoveOrphans] (`warden prune`) remove what belongs to Warden processes
+// of this host that no longer run, and what this process left of sandboxes
+// it no longer has (a removal that failed); never what a live Warden
+// process has, nor what carries no tag (made by an older Warden: remove it
+// by hand).
+//
 // Programs that create bubblewrap sandboxes call [Init] first thing in
 // main (and tests in TestMain), so that their executable can act as the
 // shim.

@@ -155,9 +155,6 @@ func readChildPID(r io.Reader) (bwrapInfo, error) {
 	if info.ChildPID <= 0 {
 		return info, fmt.Errorf("bwrap's info has no child-pid")
 	}
-	if info.NetNS == 0 {
-		return info, fmt.Errorf("bwrap's info has no net-namespace: bubblewrap 0.4 or later is needed for networking")
-	}
 	return info, nil
 }
 
@@ -206,7 +203,7 @@ func (l *launcher) startSlirp(info bwrapInfo) (*slirp, error) {
 	defer userns.Close()
 	root := os.Geteuid() == 0
 	cmd := exec.Command(l.p.slirp, slirpArgs(root)...)
-	cmd.Env = []string{}
+	cmd.Env = l.markers()
 	cmd.ExtraFiles = []*os.File{readyW, exitR, userns, netns}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if root {

@@ -1,6 +1,10 @@
 package bwrap
 
-import "log/slog"
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+)
 
 // Options configure a Provider.
 type Options struct {
@@ -54,6 +58,17 @@ type Options struct {
 	Slirp4netns string
 	// Log receives operational messages.
 	Log *slog.Logger
+}
+
+// withDefaults fills in the default workspace and cgroup roots.
+func (o Options) withDefaults() Options {
+	if o.WorkspaceRoot == "" {
+		o.WorkspaceRoot = filepath.Join(os.TempDir(), "warden")
+	}
+	if o.CgroupRoot == "" {
+		o.CgroupRoot = "/sys/fs/cgroup"
+	}
+	return o
 }
 
 // RunAs is a host user and group.

@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -165,6 +167,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		if opts.Fault == FaultDisconnect {
 			r.check499(rep.Before, rep.After)
 		}
+		r.checkDeleted()
 	}
 	r.rec.fill(rep)
 	if rep.WallSeconds > 0 {
@@ -197,6 +200,7 @@ type runner struct {
 	running    int           // clients that have had a sandbox
 	allRunning time.Duration // when the last of them got its first, since start
 	firstDone  time.Duration // when the first client finished, since start
+	gone       []gone        // sandboxes deleted, to check for traces
 }
 
 // startedOne records that a client got its first sandbox.
@@ -291,6 +295,48 @@ func (r *runner) settle(ctx context.Context, sc *scraper, before *Sample) *Sampl
 			return last
 		}
 		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// gone is a sandbox whose DELETE answered 200.
+type gone struct {
+	client    int
+	id        string
+	workspace string
+}
+
+// deleted records a sandbox DELETE removed, when the server runs on this
+// machine (the suite started it): checkDeleted looks for its traces.
+func (r *runner) deleted(client int, id, workspace string) {
+	if r.opts.Server == nil {
+		return
+	}
+	r.mu.Lock()
+	r.gone = append(r.gone, gone{client, id, workspace})
+	r.mu.Unlock()
+}
+
+// checkDeleted checks that the sandboxes the clients deleted left nothing
+// on the machine: neither their private workspace (removed before DELETE
+// answers) nor a cgroup.
+func (r *runner) checkDeleted() {
+	r.mu.Lock()
+	list := r.gone
+	r.mu.Unlock()
+	for _, g := range list {
+		var traces []string
+		if g.workspace != "" {
+			if _, err := os.Lstat(g.workspace); err == nil {
+				traces = append(traces, "workspace "+g.workspace)
+			}
+		}
+		for _, cg := range leftoverCgroups(g.id) {
+			traces = append(traces, "cgroup "+cg)
+		}
+		if len(traces) > 0 {
+			r.rec.fail(ErrorSample{Kind: KindDelete, Class: ClassCheck, Client: g.client, Sandbox: g.id,
+				Message: "left after DELETE answered: " + strings.Join(traces, ", ")})
+		}
 	}
 }
 

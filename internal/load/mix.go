@@ -28,7 +28,7 @@ const (
 	KindKillServer  = "kill_server"  // kill-server: from the kill to a healthy new server
 	truncatedExtra  = 64 << 10       // how far KindTruncated writes past the limit
 	defaultLimit    = 1 << 20        // SANDBOX__MAX_OUTPUT_BYTES' default
-	cutSleepSeconds = 20             // how long a cut execution would run if not stopped
+	cutSleepSeconds = 50             // how long a cut execution would run if not stopped
 )
 
 // schedule is the mix, one cycle of 20 executions: state-keeping Python

@@ -18,6 +18,7 @@ type worker struct {
 	idx int
 
 	sb   string // the current sandbox, "" when none
+	ws   string // its workspace on the server's host
 	gen  int    // the kill generation it was created in (FaultKillServer)
 	st   sandboxState
 	seq  int // executions in this sandbox
@@ -215,7 +216,9 @@ func (w *worker) cut(ctx context.Context, s step) bool {
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	opts := s.opts
-	opts.Timeout = r.opts.Timeout
+	// Longer than the code sleeps, whatever -timeout says: only the cut
+	// may end it early.
+	opts.Timeout = (cutSleepSeconds + 60) * time.Second
 	var seen []byte
 	if s.stream {
 		opts.OnOutput = func(_ api.Stream, p []byte) {
@@ -308,7 +311,7 @@ func (w *worker) create(ctx context.Context) bool {
 			w.started = true
 			r.startedOne()
 		}
-		w.sb, w.gen, w.seq, w.next, w.recovering = sb.ID, g, 0, nil, false
+		w.sb, w.ws, w.gen, w.seq, w.next, w.recovering = sb.ID, sb.Workspace, g, 0, nil, false
 		w.st = sandboxState{token: fmt.Sprintf("c%d-%s", w.idx, randomHex(4)), limit: limit}
 		return true
 	}
@@ -331,6 +334,7 @@ func (w *worker) deleteSandbox(ctx context.Context) {
 	switch {
 	case err == nil:
 		r.rec.done(KindDelete, d, false)
+		r.deleted(w.idx, id, w.ws)
 	case r.ks.hit(w.gen):
 		// The server that had it was killed; lost checks the new one.
 	default:

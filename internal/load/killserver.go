@@ -175,12 +175,15 @@ func (r *runner) killServer(ctx context.Context) {
 
 // leftoverCgroups lists the cgroup directories named after sandbox id
 // under /sys/fs/cgroup, where the bubblewrap provider makes them (v1: one
-// per controller, below warden/; v2: warden/ in the root).
+// per controller, below warden/; v2: warden/ in the root), as <id> or
+// <id>@<owner tag>.
 func leftoverCgroups(id string) []string {
 	var out []string
-	for _, pat := range []string{"/sys/fs/cgroup/warden/" + id, "/sys/fs/cgroup/*/warden/" + id} {
-		m, _ := filepath.Glob(pat)
-		out = append(out, m...)
+	for _, dir := range []string{"/sys/fs/cgroup/warden/", "/sys/fs/cgroup/*/warden/"} {
+		for _, name := range []string{id, id + "@*"} {
+			m, _ := filepath.Glob(dir + name)
+			out = append(out, m...)
+		}
 	}
 	return out
 }

@@ -141,12 +141,6 @@ func shim(cfgJSON string, argv []string) error {
 	// from that same thread carries them into the new program (and exec
 	// ends every other thread).
 	runtime.LockOSThread()
-	for _, r := range cfg.Rlimits {
-		lim := syscall.Rlimit{Cur: r[1], Max: r[1]}
-		if err := syscall.Setrlimit(int(r[0]), &lim); err != nil {
-			return fmt.Errorf("setrlimit %d: %w", r[0], err)
-		}
-	}
 	if cfg.Landlock != nil {
 		if err := restrict(*cfg.Landlock); err != nil {
 			return err
@@ -156,9 +150,33 @@ func shim(cfgJSON string, argv []string) error {
 	if p, err := lookPath(path); err == nil {
 		path = p
 	}
+	// Everything exec needs is built before the limits are set: past
+	// RLIMIT_DATA a Go allocation may fail (a race-detector build of this
+	// shim cannot even map its shadow memory), so nothing allocates between
+	// setrlimit and execve.
+	pathp, err := syscall.BytePtrFromString(path)
+	if err != nil {
+		return err
+	}
+	argvp, err := syscall.SlicePtrFromStrings(argv)
+	if err != nil {
+		return err
+	}
+	envp, err := syscall.SlicePtrFromStrings(os.Environ())
+	if err != nil {
+		return err
+	}
 	// The sandbox's program gets its standard streams and nothing else.
 	closeOnExecFrom(3)
-	return syscall.Exec(path, argv, os.Environ())
+	for _, r := range cfg.Rlimits {
+		lim := unix.Rlimit{Cur: r[1], Max: r[1]}
+		if _, _, errno := syscall.RawSyscall6(unix.SYS_PRLIMIT64, 0, uintptr(r[0]), uintptr(unsafe.Pointer(&lim)), 0, 0, 0); errno != 0 {
+			return fmt.Errorf("setrlimit %d: %w", r[0], errno)
+		}
+	}
+	_, _, errno := syscall.RawSyscall(unix.SYS_EXECVE, uintptr(unsafe.Pointer(pathp)),
+		uintptr(unsafe.Pointer(&argvp[0])), uintptr(unsafe.Pointer(&envp[0])))
+	return fmt.Errorf("exec %s: %w", path, errno)
 }
 
 // lookPath finds a command on PATH without the os/exec package's checks.

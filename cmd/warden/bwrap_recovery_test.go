@@ -249,9 +249,10 @@ func remains(w *wardenProc, ids []string) []string {
 }
 
 // TestServeBurst drives 200 concurrent creates through the HTTP API on
-// bubblewrap (two cores here), then deletes every sandbox made: no answer
-// may be a 5xx other than 503 with Retry-After, and nothing of the
-// sandboxes may stay on the host.
+// bubblewrap (two cores here), then deletes every sandbox made: every
+// create must succeed (creates queue for a turn to start, and the wait is
+// bounded by the client alone, so a burst is slow but never refused), and
+// nothing of the sandboxes may stay on the host.
 func TestServeBurst(t *testing.T) {
 	testutil.RequireBwrap(t)
 	testutil.RequireRoot(t)
@@ -296,8 +297,6 @@ func TestServeBurst(t *testing.T) {
 					return
 				}
 				ids = append(ids, v.ID)
-			case r.status == http.StatusServiceUnavailable && r.retryAfter != "":
-				// A create the host could not finish now: allowed.
 			default:
 				bad = append(bad, fmt.Sprintf("%d (Retry-After %q): %s", r.status, r.retryAfter, r.body))
 			}

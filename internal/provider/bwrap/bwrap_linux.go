@@ -47,8 +47,11 @@ type Provider struct {
 	starts chan struct{}
 }
 
-// createTimeout bounds a Create whose context has no earlier deadline:
-// its wait for a turn to start and the start itself.
+// createTimeout bounds the start of a sandbox once it has its turn, when
+// the caller's context has no earlier deadline. The wait for a turn is
+// bounded by the caller alone: under a burst, creates queue and each gets
+// the same time to start whatever its place in the queue, so a burst
+// larger than the slots slows down but does not fail.
 const createTimeout = 60 * time.Second
 
 // startSlots is how many sandboxes start at once: enough to keep the CPUs
@@ -414,14 +417,14 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 			}
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, createTimeout)
-	defer cancel()
 	select {
 	case p.starts <- struct{}{}:
 		defer func() { <-p.starts }()
 	case <-ctx.Done():
 		return sandbox.Info{}, fmt.Errorf("no turn to start the sandbox: %d are starting: %w: %w", cap(p.starts), ctx.Err(), sandbox.ErrUnavailable)
 	}
+	ctx, cancel := context.WithTimeout(ctx, createTimeout)
+	defer cancel()
 	id := sandbox.NewID()
 	b := &box{Info: sandbox.Info{ID: id, Provider: p.Name(), Name: "bwrap-" + string(id), Spec: spec, WorkspaceUID: -1, WorkspaceGID: -1}}
 	// Claimed before anything of it exists, released once everything is

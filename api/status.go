@@ -62,6 +62,10 @@ type ProviderInfo struct {
 	Name string `json:"name"`
 	// Isolation is "container", "namespace", "seatbelt" or "none".
 	Isolation string `json:"isolation"`
+	// Runtime is the OCI runtime of the provider's containers, as the
+	// engine names it ("runc"; "runsc" for gVisor); empty for providers
+	// without one.
+	Runtime string `json:"runtime,omitempty"`
 }
 
 // PolicyInfo says which checks run before an execution reaches a sandbox.

@@ -14,6 +14,7 @@ import (
 	"github.com/warden-sandbox/warden/api"
 	"github.com/warden-sandbox/warden/internal/config"
 	"github.com/warden-sandbox/warden/internal/provider"
+	"github.com/warden-sandbox/warden/internal/provider/docker"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 	"github.com/warden-sandbox/warden/internal/server"
 )
@@ -130,13 +131,13 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 // query of the daemon, so they agree whichever provider is selected.
 func statusFunc(sel provider.Selection, cfg config.Config, guarded sandbox.Provider, d *dockerState) func(context.Context) server.StatusInfo {
 	return func(ctx context.Context) server.StatusInfo {
-		docker := d.get(ctx)
+		dk := d.get(ctx)
 		providers := make([]api.ProviderAvailability, len(sel.Tried))
 		for i, a := range sel.Tried {
 			providers[i] = api.ProviderAvailability{Name: a.Name, Available: a.Available, Selected: a.OK, Reason: a.Reason}
-			if a.Name == "docker" && !a.OK && a.Available != docker.Available {
-				providers[i].Available = docker.Available
-				providers[i].Reason = docker.Message + " (now; at start-up: " + a.Reason + ")"
+			if a.Name == "docker" && !a.OK && a.Available != dk.Available {
+				providers[i].Available = dk.Available
+				providers[i].Reason = dk.Message + " (now; at start-up: " + a.Reason + ")"
 			}
 		}
 		st := server.StatusInfo{Mode: sel.Mode, Warning: sel.Warning, Providers: providers,
@@ -144,9 +145,12 @@ func statusFunc(sel provider.Selection, cfg config.Config, guarded sandbox.Provi
 		if sel.Provider != nil {
 			st.Provider = sel.Provider.Name()
 			st.Isolation = sel.Provider.Capabilities().Isolation
+			if dp, ok := sel.Provider.(*docker.Provider); ok {
+				st.Runtime = dp.Runtime().Name
+			}
 			st.Policy = server.PolicyOf(guarded)
 		}
-		st.DockerAvailable = docker.Available
+		st.DockerAvailable = dk.Available
 		return st
 	}
 }

@@ -3,6 +3,8 @@
 package quota_test
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -48,6 +50,31 @@ func TestConformanceDocker(t *testing.T) {
 	sandboxtest.Config{Spec: sandbox.Spec{Image: testutil.Image()}, Only: cases}.Run(t, func(t *testing.T) sandbox.Provider {
 		root := t.TempDir()
 		p, err := docker.New(t.Context(), docker.Options{WorkspaceRoot: root})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return quota.Wrap(p, root, image.UID, image.GID, nil)
+	})
+}
+
+// TestConformanceRunsc: the same on Docker under gVisor, whose file proxy
+// (the Gofer) must pass the bounded file system's ENOSPC through. Skipped
+// when the daemon has no runsc, unless WARDEN_REQUIRE_RUNSC=1.
+func TestConformanceRunsc(t *testing.T) {
+	testutil.RequireDocker(t)
+	supported(t)
+	probe, err := docker.New(t.Context(), docker.Options{WorkspaceRoot: t.TempDir(), Runtime: "runsc", KeepOrphans: true})
+	switch {
+	case err == nil:
+		_ = probe.Close(context.WithoutCancel(t.Context()))
+	case errors.Is(err, sandbox.ErrUnavailable) && !testutil.Required("WARDEN_REQUIRE_RUNSC"):
+		t.Skipf("no gVisor: %v", err)
+	default:
+		t.Fatalf("%v (WARDEN_REQUIRE_RUNSC=1 requires it)", err)
+	}
+	sandboxtest.Config{Spec: sandbox.Spec{Image: testutil.Image()}, Only: cases}.Run(t, func(t *testing.T) sandbox.Provider {
+		root := t.TempDir()
+		p, err := docker.New(t.Context(), docker.Options{WorkspaceRoot: root, Runtime: "runsc"})
 		if err != nil {
 			t.Fatal(err)
 		}

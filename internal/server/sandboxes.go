@@ -47,7 +47,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
 		AvailableProviders: st.Providers,
 	}
 	if st.Provider != "" {
-		resp.Provider = &api.ProviderInfo{Name: st.Provider, Isolation: string(st.Isolation)}
+		resp.Provider = &api.ProviderInfo{Name: st.Provider, Isolation: string(st.Isolation), Runtime: st.Runtime}
 	}
 	return writeJSON(w, http.StatusOK, resp)
 }

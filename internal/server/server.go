@@ -75,6 +75,9 @@ type StatusInfo struct {
 	// Provider and Isolation describe the backend; empty when disabled.
 	Provider  string
 	Isolation sandbox.Isolation
+	// Runtime is the OCI runtime of the provider's containers ("runc",
+	// "runsc"), "" for providers without one.
+	Runtime string
 	// DockerAvailable reports whether a Docker daemon answers, whichever
 	// provider is selected.
 	DockerAvailable bool

@@ -1,8 +1,6 @@
 package bench
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"os"
 	"runtime"
@@ -11,6 +9,8 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+
+	"github.com/warden-sandbox/warden/internal/stats"
 )
 
 // Machine describes where a report was measured. Fields that could not be
@@ -36,10 +36,10 @@ func machineInfo(ctx context.Context, cli *client.Client, d *dockerCLI) Machine 
 		CPUs:         runtime.NumCPU(),
 		GoVersion:    runtime.Version(),
 		Architecture: runtime.GOARCH,
-		CPUModel:     procField("/proc/cpuinfo", "model name", ':'),
-		OS:           strings.Trim(procField("/etc/os-release", "PRETTY_NAME", '='), `"`),
+		CPUModel:     stats.FileField("/proc/cpuinfo", "model name", ':'),
+		OS:           strings.Trim(stats.FileField("/etc/os-release", "PRETTY_NAME", '='), `"`),
 	}
-	if kb, err := strconv.ParseInt(strings.TrimSuffix(procField("/proc/meminfo", "MemTotal", ':'), " kB"), 10, 64); err == nil {
+	if kb, err := strconv.ParseInt(strings.TrimSuffix(stats.FileField("/proc/meminfo", "MemTotal", ':'), " kB"), 10, 64); err == nil {
 		m.MemoryBytes = kb << 10
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
@@ -59,21 +59,4 @@ func machineInfo(ctx context.Context, cli *client.Client, d *dockerCLI) Machine 
 		}
 	}
 	return m
-}
-
-// procField returns the trimmed value of the first "key<sep> value" line
-// of file, or "".
-func procField(file, key string, sep byte) string {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return ""
-	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), string(sep))
-		if ok && strings.TrimSpace(k) == key {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
 }

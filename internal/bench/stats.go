@@ -1,9 +1,10 @@
 package bench
 
 import (
-	"math"
 	"slices"
 	"time"
+
+	"github.com/warden-sandbox/warden/internal/stats"
 )
 
 // Stats summarizes the samples of one measured operation.
@@ -46,36 +47,14 @@ func summarize(name, kase, desc string, samples []time.Duration) Stats {
 	}
 	sorted := slices.Clone(samples)
 	slices.Sort(sorted)
-	s.Median = percentile(sorted, 0.5)
-	s.P10 = percentile(sorted, 0.1)
-	s.P90 = percentile(sorted, 0.9)
+	s.Median = stats.Percentile(sorted, 0.5)
+	s.P10 = stats.Percentile(sorted, 0.1)
+	s.P90 = stats.Percentile(sorted, 0.9)
 	s.Min = sorted[0]
 	s.Max = sorted[len(sorted)-1]
 	s.MedianMS, s.P10MS, s.P90MS = ms(s.Median), ms(s.P10), ms(s.P90)
 	s.MinMS, s.MaxMS = ms(s.Min), ms(s.Max)
 	return s
-}
-
-// percentile returns the p-quantile (0 <= p <= 1) of sorted samples,
-// interpolating linearly between the two nearest ranks (the default of
-// numpy and R, "type 7"): the median of an even number of samples is the
-// mean of the middle two.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	switch n := len(sorted); {
-	case n == 0:
-		return 0
-	case n == 1 || p <= 0:
-		return sorted[0]
-	case p >= 1:
-		return sorted[n-1]
-	}
-	h := float64(len(sorted)-1) * p
-	lo := int(math.Floor(h))
-	if lo+1 >= len(sorted) {
-		return sorted[lo]
-	}
-	frac := h - float64(lo)
-	return sorted[lo] + time.Duration(math.Round(frac*float64(sorted[lo+1]-sorted[lo])))
 }
 
 // ratio is baseline/warden, or 0 when either is missing.

@@ -4,6 +4,8 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/warden-sandbox/warden/internal/stats"
 )
 
 func msd(v ...float64) []time.Duration {
@@ -56,7 +58,7 @@ func TestPercentileBounds(t *testing.T) {
 		p    float64
 		want time.Duration
 	}{{0, msd(1)[0]}, {-1, msd(1)[0]}, {1, msd(4)[0]}, {2, msd(4)[0]}, {0.5, msd(2.5)[0]}, {1.0 / 3, msd(2)[0]}} {
-		if got := percentile(sorted, tt.p); got != tt.want {
+		if got := stats.Percentile(sorted, tt.p); got != tt.want {
 			t.Errorf("percentile(%v, %v) = %v, want %v", sorted, tt.p, got, tt.want)
 		}
 	}

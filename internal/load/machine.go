@@ -1,12 +1,12 @@
 package load
 
 import (
-	"bufio"
-	"bytes"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
+
+	"github.com/warden-sandbox/warden/internal/stats"
 )
 
 // Machine describes the machine the suite ran on, which is the server's
@@ -27,10 +27,10 @@ func machineInfo() Machine {
 	m := Machine{
 		CPUs:      runtime.NumCPU(),
 		GoVersion: runtime.Version(),
-		CPUModel:  fileField("/proc/cpuinfo", "model name", ':'),
-		OS:        strings.Trim(fileField("/etc/os-release", "PRETTY_NAME", '='), `"`),
+		CPUModel:  stats.FileField("/proc/cpuinfo", "model name", ':'),
+		OS:        strings.Trim(stats.FileField("/etc/os-release", "PRETTY_NAME", '='), `"`),
 	}
-	if kb, err := strconv.ParseInt(strings.TrimSuffix(fileField("/proc/meminfo", "MemTotal", ':'), " kB"), 10, 64); err == nil {
+	if kb, err := strconv.ParseInt(strings.TrimSuffix(stats.FileField("/proc/meminfo", "MemTotal", ':'), " kB"), 10, 64); err == nil {
 		m.MemoryBytes = kb << 10
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
@@ -42,21 +42,4 @@ func machineInfo() Machine {
 		}
 	}
 	return m
-}
-
-// fileField returns the trimmed value of the first "key<sep> value" line
-// of file, or "".
-func fileField(file, key string, sep byte) string {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return ""
-	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), string(sep))
-		if ok && strings.TrimSpace(k) == key {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
 }

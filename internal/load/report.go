@@ -3,12 +3,13 @@ package load
 import (
 	"fmt"
 	"maps"
-	"math"
 	"slices"
 	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
+
+	"github.com/warden-sandbox/warden/internal/stats"
 )
 
 // Error classes.
@@ -255,31 +256,11 @@ func summarize(kind string, samples []time.Duration) KindStats {
 	}
 	sorted := slices.Clone(samples)
 	slices.Sort(sorted)
-	s.P50MS = ms(percentile(sorted, 0.50))
-	s.P90MS = ms(percentile(sorted, 0.90))
-	s.P99MS = ms(percentile(sorted, 0.99))
+	s.P50MS = ms(stats.Percentile(sorted, 0.50))
+	s.P90MS = ms(stats.Percentile(sorted, 0.90))
+	s.P99MS = ms(stats.Percentile(sorted, 0.99))
 	s.MaxMS = ms(sorted[len(sorted)-1])
 	return s
-}
-
-// percentile returns the p-quantile of sorted samples, interpolating
-// linearly between the two nearest ranks, as internal/bench does.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	switch n := len(sorted); {
-	case n == 0:
-		return 0
-	case n == 1 || p <= 0:
-		return sorted[0]
-	case p >= 1:
-		return sorted[n-1]
-	}
-	h := float64(len(sorted)-1) * p
-	lo := int(math.Floor(h))
-	if lo+1 >= len(sorted) {
-		return sorted[lo]
-	}
-	frac := h - float64(lo)
-	return sorted[lo] + time.Duration(math.Round(frac*float64(sorted[lo+1]-sorted[lo])))
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/warden-sandbox/warden/internal/stats"
 )
 
 const exposition = `# HELP go_goroutines Number of goroutines that currently exist.
@@ -84,7 +86,7 @@ func TestPercentile(t *testing.T) {
 		p    float64
 		want time.Duration
 	}{{0, time.Millisecond}, {0.5, 50500 * time.Microsecond}, {0.99, 99010 * time.Microsecond}, {1, 100 * time.Millisecond}} {
-		if got := percentile(sorted, c.p); got != c.want {
+		if got := stats.Percentile(sorted, c.p); got != c.want {
 			t.Errorf("percentile(%v) = %v, want %v", c.p, got, c.want)
 		}
 	}

@@ -629,6 +629,7 @@ class Worker(object):
         self.frozen = 0
         self.done = 0  # number of the last execution completed
         self.snap_done = -1  # self.done when the snapshot was taken
+        self.result_read = True  # the agent has read the last result ("r")
         # Frames to the agent are written whole: threads of the code may
         # call display() while the main thread answers.
         self.wlock = _thread.allocate_lock()
@@ -829,14 +830,21 @@ class Worker(object):
         Returns whether snapshots are enabled, or None at end of input."""
         # Snapshots are taken in idle time, never on an execution's
         # critical path: fork() costs about 1 ms per 10 MB here.
-        if snapshots and (promoted or (self.snap_done != self.done and self.idle())):
+        # An idle snapshot replaces the one the last "s" named only once
+        # the agent has read that execution's result ("r"): before that,
+        # the agent may find garbage the code wrote into our channel, kill
+        # us and promote the snapshot it knows of, which must still exist.
+        if snapshots and (promoted or (self.result_read and self.snap_done != self.done and self.idle())):
             self.resnapshot()
         f = self.rq.read_blocking()
         if f is None:
             return None
         kind, payload = f
+        if kind == b"r":
+            self.result_read = True
         if kind != b"x":
             return snapshots
+        self.result_read = True  # a request comes only after the last result was read
         req = json.loads(payload.decode())
         if req.get("checkpoint"):
             self.resnapshot()
@@ -858,6 +866,7 @@ class Worker(object):
         if dropped:
             res["outputs_dropped"] = dropped
         self.done = int(req.get("n", self.done + 1))
+        self.result_read = False
         self.send(b"d", res)
         return snapshots
 
@@ -1487,6 +1496,11 @@ class Agent(object):
                 except ValueError:
                     f, why = None, "the code wrote garbage into the interpreter's control channel"
             if result is not None:
+                # The worker may replace its snapshot only now: until we
+                # have read its result, garbage the code wrote before it
+                # can still make us kill the worker and promote the
+                # snapshot its "s" named (see Worker.step).
+                self.ack(b"r")
                 break
             status = self.dead(self.worker)
             if why is not None or status is not None or (phase == 1 and now() >= deadline):
@@ -1628,15 +1642,16 @@ class Agent(object):
             while self.pump(fd, out):
                 pass
 
-    def ack(self):
-        """Let the worker go on after an output. A worker that died since
-        must not take the agent with it (SIGPIPE), nor a pipe full of acks
-        nobody reads (frames the code forged) block it: then the worker
-        has acks to read already."""
+    def ack(self, kind=b"a"):
+        """Let the worker go on after an output ("a"), or tell it its
+        result was read ("r"). A worker that died since must not take the
+        agent with it (SIGPIPE), nor a pipe full of acks nobody reads
+        (frames the code forged) block it: then the worker has acks to
+        read already."""
         old = signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         os.set_blocking(self.w_rq, False)
         try:
-            os.write(self.w_rq, HDR.pack(b"a", 0))  # atomic: under PIPE_BUF
+            os.write(self.w_rq, HDR.pack(kind, 0))  # atomic: under PIPE_BUF
         except OSError:
             pass
         finally:

@@ -345,12 +345,14 @@ func TestOutputFloodAndProtocolAbuse(t *testing.T) {
 		if err := p.Checkpoint(t.Context(), id); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.Exec(t.Context(), id, sandbox.ExecRequest{Language: sandbox.Python, Code: code, Timeout: 5 * time.Second}); err != nil {
+		abused, err := p.Exec(t.Context(), id, sandbox.ExecRequest{Language: sandbox.Python, Code: code, Timeout: 5 * time.Second})
+		if err != nil {
 			t.Fatalf("Exec(%q): %v", code, err)
 		}
 		r := run(t, p, id, sandbox.Python, "print('ok')\nx", 0)
 		if string(r.Stdout) != "ok\n" || r.ReturnValue == nil || *r.ReturnValue != "42" {
-			t.Fatalf("after %q: %q %v %v", code, r.Stdout, r.ReturnValue, r.Notes)
+			t.Fatalf("after %q (exit %d, error %+v, notes %q): %q %v %v %+v exit %d", code,
+				abused.ExitCode, abused.Error, abused.Notes, r.Stdout, r.ReturnValue, r.Notes, r.Error, r.ExitCode)
 		}
 	}
 	// Killing the agent itself: the host resets the sandbox and goes on.

@@ -225,6 +225,13 @@ func (r *runner) finished() {
 // fails the call instead of hanging the run.
 func (r *runner) callTimeout() time.Duration { return r.opts.Timeout + time.Minute }
 
+// createTimeout bounds a create on the client's side. Creates queue on the
+// server for a turn to start (a few at once), and on a small machine whose
+// CPUs the other clients' executions keep busy, the last of a burst of 50
+// waited two minutes: a patient agent waits that long, and the report
+// shows how long it took.
+const createTimeout = 5 * time.Minute
+
 // sampleEvery scrapes /metrics and reports progress every interval until
 // ctx ends. rep's samples are its own until then.
 func (r *runner) sampleEvery(ctx context.Context, sc *scraper, rep *Report) {

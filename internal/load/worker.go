@@ -287,7 +287,7 @@ func (w *worker) create(ctx context.Context) bool {
 		if err != nil {
 			return false
 		}
-		cctx, cancel := context.WithTimeout(ctx, r.callTimeout())
+		cctx, cancel := context.WithTimeout(ctx, createTimeout)
 		t0 := time.Now()
 		sb, err := r.c.Create(cctx, r.opts.Sandbox)
 		d := time.Since(t0)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"strings"
 
@@ -12,11 +11,7 @@ import (
 )
 
 func cmdImage(ctx context.Context, args []string, e env) error {
-	if len(args) == 0 || args[0] != "build" {
-		return fmt.Errorf("want `warden image build`: %w", errUsage)
-	}
-	fs := flag.NewFlagSet("warden image build", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs := newFlagSet("warden image build")
 	sf := newSettingFlags(e)
 	var opts image.Options
 	sf.add(fs, "name", "SANDBOX__IMAGE", "image name")
@@ -30,7 +25,31 @@ func cmdImage(ctx context.Context, args []string, e env) error {
 	fs.Var(&packages, "package", "extra pip `requirement` for --framework; repeatable")
 	wheels := fs.String("wheels", "", "install --framework packages from this host `dir` of wheels, without a package index")
 	python := fs.String("python-version", "", "Python version of the framework image (default: the runtime image's)")
-	if err := fs.Parse(args[1:]); err != nil {
+	switch {
+	case len(args) > 0 && args[0] == "build":
+		args = args[1:]
+	case len(args) > 0 && strings.HasPrefix(args[0], "-"):
+		// warden image --help is the help of warden image build; other
+		// flags need the subcommand first.
+		if err := parseFlags(fs, args); err != nil {
+			if _, ok := err.(helpRequest); ok {
+				return err
+			}
+		}
+		return usageErrorf("want warden image build %s", strings.Join(args, " "))
+	case len(args) > 0:
+		msg := fmt.Sprintf("unknown subcommand %q; want warden image build", args[0])
+		if suggest(args[0], []string{"build"}) != "" {
+			msg = fmt.Sprintf("unknown subcommand %q; did you mean \"build\"?", args[0])
+		}
+		return usageErrorf("%s", msg)
+	default:
+		return usageErrorf("want warden image build")
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
 		return err
 	}
 	cfg, err := sf.load(e)

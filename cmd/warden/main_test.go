@@ -29,9 +29,9 @@ func TestUsageErrors(t *testing.T) {
 			t.Errorf("warden %v = exit %d, stderr %q; want 2 and a message", args, code, stderr)
 		}
 	}
-	if code, _, stderr := runCLI(t, "", "exec", "--memory", "5", "--cpus", "-1", "--python", "1"); code != 1 ||
-		!strings.Contains(stderr, "SANDBOX__MEMORY_LIMIT") || !strings.Contains(stderr, "SANDBOX__CPU_LIMIT") {
-		t.Errorf("bad settings: exit %d, stderr %q; want both named", code, stderr)
+	if code, _, stderr := runCLI(t, "", "exec", "--memory", "5", "--cpus", "-1", "--python", "1"); code != 2 ||
+		!strings.Contains(stderr, `--memory "5"`) || !strings.Contains(stderr, `--cpus "-1"`) {
+		t.Errorf("bad flags: exit %d, stderr %q; want both named", code, stderr)
 	}
 }
 
@@ -166,7 +166,11 @@ func TestExecPolicy(t *testing.T) {
 // (Landlock and rlimits), as the warden binary does.
 func TestMain(m *testing.M) {
 	bwrap.Init()
-	os.Exit(m.Run())
+	code := m.Run()
+	if cliBinDir != "" {
+		_ = os.RemoveAll(cliBinDir)
+	}
+	os.Exit(code)
 }
 
 // TestExecOutputDir: figures and rich reprs of a cell are written as

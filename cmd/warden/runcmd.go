@@ -24,9 +24,7 @@ import (
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
 
-const runUsage = `Usage: warden run [flags] SCRIPT... [-- ARG...]
-
-Runs each Python script in a sandbox of its own (network off unless
+const runHelp = `Runs each Python script in a sandbox of its own (network off unless
 --network) and records the run in <log-dir>/run_<script>_<8 hex>/:
 console.log, stdout.log, stderr.log, result.json and workspace/. Arguments
 after -- are passed to every script. Flags may come before or after the
@@ -40,19 +38,11 @@ exit code of the first script that failed (124 for a timeout), or 1.
 
 A framework other than none, --package and --python-version select a
 per-framework image (warden-runtime-<framework>:latest), built first if it
-is missing; pip needs PyPI or --wheels DIR.
-
-Flags:
-`
+is missing; pip needs PyPI or --wheels DIR.`
 
 // cmdRun is `warden run`: scripts in sandboxes, one run record each.
 func cmdRun(ctx context.Context, args []string, e env) error {
-	fs := flag.NewFlagSet("warden run", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprint(e.stderr, runUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("warden run")
 	sf := newSettingFlags(e)
 	var envs, envFiles, packages multi
 	framework := fs.String("framework", image.FrameworkNone, "agent `framework` of the image: "+strings.Join(image.Frameworks(), ", "))
@@ -80,31 +70,31 @@ func cmdRun(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	if len(scripts) == 0 {
-		return fmt.Errorf("no script given (warden run SCRIPT... [-- ARG...]): %w", errUsage)
+		return usageErrorf("no script given (warden run SCRIPT... [-- ARG...])")
 	}
 	if _, err := image.FrameworkPackages(*framework); err != nil {
-		return fmt.Errorf("--framework: %v: %w", err, errUsage)
+		return usageErrorf("--framework: %v", err)
 	}
 	for _, p := range packages {
 		if err := image.ValidatePackage(p); err != nil {
-			return fmt.Errorf("--package: %v: %w", err, errUsage)
+			return usageErrorf("--package: %v", err)
 		}
 	}
 	if *python != "" {
 		if err := image.ValidatePythonVersion(*python); err != nil {
-			return fmt.Errorf("--python-version: %v: %w", err, errUsage)
+			return usageErrorf("--python-version: %v", err)
 		}
 	}
 	if *parallel < 1 {
-		return fmt.Errorf("--parallel %d: want at least 1: %w", *parallel, errUsage)
+		return usageErrorf("--parallel %d: want at least 1", *parallel)
 	}
 	timeout, err := config.ParseDuration(*timeoutFlag)
 	if err != nil || timeout <= 0 {
-		return fmt.Errorf("--timeout %q: want a positive number of seconds or a duration: %w", *timeoutFlag, errUsage)
+		return usageErrorf("--timeout %q: want a positive number of seconds or a duration", *timeoutFlag)
 	}
 	limit, err := config.ParseBytes(*outputLimit)
 	if err != nil || limit < 1 || limit > 1<<30 {
-		return fmt.Errorf("--output-limit %q: want a byte size from 1 to 1g: %w", *outputLimit, errUsage)
+		return usageErrorf("--output-limit %q: want a byte size from 1 to 1g", *outputLimit)
 	}
 	cfg, err := sf.load(e)
 	if err != nil {
@@ -124,14 +114,14 @@ func cmdRun(ctx context.Context, args []string, e env) error {
 	for _, kv := range envs {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok {
-			return fmt.Errorf("--env %q is not K=V: %w", kv, errUsage)
+			return usageErrorf("--env %q is not K=V", kv)
 		}
 		jobEnv[k] = v
 	}
 	frameworkImage := *imageFlag == "" &&
 		(*framework != image.FrameworkNone || len(packages) > 0 || (*python != "" && *python != image.DebianPython))
 	if *wheels != "" && !frameworkImage {
-		return fmt.Errorf("--wheels applies only when a framework image is built (--framework, --package or --python-version without --image): %w", errUsage)
+		return usageErrorf("--wheels applies only when a framework image is built (--framework, --package or --python-version without --image)")
 	}
 
 	if cfg.Sandbox.Provider == config.ProviderAuto {
@@ -262,7 +252,7 @@ func parseInterleaved(fs *flag.FlagSet, args []string) (positional, rest []strin
 		args, rest = args[:i], slices.Clone(args[i+1:])
 	}
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := parseFlags(fs, args); err != nil {
 			return nil, nil, err
 		}
 		args = fs.Args()

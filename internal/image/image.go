@@ -264,7 +264,7 @@ func chooseRecipe(ctx context.Context, api API, o Options, w io.Writer) (recipe,
 		if err != nil || !ok {
 			return bootstrapRecipe, err
 		}
-		phasef(w, "reusing base image %s (set RebuildBase to bootstrap it again)", o.BaseName)
+		phasef(w, "reusing base image %s (warden image build --rebuild-base bootstraps it again)", o.BaseName)
 		return debianRecipe, nil
 	}
 	if o.Strategy == StrategyDebian {

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/warden-sandbox/warden/internal/testutil"
+)
+
+// The tests in this file run the warden binary as a user does, and check
+// its exit code, stdout and stderr.
+
+var (
+	cliBinOnce sync.Once
+	cliBin     string
+	cliBinErr  error
+	cliBinDir  string
+)
+
+// wardenBinary builds warden once for the tests of this file.
+func wardenBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	cliBinOnce.Do(func() {
+		cliBinDir, cliBinErr = os.MkdirTemp("", "warden-cli-test-")
+		if cliBinErr != nil {
+			return
+		}
+		cliBin = cliBinDir + "/warden"
+		out, err := exec.Command("go", "build", "-o", cliBin, ".").CombinedOutput()
+		if err != nil {
+			cliBinErr = errors.New(string(out))
+		}
+	})
+	if cliBinErr != nil {
+		t.Fatalf("go build: %v", cliBinErr)
+	}
+	return cliBin
+}
+
+// wardenCmd runs the binary with args and extra environment variables, in
+// dir when it is not "".
+func wardenCmd(t *testing.T, dir string, environ []string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), wardenBinary(t), args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "SANDBOX__IMAGE="+testutil.Image())
+	cmd.Env = append(cmd.Env, environ...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code = cmd.ProcessState.ExitCode()
+	if _, ok := errors.AsType[*exec.ExitError](err); err != nil && !ok {
+		t.Fatalf("warden %q: %v", args, err)
+	}
+	return code, out.String(), errb.String()
+}
+
+// TestCLIHelp: help goes to stdout with exit 0 and shows the command's
+// synopsis, description and flags with their defaults, whichever way it
+// is asked for.
+func TestCLIHelp(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"help"}, []string{"Commands:", "  exec ", "  image ", "warden help COMMAND"}},
+		{[]string{"--help"}, []string{"Commands:"}},
+		{[]string{"help", "exec"}, []string{"warden exec [flags] --python CODE", "Creates one sandbox", "--memory SIZE", "default 512m", "--write-dir DIR"}},
+		{[]string{"exec", "--help"}, []string{"warden exec [flags] --python CODE", "--memory SIZE"}},
+		{[]string{"exec", "-h"}, []string{"warden exec [flags] --python CODE"}},
+		{[]string{"image", "--help"}, []string{"warden image build [flags]", "--rebuild-base", "--strategy STRING"}},
+		{[]string{"help", "image"}, []string{"warden image build [flags]"}},
+		{[]string{"image", "build", "--help"}, []string{"warden image build [flags]"}},
+		{[]string{"help", "run"}, []string{"warden run [flags] SCRIPT...", "--parallel N", "(default 30m)"}},
+		{[]string{"help", "prune"}, []string{"warden prune"}},
+		{[]string{"serve", "--help"}, []string{"warden serve [flags]", "--port PORT", "default 8000"}},
+	}
+	for _, c := range cases {
+		code, stdout, stderr := wardenCmd(t, "", nil, c.args...)
+		if code != 0 || stderr != "" {
+			t.Errorf("warden %q = exit %d, stderr %q; want 0 and nothing", c.args, code, stderr)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(stdout, w) {
+				t.Errorf("warden %q: stdout lacks %q:\n%s", c.args, w, stdout)
+			}
+		}
+		if strings.Contains(stdout, "Usage of ") {
+			t.Errorf("warden %q prints Go's bare usage:\n%s", c.args, stdout)
+		}
+	}
+}
+
+// TestCLIUsageErrors: a mistake in the command line gets one line in the
+// user's terms (with the nearest command or flag when there is one), a
+// pointer to the help, exit 2, and nothing runs.
+func TestCLIUsageErrors(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"exce"}, `warden: unknown command "exce"; did you mean "exec"?`},
+		{[]string{"help", "exce"}, `did you mean "exec"?`},
+		{[]string{"exec", "--pyton", "1"}, "warden exec: unknown flag --pyton; did you mean --python?"},
+		{[]string{"exec", "--memory", "1m", "--python", "1"}, `warden exec: --memory "1m": must be at least 6m`},
+		{[]string{"exec", "--cpus", "lots", "--python", "1"}, `warden exec: --cpus "lots": `},
+		{[]string{"exec", "--python"}, "warden exec: --python needs a value"},
+		{[]string{"exec", "--python", "print(1)", "oops"}, `unexpected argument "oops"; put a program to run after --`},
+		{[]string{"exec", "--server", "http://127.0.0.1:1", "--provider", "docker", "--python", "1"}, "--provider cannot be used with --server"},
+		{[]string{"exec", "--env", "novalue", "--python", "1"}, `--env "novalue" is not K=V`},
+		{[]string{"prune", "extra"}, `warden prune: unexpected argument "extra"`},
+		{[]string{"image", "build", "extra"}, `warden image: unexpected argument "extra"`},
+		{[]string{"image", "biuld"}, `unknown subcommand "biuld"; did you mean "build"?`},
+		{[]string{"image"}, "want warden image build"},
+		{[]string{"doctor", "now"}, `unexpected argument "now"`},
+		{[]string{"run", "a.py", "--paralel", "2"}, "did you mean --parallel?"},
+	}
+	for _, c := range cases {
+		code, stdout, stderr := wardenCmd(t, "", nil, c.args...)
+		if code != 2 || stdout != "" || !strings.Contains(stderr, c.want) {
+			t.Errorf("warden %q = exit %d, stdout %q, stderr %q; want 2, nothing, and %q", c.args, code, stdout, stderr, c.want)
+		}
+		if strings.Contains(stderr, "SANDBOX__") || strings.Contains(stderr, ": usage") ||
+			strings.Contains(stderr, ": invalid argument") || strings.Contains(stderr, "Usage of") {
+			t.Errorf("warden %q: stderr speaks Warden's internals: %q", c.args, stderr)
+		}
+		if n := strings.Count(strings.TrimSpace(stderr), "\n"); n != 1 {
+			t.Errorf("warden %q: stderr has %d lines, want the message and the pointer to help:\n%s", c.args, n+1, stderr)
+		}
+	}
+}
+
+// TestCLIMissingImage: a missing image is explained with what to run
+// and the setting to change, not an API field or an error class.
+func TestCLIMissingImage(t *testing.T) {
+	testutil.RequireDocker(t)
+	t.Parallel()
+	code, stdout, stderr := wardenCmd(t, "", nil, "exec", "--provider", "docker", "--image", "warden-test-nope:latest", "--python", "1")
+	if code != 1 || stdout != "" || !strings.Contains(stderr, "warden image build") ||
+		!strings.Contains(stderr, "SANDBOX__AUTO_PULL_IMAGE") || strings.Contains(stderr, "invalid argument") {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+// TestCLIInterrupt: Ctrl-C during an execution removes the sandbox and
+// exits 130, as a shell reports a command ended by SIGINT.
+func TestCLIInterrupt(t *testing.T) {
+	testutil.RequireBwrap(t)
+	t.Parallel()
+	cmd := exec.CommandContext(t.Context(), wardenBinary(t), "exec", "--provider", "bubblewrap",
+		"--python", "import time\nprint('ready', flush=True)\ntime.sleep(60)")
+	cmd.Env = append(os.Environ(), "SANDBOX__PROVIDER_FALLBACK=false", "SANDBOX__BWRAP_ROOT=host",
+		"SANDBOX__WORKSPACE_ROOT="+testutil.SharedDir(t))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stdout)
+	if !sc.Scan() || sc.Text() != "ready" {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("no ready line; stderr %q", errb.String())
+	}
+	start := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 130 || time.Since(start) > 20*time.Second {
+		t.Errorf("after SIGINT: exit %d after %v, stderr %q; want 130 promptly", code, time.Since(start), errb.String())
+	}
+}

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -186,5 +188,46 @@ func TestCLIInterrupt(t *testing.T) {
 	_ = cmd.Wait()
 	if code := cmd.ProcessState.ExitCode(); code != 130 || time.Since(start) > 20*time.Second {
 		t.Errorf("after SIGINT: exit %d after %v, stderr %q; want 130 promptly", code, time.Since(start), errb.String())
+	}
+}
+
+// TestCLIExecProbesOnlyWhatItNeeds: with bubblewrap chosen, exec does
+// not contact Docker (here a daemon address that accepts connections and
+// never answers, where each contact costs a connection timeout); doctor
+// still looks at everything.
+func TestCLIExecProbesOnlyWhatItNeeds(t *testing.T) {
+	testutil.RequireBwrap(t)
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var contacts atomic.Int32
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			contacts.Add(1)
+			held = append(held, c)
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	environ := []string{"DOCKER_HOST=tcp://" + ln.Addr().String(), "SANDBOX__DOCKER_CONNECTION_TIMEOUT=2s",
+		"SANDBOX__BWRAP_ROOT=host", "SANDBOX__WORKSPACE_ROOT=" + testutil.SharedDir(t)}
+	code, stdout, stderr := wardenCmd(t, "", environ, "exec", "--python", "print(1)")
+	if code != 0 || stdout != "1\n" || contacts.Load() != 0 {
+		t.Errorf("exec = exit %d, stdout %q, stderr %q, %d contacts with Docker; want 0, 1, no contact", code, stdout, stderr, contacts.Load())
+	}
+	code, stdout, _ = wardenCmd(t, "", environ, "doctor")
+	if code != 0 || !strings.Contains(stdout, "✓ bubblewrap") || contacts.Load() == 0 {
+		t.Errorf("doctor = exit %d, %d contacts with Docker; want 0 and a probe of Docker:\n%s", code, contacts.Load(), stdout)
 	}
 }

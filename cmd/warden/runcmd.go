@@ -130,7 +130,7 @@ func cmdRun(ctx context.Context, args []string, e env) error {
 		// explicit choice (SANDBOX__PROVIDER_FALLBACK).
 		cfg.Sandbox.Provider = config.ProviderDocker
 	}
-	sel, err := provider.Select(ctx, cfg, logger(cfg, e.stderr))
+	sel, err := provider.Open(ctx, cfg, logger(cfg, e.stderr))
 	if err != nil {
 		return fmt.Errorf("%w\n(run `warden doctor` for details and remedies)", err)
 	}

@@ -31,7 +31,7 @@ type localTarget struct {
 }
 
 func newLocalTarget(ctx context.Context, cfg config.Config, spec sandbox.Spec, e env) (*localTarget, error) {
-	sel, err := provider.Select(ctx, cfg, logger(cfg, e.stderr))
+	sel, err := provider.Open(ctx, cfg, logger(cfg, e.stderr))
 	if err != nil {
 		return nil, fmt.Errorf("%w\n(run `warden doctor` for details and remedies)", err)
 	}

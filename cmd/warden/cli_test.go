@@ -3,10 +3,12 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -229,5 +231,53 @@ func TestCLIExecProbesOnlyWhatItNeeds(t *testing.T) {
 	code, stdout, _ = wardenCmd(t, "", environ, "doctor")
 	if code != 0 || !strings.Contains(stdout, "✓ bubblewrap") || contacts.Load() == 0 {
 		t.Errorf("doctor = exit %d, %d contacts with Docker; want 0 and a probe of Docker:\n%s", code, contacts.Load(), stdout)
+	}
+}
+
+// TestCLINoSilentSubstitute: an image asked for is run or refused, never
+// replaced by another root filesystem; a provider asked for that cannot
+// run is named when another takes its place; exec and run choose alike,
+// and run's record says which ran.
+func TestCLINoSilentSubstitute(t *testing.T) {
+	testutil.RequireBwrap(t)
+	testutil.RequireDocker(t)
+	t.Parallel()
+	root := testutil.SharedDir(t)
+	environ := []string{"SANDBOX__WORKSPACE_ROOT=" + root}
+	code, stdout, stderr := wardenCmd(t, "", environ, "exec", "--image", "warden-test-nope:latest", "--python", "print(1)")
+	if code != 1 || stdout != "" || !strings.Contains(stderr, "warden-test-nope:latest") {
+		t.Errorf("exec --image missing = exit %d, stdout %q, stderr %q; want 1 and the image named", code, stdout, stderr)
+	}
+	code, stdout, stderr = wardenCmd(t, "", append(environ, "SANDBOX__PROVIDER_FALLBACK=false"),
+		"exec", "--provider", "bubblewrap", "--image", "warden-test-nope:latest", "--python", "print(1)")
+	if code != 1 || stdout != "" || !strings.Contains(stderr, "cannot run image warden-test-nope:latest") ||
+		!strings.Contains(stderr, "SANDBOX__BWRAP_ROOT=host") {
+		t.Errorf("exec --provider bubblewrap --image missing = exit %d, stdout %q, stderr %q; want 1 and why", code, stdout, stderr)
+	}
+	code, stdout, stderr = wardenCmd(t, "", append(environ, "SANDBOX__BWRAP_ROOT=/nonexistent-rootfs"),
+		"exec", "--provider", "bubblewrap", "--python", "print(1)")
+	if code != 0 || stdout != "1\n" || !strings.Contains(stderr, "warning: bubblewrap cannot run here") || !strings.Contains(stderr, "using docker instead") {
+		t.Errorf("exec --provider bubblewrap, bubblewrap broken = exit %d, stdout %q, stderr %q; want the fallback said", code, stdout, stderr)
+	}
+
+	// warden run takes the same default as exec and records it.
+	dir := testutil.SharedDir(t)
+	if err := os.WriteFile(dir+"/task.py", []byte("print('ran')\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = wardenCmd(t, dir, environ, "run", "--json", "task.py")
+	var res struct {
+		Provider string `json:"provider"`
+		Stdout   string `json:"stdout"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &res); code != 0 || err != nil || res.Provider != "bubblewrap" || res.Stdout != "ran\n" {
+		t.Errorf("run = exit %d, %+v (%v), stderr %q; want bubblewrap recorded", code, res, err, stderr)
+	}
+	runs, _ := filepath.Glob(filepath.Join(dir, "logs", "run_task_*", "result.json"))
+	if len(runs) != 1 {
+		t.Fatalf("result files %v, want one", runs)
+	}
+	if b, err := os.ReadFile(runs[0]); err != nil || !strings.Contains(string(b), `"provider": "bubblewrap"`) {
+		t.Errorf("result.json = %s, %v; want the provider", b, err)
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -61,6 +60,7 @@ func cmdRun(ctx context.Context, args []string, e env) error {
 	fs.Var(&envs, "env", "environment variable `K=V` for the scripts; repeatable")
 	fs.Var(&envFiles, "env-file", "read environment variables from a .env `file`; repeatable")
 	fs.Var(&packages, "package", "extra pip `requirement` for the image, e.g. pandas==2.2.3; repeatable")
+	sf.add(fs, "provider", "SANDBOX__PROVIDER", "isolation backend: auto, bubblewrap, docker, seatbelt or local")
 	sf.add(fs, "memory", "SANDBOX__MEMORY_LIMIT", "memory limit of each script's sandbox, e.g. 1g")
 	sf.add(fs, "cpus", "SANDBOX__CPU_LIMIT", "CPU limit of each sandbox, e.g. 0.5")
 	sf.add(fs, "pids", "SANDBOX__PIDS_LIMIT", "maximum number of processes in each sandbox")
@@ -124,10 +124,15 @@ func cmdRun(ctx context.Context, args []string, e env) error {
 		return usageErrorf("--wheels applies only when a framework image is built (--framework, --package or --python-version without --image)")
 	}
 
-	if cfg.Sandbox.Provider == config.ProviderAuto {
-		// The script runner is SafeAgents' DockerRunner: it prefers Docker,
-		// whose images carry the frameworks, and falls back like any
-		// explicit choice (SANDBOX__PROVIDER_FALLBACK).
+	if *imageFlag != "" {
+		// The image is chosen before the provider, so that bubblewrap
+		// runs its root filesystem, as Docker runs the image.
+		cfg.Sandbox.Image = *imageFlag
+	}
+	if frameworkImage && cfg.Sandbox.Provider == config.ProviderAuto {
+		// Framework images are built by Docker, and only Docker runs an
+		// image other than SANDBOX__IMAGE's: auto means Docker here, as an
+		// explicit choice (SANDBOX__PROVIDER_FALLBACK applies).
 		cfg.Sandbox.Provider = config.ProviderDocker
 	}
 	sel, err := provider.Open(ctx, cfg, logger(cfg, e.stderr))
@@ -138,9 +143,7 @@ func cmdRun(ctx context.Context, args []string, e env) error {
 		return fmt.Errorf("no sandbox backend: %s\n(run `warden doctor` for details and remedies)", sel.Reason)
 	}
 	defer sel.Provider.Close(context.WithoutCancel(ctx))
-	if sel.Warning != "" {
-		fmt.Fprintln(e.stderr, "warden: warning:", sel.Warning)
-	}
+	warnSelection(e, cfg, sel)
 
 	// Scripts pass the Python check when it is on for this provider, as
 	// code sent to `warden exec` does.
@@ -156,11 +159,11 @@ func cmdRun(ctx context.Context, args []string, e env) error {
 		}
 	}
 
-	img := cmp.Or(*imageFlag, cfg.Sandbox.Image)
+	img := cfg.Sandbox.Image
 	if frameworkImage {
 		dp, ok := sel.Provider.(*docker.Provider)
 		if !ok {
-			return fmt.Errorf("framework images need the Docker provider, not %s", sel.Provider.Name())
+			return fmt.Errorf("framework images (--framework, --package, --python-version) are built and run by Docker, and %s was selected: use --provider docker or make Docker reachable", sel.Provider.Name())
 		}
 		fo := image.FrameworkOptions{Framework: *framework, Packages: packages, WheelDir: *wheels, PythonVersion: *python}
 		if *python == "" || *python == image.DebianPython {

@@ -20,7 +20,9 @@ import (
 func runScripts(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	e := env{environ: []string{"SANDBOX__IMAGE=" + testutil.Image()}, stdin: strings.NewReader(""), stdout: &out, stderr: &errb}
+	// These tests were written for Docker; TestCLIRunProvider covers the
+	// default.
+	e := env{environ: []string{"SANDBOX__IMAGE=" + testutil.Image(), "SANDBOX__PROVIDER=docker"}, stdin: strings.NewReader(""), stdout: &out, stderr: &errb}
 	code = run(t.Context(), append([]string{"run"}, args...), e)
 	return code, out.String(), errb.String()
 }

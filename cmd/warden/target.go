@@ -38,9 +38,7 @@ func newLocalTarget(ctx context.Context, cfg config.Config, spec sandbox.Spec, e
 	if sel.Provider == nil {
 		return nil, fmt.Errorf("no sandbox backend: %s\n(run `warden doctor` for details and remedies)", sel.Reason)
 	}
-	if sel.Warning != "" {
-		fmt.Fprintln(e.stderr, "warden: warning:", sel.Warning)
-	}
+	warnSelection(e, cfg, sel)
 	base := quota.Wrap(sel.Provider, cfg.Sandbox.WorkspaceRoot, image.UID, image.GID, logger(cfg, e.stderr))
 	p := provider.Guard(base, cfg.Sandbox)
 	info, err := p.Create(ctx, spec)
@@ -49,6 +47,23 @@ func newLocalTarget(ctx context.Context, cfg config.Config, spec sandbox.Spec, e
 		return nil, fmt.Errorf("creating sandbox: %w", err)
 	}
 	return &localTarget{p: p, info: info}, nil
+}
+
+// warnSelection says on stderr when the provider is not the one asked
+// for (SANDBOX__PROVIDER_FALLBACK), or isolates nothing.
+func warnSelection(e env, cfg config.Config, sel provider.Selection) {
+	if want := cfg.Sandbox.Provider; want != config.ProviderAuto && sel.Provider != nil && sel.Provider.Name() != string(want) {
+		why := ""
+		for _, a := range sel.Tried {
+			if a.Name == string(want) {
+				why = ": " + a.Reason
+			}
+		}
+		fmt.Fprintf(e.stderr, "warden: warning: %s cannot run here%s; using %s instead (SANDBOX__PROVIDER_FALLBACK=false makes this an error)\n", want, why, sel.Provider.Name())
+	}
+	if sel.Warning != "" {
+		fmt.Fprintln(e.stderr, "warden: warning:", sel.Warning)
+	}
 }
 
 func (t *localTarget) id() sandbox.ID { return t.info.ID }

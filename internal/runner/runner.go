@@ -176,6 +176,7 @@ func (r *Runner) Run(ctx context.Context, job Job) (res Result, err error) {
 		Args:      slices.Clone(job.Args),
 		Framework: job.Framework,
 		Image:     cmp.Or(job.Image, r.opts.Spec.Image, sandbox.DefaultImage),
+		Provider:  r.p.Name(),
 		ExitCode:  -1,
 		StartedAt: start.UTC().Truncate(time.Millisecond),
 		Timeout:   timeout.Seconds(),

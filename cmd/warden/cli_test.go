@@ -281,3 +281,27 @@ func TestCLINoSilentSubstitute(t *testing.T) {
 		t.Errorf("result.json = %s, %v; want the provider", b, err)
 	}
 }
+
+// TestCLISmaller: prune for bubblewrap alone, a missing script, and
+// exec --json as a reader wants it.
+func TestCLISmaller(t *testing.T) {
+	testutil.RequireBwrap(t)
+	t.Parallel()
+	root := testutil.SharedDir(t)
+	code, stdout, stderr := wardenCmd(t, "", []string{"SANDBOX__PROVIDER=bubblewrap", "SANDBOX__WORKSPACE_ROOT=" + root}, "prune")
+	if code != 0 || !strings.Contains(stdout, "orphaned bubblewrap sandboxes") || strings.Contains(stdout, "container") || stderr != "" {
+		t.Errorf("prune on bubblewrap = exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+
+	code, stdout, stderr = wardenCmd(t, t.TempDir(), nil, "run", "nope.py")
+	if code != 2 || stdout != "" || !strings.Contains(stderr, "script nope.py: not found") || strings.Contains(stderr, "-1") {
+		t.Errorf("run nope.py = exit %d, stdout %q, stderr %q; want 2 and one message", code, stdout, stderr)
+	}
+
+	code, stdout, stderr = wardenCmd(t, "", []string{"SANDBOX__WORKSPACE_ROOT=" + root, "SANDBOX__BWRAP_ROOT=host"},
+		"exec", "--provider", "bubblewrap", "--json", "--python", "print('<a>'); 1/0")
+	if code != 1 || !strings.Contains(stdout, `"stdout":"<a>\n"`) || strings.Contains(stdout, `\u003c`) ||
+		strings.Contains(stdout, "error_traceback") || strings.Count(stdout, "ZeroDivisionError: division by zero") != 2 {
+		t.Errorf("exec --json = exit %d, stdout %s, stderr %q; want <> as is, the traceback in stderr and error only", code, stdout, stderr)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/warden-sandbox/warden/api"
 	"github.com/warden-sandbox/warden/client"
 	"github.com/warden-sandbox/warden/internal/config"
 	"github.com/warden-sandbox/warden/internal/policy"
@@ -251,21 +252,24 @@ func refusal(err error) (*policy.PolicyError, bool) {
 	return nil, false
 }
 
-// writeJSONResult writes one line: the result object with the cell's
-// number, language and sandbox ID in front.
+// jsonResult is one line of `warden exec --json`: the API's result
+// object with the cell's number, language and sandbox ID in front, minus
+// error_traceback, TinyAgent's copy of error.traceback.
+type jsonResult struct {
+	Cell      int              `json:"cell"`
+	Language  sandbox.Language `json:"language"`
+	SandboxID sandbox.ID       `json:"sandbox_id"`
+	api.ExecResult
+	// ErrorTraceback hides the API's field of that name: always nil, so
+	// omitted.
+	ErrorTraceback *string `json:"error_traceback,omitempty"`
+}
+
+// writeJSONResult writes r as one line, with <, > and & as they are.
 func writeJSONResult(w io.Writer, n int, lang sandbox.Language, id sandbox.ID, r sandbox.ExecResult) error {
-	body, err := json.Marshal(wire.ExecResult(r))
-	if err != nil {
-		return err
-	}
-	head, err := json.Marshal(map[string]any{"cell": n, "language": lang, "sandbox_id": id})
-	if err != nil {
-		return err
-	}
-	line := append(head[:len(head)-1], ',')
-	line = append(line, body[1:]...)
-	_, err = w.Write(append(line, '\n'))
-	return err
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(jsonResult{Cell: n, Language: lang, SandboxID: id, ExecResult: wire.ExecResult(r)})
 }
 
 // codeArg returns v, or standard input when v is "-".
@@ -316,7 +320,7 @@ func openDocker(ctx context.Context, cfg config.Config, e env) (*docker.Provider
 	switch s.Provider {
 	case config.ProviderAuto, config.ProviderDocker:
 	default:
-		return nil, fmt.Errorf("provider %q is not available in this version of warden; use docker", s.Provider)
+		return nil, fmt.Errorf("warden bench measures the Docker provider (its bwrap case compares bubblewrap with it), and SANDBOX__PROVIDER is %s: unset it or set it to docker", s.Provider)
 	}
 	var err error
 	for attempt := 0; attempt <= s.DockerMaxRetries; attempt++ {

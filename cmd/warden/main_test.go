@@ -80,10 +80,11 @@ func TestExecJSON(t *testing.T) {
 		Cell           int    `json:"cell"`
 		SandboxID      string `json:"sandbox_id"`
 		ExitCode       int    `json:"exit_code"`
-		ErrorTraceback string `json:"error_traceback"`
+		ErrorTraceback *string `json:"error_traceback"`
 		Error          struct {
-			Name string `json:"name"`
-			Line int    `json:"line"`
+			Name      string `json:"name"`
+			Line      int    `json:"line"`
+			Traceback string `json:"traceback"`
 		} `json:"error"`
 		DurationMS float64 `json:"duration_ms"`
 	}
@@ -91,7 +92,7 @@ func TestExecJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	if r.Cell != 2 || r.SandboxID == "" || r.ExitCode != 1 || r.Error.Name != "ZeroDivisionError" || r.Error.Line != 1 ||
-		!strings.Contains(r.ErrorTraceback, "division by zero") || r.DurationMS <= 0 {
+		!strings.Contains(r.Error.Traceback, "division by zero") || r.ErrorTraceback != nil || r.DurationMS <= 0 {
 		t.Errorf("json result = %+v", r)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -71,6 +72,11 @@ func cmdRun(ctx context.Context, args []string, e env) error {
 	}
 	if len(scripts) == 0 {
 		return usageErrorf("no script given (warden run SCRIPT... [-- ARG...])")
+	}
+	for _, s := range scripts {
+		if st, err := os.Stat(s); err != nil || !st.Mode().IsRegular() {
+			return usageErrorf("script %s: not found or not a file", s)
+		}
 	}
 	if _, err := image.FrameworkPackages(*framework); err != nil {
 		return usageErrorf("--framework: %v", err)
@@ -353,7 +359,11 @@ func writeSummary(w io.Writer, results []runner.Result, labels []string) {
 		if dir == "" {
 			dir = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.1fs\t%s\n", labels[i], runStatus(res), res.ExitCode, res.Duration, dir)
+		code := strconv.Itoa(res.ExitCode)
+		if res.ExitCode == -1 {
+			code = "-" // it did not run to an exit
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1fs\t%s\n", labels[i], runStatus(res), code, res.Duration, dir)
 	}
 	tw.Flush()
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -303,5 +304,54 @@ func TestCLISmaller(t *testing.T) {
 	if code != 1 || !strings.Contains(stdout, `"stdout":"<a>\n"`) || strings.Contains(stdout, `\u003c`) ||
 		strings.Contains(stdout, "error_traceback") || strings.Count(stdout, "ZeroDivisionError: division by zero") != 2 {
 		t.Errorf("exec --json = exit %d, stdout %s, stderr %q; want <> as is, the traceback in stderr and error only", code, stdout, stderr)
+	}
+}
+
+// TestCLIImageBuildProgress: a build shows one line per phase, the
+// tools' output goes to a log file, and a failure shows the log's tail
+// and where the log is; --quiet shows no phases.
+func TestCLIImageBuildProgress(t *testing.T) {
+	testutil.RequireDocker(t)
+	t.Parallel()
+	if _, err := net.LookupHost("registry-1.docker.io"); err == nil {
+		t.Skip("a registry is reachable here: the pull would succeed and the build take minutes")
+	}
+	logPath := filepath.Join(t.TempDir(), "build.log")
+	args := []string{"image", "build", "--name", "warden-test-never:latest", "--strategy", "official", "--log-file", logPath}
+	code, stdout, stderr := wardenCmd(t, "", nil, args...)
+	if code != 1 || stdout != "" || !strings.Contains(stderr, "[0:00] pulling python:") ||
+		!strings.Contains(stderr, "full build log: "+logPath) || strings.Contains(stderr, "\x1b[") {
+		t.Errorf("image build = exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if b, err := os.ReadFile(logPath); err != nil || !strings.Contains(string(b), "==> pulling python:") {
+		t.Errorf("build log: %v\n%s", err, b)
+	}
+	code, _, stderr = wardenCmd(t, "", nil, append(args, "--quiet")...)
+	if code != 1 || strings.Contains(stderr, "[0:00]") || !strings.Contains(stderr, "full build log:") {
+		t.Errorf("image build --quiet = exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestBuildProgress renders phases and keeps the tail of the rest.
+func TestBuildProgress(t *testing.T) {
+	t.Parallel()
+	var shown, failure bytes.Buffer
+	logPath := filepath.Join(t.TempDir(), "log")
+	p, err := newBuildProgress(&shown, logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(p, "==> bootstrapping Debian...\nGet:1 http://deb \x1b[1mbold\x1b[0m\n")
+	fmt.Fprint(p, "==> installing\npartial ")
+	fmt.Fprint(p, "line\n")
+	p.finish(errors.New("failed"), &failure, true)
+	if want := "[0:00] bootstrapping Debian\n[0:00] installing\n"; shown.String() != want {
+		t.Errorf("shown = %q, want %q", shown.String(), want)
+	}
+	if want := "last lines of the build log:\n  Get:1 http://deb bold\n  partial line\nfull build log: " + logPath + "\n"; failure.String() != want {
+		t.Errorf("failure = %q, want %q", failure.String(), want)
+	}
+	if b, _ := os.ReadFile(logPath); !strings.Contains(string(b), "\x1b[1mbold") {
+		t.Errorf("log = %q, want everything as written", b)
 	}
 }

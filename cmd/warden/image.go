@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/moby/moby/client"
@@ -25,6 +26,8 @@ func cmdImage(ctx context.Context, args []string, e env) error {
 	fs.Var(&packages, "package", "extra pip `requirement` for --framework; repeatable")
 	wheels := fs.String("wheels", "", "install --framework packages from this host `dir` of wheels, without a package index")
 	python := fs.String("python-version", "", "Python version of the framework image (default: the runtime image's)")
+	quiet := fs.Bool("quiet", false, "show no progress, only the outcome (and the log's tail on failure)")
+	logFile := fs.String("log-file", "", "write the build's full log to `path` and keep it (default: a temporary file, kept only on failure)")
 	switch {
 	case len(args) > 0 && args[0] == "build":
 		args = args[1:]
@@ -67,27 +70,33 @@ func cmdImage(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	defer cli.Close()
+	var show io.Writer = e.stderr
+	if *quiet {
+		show = nil
+	}
+	prog, err := newBuildProgress(show, *logFile)
+	if err != nil {
+		return err
+	}
+	name, built := opts.Name, false
 	if *framework != "" {
 		fo := image.FrameworkOptions{Framework: *framework, Packages: packages, WheelDir: *wheels, PythonVersion: *python,
 			Runtime: opts, NoCache: opts.NoCache, Rebuild: opts.Rebuild}
 		if *python == "" || *python == image.DebianPython {
 			fo.Base = opts.Name
 		}
-		name, built, err := image.EnsureFramework(ctx, cli, fo, e.stdout)
-		if err != nil {
-			return err
-		}
-		if !built {
-			fmt.Fprintf(e.stdout, "image %s is already present (use --rebuild to build it again)\n", name)
-		}
-		return nil
+		name, built, err = image.EnsureFramework(ctx, cli, fo, prog)
+	} else {
+		built, err = image.Ensure(ctx, cli, opts, prog)
 	}
-	built, err := image.Ensure(ctx, cli, opts, e.stdout)
-	if err != nil {
+	prog.finish(err, e.stderr, *logFile != "")
+	switch {
+	case err != nil:
 		return err
-	}
-	if !built {
-		fmt.Fprintf(e.stdout, "image %s is already present (use --rebuild to build it again)\n", opts.Name)
+	case built:
+		fmt.Fprintf(e.stdout, "built image %s\n", name)
+	default:
+		fmt.Fprintf(e.stdout, "image %s is already present (use --rebuild to build it again)\n", name)
 	}
 	return nil
 }

@@ -77,9 +77,9 @@ func TestExecJSON(t *testing.T) {
 		t.Fatalf("exit %d, %d lines: %s", code, len(lines), stdout)
 	}
 	var r struct {
-		Cell           int    `json:"cell"`
-		SandboxID      string `json:"sandbox_id"`
-		ExitCode       int    `json:"exit_code"`
+		Cell           int     `json:"cell"`
+		SandboxID      string  `json:"sandbox_id"`
+		ExitCode       int     `json:"exit_code"`
 		ErrorTraceback *string `json:"error_traceback"`
 		Error          struct {
 			Name      string `json:"name"`

@@ -175,7 +175,13 @@ func cmdRun(ctx context.Context, args []string, e env) error {
 		if *python == "" || *python == image.DebianPython {
 			fo.Base = cfg.Sandbox.Image
 		}
-		if img, _, err = image.EnsureFramework(ctx, dp.Client(), fo, e.stderr); err != nil {
+		prog, err := newBuildProgress(e.stderr, "")
+		if err != nil {
+			return err
+		}
+		img, _, err = image.EnsureFramework(ctx, dp.Client(), fo, prog)
+		prog.finish(err, e.stderr, false)
+		if err != nil {
 			return fmt.Errorf("framework image: %w", err)
 		}
 	}

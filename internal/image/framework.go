@@ -423,8 +423,10 @@ func BuildFramework(ctx context.Context, api API, opts FrameworkOptions, progres
 		return fmt.Errorf("building image %s: %w", o.Name, err)
 	}
 	defer resp.Body.Close()
-	tail := &tailWriter{w: w, max: 64 << 10}
+	layers := &layerTracker{w: w}
+	tail := &tailWriter{w: layers, max: 64 << 10}
 	if err := decodeStream(resp.Body, tail); err != nil {
+		removeUntagged(ctx, api, layers.last)
 		return fmt.Errorf("building image %s: %w", o.Name, classifyBuildError(err, tail.String(), o))
 	}
 	phasef(w, "built %s in %s", o.Name, time.Since(start).Round(time.Second))

@@ -355,3 +355,45 @@ func TestBuildProgress(t *testing.T) {
 		t.Errorf("log = %q, want everything as written", b)
 	}
 }
+
+// TestCLIRunParallelProgress: several scripts without --prefix say on
+// stderr when each starts and how it ended, before the summary.
+func TestCLIRunParallelProgress(t *testing.T) {
+	testutil.RequireBwrap(t)
+	t.Parallel()
+	dir := testutil.SharedDir(t)
+	for name, body := range map[string]string{"a.py": "print('a')\n", "b.py": "import sys; sys.exit(3)\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	environ := []string{"SANDBOX__WORKSPACE_ROOT=" + testutil.SharedDir(t), "SANDBOX__BWRAP_ROOT=host"}
+	code, stdout, stderr := wardenCmd(t, dir, environ, "run", "--parallel", "2", "a.py", "b.py")
+	for _, want := range []string{"warden run: a.py: started\n", "warden run: b.py: started\n",
+		"warden run: a.py: ok, exit 0, ", "warden run: b.py: failed, exit 3, "} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if code != 3 || !strings.Contains(stdout, "SCRIPT") {
+		t.Errorf("exit %d, stdout %q; want 3 and the summary", code, stdout)
+	}
+}
+
+// TestCLILogFormatAuto: LOG__FORMAT=auto logs JSON when stderr is not a
+// terminal, as documented.
+func TestCLILogFormatAuto(t *testing.T) {
+	testutil.RequireBwrap(t)
+	t.Parallel()
+	environ := []string{"SANDBOX__WORKSPACE_ROOT=" + testutil.SharedDir(t), "SANDBOX__BWRAP_ROOT=host", "LOG__LEVEL=debug"}
+	_, _, stderr := wardenCmd(t, "", environ, "exec", "--provider", "bubblewrap", "--python", "1")
+	first, _, _ := strings.Cut(stderr, "\n")
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(first), &rec); err != nil || rec["msg"] == nil {
+		t.Errorf("first log line %q is not JSON: %v", first, err)
+	}
+	_, _, stderr = wardenCmd(t, "", append(environ, "LOG__FORMAT=text"), "exec", "--provider", "bubblewrap", "--python", "1")
+	if !strings.HasPrefix(stderr, "time=") {
+		t.Errorf("LOG__FORMAT=text: stderr %q", stderr)
+	}
+}

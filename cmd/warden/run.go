@@ -333,13 +333,20 @@ func unjoin(err error) []error {
 	return []error{err}
 }
 
-// logger builds the operational logger (not sandbox output) on stderr.
+// logger builds the operational logger (not sandbox output) on w:
+// LOG__FORMAT text or json, or auto: text on a terminal, else JSON.
 func logger(cfg config.Config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.Log.Level.Level()}
-	if cfg.Log.Format == config.LogFormat("json") {
+	switch cfg.Log.Format {
+	case config.LogFormat("json"):
 		return slog.New(slog.NewJSONHandler(w, opts))
+	case config.LogFormat("text"):
+		return slog.New(slog.NewTextHandler(w, opts))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	if isTerminal(w) {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
 // readFile reads a code file; "-" is standard input.

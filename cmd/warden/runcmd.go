@@ -227,6 +227,15 @@ func cmdRun(ctx context.Context, args []string, e env) error {
 			label := labels[i]
 			jobs[i].OnOutput = func(s sandbox.Stream, p []byte) { out.write(label, s, p) }
 		}
+		if !raw && !*prefix {
+			// Output is only in the logs: say on stderr what runs and
+			// how each run ended, as it happens.
+			label := labels[i]
+			jobs[i].OnStart = func() { out.status("%s: started", label) }
+			jobs[i].OnDone = func(res runner.Result) {
+				out.status("%s: %s, exit %s, %.1fs", label, runStatus(res), exitText(res), res.Duration)
+			}
+		}
 	}
 
 	results := r.RunAll(ctx, jobs, *parallel)
@@ -329,6 +338,14 @@ func (p *prefixer) write(label string, s sandbox.Stream, b []byte) {
 	}
 }
 
+// status writes one line of progress to stderr, between whole lines of
+// output.
+func (p *prefixer) status(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.stderr, "warden run: "+format+"\n", args...)
+}
+
 // flush writes the incomplete last lines.
 func (p *prefixer) flush() {
 	p.mu.Lock()
@@ -365,13 +382,18 @@ func writeSummary(w io.Writer, results []runner.Result, labels []string) {
 		if dir == "" {
 			dir = "-"
 		}
-		code := strconv.Itoa(res.ExitCode)
-		if res.ExitCode == -1 {
-			code = "-" // it did not run to an exit
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1fs\t%s\n", labels[i], runStatus(res), code, res.Duration, dir)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1fs\t%s\n", labels[i], runStatus(res), exitText(res), res.Duration, dir)
 	}
 	tw.Flush()
+}
+
+// exitText is the exit code of a run, or "-" when it did not run to an
+// exit.
+func exitText(res runner.Result) string {
+	if res.ExitCode == -1 {
+		return "-"
+	}
+	return strconv.Itoa(res.ExitCode)
 }
 
 func runStatus(res runner.Result) string {

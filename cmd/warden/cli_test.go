@@ -397,3 +397,70 @@ func TestCLILogFormatAuto(t *testing.T) {
 		t.Errorf("LOG__FORMAT=text: stderr %q", stderr)
 	}
 }
+
+// TestCLIWritableDirs: a directory the sandbox is to write is checked
+// before anything starts: one it cannot write is refused with what to
+// change; one it can is written, and what it creates belongs to the
+// sandbox's host user: uid 1000 under root, the invoking user otherwise.
+func TestCLIWritableDirs(t *testing.T) {
+	testutil.RequireBwrap(t)
+	testutil.RequireDocker(t)
+	testutil.RequireRoot(t)
+	t.Parallel()
+	environ := []string{"SANDBOX__WORKSPACE_ROOT=" + testutil.SharedDir(t), "SANDBOX__BWRAP_ROOT=host"}
+	for _, c := range []struct {
+		provider, flag string
+	}{{"bubblewrap", "--write-dir"}, {"docker", "--write-dir"}, {"bubblewrap", "--workspace"}, {"docker", "--workspace"}} {
+		dir := filepath.Join(testutil.SharedDir(t), "out") // reachable, root's, 0755
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		code := "open('" + dir + "/made', 'w').write('x')"
+		if c.flag == "--workspace" {
+			code = "open('made', 'w').write('x')" // the workspace is at /workspace
+		}
+		rc, stdout, stderr := wardenCmd(t, "", environ, "exec", "--provider", c.provider, c.flag, dir, "--python", code)
+		if rc != 1 || stdout != "" || !strings.Contains(stderr, c.flag+" "+dir+": "+c.provider+" sandboxes write as host uid 1000") ||
+			!strings.Contains(stderr, "chown 1000:1000 "+dir) {
+			t.Errorf("%s %s root's dir = exit %d, stdout %q, stderr %q; want 1 and what to change", c.provider, c.flag, rc, stdout, stderr)
+		}
+		if _, err := os.Stat(dir + "/made"); err == nil {
+			t.Errorf("%s %s: the sandbox ran", c.provider, c.flag)
+		}
+		if err := os.Chown(dir, 1000, 1000); err != nil {
+			t.Fatal(err)
+		}
+		rc, _, stderr = wardenCmd(t, "", environ, "exec", "--provider", c.provider, c.flag, dir, "--python", code)
+		st, err := os.Stat(dir + "/made")
+		if rc != 0 || err != nil || st.Sys().(*syscall.Stat_t).Uid != 1000 {
+			t.Errorf("%s %s uid 1000's dir = exit %d, stderr %q, %v; want the file made, by uid 1000", c.provider, c.flag, rc, stderr, err)
+		}
+	}
+
+	// An unprivileged user running bubblewrap: the sandbox writes as
+	// that user.
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("no setpriv to run warden as another user")
+	}
+	home := testutil.SharedDir(t)
+	bin := filepath.Join(home, "warden")
+	if b, err := os.ReadFile(wardenBinary(t)); err != nil || os.WriteFile(bin, b, 0o755) != nil {
+		t.Fatal("copying the binary")
+	}
+	out, root := filepath.Join(home, "out"), filepath.Join(home, "root")
+	for _, d := range []string{out, root} {
+		if err := os.Mkdir(d, 0o755); err != nil || os.Chown(d, 1001, 1001) != nil {
+			t.Fatal(d)
+		}
+	}
+	cmd := exec.CommandContext(t.Context(), setpriv, "--reuid", "1001", "--regid", "1001", "--clear-groups",
+		bin, "exec", "--provider", "bubblewrap", "--write-dir", out, "--python", "open('"+out+"/made', 'w').write('x')")
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + home, "SANDBOX__WORKSPACE_ROOT=" + root, "SANDBOX__BWRAP_ROOT=host",
+		"SANDBOX__PROVIDER_FALLBACK=false", "LOG__LEVEL=error"}
+	b, err := cmd.CombinedOutput()
+	st, serr := os.Stat(out + "/made")
+	if err != nil || serr != nil || st.Sys().(*syscall.Stat_t).Uid != 1001 {
+		t.Errorf("as uid 1001: %v %s, %v; want the file made, by uid 1001", err, b, serr)
+	}
+}

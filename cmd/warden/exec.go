@@ -167,7 +167,19 @@ func cmdExec(ctx context.Context, args []string, e env) error {
 		}
 		target, err = newRemoteTarget(ctx, *server, key, remoteCreateOptions(spec, set, readDirs, writeDirs))
 	} else {
-		target, err = newLocalTarget(ctx, cfg, spec, e)
+		labels := map[string]string{}
+		for _, m := range spec.Mounts {
+			labels[m.Source] = "SANDBOX__ADDITIONAL_WRITE_DIRS"
+		}
+		for _, d := range writeDirs {
+			labels[absPath(d)] = "--write-dir"
+		}
+		for _, m := range mounts {
+			if mt, err := parseMount(m); err == nil {
+				labels[mt.Source] = "--mount"
+			}
+		}
+		target, err = newLocalTarget(ctx, cfg, spec, writableDirs(spec, "--workspace", labels), e)
 	}
 	if err != nil {
 		return err

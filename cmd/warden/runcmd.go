@@ -150,6 +150,11 @@ func cmdRun(ctx context.Context, args []string, e env) error {
 	}
 	defer sel.Provider.Close(context.WithoutCancel(ctx))
 	warnSelection(e, cfg, sel)
+	if *creds != "" && *credsRW {
+		if err := checkWritable(sel.Provider, []hostDir{{"--credentials", absPath(*creds)}}); err != nil {
+			return err
+		}
+	}
 
 	// Scripts pass the Python check when it is on for this provider, as
 	// code sent to `warden exec` does.

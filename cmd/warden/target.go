@@ -30,7 +30,9 @@ type localTarget struct {
 	info sandbox.Info
 }
 
-func newLocalTarget(ctx context.Context, cfg config.Config, spec sandbox.Spec, e env) (*localTarget, error) {
+// newLocalTarget selects a provider and creates the sandbox, after
+// checking that the sandbox can write the directories it is to write.
+func newLocalTarget(ctx context.Context, cfg config.Config, spec sandbox.Spec, writable []hostDir, e env) (*localTarget, error) {
 	sel, err := provider.Open(ctx, cfg, logger(cfg, e.stderr))
 	if err != nil {
 		return nil, fmt.Errorf("%w\n(run `warden doctor` for details and remedies)", err)
@@ -39,6 +41,10 @@ func newLocalTarget(ctx context.Context, cfg config.Config, spec sandbox.Spec, e
 		return nil, fmt.Errorf("no sandbox backend: %s\n(run `warden doctor` for details and remedies)", sel.Reason)
 	}
 	warnSelection(e, cfg, sel)
+	if err := checkWritable(sel.Provider, writable); err != nil {
+		_ = sel.Provider.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
 	base := quota.Wrap(sel.Provider, cfg.Sandbox.WorkspaceRoot, image.UID, image.GID, logger(cfg, e.stderr))
 	p := provider.Guard(base, cfg.Sandbox)
 	info, err := p.Create(ctx, spec)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"slices"
 	"strings"
@@ -13,14 +12,16 @@ import (
 )
 
 func cmdBench(ctx context.Context, args []string, e env) error {
-	fs := flag.NewFlagSet("warden bench", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs := newFlagSet("warden bench")
 	sf := newSettingFlags(e)
 	sf.add(fs, "image", "SANDBOX__IMAGE", "image for Warden and the baselines")
 	n := fs.Int("n", 0, "samples per operation (default 200 for exec, 20 for lifecycle)")
 	cases := fs.String("cases", strings.Join(bench.AllCases(), ","), "comma-separated cases: "+strings.Join(bench.KnownCases(), ", ")+" (bwrap: the bubblewrap provider against the Docker provider)")
 	format := fs.String("format", "text", "output: text, markdown or json")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
 		return err
 	}
 	cfg, err := sf.load(e)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"strings"
 	"time"
@@ -41,15 +40,17 @@ type doctorReport struct {
 }
 
 func cmdDoctor(ctx context.Context, args []string, e env) error {
-	fs := flag.NewFlagSet("warden doctor", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs := newFlagSet("warden doctor")
 	sf := newSettingFlags(e)
 	sf.add(fs, "provider", "SANDBOX__PROVIDER", "provider to check: auto, seatbelt, bubblewrap, docker or local")
 	sf.add(fs, "timeout", "SANDBOX__DOCKER_CONNECTION_TIMEOUT", "timeout of one connection attempt")
 	sf.add(fs, "retries", "SANDBOX__DOCKER_MAX_RETRIES", "connection retries")
 	sf.add(fs, "image", "SANDBOX__IMAGE", "runtime image to look for")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
 		return err
 	}
 	cfg, err := sf.load(e)

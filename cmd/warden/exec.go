@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/warden-sandbox/warden/api"
 	"github.com/warden-sandbox/warden/client"
 	"github.com/warden-sandbox/warden/internal/config"
 	"github.com/warden-sandbox/warden/internal/policy"
@@ -34,9 +35,14 @@ type multi []string
 func (m *multi) String() string     { return strings.Join(*m, ",") }
 func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 
+const execHelp = `Creates one sandbox, runs the cells in command-line order in it (Python
+cells share one session: variables persist), stops at the first that
+fails, removes the sandbox and exits with that cell's exit code (124 for a
+timeout, 137 for a kill). A cell's final expression is printed like in a
+REPL. A program to run without a shell goes after --.`
+
 func cmdExec(ctx context.Context, args []string, e env) error {
-	fs := flag.NewFlagSet("warden exec", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs := newFlagSet("warden exec")
 	sf := newSettingFlags(e)
 	var cells []cell
 	var readDirs, writeDirs, mounts, envs, envFiles multi
@@ -80,25 +86,30 @@ func cmdExec(ctx context.Context, args []string, e env) error {
 	fs.BoolVar(&jsonOut, "json", false, "print each result as a JSON object (one per line)")
 	outputDir := fs.String("output-dir", "", "write rich outputs (figures, HTML, ...) of Python cells as files into `dir`")
 	server := fs.String("server", "", "run in the sandbox service at `URL` (warden serve) instead of locally")
-	apiKey := fs.String("api-key", "", "bearer key for --server (default: $WARDEN_API_KEY)")
-	if err := fs.Parse(args); err != nil {
+	apiKey := fs.String("api-key", "", "bearer `key` for --server (default: $WARDEN_API_KEY)")
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if rest := fs.Args(); len(rest) > 0 {
+		// A program runs only after --: a stray word is a mistake, not a
+		// command to run.
+		if i := len(args) - len(rest); i == 0 || args[i-1] != "--" {
+			return usageErrorf("unexpected argument %q; put a program to run after --, as in: warden exec -- %s", rest[0], strings.Join(rest, " "))
+		}
 		cells = append(cells, cell{lang: sandbox.Shell, argv: rest})
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if len(cells) == 0 {
-		return fmt.Errorf("nothing to run: give --python, --shell, --file or -- PROGRAM ARGS: %w", errUsage)
+		return usageErrorf("nothing to run: give --python, --shell, --file or -- PROGRAM ARGS")
 	}
 	if len(readDirs) > 0 {
-		if err := sf.loader.Set("SANDBOX__ADDITIONAL_READ_DIRS", absJoin(readDirs)); err != nil {
+		if err := sf.set("read-dir", "SANDBOX__ADDITIONAL_READ_DIRS", absJoin(readDirs)); err != nil {
 			return err
 		}
 	}
 	if len(writeDirs) > 0 {
-		if err := sf.loader.Set("SANDBOX__ADDITIONAL_WRITE_DIRS", absJoin(writeDirs)); err != nil {
+		if err := sf.set("write-dir", "SANDBOX__ADDITIONAL_WRITE_DIRS", absJoin(writeDirs)); err != nil {
 			return err
 		}
 	}
@@ -121,7 +132,7 @@ func cmdExec(ctx context.Context, args []string, e env) error {
 	for _, kv := range envs {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok {
-			return fmt.Errorf("--env %q is not K=V: %w", kv, errUsage)
+			return usageErrorf("--env %q is not K=V", kv)
 		}
 		spec.Env[k] = v
 	}
@@ -141,7 +152,14 @@ func cmdExec(ctx context.Context, args []string, e env) error {
 	var target execTarget
 	if *server != "" {
 		if len(mounts) > 0 {
-			return fmt.Errorf("--mount cannot be used with --server; use --read-dir and --write-dir: %w", errUsage)
+			return usageErrorf("--mount cannot be used with --server; use --read-dir and --write-dir")
+		}
+		// The service has chosen its backend and its limits on output
+		// already: say so rather than ignore the flags.
+		for _, f := range []string{"provider", "output-limit", "volume-mount-path"} {
+			if set[f] {
+				return usageErrorf("--%s cannot be used with --server: the service's own settings decide it", f)
+			}
 		}
 		key := *apiKey
 		if key == "" {
@@ -149,7 +167,19 @@ func cmdExec(ctx context.Context, args []string, e env) error {
 		}
 		target, err = newRemoteTarget(ctx, *server, key, remoteCreateOptions(spec, set, readDirs, writeDirs))
 	} else {
-		target, err = newLocalTarget(ctx, cfg, spec, e)
+		labels := map[string]string{}
+		for _, m := range spec.Mounts {
+			labels[m.Source] = "SANDBOX__ADDITIONAL_WRITE_DIRS"
+		}
+		for _, d := range writeDirs {
+			labels[absPath(d)] = "--write-dir"
+		}
+		for _, m := range mounts {
+			if mt, err := parseMount(m); err == nil {
+				labels[mt.Source] = "--mount"
+			}
+		}
+		target, err = newLocalTarget(ctx, cfg, spec, writableDirs(spec, "--workspace", labels), e)
 	}
 	if err != nil {
 		return err
@@ -234,21 +264,24 @@ func refusal(err error) (*policy.PolicyError, bool) {
 	return nil, false
 }
 
-// writeJSONResult writes one line: the result object with the cell's
-// number, language and sandbox ID in front.
+// jsonResult is one line of `warden exec --json`: the API's result
+// object with the cell's number, language and sandbox ID in front, minus
+// error_traceback, TinyAgent's copy of error.traceback.
+type jsonResult struct {
+	Cell      int              `json:"cell"`
+	Language  sandbox.Language `json:"language"`
+	SandboxID sandbox.ID       `json:"sandbox_id"`
+	api.ExecResult
+	// ErrorTraceback hides the API's field of that name: always nil, so
+	// omitted.
+	ErrorTraceback *string `json:"error_traceback,omitempty"`
+}
+
+// writeJSONResult writes r as one line, with <, > and & as they are.
 func writeJSONResult(w io.Writer, n int, lang sandbox.Language, id sandbox.ID, r sandbox.ExecResult) error {
-	body, err := json.Marshal(wire.ExecResult(r))
-	if err != nil {
-		return err
-	}
-	head, err := json.Marshal(map[string]any{"cell": n, "language": lang, "sandbox_id": id})
-	if err != nil {
-		return err
-	}
-	line := append(head[:len(head)-1], ',')
-	line = append(line, body[1:]...)
-	_, err = w.Write(append(line, '\n'))
-	return err
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(jsonResult{Cell: n, Language: lang, SandboxID: id, ExecResult: wire.ExecResult(r)})
 }
 
 // codeArg returns v, or standard input when v is "-".
@@ -268,7 +301,7 @@ func parseMount(s string) (sandbox.Mount, error) {
 		parts = parts[:n-1]
 	}
 	if len(parts) == 0 || len(parts) > 2 || parts[0] == "" {
-		return m, fmt.Errorf("--mount %q is not SRC[:DST][:ro]: %w", s, errUsage)
+		return m, usageErrorf("--mount %q is not SRC[:DST][:ro]", s)
 	}
 	src, err := filepath.Abs(parts[0])
 	if err != nil {
@@ -299,7 +332,7 @@ func openDocker(ctx context.Context, cfg config.Config, e env) (*docker.Provider
 	switch s.Provider {
 	case config.ProviderAuto, config.ProviderDocker:
 	default:
-		return nil, fmt.Errorf("provider %q is not available in this version of warden; use docker", s.Provider)
+		return nil, fmt.Errorf("warden bench measures the Docker provider (its bwrap case compares bubblewrap with it), and SANDBOX__PROVIDER is %s: unset it or set it to docker", s.Provider)
 	}
 	var err error
 	for attempt := 0; attempt <= s.DockerMaxRetries; attempt++ {

@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/moby/moby/client"
@@ -12,11 +12,7 @@ import (
 )
 
 func cmdImage(ctx context.Context, args []string, e env) error {
-	if len(args) == 0 || args[0] != "build" {
-		return fmt.Errorf("want `warden image build`: %w", errUsage)
-	}
-	fs := flag.NewFlagSet("warden image build", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs := newFlagSet("warden image build")
 	sf := newSettingFlags(e)
 	var opts image.Options
 	sf.add(fs, "name", "SANDBOX__IMAGE", "image name")
@@ -30,7 +26,33 @@ func cmdImage(ctx context.Context, args []string, e env) error {
 	fs.Var(&packages, "package", "extra pip `requirement` for --framework; repeatable")
 	wheels := fs.String("wheels", "", "install --framework packages from this host `dir` of wheels, without a package index")
 	python := fs.String("python-version", "", "Python version of the framework image (default: the runtime image's)")
-	if err := fs.Parse(args[1:]); err != nil {
+	quiet := fs.Bool("quiet", false, "show no progress, only the outcome (and the log's tail on failure)")
+	logFile := fs.String("log-file", "", "write the build's full log to `path` and keep it (default: a temporary file, kept only on failure)")
+	switch {
+	case len(args) > 0 && args[0] == "build":
+		args = args[1:]
+	case len(args) > 0 && strings.HasPrefix(args[0], "-"):
+		// warden image --help is the help of warden image build; other
+		// flags need the subcommand first.
+		if err := parseFlags(fs, args); err != nil {
+			if _, ok := err.(helpRequest); ok {
+				return err
+			}
+		}
+		return usageErrorf("want warden image build %s", strings.Join(args, " "))
+	case len(args) > 0:
+		msg := fmt.Sprintf("unknown subcommand %q; want warden image build", args[0])
+		if suggest(args[0], []string{"build"}) != "" {
+			msg = fmt.Sprintf("unknown subcommand %q; did you mean \"build\"?", args[0])
+		}
+		return usageErrorf("%s", msg)
+	default:
+		return usageErrorf("want warden image build")
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
 		return err
 	}
 	cfg, err := sf.load(e)
@@ -48,27 +70,33 @@ func cmdImage(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	defer cli.Close()
+	var show io.Writer = e.stderr
+	if *quiet {
+		show = nil
+	}
+	prog, err := newBuildProgress(show, *logFile)
+	if err != nil {
+		return err
+	}
+	name, built := opts.Name, false
 	if *framework != "" {
 		fo := image.FrameworkOptions{Framework: *framework, Packages: packages, WheelDir: *wheels, PythonVersion: *python,
 			Runtime: opts, NoCache: opts.NoCache, Rebuild: opts.Rebuild}
 		if *python == "" || *python == image.DebianPython {
 			fo.Base = opts.Name
 		}
-		name, built, err := image.EnsureFramework(ctx, cli, fo, e.stdout)
-		if err != nil {
-			return err
-		}
-		if !built {
-			fmt.Fprintf(e.stdout, "image %s is already present (use --rebuild to build it again)\n", name)
-		}
-		return nil
+		name, built, err = image.EnsureFramework(ctx, cli, fo, prog)
+	} else {
+		built, err = image.Ensure(ctx, cli, opts, prog)
 	}
-	built, err := image.Ensure(ctx, cli, opts, e.stdout)
-	if err != nil {
+	prog.finish(err, e.stderr, *logFile != "")
+	switch {
+	case err != nil:
 		return err
-	}
-	if !built {
-		fmt.Fprintf(e.stdout, "image %s is already present (use --rebuild to build it again)\n", opts.Name)
+	case built:
+		fmt.Fprintf(e.stdout, "built image %s\n", name)
+	default:
+		fmt.Fprintf(e.stdout, "image %s is already present (use --rebuild to build it again)\n", name)
 	}
 	return nil
 }

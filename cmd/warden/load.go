@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,9 +14,7 @@ import (
 	"github.com/warden-sandbox/warden/internal/load"
 )
 
-const loadUsage = `Usage: warden load [flags]
-
-Drives a Warden service with concurrent clients, each in a sandbox of its
+const loadHelp = `Drives a Warden service with concurrent clients, each in a sandbox of its
 own, running a mix of executions (Python keeping state, shell, large and
 truncated outputs, exceptions) and checking every result; reports errors,
 latencies per kind, throughput, and the server's memory, goroutines and
@@ -27,18 +24,10 @@ failed.
 Without --server it starts its own warden serve on a free loopback port
 (--binary, default this program) with --provider, raising
 SANDBOX__MAX_SANDBOXES to the number of clients unless it is set, and
-stops it at the end.
-
-Flags:
-`
+stops it at the end.`
 
 func cmdLoad(ctx context.Context, args []string, e env) error {
-	fs := flag.NewFlagSet("warden load", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprint(e.stderr, loadUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("warden load")
 	server := fs.String("server", "", "`URL` of a running service; empty starts one")
 	key := fs.String("key", lookupEnv(e.environ, client.EnvAPIKey), "API `key` of the service ($"+client.EnvAPIKey+")")
 	binary := fs.String("binary", "", "warden `executable` for the service the suite starts (default: this program)")
@@ -51,29 +40,29 @@ func cmdLoad(ctx context.Context, args []string, e env) error {
 	faultName := fs.String("fault", "none", "fault `mode`: none, disconnect, kill-agent, kill-server (needs a service the suite starts)")
 	timeout := fs.Duration("timeout", time.Minute, "timeout of each execution")
 	format := fs.String("format", "text", "report format: text or json")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q: %w", fs.Args(), errUsage)
+	if err := noArgs(fs); err != nil {
+		return err
 	}
 	fault, err := load.ParseFault(*faultName)
 	if err != nil {
-		return fmt.Errorf("--fault: %v: %w", err, errUsage)
+		return usageErrorf("--fault: %v", err)
 	}
 	switch {
 	case *clients < 1 || *clients > 10000:
-		return fmt.Errorf("--clients %d: want 1 to 10000: %w", *clients, errUsage)
+		return usageErrorf("--clients %d: want 1 to 10000", *clients)
 	case *executions < 1:
-		return fmt.Errorf("--executions %d: want at least 1: %w", *executions, errUsage)
+		return usageErrorf("--executions %d: want at least 1", *executions)
 	case *soak < 0 || *interval <= 0 || *timeout <= 0:
-		return fmt.Errorf("--soak, --interval and --timeout must be positive: %w", errUsage)
+		return usageErrorf("--soak, --interval and --timeout must be positive")
 	case *format != "text" && *format != "json":
-		return fmt.Errorf("--format %q: want text or json: %w", *format, errUsage)
+		return usageErrorf("--format %q: want text or json", *format)
 	case *server != "" && fault == load.FaultKillServer:
-		return fmt.Errorf("--fault kill-server kills the service, so only one the suite starts itself (no --server): %w", errUsage)
+		return usageErrorf("--fault kill-server kills the service, so only one the suite starts itself (no --server)")
 	case *server != "" && (*binary != "" || *providerName != "" || *serverLog != ""):
-		return fmt.Errorf("--binary, --provider and --server-log are for the service the suite starts, not with --server: %w", errUsage)
+		return usageErrorf("--binary, --provider and --server-log are for the service the suite starts, not with --server")
 	}
 
 	opts := load.Options{

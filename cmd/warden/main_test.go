@@ -29,9 +29,9 @@ func TestUsageErrors(t *testing.T) {
 			t.Errorf("warden %v = exit %d, stderr %q; want 2 and a message", args, code, stderr)
 		}
 	}
-	if code, _, stderr := runCLI(t, "", "exec", "--memory", "5", "--cpus", "-1", "--python", "1"); code != 1 ||
-		!strings.Contains(stderr, "SANDBOX__MEMORY_LIMIT") || !strings.Contains(stderr, "SANDBOX__CPU_LIMIT") {
-		t.Errorf("bad settings: exit %d, stderr %q; want both named", code, stderr)
+	if code, _, stderr := runCLI(t, "", "exec", "--memory", "5", "--cpus", "-1", "--python", "1"); code != 2 ||
+		!strings.Contains(stderr, `--memory "5"`) || !strings.Contains(stderr, `--cpus "-1"`) {
+		t.Errorf("bad flags: exit %d, stderr %q; want both named", code, stderr)
 	}
 }
 
@@ -77,13 +77,14 @@ func TestExecJSON(t *testing.T) {
 		t.Fatalf("exit %d, %d lines: %s", code, len(lines), stdout)
 	}
 	var r struct {
-		Cell           int    `json:"cell"`
-		SandboxID      string `json:"sandbox_id"`
-		ExitCode       int    `json:"exit_code"`
-		ErrorTraceback string `json:"error_traceback"`
+		Cell           int     `json:"cell"`
+		SandboxID      string  `json:"sandbox_id"`
+		ExitCode       int     `json:"exit_code"`
+		ErrorTraceback *string `json:"error_traceback"`
 		Error          struct {
-			Name string `json:"name"`
-			Line int    `json:"line"`
+			Name      string `json:"name"`
+			Line      int    `json:"line"`
+			Traceback string `json:"traceback"`
 		} `json:"error"`
 		DurationMS float64 `json:"duration_ms"`
 	}
@@ -91,7 +92,7 @@ func TestExecJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	if r.Cell != 2 || r.SandboxID == "" || r.ExitCode != 1 || r.Error.Name != "ZeroDivisionError" || r.Error.Line != 1 ||
-		!strings.Contains(r.ErrorTraceback, "division by zero") || r.DurationMS <= 0 {
+		!strings.Contains(r.Error.Traceback, "division by zero") || r.ErrorTraceback != nil || r.DurationMS <= 0 {
 		t.Errorf("json result = %+v", r)
 	}
 }
@@ -166,7 +167,11 @@ func TestExecPolicy(t *testing.T) {
 // (Landlock and rlimits), as the warden binary does.
 func TestMain(m *testing.M) {
 	bwrap.Init()
-	os.Exit(m.Run())
+	code := m.Run()
+	if cliBinDir != "" {
+		_ = os.RemoveAll(cliBinDir)
+	}
+	os.Exit(code)
 }
 
 // TestExecOutputDir: figures and rich reprs of a cell are written as

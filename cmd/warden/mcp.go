@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 
@@ -12,24 +11,16 @@ import (
 	"github.com/warden-sandbox/warden/internal/mcpserver"
 )
 
+const mcpHelp = `Serves the Model Context Protocol over stdin and stdout, for desktop agents
+and IDEs: tools to run Python (state kept between calls) and shell commands,
+read, write and list files, and create, list and destroy sandboxes. The
+session's default sandbox is removed when the client disconnects.`
+
 // cmdMCP serves one MCP session over stdin and stdout: the sandboxes live
 // in this process (as with `warden exec`), or in the warden serve named by
 // --server.
 func cmdMCP(ctx context.Context, args []string, e env) error {
-	fs := flag.NewFlagSet("warden mcp", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: warden mcp [flags]
-
-Serves the Model Context Protocol over stdin and stdout, for desktop agents
-and IDEs: tools to run Python (state kept between calls) and shell commands,
-read, write and list files, and create, list and destroy sandboxes. The
-session's default sandbox is removed when the client disconnects.
-
-Flags:
-`)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("warden mcp")
 	server := fs.String("server", "", "use the sandboxes of this warden serve (URL) instead of running them here; the key comes from WARDEN_API_KEY")
 	sf := newSettingFlags(e)
 	sf.add(fs, "provider", "SANDBOX__PROVIDER", "isolation backend: auto, bubblewrap, docker, seatbelt or local")
@@ -39,11 +30,11 @@ Flags:
 	sf.add(fs, "cpus", "SANDBOX__CPU_LIMIT", "CPUs per sandbox")
 	sf.add(fs, "timeout", "SANDBOX__TIMEOUT", "default timeout of one execution")
 	sf.addBool(fs, "network", "SANDBOX__ENABLE_NETWORK", "give sandboxes outbound network access")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q: %w", fs.Args(), errUsage)
+	if err := noArgs(fs); err != nil {
+		return err
 	}
 	// stdout carries the protocol: nothing else may write to it.
 	transport := &mcp.IOTransport{Reader: io.NopCloser(e.stdin), Writer: nopWriteCloser{e.stdout}}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 
 	"github.com/warden-sandbox/warden/internal/config"
@@ -19,10 +18,12 @@ import (
 // every one that can have left something here. Sandboxes of live Warden
 // processes are never touched.
 func cmdPrune(ctx context.Context, args []string, e env) error {
-	fs := flag.NewFlagSet("warden prune", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs := newFlagSet("warden prune")
 	sf := newSettingFlags(e)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
 		return err
 	}
 	cfg, err := sf.load(e)

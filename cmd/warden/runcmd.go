@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -12,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -24,9 +24,7 @@ import (
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
 
-const runUsage = `Usage: warden run [flags] SCRIPT... [-- ARG...]
-
-Runs each Python script in a sandbox of its own (network off unless
+const runHelp = `Runs each Python script in a sandbox of its own (network off unless
 --network) and records the run in <log-dir>/run_<script>_<8 hex>/:
 console.log, stdout.log, stderr.log, result.json and workspace/. Arguments
 after -- are passed to every script. Flags may come before or after the
@@ -40,19 +38,11 @@ exit code of the first script that failed (124 for a timeout), or 1.
 
 A framework other than none, --package and --python-version select a
 per-framework image (warden-runtime-<framework>:latest), built first if it
-is missing; pip needs PyPI or --wheels DIR.
-
-Flags:
-`
+is missing; pip needs PyPI or --wheels DIR.`
 
 // cmdRun is `warden run`: scripts in sandboxes, one run record each.
 func cmdRun(ctx context.Context, args []string, e env) error {
-	fs := flag.NewFlagSet("warden run", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprint(e.stderr, runUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("warden run")
 	sf := newSettingFlags(e)
 	var envs, envFiles, packages multi
 	framework := fs.String("framework", image.FrameworkNone, "agent `framework` of the image: "+strings.Join(image.Frameworks(), ", "))
@@ -71,6 +61,7 @@ func cmdRun(ctx context.Context, args []string, e env) error {
 	fs.Var(&envs, "env", "environment variable `K=V` for the scripts; repeatable")
 	fs.Var(&envFiles, "env-file", "read environment variables from a .env `file`; repeatable")
 	fs.Var(&packages, "package", "extra pip `requirement` for the image, e.g. pandas==2.2.3; repeatable")
+	sf.add(fs, "provider", "SANDBOX__PROVIDER", "isolation backend: auto, bubblewrap, docker, seatbelt or local")
 	sf.add(fs, "memory", "SANDBOX__MEMORY_LIMIT", "memory limit of each script's sandbox, e.g. 1g")
 	sf.add(fs, "cpus", "SANDBOX__CPU_LIMIT", "CPU limit of each sandbox, e.g. 0.5")
 	sf.add(fs, "pids", "SANDBOX__PIDS_LIMIT", "maximum number of processes in each sandbox")
@@ -80,31 +71,36 @@ func cmdRun(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	if len(scripts) == 0 {
-		return fmt.Errorf("no script given (warden run SCRIPT... [-- ARG...]): %w", errUsage)
+		return usageErrorf("no script given (warden run SCRIPT... [-- ARG...])")
+	}
+	for _, s := range scripts {
+		if st, err := os.Stat(s); err != nil || !st.Mode().IsRegular() {
+			return usageErrorf("script %s: not found or not a file", s)
+		}
 	}
 	if _, err := image.FrameworkPackages(*framework); err != nil {
-		return fmt.Errorf("--framework: %v: %w", err, errUsage)
+		return usageErrorf("--framework: %v", err)
 	}
 	for _, p := range packages {
 		if err := image.ValidatePackage(p); err != nil {
-			return fmt.Errorf("--package: %v: %w", err, errUsage)
+			return usageErrorf("--package: %v", err)
 		}
 	}
 	if *python != "" {
 		if err := image.ValidatePythonVersion(*python); err != nil {
-			return fmt.Errorf("--python-version: %v: %w", err, errUsage)
+			return usageErrorf("--python-version: %v", err)
 		}
 	}
 	if *parallel < 1 {
-		return fmt.Errorf("--parallel %d: want at least 1: %w", *parallel, errUsage)
+		return usageErrorf("--parallel %d: want at least 1", *parallel)
 	}
 	timeout, err := config.ParseDuration(*timeoutFlag)
 	if err != nil || timeout <= 0 {
-		return fmt.Errorf("--timeout %q: want a positive number of seconds or a duration: %w", *timeoutFlag, errUsage)
+		return usageErrorf("--timeout %q: want a positive number of seconds or a duration", *timeoutFlag)
 	}
 	limit, err := config.ParseBytes(*outputLimit)
 	if err != nil || limit < 1 || limit > 1<<30 {
-		return fmt.Errorf("--output-limit %q: want a byte size from 1 to 1g: %w", *outputLimit, errUsage)
+		return usageErrorf("--output-limit %q: want a byte size from 1 to 1g", *outputLimit)
 	}
 	cfg, err := sf.load(e)
 	if err != nil {
@@ -124,23 +120,28 @@ func cmdRun(ctx context.Context, args []string, e env) error {
 	for _, kv := range envs {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok {
-			return fmt.Errorf("--env %q is not K=V: %w", kv, errUsage)
+			return usageErrorf("--env %q is not K=V", kv)
 		}
 		jobEnv[k] = v
 	}
 	frameworkImage := *imageFlag == "" &&
 		(*framework != image.FrameworkNone || len(packages) > 0 || (*python != "" && *python != image.DebianPython))
 	if *wheels != "" && !frameworkImage {
-		return fmt.Errorf("--wheels applies only when a framework image is built (--framework, --package or --python-version without --image): %w", errUsage)
+		return usageErrorf("--wheels applies only when a framework image is built (--framework, --package or --python-version without --image)")
 	}
 
-	if cfg.Sandbox.Provider == config.ProviderAuto {
-		// The script runner is SafeAgents' DockerRunner: it prefers Docker,
-		// whose images carry the frameworks, and falls back like any
-		// explicit choice (SANDBOX__PROVIDER_FALLBACK).
+	if *imageFlag != "" {
+		// The image is chosen before the provider, so that bubblewrap
+		// runs its root filesystem, as Docker runs the image.
+		cfg.Sandbox.Image = *imageFlag
+	}
+	if frameworkImage && cfg.Sandbox.Provider == config.ProviderAuto {
+		// Framework images are built by Docker, and only Docker runs an
+		// image other than SANDBOX__IMAGE's: auto means Docker here, as an
+		// explicit choice (SANDBOX__PROVIDER_FALLBACK applies).
 		cfg.Sandbox.Provider = config.ProviderDocker
 	}
-	sel, err := provider.Select(ctx, cfg, logger(cfg, e.stderr))
+	sel, err := provider.Open(ctx, cfg, logger(cfg, e.stderr))
 	if err != nil {
 		return fmt.Errorf("%w\n(run `warden doctor` for details and remedies)", err)
 	}
@@ -148,8 +149,11 @@ func cmdRun(ctx context.Context, args []string, e env) error {
 		return fmt.Errorf("no sandbox backend: %s\n(run `warden doctor` for details and remedies)", sel.Reason)
 	}
 	defer sel.Provider.Close(context.WithoutCancel(ctx))
-	if sel.Warning != "" {
-		fmt.Fprintln(e.stderr, "warden: warning:", sel.Warning)
+	warnSelection(e, cfg, sel)
+	if *creds != "" && *credsRW {
+		if err := checkWritable(sel.Provider, []hostDir{{"--credentials", absPath(*creds)}}); err != nil {
+			return err
+		}
 	}
 
 	// Scripts pass the Python check when it is on for this provider, as
@@ -166,17 +170,23 @@ func cmdRun(ctx context.Context, args []string, e env) error {
 		}
 	}
 
-	img := cmp.Or(*imageFlag, cfg.Sandbox.Image)
+	img := cfg.Sandbox.Image
 	if frameworkImage {
 		dp, ok := sel.Provider.(*docker.Provider)
 		if !ok {
-			return fmt.Errorf("framework images need the Docker provider, not %s", sel.Provider.Name())
+			return fmt.Errorf("framework images (--framework, --package, --python-version) are built and run by Docker, and %s was selected: use --provider docker or make Docker reachable", sel.Provider.Name())
 		}
 		fo := image.FrameworkOptions{Framework: *framework, Packages: packages, WheelDir: *wheels, PythonVersion: *python}
 		if *python == "" || *python == image.DebianPython {
 			fo.Base = cfg.Sandbox.Image
 		}
-		if img, _, err = image.EnsureFramework(ctx, dp.Client(), fo, e.stderr); err != nil {
+		prog, err := newBuildProgress(e.stderr, "")
+		if err != nil {
+			return err
+		}
+		img, _, err = image.EnsureFramework(ctx, dp.Client(), fo, prog)
+		prog.finish(err, e.stderr, false)
+		if err != nil {
 			return fmt.Errorf("framework image: %w", err)
 		}
 	}
@@ -222,6 +232,15 @@ func cmdRun(ctx context.Context, args []string, e env) error {
 			label := labels[i]
 			jobs[i].OnOutput = func(s sandbox.Stream, p []byte) { out.write(label, s, p) }
 		}
+		if !raw && !*prefix {
+			// Output is only in the logs: say on stderr what runs and
+			// how each run ended, as it happens.
+			label := labels[i]
+			jobs[i].OnStart = func() { out.status("%s: started", label) }
+			jobs[i].OnDone = func(res runner.Result) {
+				out.status("%s: %s, exit %s, %.1fs", label, runStatus(res), exitText(res), res.Duration)
+			}
+		}
 	}
 
 	results := r.RunAll(ctx, jobs, *parallel)
@@ -262,7 +281,7 @@ func parseInterleaved(fs *flag.FlagSet, args []string) (positional, rest []strin
 		args, rest = args[:i], slices.Clone(args[i+1:])
 	}
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := parseFlags(fs, args); err != nil {
 			return nil, nil, err
 		}
 		args = fs.Args()
@@ -324,6 +343,14 @@ func (p *prefixer) write(label string, s sandbox.Stream, b []byte) {
 	}
 }
 
+// status writes one line of progress to stderr, between whole lines of
+// output.
+func (p *prefixer) status(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.stderr, "warden run: "+format+"\n", args...)
+}
+
 // flush writes the incomplete last lines.
 func (p *prefixer) flush() {
 	p.mu.Lock()
@@ -360,9 +387,18 @@ func writeSummary(w io.Writer, results []runner.Result, labels []string) {
 		if dir == "" {
 			dir = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.1fs\t%s\n", labels[i], runStatus(res), res.ExitCode, res.Duration, dir)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1fs\t%s\n", labels[i], runStatus(res), exitText(res), res.Duration, dir)
 	}
 	tw.Flush()
+}
+
+// exitText is the exit code of a run, or "-" when it did not run to an
+// exit.
+func exitText(res runner.Result) string {
+	if res.ExitCode == -1 {
+		return "-"
+	}
+	return strconv.Itoa(res.ExitCode)
 }
 
 func runStatus(res runner.Result) string {

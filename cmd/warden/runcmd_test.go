@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"flag"
 	"net"
 	"os"
@@ -17,26 +16,14 @@ import (
 	"github.com/warden-sandbox/warden/internal/testutil"
 )
 
-// runScripts calls cmdRun as run() would and maps its error to the exit
-// code the same way.
+// runScripts runs `warden run ARGS` in-process.
 func runScripts(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	e := env{environ: []string{"SANDBOX__IMAGE=" + testutil.Image()}, stdin: strings.NewReader(""), stdout: &out, stderr: &errb}
-	err := cmdRun(t.Context(), args, e)
-	var xe exitError
-	switch {
-	case err == nil:
-	case errors.As(err, &xe):
-		code = xe.code
-	case errors.Is(err, flag.ErrHelp):
-	case errors.Is(err, errUsage):
-		errb.WriteString(err.Error())
-		code = 2
-	default:
-		errb.WriteString(err.Error())
-		code = 1
-	}
+	// These tests were written for Docker; TestCLIRunProvider covers the
+	// default.
+	e := env{environ: []string{"SANDBOX__IMAGE=" + testutil.Image(), "SANDBOX__PROVIDER=docker"}, stdin: strings.NewReader(""), stdout: &out, stderr: &errb}
+	code = run(t.Context(), append([]string{"run"}, args...), e)
 	return code, out.String(), errb.String()
 }
 

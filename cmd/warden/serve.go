@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -24,8 +23,7 @@ import (
 const shutdownGrace = 10 * time.Second
 
 func cmdServe(ctx context.Context, args []string, e env) error {
-	fs := flag.NewFlagSet("warden serve", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs := newFlagSet("warden serve")
 	sf := newSettingFlags(e)
 	sf.add(fs, "host", "API__HOST", "listen address")
 	sf.add(fs, "port", "API__PORT", "listen port; 0 picks a free one")
@@ -33,11 +31,11 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 	sf.addBool(fs, "mock", "SANDBOX__MOCK_MODE", "allow the unisolated local provider")
 	sf.add(fs, "max-sandboxes", "SANDBOX__MAX_SANDBOXES", "maximum number of live sandboxes")
 	sf.add(fs, "idle-timeout", "SANDBOX__IDLE_TIMEOUT", "destroy sandboxes unused this long; 0 never")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q: %w", fs.Args(), errUsage)
+	if err := noArgs(fs); err != nil {
+		return err
 	}
 	cfg, err := sf.load(e)
 	if err != nil {

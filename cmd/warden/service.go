@@ -40,9 +40,15 @@ type service struct {
 }
 
 // startService selects the provider and builds the service. withPool
-// keeps warm sandboxes (worth it for a server, not for one MCP session).
+// keeps warm sandboxes and probes every provider for the status endpoint
+// (worth it for a server, not for one MCP session, which probes only the
+// provider it uses).
 func startService(ctx context.Context, cfg config.Config, log *slog.Logger, withPool bool) (*service, error) {
-	sel, err := provider.Select(ctx, cfg, log)
+	choose := provider.Open
+	if withPool {
+		choose = provider.Select
+	}
+	sel, err := choose(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}

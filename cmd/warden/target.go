@@ -30,16 +30,20 @@ type localTarget struct {
 	info sandbox.Info
 }
 
-func newLocalTarget(ctx context.Context, cfg config.Config, spec sandbox.Spec, e env) (*localTarget, error) {
-	sel, err := provider.Select(ctx, cfg, logger(cfg, e.stderr))
+// newLocalTarget selects a provider and creates the sandbox, after
+// checking that the sandbox can write the directories it is to write.
+func newLocalTarget(ctx context.Context, cfg config.Config, spec sandbox.Spec, writable []hostDir, e env) (*localTarget, error) {
+	sel, err := provider.Open(ctx, cfg, logger(cfg, e.stderr))
 	if err != nil {
 		return nil, fmt.Errorf("%w\n(run `warden doctor` for details and remedies)", err)
 	}
 	if sel.Provider == nil {
 		return nil, fmt.Errorf("no sandbox backend: %s\n(run `warden doctor` for details and remedies)", sel.Reason)
 	}
-	if sel.Warning != "" {
-		fmt.Fprintln(e.stderr, "warden: warning:", sel.Warning)
+	warnSelection(e, cfg, sel)
+	if err := checkWritable(sel.Provider, writable); err != nil {
+		_ = sel.Provider.Close(context.WithoutCancel(ctx))
+		return nil, err
 	}
 	base := quota.Wrap(sel.Provider, cfg.Sandbox.WorkspaceRoot, image.UID, image.GID, logger(cfg, e.stderr))
 	p := provider.Guard(base, cfg.Sandbox)
@@ -49,6 +53,23 @@ func newLocalTarget(ctx context.Context, cfg config.Config, spec sandbox.Spec, e
 		return nil, fmt.Errorf("creating sandbox: %w", err)
 	}
 	return &localTarget{p: p, info: info}, nil
+}
+
+// warnSelection says on stderr when the provider is not the one asked
+// for (SANDBOX__PROVIDER_FALLBACK), or isolates nothing.
+func warnSelection(e env, cfg config.Config, sel provider.Selection) {
+	if want := cfg.Sandbox.Provider; want != config.ProviderAuto && sel.Provider != nil && sel.Provider.Name() != string(want) {
+		why := ""
+		for _, a := range sel.Tried {
+			if a.Name == string(want) {
+				why = ": " + a.Reason
+			}
+		}
+		fmt.Fprintf(e.stderr, "warden: warning: %s cannot run here%s; using %s instead (SANDBOX__PROVIDER_FALLBACK=false makes this an error)\n", want, why, sel.Provider.Name())
+	}
+	if sel.Warning != "" {
+		fmt.Fprintln(e.stderr, "warden: warning:", sel.Warning)
+	}
 }
 
 func (t *localTarget) id() sandbox.ID { return t.info.ID }

@@ -83,7 +83,9 @@ func buildDockerfile(ctx context.Context, api API, dockerfile string, o Options,
 		return fmt.Errorf("building image %s: %w", o.Name, err)
 	}
 	defer resp.Body.Close()
-	if err := decodeStream(resp.Body, w); err != nil {
+	layers := &layerTracker{w: w}
+	if err := decodeStream(resp.Body, layers); err != nil {
+		removeUntagged(ctx, api, layers.last)
 		return fmt.Errorf("building image %s: %w", o.Name, err)
 	}
 	return nil

@@ -423,8 +423,10 @@ func BuildFramework(ctx context.Context, api API, opts FrameworkOptions, progres
 		return fmt.Errorf("building image %s: %w", o.Name, err)
 	}
 	defer resp.Body.Close()
-	tail := &tailWriter{w: w, max: 64 << 10}
+	layers := &layerTracker{w: w}
+	tail := &tailWriter{w: layers, max: 64 << 10}
 	if err := decodeStream(resp.Body, tail); err != nil {
+		removeUntagged(ctx, api, layers.last)
 		return fmt.Errorf("building image %s: %w", o.Name, classifyBuildError(err, tail.String(), o))
 	}
 	phasef(w, "built %s in %s", o.Name, time.Since(start).Round(time.Second))
@@ -438,7 +440,7 @@ func classifyBuildError(err error, output string, o FrameworkOptions) error {
 	case hasLine(output, markerNoMirror):
 		return fmt.Errorf("%w: the runtime image %s has no pip and apt-get could not install python3-pip (is the Debian mirror reachable from Docker builds?): %v", ErrNoMirror, o.Base, err)
 	case hasLine(output, markerNoIndex):
-		return fmt.Errorf("%w: pip cannot reach %s to download %s; put the wheels of every package and dependency in a directory and build from it (FrameworkOptions.WheelDir, `--wheels DIR`)",
+		return fmt.Errorf("%w: pip cannot reach %s to download %s; put the wheels of every package and dependency in a directory and build from it (`--wheels DIR`)",
 			ErrNoPackageIndex, PackageIndex, strings.Join(installed(o), " "))
 	}
 	if _, rest, ok := strings.Cut(output, "No matching distribution found for "); ok {

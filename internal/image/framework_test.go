@@ -446,7 +446,7 @@ func TestBuildFrameworkNoIndexFailsFast(t *testing.T) {
 	if !errors.Is(err, ErrNoPackageIndex) {
 		t.Fatalf("BuildFramework(openai-agents) = %v, want ErrNoPackageIndex", err)
 	}
-	for _, want := range []string{"https://pypi.org/simple/", "openai-agents==0.4.2", "WheelDir"} {
+	for _, want := range []string{"https://pypi.org/simple/", "openai-agents==0.4.2", "--wheels DIR"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}

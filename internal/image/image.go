@@ -264,7 +264,7 @@ func chooseRecipe(ctx context.Context, api API, o Options, w io.Writer) (recipe,
 		if err != nil || !ok {
 			return bootstrapRecipe, err
 		}
-		phasef(w, "reusing base image %s (set RebuildBase to bootstrap it again)", o.BaseName)
+		phasef(w, "reusing base image %s (warden image build --rebuild-base bootstraps it again)", o.BaseName)
 		return debianRecipe, nil
 	}
 	if o.Strategy == StrategyDebian {
@@ -293,7 +293,11 @@ func chooseRecipe(ctx context.Context, api API, o Options, w io.Writer) (recipe,
 	return bootstrapRecipe, nil
 }
 
-// phasef writes one "==> " progress line.
+// PhasePrefix begins the progress lines that mark a phase of a build;
+// the other lines are the output of the tools the build runs.
+const PhasePrefix = "==> "
+
+// phasef writes one phase line.
 func phasef(w io.Writer, format string, args ...any) {
-	fmt.Fprintf(w, "==> "+format+"\n", args...)
+	fmt.Fprintf(w, PhasePrefix+format+"\n", args...)
 }

@@ -1,11 +1,16 @@
 package image
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
+	"time"
+
+	"github.com/moby/moby/client"
 )
 
 // streamMessage is one record of the JSON message stream that the Engine
@@ -62,4 +67,45 @@ func (m streamMessage) errorMessage() string {
 		return m.ErrorDetail.Message
 	}
 	return m.Error
+}
+
+// layerTracker passes a classic build's output to w and remembers the
+// last image the builder made (its " ---> ID" lines): after a failed
+// build that image, untagged, holds every layer built so far.
+type layerTracker struct {
+	w    io.Writer
+	last string
+}
+
+var reLayer = regexp.MustCompile(`(?m)^ ---> ([0-9a-f]{12,64})\s*$`)
+
+func (t *layerTracker) Write(p []byte) (int, error) {
+	for _, m := range reLayer.FindAllSubmatch(p, -1) {
+		t.last = string(m[1])
+	}
+	return t.w.Write(p)
+}
+
+// imageRemover is the optional ability to remove images; the Docker
+// client has it.
+type imageRemover interface {
+	ImageRemove(ctx context.Context, image string, opts client.ImageRemoveOptions) (client.ImageRemoveResult, error)
+}
+
+// removeUntagged removes the image id, with its untagged parents, if
+// nothing names it: what a failed build leaves. A tagged image (the base
+// the build started from) is left alone. Errors are ignored: the build's
+// own error is the one to report.
+func removeUntagged(ctx context.Context, api API, id string) {
+	rm, ok := api.(imageRemover)
+	if id == "" || !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	ins, err := api.ImageInspect(ctx, id)
+	if err != nil || len(ins.RepoTags) > 0 {
+		return
+	}
+	_, _ = rm.ImageRemove(ctx, id, client.ImageRemoveOptions{PruneChildren: true})
 }

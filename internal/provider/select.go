@@ -41,10 +41,13 @@
 //     fails with the probe's error and its remedies, so the service does
 //     not start.
 //
-// Whatever is selected, the providers after it in the order are probed
-// (cheaply, without opening them), so [Selection.Tried] lists every
+// Whatever is selected, [Select] probes the providers after it in the
+// order (cheaply, without opening them), so [Selection.Tried] lists every
 // provider and whether it could run here: the list of available
-// providers, Docker included.
+// providers, Docker included. [Open] makes the same choice without those
+// probes, for commands that only need a sandbox: with bubblewrap selected
+// it never contacts Docker, except to find the runtime image's root
+// filesystem when SANDBOX__BWRAP_ROOT is auto.
 //
 // Docker is probed with docker.Detect, honouring SANDBOX__DOCKER_HOST,
 // SANDBOX__DOCKER_CONNECTION_TIMEOUT (per attempt) and
@@ -157,10 +160,21 @@ type prober func(ctx context.Context) (bool, string)
 // each attempt at debug level and leaves reporting the outcome to the
 // caller.
 func Select(ctx context.Context, cfg config.Config, log *slog.Logger) (Selection, error) {
+	return selectWith(ctx, cfg, log, true)
+}
+
+// Open is [Select] without probing the providers after the selected one:
+// it costs only what opening the selected provider costs, and
+// [Selection.Tried] lists only the providers tried.
+func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (Selection, error) {
+	return selectWith(ctx, cfg, log, false)
+}
+
+func selectWith(ctx context.Context, cfg config.Config, log *slog.Logger, probeRest bool) (Selection, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &selector{cfg: cfg.Sandbox, log: log}
+	s := &selector{cfg: cfg.Sandbox, log: log, probeAll: probeRest}
 	s.open = map[string]opener{
 		nameSeatbelt:   s.openSeatbelt,
 		nameBubblewrap: s.openBubblewrap,
@@ -182,6 +196,7 @@ type selector struct {
 	log       *slog.Logger
 	open      map[string]opener
 	probeOnly map[string]prober
+	probeAll  bool // probe the providers after the selected one
 
 	tried []Attempt
 	probe *docker.Probe
@@ -189,7 +204,7 @@ type selector struct {
 
 func (s *selector) selectProvider(ctx context.Context) (Selection, error) {
 	sel, err := s.run(ctx)
-	if err == nil && sel.Provider != nil {
+	if err == nil && sel.Provider != nil && s.probeAll {
 		s.probeRest(ctx)
 	}
 	sel.Tried = s.tried

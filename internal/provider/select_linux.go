@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 
+	"github.com/warden-sandbox/warden/internal/config"
 	"github.com/warden-sandbox/warden/internal/image"
 	"github.com/warden-sandbox/warden/internal/provider/bwrap"
 	"github.com/warden-sandbox/warden/internal/sandbox"
@@ -19,7 +21,10 @@ import (
 // openBubblewrap opens the bubblewrap provider, which runs a trial
 // sandbox first.
 func (s *selector) openBubblewrap(ctx context.Context) (sandbox.Provider, string, error) {
-	root, rootDesc := s.bwrapRoot(ctx)
+	root, rootDesc, err := s.bwrapRoot(ctx)
+	if err != nil {
+		return nil, "", err
+	}
 	p, err := bwrap.New(ctx, bwrap.Options{WorkspaceRoot: s.cfg.WorkspaceRoot, RootFS: root, Log: s.log})
 	if err != nil {
 		return nil, "", err
@@ -28,18 +33,29 @@ func (s *selector) openBubblewrap(ctx context.Context) (sandbox.Provider, string
 }
 
 // bwrapRoot resolves SANDBOX__BWRAP_ROOT: the root filesystem bubblewrap
-// sandboxes get ("" for the host's) and a description of it.
-func (s *selector) bwrapRoot(ctx context.Context) (string, string) {
+// sandboxes get ("" for the host's) and a description of it. With auto,
+// the default image may fall back to the host's /usr (as documented);
+// an image asked for by name never does: bubblewrap then cannot run, and
+// the error says why.
+func (s *selector) bwrapRoot(ctx context.Context) (string, string, error) {
 	switch v := s.cfg.BwrapRoot; v {
 	case "host":
-		return "", "the host's /usr"
+		return "", "the host's /usr", nil
 	case "", "auto":
 	default:
-		return v, v
+		return v, v, nil
 	}
 	host := "the host's /usr"
+	chosen := s.cfg.Image != config.Defaults().Sandbox.Image
+	fallBack := func(why string) (string, string, error) {
+		if chosen {
+			return "", "", fmt.Errorf("cannot run image %s: %s (bubblewrap runs the root filesystem of the image, taken from Docker; set SANDBOX__BWRAP_ROOT=host to run on the host's /usr instead): %w",
+				s.cfg.Image, why, sandbox.ErrUnavailable)
+		}
+		return "", host + " (" + why + ")", nil
+	}
 	if !s.cfg.DockerAutoDetect {
-		return "", host + " (SANDBOX__DOCKER_AUTO_DETECT is false, so the runtime image was not looked for)"
+		return fallBack("SANDBOX__DOCKER_AUTO_DETECT is false, so the image was not looked for")
 	}
 	opts := []client.Opt{client.FromEnv}
 	if s.cfg.DockerHost != "" {
@@ -47,21 +63,26 @@ func (s *selector) bwrapRoot(ctx context.Context) (string, string) {
 	}
 	cli, err := client.New(opts...)
 	if err != nil {
-		return "", host
+		return fallBack("Docker: " + oneLine(err.Error()))
 	}
 	defer cli.Close()
 	ictx, cancel := context.WithTimeout(ctx, s.cfg.DockerConnectionTimeout)
 	_, err = cli.ImageInspect(ictx, s.cfg.Image)
 	cancel()
-	if err != nil {
-		return "", host + " (no runtime image " + s.cfg.Image + " in Docker)"
+	switch {
+	case cerrdefs.IsNotFound(err):
+		return fallBack("no image " + s.cfg.Image + " in Docker; build it with `warden image build` or load it with `docker load`")
+	case err != nil:
+		return fallBack("Docker could not be asked for it: " + oneLine(err.Error()))
 	}
 	dir, err := image.ExportRootFS(ctx, cli, s.cfg.Image, filepath.Join(s.cfg.WorkspaceRoot, ".rootfs"), &logWriter{s.log})
 	if err != nil {
-		s.log.Warn("bubblewrap sandboxes fall back to the host's /usr", "err", err)
-		return "", host + " (extracting " + s.cfg.Image + " failed: " + oneLine(err.Error()) + ")"
+		if !chosen {
+			s.log.Warn("bubblewrap sandboxes fall back to the host's /usr", "err", err)
+		}
+		return fallBack("extracting it failed: " + oneLine(err.Error()))
 	}
-	return dir, "the root filesystem of " + s.cfg.Image
+	return dir, "the root filesystem of " + s.cfg.Image, nil
 }
 
 // logWriter turns progress lines into log records.

@@ -62,7 +62,7 @@ func (p *stub) Close(context.Context) error               { *p.closed = true; re
 // stubSelector selects among stub providers; the names in avail open, the
 // others fail with "NAME is missing here".
 func stubSelector(cfg config.SandboxConfig, avail ...string) *selector {
-	s := &selector{cfg: cfg, log: slog.New(slog.DiscardHandler), open: map[string]opener{}, probeOnly: map[string]prober{}}
+	s := &selector{cfg: cfg, log: slog.New(slog.DiscardHandler), open: map[string]opener{}, probeOnly: map[string]prober{}, probeAll: true}
 	isos := map[string]sandbox.Isolation{nameSeatbelt: "sandbox", nameBubblewrap: sandbox.IsolationNamespace,
 		nameDocker: sandbox.IsolationContainer, nameLocal: sandbox.IsolationNone}
 	for name, iso := range isos {
@@ -320,6 +320,20 @@ func TestSelectAvailable(t *testing.T) {
 	}
 	if got := strings.Join(sel.Available(), ","); got != "bubblewrap,docker" {
 		t.Errorf("Available() = %s, want bubblewrap,docker", got)
+	}
+}
+
+// TestOpenProbesNothingElse: Open's selection stops at the provider it
+// opens; the ones after it are never probed.
+func TestOpenProbesNothingElse(t *testing.T) {
+	t.Parallel()
+	s := stubSelector(config.Defaults().Sandbox, nameBubblewrap, nameDocker)
+	s.probeAll = false
+	probed := false
+	s.probeOnly[nameDocker] = func(context.Context) (bool, string) { probed = true; return true, "" }
+	sel, err := s.selectProvider(t.Context())
+	if err != nil || sel.Mode != "bubblewrap" || probed || attempts(sel.Tried) != "seatbelt=fail,bubblewrap=ok" {
+		t.Errorf("Open() = %s %v, probed docker %v; want bubblewrap alone", attempts(sel.Tried), err, probed)
 	}
 }
 

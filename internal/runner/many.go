@@ -34,7 +34,13 @@ func (r *Runner) RunAll(ctx context.Context, jobs []Job, parallel int) []Result 
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
+			if job.OnStart != nil {
+				job.OnStart()
+			}
 			results[i], _ = r.Run(ctx, job)
+			if job.OnDone != nil {
+				job.OnDone(results[i])
+			}
 		})
 	}
 	wg.Wait()

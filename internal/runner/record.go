@@ -40,6 +40,10 @@ type Result struct {
 	Framework string `json:"framework"`
 	// Image is the image the sandbox ran.
 	Image string `json:"image"`
+	// Provider is the sandbox provider that ran the script: bubblewrap,
+	// docker, seatbelt or local; empty when the job was refused before a
+	// sandbox was asked for.
+	Provider string `json:"provider"`
 	// Success: the script ran to the end and exited with 0.
 	Success bool `json:"success"`
 	// ExitCode is the script's exit code; 124 after a timeout, 137 when

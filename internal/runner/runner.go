@@ -98,6 +98,11 @@ type Job struct {
 	// it is written to the logs, from one goroutine per run. It must not
 	// retain p.
 	OnOutput func(s sandbox.Stream, p []byte)
+	// OnStart and OnDone, if set, are called by [Runner.RunAll] when the
+	// job starts and with its result when it has finished, from the run's
+	// goroutine; a job that never starts gets neither.
+	OnStart func()
+	OnDone  func(Result)
 }
 
 // Runner runs jobs in sandboxes of one provider. It is safe for
@@ -176,6 +181,7 @@ func (r *Runner) Run(ctx context.Context, job Job) (res Result, err error) {
 		Args:      slices.Clone(job.Args),
 		Framework: job.Framework,
 		Image:     cmp.Or(job.Image, r.opts.Spec.Image, sandbox.DefaultImage),
+		Provider:  r.p.Name(),
 		ExitCode:  -1,
 		StartedAt: start.UTC().Truncate(time.Millisecond),
 		Timeout:   timeout.Seconds(),

@@ -365,6 +365,15 @@ func (p *Provider) nprocBinds() bool {
 // Enforcement says what this provider enforces on its sandboxes.
 func (p *Provider) Enforcement() Enforcement { return p.enf }
 
+// HostUser returns the host user sandboxes run as when it is not
+// Warden's own: uid 1000 under a root Warden ([DefaultRunAs]).
+func (p *Provider) HostUser() (RunAs, bool) {
+	if u := p.opts.RunAs; u != nil {
+		return *u, true
+	}
+	return RunAs{}, false
+}
+
 // Name implements sandbox.Provider.
 func (p *Provider) Name() string { return "bubblewrap" }
 

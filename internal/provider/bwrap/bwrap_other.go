@@ -25,6 +25,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) { return nil, err
 func (p *Provider) Name() string                       { return "bubblewrap" }
 func (p *Provider) Capabilities() sandbox.Capabilities { return sandbox.Capabilities{} }
 func (p *Provider) Enforcement() Enforcement           { return Enforcement{Limits: LimitsNone} }
+func (p *Provider) HostUser() (RunAs, bool)            { return RunAs{}, false }
 func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Info, error) {
 	return sandbox.Info{}, errUnsupported
 }

@@ -363,7 +363,7 @@ func (p *Provider) ensureImage(ctx context.Context, image string, pull bool) err
 	}
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
-			return fmt.Errorf("image %q is not on the Docker engine; build it with `warden image build` (or set auto_pull_image to pull it): %w", image, sandbox.ErrInvalid)
+			return fmt.Errorf("image %q is not on the Docker engine; build it with `warden image build`, load it with `docker load`, or let Warden pull it (SANDBOX__AUTO_PULL_IMAGE=true; auto_pull_image in the API): %w", image, sandbox.ErrInvalid)
 		}
 		return fmt.Errorf("image %q: %w", image, convert(err))
 	}

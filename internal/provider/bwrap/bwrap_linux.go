@@ -562,6 +562,21 @@ func (p *Provider) Destroy(ctx context.Context, id sandbox.ID) error {
 	return nil
 }
 
+// HostPID returns the host PID of the bwrap process at the root of the
+// sandbox's process tree (its agent, the agent's worker and snapshots, and
+// what they started, all descend from it), for measurements such as
+// warden bench's memory per sandbox. It is 0 while no agent runs.
+func (p *Provider) HostPID(id sandbox.ID) (int, error) {
+	b, err := p.boxes.Get(id)
+	if err != nil {
+		return 0, err
+	}
+	l := b.Box.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.pid, nil
+}
+
 // Close destroys every sandbox, then sweeps (see RemoveOrphans).
 func (p *Provider) Close(ctx context.Context) error {
 	err := p.boxes.DestroyAll(ctx, p.Destroy)
@@ -598,6 +613,7 @@ type launcher struct {
 	mu   sync.Mutex
 	stop func() // kills the running process tree and its slirp4netns; nil when none
 	net  *slirp // the running tree's slirp4netns; nil without networking
+	pid  int    // the running tree's bwrap process; 0 when none
 }
 
 // Directories of an image's root filesystem that are not system
@@ -941,7 +957,7 @@ func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 		net.stop()
 	})
 	l.mu.Lock()
-	l.stop, l.net = stop, net
+	l.stop, l.net, l.pid = stop, net, cmd.Process.Pid
 	l.mu.Unlock()
 	return &proc{Reader: stdout, WriteCloser: stdin, stderr: stderr, kill: stop}, nil
 }
@@ -957,7 +973,7 @@ func (l *launcher) Reset(ctx context.Context) error {
 func (l *launcher) kill() {
 	l.mu.Lock()
 	stop := l.stop
-	l.stop, l.net = nil, nil
+	l.stop, l.net, l.pid = nil, nil, 0
 	l.mu.Unlock()
 	if stop != nil {
 		stop()

@@ -44,10 +44,29 @@ func benchExec(b *testing.B, req sandbox.ExecRequest) {
 // time of the agent and its worker and snapshot, read just before they
 // are killed.
 func BenchmarkHostStart(b *testing.B) {
+	benchStart(b, nil)
+}
+
+// BenchmarkHostStartCompiled is BenchmarkHostStart with the agent run from
+// bytecode compiled beforehand (LoaderCommand), as the bubblewrap
+// provider runs it.
+func BenchmarkHostStartCompiled(b *testing.B) {
+	code, err := hostCompile(b.Context(), []byte(Source))
+	if err != nil {
+		b.Fatal(err)
+	}
+	file := filepath.Join(b.TempDir(), "agent")
+	if err := os.WriteFile(file, code, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	benchStart(b, LoaderCommand(file)[1:])
+}
+
+func benchStart(b *testing.B, args []string) {
 	dir := b.TempDir()
 	var cpu time.Duration
 	for b.Loop() {
-		l := &hostLauncher{python: "/usr/bin/python3", dir: dir}
+		l := &hostLauncher{python: "/usr/bin/python3", dir: dir, args: args}
 		s := NewSession(l, Options{})
 		if _, err := s.Start(b.Context()); err != nil {
 			b.Fatal(err)

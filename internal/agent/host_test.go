@@ -25,6 +25,7 @@ type hostLauncher struct {
 	python string
 	dir    string
 	env    []string // added to the agent's environment
+	args   []string // the interpreter's arguments; default -c Source agent
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	stderr *bytes.Buffer
@@ -39,7 +40,11 @@ type hostProc struct {
 func (p *hostProc) Close() error { p.kill(); return nil }
 
 func (l *hostLauncher) Start(ctx context.Context) (Process, error) {
-	cmd := exec.Command(l.python, "-c", Source, "agent")
+	args := l.args
+	if args == nil {
+		args = []string{"-c", Source, "agent"}
+	}
+	cmd := exec.Command(l.python, args...)
 	cmd.Dir = l.dir
 	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=" + l.dir, "LANG=C.UTF-8", "WARDEN_WORKSPACE=" + l.dir, "WARDEN_HOSTTEST=" + l.dir}, l.env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

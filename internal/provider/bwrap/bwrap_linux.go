@@ -41,6 +41,9 @@ type Provider struct {
 	resolvFiles [2]string
 	// disableUserns: bwrap can forbid user namespaces inside the sandbox.
 	disableUserns bool
+	// agentFile is the agent compiled for the sandboxes' interpreter
+	// (see compileAgent), "" to start it from its source.
+	agentFile string
 
 	boxes agent.Sandboxes[ns]
 	// starts holds a token per sandbox starting now (see Create).
@@ -205,6 +208,10 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 		p.log.Warn("removing what dead Warden processes left of their bubblewrap sandboxes", "err", err)
 	} else if n > 0 {
 		p.log.Info("removed orphaned bubblewrap sandboxes", "count", n)
+	}
+	if p.agentFile, err = p.compileAgent(ctx); err != nil {
+		p.agentFile = ""
+		p.log.Warn("each sandbox compiles the agent anew", "err", err)
 	}
 	return p, nil
 }
@@ -744,10 +751,19 @@ func (l *launcher) args(fd launchFDs) ([]string, error) {
 		a = append(a, "--block-fd", strconv.Itoa(fd.block))
 	}
 	cmd := []string{"python3", "-c", agent.Source, "agent"}
+	var agentBind []string
+	if f := l.p.agentFile; f != "" && regularFile(f) {
+		// Bound read-only, like the rest of the system: the sandbox reads
+		// the agent's bytecode but cannot change what later agents run.
+		agentBind = []string{"--ro-bind", f, agentPath}
+		rules.RO = append(rules.RO, agentPath)
+		cmd = agent.LoaderCommand(agentPath)
+	}
 	if l.p.shim == "" {
+		a = append(a, agentBind...)
 		return append(append(a, "--"), cmd...), nil
 	}
-	var cfg shimConfig
+	cfg := shimConfig{Subreaper: true}
 	if l.p.enf.LandlockABI > 0 {
 		cfg.Landlock = &rules
 	}
@@ -766,7 +782,9 @@ func (l *launcher) args(fd launchFDs) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	a = append(a, "--perms", "0755", "--dir", initDir, "--ro-bind", l.p.shim, initPath, "--", initPath, initMarker, string(js))
+	a = append(a, "--perms", "0755", "--dir", initDir, "--ro-bind", l.p.shim, initPath)
+	a = append(a, agentBind...)
+	a = append(a, "--", initPath, initMarker, string(js))
 	return append(a, cmd...), nil
 }
 
@@ -998,6 +1016,12 @@ type proc struct {
 
 func (p *proc) Close() error        { p.kill(); return nil }
 func (p *proc) Diagnostics() string { return p.stderr.String() }
+
+// regularFile reports whether path is a regular file (following links).
+func regularFile(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
+}
 
 // pipeIn makes a pipe whose write end goes to bwrap (through pass, which
 // tells its descriptor number there); the read end stays here.

@@ -258,6 +258,39 @@ func TestHostChannelCannotBeCorrupted(t *testing.T) {
 	}
 }
 
+// TestHostWorkerHoldsNoHostPipe: the worker, forked from the agent, keeps
+// none of the agent's descriptors to the host (its stdin and stdout), nor
+// any other the host process holds.
+func TestHostWorkerHoldsNoHostPipe(t *testing.T) {
+	t.Parallel()
+	s := newHostSession(t, Options{})
+	h, err := s.Start(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	links := func(pid string) map[string]bool {
+		out := map[string]bool{}
+		ents, _ := os.ReadDir("/proc/" + pid + "/fd")
+		for _, e := range ents {
+			if l, err := os.Readlink("/proc/" + pid + "/fd/" + e.Name()); err == nil && strings.HasPrefix(l, "pipe:") {
+				out[l] = true
+			}
+		}
+		return out
+	}
+	py(t, s, "x = 1", 0) // the worker runs
+	ours := links("self")
+	worker := links(strconv.Itoa(h.Worker))
+	if len(worker) == 0 {
+		t.Fatalf("worker %d has no pipes: not found", h.Worker)
+	}
+	for l := range worker {
+		if ours[l] {
+			t.Errorf("the worker holds %s, a pipe of the host's", l)
+		}
+	}
+}
+
 func TestHostOutputBounded(t *testing.T) {
 	t.Parallel()
 	s := newHostSession(t, Options{OutputLimit: 1000})

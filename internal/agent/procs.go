@@ -262,6 +262,10 @@ func (s *Session) StartProcess(ctx context.Context, spec sandbox.ProcessSpec) (s
 	if err != nil {
 		return sandbox.ProcessInfo{}, nil, err
 	}
+	// A process whose ctx ended (its sandbox deleted, say) does not start.
+	if err := ctx.Err(); err != nil {
+		return sandbox.ProcessInfo{}, nil, err
+	}
 	env := s.Env()
 	maps.Copy(env, spec.Env)
 	argv := spec.Argv

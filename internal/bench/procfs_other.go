@@ -15,3 +15,4 @@ func sandboxPIDs(int) ([]int, error)     { return nil, errNoProcfs }
 func pss(int) (int64, error)             { return 0, errNoProcfs }
 func cpuTime(int) (time.Duration, error) { return 0, errNoProcfs }
 func roles([]int) map[int]string         { return nil }
+func treeCPU(int) time.Duration          { return 0 }

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -63,12 +64,18 @@ const createTimeout = 60 * time.Second
 // their deadline. The others wait for a turn.
 func startSlots() int { return max(4, 2*runtime.NumCPU()) }
 
-var _ sandbox.Provider = (*Provider)(nil)
+var (
+	_ sandbox.Provider     = (*Provider)(nil)
+	_ sandbox.Foregrounder = (*Provider)(nil)
+)
 
 // ns is what the provider keeps of a sandbox besides its session.
 type ns struct {
 	l      *launcher
 	ownsWS bool
+	// low: created in the background, its cgroup at the lowest CPU weight
+	// until Foreground.
+	low atomic.Bool
 }
 
 type box = agent.Sandbox[ns]
@@ -493,6 +500,15 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 	}
 	if cg != nil {
 		undo = append(undo, cg.remove)
+		// A sandbox nobody waits for yet (a warm pool's refill) starts at
+		// the lowest CPU weight: it takes only CPU time that running code
+		// leaves, until Foreground.
+		if sandbox.IsBackground(ctx) {
+			if err := cg.setLow(true); err != nil {
+				return sandbox.Info{}, fmt.Errorf("lowering the CPU weight: %w", err)
+			}
+			b.Box.low.Store(true)
+		}
 	}
 	b.Box.l = &launcher{p: p, id: id, spec: spec, workspace: ws, cg: cg}
 	b.Session = agent.NewSession(b.Box.l, agent.Options{
@@ -517,6 +533,23 @@ func (p *Provider) Exec(ctx context.Context, id sandbox.ID, req sandbox.ExecRequ
 // Processes implements sandbox.ProcessHost: background processes beside
 // each sandbox's Python session.
 func (p *Provider) Processes() sandbox.ProcessRunner { return &p.boxes }
+
+// Foreground implements sandbox.Foregrounder: a sandbox created in the
+// background gets the default CPU weight.
+func (p *Provider) Foreground(ctx context.Context, id sandbox.ID) error {
+	b, err := p.boxes.Get(id)
+	if err != nil {
+		return err
+	}
+	if !b.Box.low.Load() {
+		return nil
+	}
+	if err := b.Box.l.cg.setLow(false); err != nil {
+		return fmt.Errorf("raising the CPU weight: %w", err)
+	}
+	b.Box.low.Store(false)
+	return nil
+}
 
 // Checkpoint snapshots the sandbox's Python session now (see
 // agent.Session.Checkpoint).

@@ -1011,22 +1011,30 @@ class Worker(object):
             if pid:
                 self.warm()
 
-    WARM_REQ = json_dumps({"code": "x = 1", "env": {"K": "V"}, "snapshot": True, "n": 1}).encode()
+    WARM_REQ = json_dumps({"code": "x = 1\nx", "env": {}, "snapshot": True, "n": 1}).encode()
 
     def warm(self):
         """Run the execution path once on throwaway data, in idle time.
         After fork() every page the worker writes is copied on first write;
-        doing that now keeps the copies off the next execution (about 1 ms
-        here). Nothing of the session's state is touched."""
+        doing that now keeps the copies off the next execution (several
+        milliseconds on a loaded VM). Nothing of the session's state is
+        touched."""
         try:
-            req = json_loads(self.WARM_REQ.decode())
-            tree = parse(req["code"], "<warm>")
-            exec(compile(tree, "<warm>", "exec"), {"__builtins__": __builtins__})
-            eval(compile(_ast.Expression(_ast.Constant(1)), "<warm>", "eval"), {})
-            json_dumps({"exit_code": 0, "return_value": "1", "duration_ms": 0.0})
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            json_dumps(self.dry_run(json_loads(self.WARM_REQ.decode())))
         except Exception:
             pass
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def dry_run(self, req):
+        """execute(req) on globals of its own, leaving the session's
+        globals, cell count and sources as they were. req sets no
+        environment variables."""
+        g, cell, sources = self.g, self.cell, dict(self.sources)
+        self.g = {"__name__": "__main__", "__builtins__": __builtins__}
+        try:
+            return self.execute(req)
+        finally:
+            self.g, self.cell, self.sources = g, cell, sources
 
     def idle(self):
         """True once no request has arrived for IDLE_SNAPSHOT seconds."""
@@ -1080,6 +1088,9 @@ class Worker(object):
             self.resnapshot()
             self.send(b"d", {"exit_code": 0, "snap": self.snap_done})
             return snapshots
+        if req.get("warm"):
+            self.warm_cell(req)
+            return snapshots
         snapshots = req.get("snapshot", True)
         if not snapshots and self.frozen:
             self.resnapshot(False)
@@ -1099,6 +1110,19 @@ class Worker(object):
         self.result_read = False
         self.send(b"d", res)
         return snapshots
+
+    def warm_cell(self, req):
+        """The agent's warm-up (Agent.warm): the path of a real execution,
+        on globals of its own, leaving the session as it was."""
+        self.deferred_int = False
+        signal.signal(signal.SIGINT, self.defer_int)
+        self.send(b"s", {"frozen": self.frozen, "snap": self.snap_done})
+        self.rich.begin(int(req.get("limit", 1 << 20)))
+        try:
+            res = self.dry_run(req)
+        finally:
+            self.rich.end()
+        self.send(b"d", res)
 
     def execute(self, req):
         self.managed = apply_env(self.managed, req.get("env") or {})
@@ -1281,7 +1305,8 @@ class Output(object):
         if room > 0:
             part = data[:room]
             for i in range(0, len(part), CHUNK):
-                send(self.out, self.kind, part[i:i + CHUNK])
+                if self.out >= 0:  # else a warm-up's: dropped
+                    send(self.out, self.kind, part[i:i + CHUNK])
             self.sent += len(part)
         self.dropped += max(0, len(data) - max(room, 0))
 
@@ -1304,7 +1329,8 @@ class Displays(object):
             return
         self.used += size
         self.count += 1
-        send(self.out, b"m", payload)
+        if self.out >= 0:
+            send(self.out, b"m", payload)
 
 
 # ---------------------------------------------------------------- background processes
@@ -1718,7 +1744,20 @@ class Agent(object):
 
     # -- executions
 
-    def run_python(self, req):
+    def warm(self):
+        """Run an empty cell through the whole execution path, in the agent
+        and the worker, before the host's first request: after the forks
+        (the worker from the agent, the snapshot from the worker) each page
+        either writes is copied on its first write, which costs the first
+        execution several milliseconds. Its output and result go nowhere,
+        the session's state and count are untouched, and the host's frames
+        wait in their pipe meanwhile."""
+        try:
+            self.run_python({"code": "pass", "timeout": 5}, warm=True)
+        except Exception:
+            pass
+
+    def run_python(self, req, warm=False):
         notes = []
         if self.worker is None:
             self.start_worker()
@@ -1726,17 +1765,20 @@ class Agent(object):
                 notes.extend(self.notes)
                 self.notes = []
         limit = int(req.get("limit", 1 << 20))
-        outs = {self.w_out: Output(self.pout, b"o", limit), self.w_err: Output(self.pout, b"e", limit)}
+        out = -1 if warm else self.pout
+        outs = {self.w_out: Output(out, b"o", limit), self.w_err: Output(out, b"e", limit)}
         timeout = float(req.get("timeout", 120))
         start = now()
         deadline = start + timeout
         checkpoint = bool(req.get("checkpoint"))
-        if not checkpoint:
+        if not checkpoint and not warm:
             self.count += 1
         n = self.count
         send_req = dict(code=req.get("code", ""), env=req.get("env") or {}, snapshot=req.get("snapshot", True),
                         n=n, checkpoint=checkpoint, limit=limit)
-        shown = Displays(self.pout, limit)
+        if warm:
+            send_req["warm"] = True
+        shown = Displays(out, limit)
         send(self.w_rq, b"x", send_req)
         frozen = 0
         snap = -1
@@ -1752,7 +1794,7 @@ class Agent(object):
             if phase == 0 and not started and wait == 0.0:
                 wait = 0.005  # past the deadline, waiting for "s"
             rl = [self.w_out, self.w_err, self.w_rs.fd, self.sig_r]
-            if not self.host.eof:
+            if not self.host.eof and not warm:
                 rl.append(self.pin)
             try:
                 r, _, _ = select.select(rl, [], [], wait)
@@ -1766,9 +1808,10 @@ class Agent(object):
             if self.pin in r:
                 self.host.fill()
             # The cancel may have come in the same read as the request, or
-            # with an earlier fill: look at the buffer every turn.
+            # with an earlier fill: look at the buffer every turn. (Not in a
+            # warm-up: the host's frames are all for later.)
             try:
-                f = self.host_next()
+                f = None if warm else self.host_next()
             except ValueError:
                 f = None
             if f is not None and f[0] == b"c" and phase == 0:
@@ -2129,6 +2172,8 @@ class Agent(object):
         except Exception as e:
             info["worker_error"] = str(e)
         send(self.pout, b"h", info)
+        if self.worker is not None:
+            self.warm()
         while True:
             try:
                 f = self.next_request()

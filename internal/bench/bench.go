@@ -29,13 +29,16 @@ const (
 	// provider: exec, and create + first exec + destroy. It needs
 	// [Options.Bwrap] and is not among the default cases.
 	CaseBwrap = "bwrap"
+	// CasePool measures warden serve's warm pool on the bubblewrap
+	// provider: two clients at once, each creating, running and deleting.
+	CasePool = "pool"
 )
 
 // AllCases lists the default cases in the order Run measures them.
 func AllCases() []string { return []string{CaseExec, CaseLifecycle, CaseAPI} }
 
 // KnownCases lists every case Run accepts.
-func KnownCases() []string { return append(AllCases(), CaseBwrap, CaseRunsc) }
+func KnownCases() []string { return append(AllCases(), CaseBwrap, CasePool, CaseRunsc) }
 
 // Names of the measured operations ([Stats.Name]).
 const (
@@ -94,6 +97,16 @@ const (
 	BwrapIdlePSS      = "bwrap_idle_pss"
 	DockerProvIdlePSS = "docker_provider_idle_pss"
 	HostPythonIdlePSS = "host_python_idle_pss"
+	// The pool case: two clients at once through warden serve on the
+	// bubblewrap provider, each creating a sandbox, running print(1) and
+	// deleting it, with the warm pool and without; and the host's floor.
+	PoolPair       = "pool_pair"        // the pair with the pool, then its refill
+	PoolFirst      = "pool_first"       // the slower client's create → first result
+	PoolDelete     = "pool_delete"      // the slower client's DELETE
+	ColdPair       = "cold_pair"        // the pair without a pool
+	ColdFirst      = "cold_first"       // the slower client's create → first result
+	ColdDelete     = "cold_delete"      // the slower client's DELETE
+	HostPythonPair = "host_python_pair" // two python3 -c 'print(1)' at once, the slower
 )
 
 // describe says in a few words what one sample of the named operation
@@ -148,6 +161,20 @@ func describe(name string) string {
 		return "of which first Exec"
 	case BwrapDestroy, DockerProvDestroy, BwrapNetDestroy, DockerProvNetDestroy:
 		return "of which Destroy"
+	case PoolPair:
+		return "two clients at once: create, `print(1)`, DELETE through warden serve with a warm pool of 2; then the wait for the refills and removals"
+	case PoolFirst:
+		return "of which the slower client's create → first result (pool hit)"
+	case PoolDelete:
+		return "of which the slower client's DELETE"
+	case ColdPair:
+		return "the same without a pool"
+	case ColdFirst:
+		return "of which the slower client's create → first result (a sandbox started)"
+	case ColdDelete:
+		return "of which the slower client's DELETE"
+	case HostPythonPair:
+		return "two plain `python3 -c 'print(1)'` at once on the host, the slower"
 	case BwrapLifecycleCPU:
 		return "its CPU time (the sandbox's processes and Warden's)"
 	case BareBwrapPython:
@@ -193,6 +220,8 @@ func pairings() []pairing {
 		{"bubblewrap create + `print(1)` + destroy, networking on", BwrapNetLifecycle, DockerProvNetLifecycle, "the same with Docker's bridge"},
 		{"bubblewrap create, networking on", BwrapNetCreate, DockerProvNetCreate, "Docker provider create, networking on"},
 		{"bubblewrap create + `print(1)` + destroy", BwrapLifecycle, BareBwrapPython, "bare `bwrap ... python3 -c 'print(1)'`"},
+		{"pooled create → first result, 2 clients", PoolFirst, ColdFirst, "the same without a pool"},
+		{"pooled create → first result, 2 clients", PoolFirst, HostPythonPair, "two plain `python3 -c 'print(1)'` at once"},
 		{"bubblewrap create + `print(1)` + destroy", BwrapLifecycle, HostPython, "plain `python3 -c 'print(1)'`"},
 		{"CPU of bubblewrap create + `print(1)` + destroy", BwrapLifecycleCPU, BareBwrapCPU, "CPU of bare `bwrap ... python3 -c 'print(1)'`"},
 	}, runscPairings()...)
@@ -277,7 +306,7 @@ func (o Options) validate() error {
 		if !slices.Contains(KnownCases(), c) {
 			errs = append(errs, fmt.Errorf("case %q is not one of %q: %w", c, KnownCases(), sandbox.ErrInvalid))
 		}
-		if c == CaseBwrap && o.Bwrap == nil {
+		if (c == CaseBwrap || c == CasePool) && o.Bwrap == nil {
 			errs = append(errs, fmt.Errorf("case %s needs a bubblewrap provider: %w", c, sandbox.ErrInvalid))
 		}
 	}
@@ -287,7 +316,7 @@ func (o Options) validate() error {
 // rounds returns the sample count and warm-up samples of a case.
 func (o Options) rounds(kase string) (n, warmup int) {
 	n, warmup = defaultExecN, defaultExecWarmup
-	if kase == CaseLifecycle {
+	if kase == CaseLifecycle || kase == CasePool {
 		n, warmup = defaultLifecycleN, defaultLifecycleWarmup
 	}
 	if o.N > 0 {
@@ -359,6 +388,8 @@ func Run(ctx context.Context, p *docker.Provider, opts Options) (rep Report, err
 			r = apiCase
 		case CaseBwrap:
 			r = bwrapCase(opts.Bwrap, opts.N, opts.Warmup)
+		case CasePool:
+			r = poolCase(opts.Bwrap)
 		case CaseRunsc:
 			r = runscCase(opts.Runsc, opts.N, opts.Warmup)
 		}

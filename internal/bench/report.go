@@ -166,6 +166,11 @@ func (r Report) method() string {
 				"CPU times add Warden's own to that of the sandbox's processes (or the command's). " +
 				"Idle memory is the PSS of every process of each of several sandboxes (or plain interpreters) alive side by side, after one execution and 0.3 s idle."
 		}
+		if c.Name == CasePool {
+			extra += " In the pool case, two clients at once create a sandbox through warden serve's handler on the bubblewrap provider (the Go client over loopback HTTP), " +
+				"run print(1) and delete it, with a warm pool of 2 (refills at the lowest CPU weight) and without one; each sample then waits until the pool is full again " +
+				"and the deleted sandboxes are removed; the figures are the slower client's."
+		}
 		if c.Name == CaseRunsc {
 			extra += " In the runsc case, the Warden side is the Docker provider with its containers under gVisor's runsc, " +
 				"the baselines the same provider under runc and plain `docker exec`/`docker run` of runsc containers; " +

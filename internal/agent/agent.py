@@ -1013,14 +1013,19 @@ class Worker(object):
 
     WARM_REQ = json_dumps({"code": "x = 1\nx", "env": {}, "snapshot": True, "n": 1}).encode()
 
-    def warm(self):
+    def warm(self, full=True):
         """Run the execution path once on throwaway data, in idle time.
         After fork() every page the worker writes is copied on first write;
         doing that now keeps the copies off the next execution (several
         milliseconds on a loaded VM). Nothing of the session's state is
-        touched."""
+        touched. Not full: only parsing, compiling and running a statement,
+        for a warm-up the first request may have to wait for."""
         try:
-            json_dumps(self.dry_run(json_loads(self.WARM_REQ.decode())))
+            req = json_loads(self.WARM_REQ.decode())
+            if full:
+                json_dumps(self.dry_run(req))
+            else:
+                exec(compile(parse(req["code"], "<warm>"), "<warm>", "exec"), {"__builtins__": __builtins__})
         except Exception:
             pass
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -1049,8 +1054,9 @@ class Worker(object):
         self.send(b"p", {"pid": os.getpid(), "done": self.done})
         # Forked from the agent: the pages the first execution writes are
         # copied on first write, which costs tens of microseconds each on a
-        # loaded VM. Copy them now, while the host is busy with the hello.
-        self.warm()
+        # loaded VM. Copy some now, while the host is busy with the hello;
+        # the rest once idle (the agent's warm-up, and after the snapshot).
+        self.warm(full=False)
         snapshots = True
         promoted = False
         while True:
@@ -2172,8 +2178,15 @@ class Agent(object):
         except Exception as e:
             info["worker_error"] = str(e)
         send(self.pout, b"h", info)
-        if self.worker is not None:
-            self.warm()
+        # Warm up only if the host is in no hurry: its first request would
+        # wait for the warm-up and pay for the copies anyway.
+        if self.worker is not None and not self.host.next_ready():
+            try:
+                idle = not select.select([self.pin], [], [], IDLE_SNAPSHOT)[0]
+            except InterruptedError:
+                idle = False
+            if idle:
+                self.warm()
         while True:
             try:
                 f = self.next_request()

@@ -307,13 +307,17 @@ func (m *Manager) destroy(id sandbox.ID, reason string) error {
 	m.removals.Add(1)
 	m.mu.Unlock()
 	e.cancel()
-	go m.remove(id, reason)
+	if o := m.opts.Observer; o != nil {
+		o.SandboxDestroyed(reason)
+	}
+	m.log.Info("sandbox destroyed", "sandbox_id", id, "reason", reason)
+	go m.remove(id)
 	return nil
 }
 
 // remove has the provider remove a deleted sandbox, trying again with
 // growing pauses while it fails, until the service shuts down.
-func (m *Manager) remove(id sandbox.ID, reason string) {
+func (m *Manager) remove(id sandbox.ID) {
 	defer m.removals.Done()
 	wait := m.retry
 	for {
@@ -337,10 +341,7 @@ func (m *Manager) remove(id sandbox.ID, reason string) {
 	m.mu.Lock()
 	m.removing--
 	m.mu.Unlock()
-	if o := m.opts.Observer; o != nil {
-		o.SandboxDestroyed(reason)
-	}
-	m.log.Info("sandbox destroyed", "sandbox_id", id, "reason", reason)
+	m.log.Debug("sandbox removed", "sandbox_id", id)
 }
 
 // Run destroys sandboxes that have been idle longer than their idle

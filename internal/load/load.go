@@ -324,7 +324,7 @@ func (r *runner) deleted(client int, id, workspace string) {
 }
 
 // removalGrace is how long a deleted sandbox may take to disappear: DELETE
-// answers at once and the server removes it in the background (ADR 0013).
+// answers at once and the server removes it in the background (ADR 0014).
 const removalGrace = 60 * time.Second
 
 // checkDeleted checks that the sandboxes the clients deleted left nothing

@@ -39,7 +39,7 @@ func cmdBench(ctx context.Context, args []string, e env) error {
 		Cases: strings.Split(*cases, ","),
 		Log:   e.stderr,
 	}
-	if slices.Contains(opts.Cases, bench.CaseBwrap) {
+	if slices.Contains(opts.Cases, bench.CaseBwrap) || slices.Contains(opts.Cases, bench.CasePool) {
 		bp, err := bwrap.New(ctx, bwrap.Options{})
 		if err != nil {
 			return err

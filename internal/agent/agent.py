@@ -1,10 +1,12 @@
 # Warden in-sandbox agent. Embedded in the warden binary and started inside
-# every sandbox as:  python3 -c <this source> agent
+# every sandbox as  python3 -c <this source> agent,  or from bytecode the
+# provider compiled once (see compile.go).
 #
 # Two roles, one file:
 #   agent   talks to the host over its stdin/stdout with length-prefixed
 #           frames, runs shell commands, and supervises the worker.
-#   worker  the persistent Python interpreter holding the session's globals.
+#   worker  the persistent Python interpreter holding the session's globals,
+#           forked from the agent before anything user-controlled runs.
 #           Its fd 1 and 2 are pipes read by the agent, so nothing user code
 #           does to stdout/stderr can reach the host channel.
 #
@@ -14,22 +16,26 @@
 # session continues with the globals it had before that execution. Nothing
 # here is ever unpickled by the host: the snapshot never leaves the sandbox.
 #
+# Start-up cost is kept low: only modules that the interpreter has loaded
+# already, or that are written in C, are imported here (_signal, not
+# signal, which imports enum; _json, not json, which imports re; _ast, not
+# ast); everything else is imported where it is needed, from the standard
+# library only (see stdlib_import).
+#
 # Compatible with Python 3.8+. Standard library only.
 
+import _ast
+import _signal as signal
 import _thread
-import ast
 import builtins
 import errno
+import gc
 import io
-import json
 import os
-import re
 import select
-import signal
 import struct
 import sys
 import time
-import traceback
 
 PROTO = 1
 HDR = struct.Struct(">cI")
@@ -57,11 +63,117 @@ MAX_OUTPUTS = 1000
 MAX_TYPES = 32
 MAX_MIME = 127
 MAX_OUTPUT_FRAME = 4 << 20
-MIME_RE = re.compile(r"\A[a-z]+/[a-z0-9.+-]+\Z")
+MIME_MAJOR = frozenset("abcdefghijklmnopqrstuvwxyz")
+MIME_MINOR = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.+-")
+
+
+def valid_mime(s):
+    """s matches ^[a-z]+/[a-z0-9.+-]+$ (without importing re)."""
+    major, slash, minor = s.partition("/")
+    return bool(slash and major and minor and MIME_MAJOR.issuperset(major)
+                and MIME_MINOR.issuperset(minor))
 
 
 def now():
     return time.monotonic()
+
+
+# ---------------------------------------------------------------- imports
+
+# sys.path as the interpreter started: the worker's. The agent's own later
+# imports leave out the workspace and the working directory (see
+# stdlib_import), so that files the code writes there are never taken for
+# modules of the agent's.
+WORKER_PATH = list(sys.path)
+
+
+def agent_path():
+    skip = set(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p)
+    skip.update(("", "."))
+    try:
+        skip.add(os.getcwd())
+    except OSError:
+        pass
+    return [p for p in WORKER_PATH if p not in skip]
+
+
+def stdlib_import(name):
+    """Import a module of the standard library for the agent's or the
+    worker's own use, never from the workspace: what the code wrote there
+    (a traceback.py, say) must not run in place of the module."""
+    mod = sys.modules.get(name)
+    if mod is not None:
+        return mod
+    saved = sys.path[:]
+    sys.path[:] = agent_path()
+    try:
+        __import__(name)
+    finally:
+        sys.path[:] = saved
+    return sys.modules[name]
+
+
+# ---------------------------------------------------------------- JSON
+#
+# The json module imports re (and enum, functools, ...), which costs more
+# than the rest of the agent's start. Its C accelerators (_json) do the
+# work on their own; json itself is the fallback.
+
+
+class _ScanContext(object):
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}.__getitem__
+
+
+def _no_default(o):
+    raise TypeError("Object of type %s is not JSON serializable" % type(o).__name__)
+
+
+def _fast_json():
+    import _json
+    scan = _json.make_scanner(_ScanContext())
+    enc_ascii = _json.make_encoder(None, _no_default, _json.encode_basestring_ascii, None,
+                                   ":", ",", False, False, True)
+    enc_utf8 = _json.make_encoder(None, _no_default, _json.encode_basestring, None,
+                                  ":", ",", False, False, True)
+
+    def dumps(obj, ensure_ascii=True):
+        return "".join((enc_ascii if ensure_ascii else enc_utf8)(obj, 0))
+
+    def loads(s):
+        if isinstance(s, (bytes, bytearray)):
+            s = s.decode("utf-8")
+        try:
+            obj, end = scan(s, 0)
+        except StopIteration:
+            raise ValueError("not JSON")
+        if s[end:].strip(" \t\n\r"):
+            raise ValueError("extra data after JSON")
+        return obj
+
+    sample = {"a": [1, 2.5, None, True, "\u00e9\n"], "b": {}}
+    if loads(dumps(sample)) != sample or dumps("\u00e9", False) != '"\u00e9"':
+        raise ValueError("_json misbehaves")
+    return dumps, loads
+
+
+def _slow_json():
+    json = stdlib_import("json")
+
+    def dumps(obj, ensure_ascii=True):
+        return json.dumps(obj, ensure_ascii=ensure_ascii, separators=(",", ":"))
+
+    return dumps, json.loads
+
+
+try:
+    json_dumps, json_loads = _fast_json()
+except Exception:  # no _json, or one of another shape: the module
+    json_dumps, json_loads = _slow_json()
 
 
 # ---------------------------------------------------------------- framing
@@ -83,7 +195,7 @@ SEND_LOCK = None
 
 def send(fd, kind, payload):
     if isinstance(payload, (dict, list)):
-        payload = json.dumps(payload, separators=(",", ":")).encode()
+        payload = json_dumps(payload).encode()
     frame = HDR.pack(kind, len(payload)) + payload
     lock = SEND_LOCK
     if lock is None:
@@ -165,23 +277,17 @@ def oom_kills():
 
 
 def set_subreaper():
+    """Make the agent the reaper of orphans in its sandbox. A launcher that
+    did so already before it executed the agent (bubblewrap's init) says
+    so in WARDEN_SUBREAPER=1, which spares the import of ctypes."""
+    if os.environ.pop("WARDEN_SUBREAPER", None) == "1":
+        return True
     try:
-        import ctypes
+        ctypes = stdlib_import("ctypes")
         libc = ctypes.CDLL(None, use_errno=True)
         return libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
     except Exception:
         return False
-
-
-def own_source():
-    """The text this agent was started with (python3 -c SOURCE agent)."""
-    argv = getattr(sys, "orig_argv", None)  # Python 3.10+, any OS
-    if argv and "-c" in argv:
-        return argv[argv.index("-c") + 1]
-    with open("/proc/self/cmdline", "rb") as f:
-        argv = f.read().split(b"\0")
-    i = argv.index(b"-c")
-    return argv[i + 1].decode()
 
 
 def apply_env(managed, env):
@@ -210,11 +316,122 @@ def drain_fds(fds, feed, limit=1 << 20):
             feed(fd, data)
 
 
+def parse(code, name):
+    """The syntax tree of code, as ast.parse makes it (without importing
+    ast, which imports enum)."""
+    return compile(code, name, "exec", _ast.PyCF_ONLY_AST)
+
+
 def kill_group(pgid, sig):
     try:
         os.killpg(pgid, sig)
     except OSError:
         pass
+
+
+B64_DIGITS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+
+
+def b64encode(data):
+    return stdlib_import("binascii").b2a_base64(bytes(data), newline=False).decode("ascii")
+
+
+def b64decode(s):
+    """As base64.b64decode(s, validate=True), which imports re. Raises
+    ValueError."""
+    if isinstance(s, str):
+        s = s.encode("ascii", "strict")
+    binascii = stdlib_import("binascii")
+    if sys.version_info >= (3, 11):
+        return binascii.a2b_base64(s, strict_mode=True)
+    body = s.rstrip(b"=")
+    if len(s) - len(body) > 2 or not B64_DIGITS.issuperset(body):
+        raise ValueError("Non-base64 digit found")
+    return binascii.a2b_base64(s)
+
+
+def fork():
+    """os.fork() without Python 3.12's warning about the threads of
+    background processes, which are not used in the child."""
+    if sys.version_info >= (3, 12):
+        warnings = stdlib_import("warnings")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return os.fork()
+    return os.fork()
+
+
+# ---------------------------------------------------------------- spawning
+
+SHELL = "/bin/bash" if os.path.exists("/bin/bash") else "/bin/sh"
+# Signals a new program gets at their default action, whatever the agent
+# does with them (Python ignores SIGPIPE and SIGXFSZ), as subprocess does.
+SPAWN_SIGDEF = tuple(getattr(signal, n) for n in ("SIGPIPE", "SIGXFSZ") if hasattr(signal, n))
+
+
+def find_exec(name, env):
+    """Where exec would find name (with PATH from env, as subprocess does);
+    raises OSError as exec would."""
+    if "/" in name:
+        return name
+    denied = None
+    for d in (env.get("PATH") or os.defpath).split(os.pathsep):
+        path = os.path.join(d or ".", name)
+        if os.path.isfile(path):
+            if os.access(path, os.X_OK):
+                return path
+            denied = path
+    if denied is not None:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), name)
+    raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
+
+
+class Spawner(object):
+    """Starts programs for the agent: each in a session (and process group)
+    of its own, in a working directory, with the given descriptors as its
+    standard streams (stdin None: /dev/null) and no others (the agent's own
+    are close-on-exec), its signals at their defaults and none blocked.
+    posix_spawn (vfork and exec) costs a fraction of subprocess.Popen, whose
+    import alone costs more than the command `true`."""
+
+    def __init__(self, home):
+        self.home = home  # the agent's working directory, returned to
+        self.posix = hasattr(os, "posix_spawn")
+
+    def spawn(self, argv, env, cwd, stdin, stdout, stderr):
+        """Returns the pid. Raises OSError as exec would; its filename is
+        cwd when that cannot be entered."""
+        if self.posix:
+            try:
+                return self.posix_spawn(argv, env, cwd, stdin, stdout, stderr)
+            except (NotImplementedError, TypeError):  # no setsid here
+                self.posix = False
+        subprocess = stdlib_import("subprocess")
+        p = subprocess.Popen(argv, cwd=cwd, env=env,
+                             stdin=subprocess.DEVNULL if stdin is None else stdin,
+                             stdout=stdout, stderr=stderr, start_new_session=True)
+        p.returncode = 0  # the agent reaps it; keep Popen.__del__ quiet
+        return p.pid
+
+    def posix_spawn(self, argv, env, cwd, stdin, stdout, stderr):
+        acts = [(os.POSIX_SPAWN_DUP2, stdout, 1), (os.POSIX_SPAWN_DUP2, stderr, 2)]
+        if stdin is None:
+            acts.insert(0, (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0))
+        else:
+            acts.insert(0, (os.POSIX_SPAWN_DUP2, stdin, 0))
+        # posix_spawn has no working directory of its own: the agent's
+        # (one thread spawns; the others do not use paths) goes there
+        # and back.
+        os.chdir(cwd)
+        try:
+            path = find_exec(argv[0], env)
+            return os.posix_spawn(path, argv, env, file_actions=acts, setsid=True,
+                                  setsigdef=SPAWN_SIGDEF, setsigmask=())
+        finally:
+            try:
+                os.chdir(self.home)
+            except OSError:
+                os.chdir("/")
 
 
 # ---------------------------------------------------------------- rich outputs
@@ -224,7 +441,7 @@ def kill_group(pgid, sig):
 # by the worker as "m" frames while the code runs and forwarded in order
 # with stdout. Text types are strings, binary types (is_binary_mime)
 # base64, JSON types JSON text. matplotlib is never imported here: it is
-# adapted when the code imports it (MplImportHook), as Jupyter's inline
+# adapted when the code imports it (ImportHook), as Jupyter's inline
 # backend does: plt.show() shows every open figure and closes it, and
 # figures still open when a cell ends are shown and closed.
 
@@ -260,18 +477,18 @@ def mime_content(mime, v):
     if v is None:
         return None
     if is_binary_mime(mime):
-        import base64  # here, not at start: most sessions never need it
         if isinstance(v, str):  # already base64, maybe with line breaks
             try:
-                v = base64.b64decode("".join(v.split()), validate=True)
+                v = b64decode("".join(v.split()))
             except ValueError:
                 return None
         if isinstance(v, (bytes, bytearray, memoryview)):
-            return base64.b64encode(v).decode("ascii")
+            return b64encode(v)
         return None
     if isinstance(v, (bytes, bytearray, memoryview)):
         v = bytes(v).decode("utf-8", "replace")
     if mime == "application/json" or mime.endswith("+json"):
+        json = stdlib_import("json")
         if isinstance(v, str):
             try:
                 json.loads(v)
@@ -295,7 +512,7 @@ def output_size(msg):
         return None
     n = 0
     for k, v in data.items():
-        if not isinstance(v, str) or len(k) > MAX_MIME or not MIME_RE.match(k):
+        if not isinstance(v, str) or len(k) > MAX_MIME or not valid_mime(k):
             return None
         n += len(k) + len(v.encode("utf-8", "surrogatepass"))
     return n
@@ -403,21 +620,20 @@ class Rich(object):
         if not isinstance(mime, str) or len(data) >= MAX_TYPES:
             return
         mime = mime.lower()
-        if len(mime) > MAX_MIME or not MIME_RE.match(mime) or not want(mime):
+        if len(mime) > MAX_MIME or not valid_mime(mime) or not want(mime):
             return
         c = mime_content(mime, v)
         if c is not None:
             data[mime] = c
 
     def render(self, fig):
-        import base64
         buf = io.BytesIO()
         try:
             fig.savefig(buf, format="png", bbox_inches="tight")
         except Exception as e:
             self.warn(fig, "savefig()", e)
             return None
-        return base64.b64encode(buf.getvalue()).decode("ascii")
+        return b64encode(buf.getvalue())
 
     # -- sending
 
@@ -443,8 +659,7 @@ class Rich(object):
             size += len(k) + n
         if self.used + size > self.limit:
             return self.drop()
-        payload = json.dumps({"type": otype, "data": data}, ensure_ascii=False,
-                             separators=(",", ":")).encode("utf-8")
+        payload = json_dumps({"type": otype, "data": data}, ensure_ascii=False).encode("utf-8")
         if len(payload) > MAX_OUTPUT_FRAME:
             return self.drop()
         self.used += size
@@ -536,10 +751,11 @@ class Rich(object):
             plt.show = pyplot_show
 
 
-class MplImportHook(object):
-    """A sys.meta_path finder that lets matplotlib's modules load as usual
-    and calls done(name) after, so plt.show() is adapted even in the cell
-    that first imports pyplot. Other imports cost one set lookup."""
+class ImportHook(object):
+    """A sys.meta_path finder that lets the named modules load as usual and
+    calls done(name) after: so plt.show() is adapted even in the cell that
+    first imports pyplot, and linecache learns the cells' source when it is
+    first imported. Other imports cost one set lookup."""
 
     def __init__(self, names, done):
         self.names = frozenset(names)
@@ -637,7 +853,23 @@ class Worker(object):
         self.deferred_int = False
         self.rich = Rich(self)
         builtins.display = make_display(self.rich)
-        sys.meta_path.insert(0, MplImportHook(MPL_MODULES, self.rich.patch_mpl))
+        # The cells' source, for tracebacks: linecache's cache once the
+        # code or a traceback imports it (it imports re: not at start).
+        self.sources = {}
+        sys.meta_path.insert(0, ImportHook(MPL_MODULES + ("linecache",), self.imported))
+
+    def imported(self, name):
+        if name == "linecache":
+            sys.modules["linecache"].cache.update(self.sources)
+        else:
+            self.rich.patch_mpl(name)
+
+    def remember_source(self, name, code):
+        entry = (len(code), None, code.splitlines(True), name)
+        self.sources[name] = entry
+        lc = sys.modules.get("linecache")
+        if lc is not None:
+            lc.cache[name] = entry
 
     def send(self, kind, payload):
         with self.wlock:
@@ -714,13 +946,7 @@ class Worker(object):
         sigs = {signal.SIGUSR1, signal.SIGTERM}
         signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
         try:
-            if sys.version_info >= (3, 12):
-                import warnings
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", DeprecationWarning)
-                    pid = os.fork()
-            else:
-                pid = os.fork()
+            pid = fork()
         except OSError:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, sigs)
             return 0
@@ -785,22 +1011,35 @@ class Worker(object):
             if pid:
                 self.warm()
 
-    WARM_REQ = json.dumps({"code": "x = 1", "env": {"K": "V"}, "snapshot": True, "n": 1}).encode()
+    WARM_REQ = json_dumps({"code": "x = 1\nx", "env": {}, "snapshot": True, "n": 1}).encode()
 
-    def warm(self):
+    def warm(self, full=True):
         """Run the execution path once on throwaway data, in idle time.
         After fork() every page the worker writes is copied on first write;
-        doing that now keeps the copies off the next execution (about 1 ms
-        here). Nothing of the session's state is touched."""
+        doing that now keeps the copies off the next execution (several
+        milliseconds on a loaded VM). Nothing of the session's state is
+        touched. Not full: only parsing, compiling and running a statement,
+        for a warm-up the first request may have to wait for."""
         try:
-            req = json.loads(self.WARM_REQ.decode())
-            tree = ast.parse(req["code"], "<warm>", "exec")
-            exec(compile(tree, "<warm>", "exec"), {"__builtins__": __builtins__})
-            eval(compile(ast.Expression(ast.Constant(1)), "<warm>", "eval"), {})
-            json.dumps({"exit_code": 0, "return_value": "1", "duration_ms": 0.0})
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            req = json_loads(self.WARM_REQ.decode())
+            if full:
+                json_dumps(self.dry_run(req))
+            else:
+                exec(compile(parse(req["code"], "<warm>"), "<warm>", "exec"), {"__builtins__": __builtins__})
         except Exception:
             pass
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def dry_run(self, req):
+        """execute(req) on globals of its own, leaving the session's
+        globals, cell count and sources as they were. req sets no
+        environment variables."""
+        g, cell, sources = self.g, self.cell, dict(self.sources)
+        self.g = {"__name__": "__main__", "__builtins__": __builtins__}
+        try:
+            return self.execute(req)
+        finally:
+            self.g, self.cell, self.sources = g, cell, sources
 
     def idle(self):
         """True once no request has arrived for IDLE_SNAPSHOT seconds."""
@@ -813,6 +1052,11 @@ class Worker(object):
         set_oom_adj(ADJ_WORKER)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         self.send(b"p", {"pid": os.getpid(), "done": self.done})
+        # Forked from the agent: the pages the first execution writes are
+        # copied on first write, which costs tens of microseconds each on a
+        # loaded VM. Copy some now, while the host is busy with the hello;
+        # the rest once idle (the agent's warm-up, and after the snapshot).
+        self.warm(full=False)
         snapshots = True
         promoted = False
         while True:
@@ -845,10 +1089,13 @@ class Worker(object):
         if kind != b"x":
             return snapshots
         self.result_read = True  # a request comes only after the last result was read
-        req = json.loads(payload.decode())
+        req = json_loads(payload.decode())
         if req.get("checkpoint"):
             self.resnapshot()
             self.send(b"d", {"exit_code": 0, "snap": self.snap_done})
+            return snapshots
+        if req.get("warm"):
+            self.warm_cell(req)
             return snapshots
         snapshots = req.get("snapshot", True)
         if not snapshots and self.frozen:
@@ -870,6 +1117,19 @@ class Worker(object):
         self.send(b"d", res)
         return snapshots
 
+    def warm_cell(self, req):
+        """The agent's warm-up (Agent.warm): the path of a real execution,
+        on globals of its own, leaving the session as it was."""
+        self.deferred_int = False
+        signal.signal(signal.SIGINT, self.defer_int)
+        self.send(b"s", {"frozen": self.frozen, "snap": self.snap_done})
+        self.rich.begin(int(req.get("limit", 1 << 20)))
+        try:
+            res = self.dry_run(req)
+        finally:
+            self.rich.end()
+        self.send(b"d", res)
+
     def execute(self, req):
         self.managed = apply_env(self.managed, req.get("env") or {})
         self.restore_stdio()
@@ -877,10 +1137,9 @@ class Worker(object):
         name = "<cell-%d>" % self.cell
         code = req["code"]
         res = {"exit_code": 0}
-        import linecache
-        linecache.cache[name] = (len(code), None, code.splitlines(True), name)
+        self.remember_source(name, code)
         try:
-            tree = ast.parse(code, name, "exec")
+            tree = parse(code, name)
         except (SyntaxError, ValueError, OverflowError, MemoryError) as e:
             res["exit_code"] = 1
             res["error"] = self.syntax_error(e, name)
@@ -888,8 +1147,8 @@ class Worker(object):
             self.flush()
             return res
         last = None
-        if tree.body and isinstance(tree.body[-1], ast.Expr):
-            last = ast.Expression(tree.body.pop().value)
+        if tree.body and isinstance(tree.body[-1], _ast.Expr):
+            last = _ast.Expression(tree.body.pop().value)
         if "matplotlib.figure" in sys.modules:
             self.rich.patch_mpl()  # imported before the hook saw it
         try:
@@ -955,7 +1214,7 @@ class Worker(object):
 
     @staticmethod
     def syntax_error(e, name):
-        lines = traceback.format_exception_only(type(e), e)
+        lines = stdlib_import("traceback").format_exception_only(type(e), e)
         return {"name": type(e).__name__, "value": str(getattr(e, "msg", e)),
                 "traceback": "".join(lines), "line": getattr(e, "lineno", 0) or 0}
 
@@ -971,7 +1230,7 @@ class Worker(object):
                 line = t.tb_lineno
             t = t.tb_next
         try:
-            text = "".join(traceback.format_exception(type(e), e, tb))
+            text = "".join(stdlib_import("traceback").format_exception(type(e), e, tb))
         except Exception:
             text = "%s: <unprintable>\n" % type(e).__name__
         try:
@@ -981,16 +1240,60 @@ class Worker(object):
         return {"name": type(e).__name__, "value": value, "traceback": text, "line": line}
 
 
-def worker_main(rq, rs, cwd):
-    os.set_inheritable(rq, False)
-    os.set_inheritable(rs, False)
-    if cwd:
+def worker_child(out_w, err_w, rq, rs, cwd):
+    """The worker's side of the agent's fork: become a fresh interpreter's
+    equal (its own session, default signals, the interpreter's sys.path
+    and argv, stdout and stderr on the agent's pipes, no other descriptor
+    of the agent's), then serve the session. Never returns."""
+    global SEND_LOCK
+    code = 70
+    try:
+        signal.set_wakeup_fd(-1)  # the agent's pipe, closed below
+        os.setsid()
+        signal.pthread_sigmask(signal.SIG_SETMASK, ())
+        # As a new interpreter has them.
+        for sig in (signal.SIGCHLD, signal.SIGUSR1, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, 0)
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
+        keep = {0, 1, 2, rq, rs}
+        fds = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"
+        for name in os.listdir(fds):
+            fd = int(name)
+            if fd not in keep:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        SEND_LOCK = None  # a background process's thread may have held it
+        sys.path[:] = WORKER_PATH
+        sys.path.insert(0, "")
+        sys.argv[:] = ["-c", "worker", str(rq), str(rs), cwd]
+        if cwd:
+            try:
+                os.chdir(cwd)
+            except OSError:
+                pass
+        Worker(rq, rs).loop()
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    except BaseException:
         try:
-            os.chdir(cwd)
-        except OSError:
+            stdlib_import("traceback").print_exc()
+        except BaseException:
             pass
-    sys.path.insert(0, "")
-    Worker(rq, rs).loop()
+    finally:
+        for f in (sys.stdout, sys.stderr):
+            try:
+                f.flush()
+            except BaseException:
+                pass
+        os._exit(code)
 
 
 # ---------------------------------------------------------------- agent
@@ -1008,7 +1311,8 @@ class Output(object):
         if room > 0:
             part = data[:room]
             for i in range(0, len(part), CHUNK):
-                send(self.out, self.kind, part[i:i + CHUNK])
+                if self.out >= 0:  # else a warm-up's: dropped
+                    send(self.out, self.kind, part[i:i + CHUNK])
             self.sent += len(part)
         self.dropped += max(0, len(data) - max(room, 0))
 
@@ -1031,7 +1335,8 @@ class Displays(object):
             return
         self.used += size
         self.count += 1
-        send(self.out, b"m", payload)
+        if self.out >= 0:
+            send(self.out, b"m", payload)
 
 
 # ---------------------------------------------------------------- background processes
@@ -1057,7 +1362,7 @@ class BgProcs(object):
 
     def control(self, payload):
         try:
-            req = json.loads(payload.decode())
+            req = json_loads(payload.decode())
             pid_id = int(req["id"])
             op = req["op"]
         except (ValueError, KeyError, TypeError, AttributeError):
@@ -1070,8 +1375,7 @@ class BgProcs(object):
             return  # ended meanwhile: the host has its "z" on the way
         if op == "stdin":
             try:
-                import base64
-                p.write(base64.b64decode(req.get("data") or ""))
+                p.write(b64decode(req.get("data") or ""))
             except (ValueError, TypeError):
                 pass
         elif op == "close_stdin":
@@ -1084,44 +1388,48 @@ class BgProcs(object):
 
     def start(self, pid_id, req):
         global SEND_LOCK
-        import subprocess
-        import threading
         if SEND_LOCK is None:
-            SEND_LOCK = threading.Lock()
+            SEND_LOCK = _thread.allocate_lock()
         out = self.agent.pout
         if len(self.procs) >= MAX_PROCS:
             send(out, b"y", {"id": pid_id, "error": "%d processes run already, the most one sandbox may" % MAX_PROCS})
             return
         argv = req.get("argv")
         if not argv:
-            shell = "/bin/bash" if os.path.exists("/bin/bash") else "/bin/sh"
-            argv = [shell, "-c", req.get("command") or ""]
+            argv = [SHELL, "-c", req.get("command") or ""]
         env = dict(os.environ)
         env.update(req.get("env") or {})
         cwd = req.get("cwd") or self.agent.cwd
+        fds = {}
         try:
-            p = subprocess.Popen(argv, cwd=cwd, env=env,
-                                 stdin=subprocess.PIPE if req.get("stdin") else subprocess.DEVNULL,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+            if req.get("stdin"):
+                fds["in_r"], fds["in_w"] = os.pipe()
+            fds["out_r"], fds["out_w"] = os.pipe()
+            fds["err_r"], fds["err_w"] = os.pipe()
+            pid = self.agent.spawner.spawn(argv, env, cwd, fds.get("in_r"), fds["out_w"], fds["err_w"])
         except OSError as e:
+            for fd in fds.values():
+                os.close(fd)
             msg = "%s: %s" % (argv[0], e.strerror or e)
             if e.filename == cwd or (e.errno == errno.ENOENT and not os.path.isdir(cwd)):
                 msg = "working directory %s does not exist" % cwd
             send(out, b"y", {"id": pid_id, "error": msg})
             return
-        bp = BgProc(self, pid_id, p, float(req.get("timeout") or 0))
+        for k in ("in_r", "out_w", "err_w"):
+            if k in fds:
+                os.close(fds[k])
+        bp = BgProc(self, pid_id, pid, fds.get("in_w"), fds["out_r"], fds["err_r"], float(req.get("timeout") or 0))
         self.procs[pid_id] = bp
-        send(out, b"y", {"id": pid_id, "pid": p.pid})
-        bp.thread = threading.Thread(target=bp.run, name="proc-%d" % pid_id, daemon=True)
-        bp.thread.start()
+        send(out, b"y", {"id": pid_id, "pid": pid})
+        _thread.start_new_thread(bp.run, ())
 
 
 class BgProc(object):
-    def __init__(self, procs, pid_id, popen, timeout):
-        import threading
-        self.procs, self.id, self.popen, self.pid = procs, pid_id, popen, popen.pid
+    def __init__(self, procs, pid_id, pid, stdin, stdout, stderr, timeout):
+        self.procs, self.id, self.pid = procs, pid_id, pid
+        self.stdin, self.stdout, self.stderr = stdin, stdout, stderr  # descriptors; stdin may be None
         self.timeout = timeout
-        self.lock = threading.Lock()
+        self.lock = _thread.allocate_lock()
         self.pending = bytearray()
         self.closing = False
         self.wake_r, self.wake_w = os.pipe()
@@ -1144,11 +1452,10 @@ class BgProc(object):
         # EPIPE here, not kill the agent (SIGPIPE is at its default).
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPIPE})
         agent, out, tag = self.procs.agent, self.procs.agent.pout, struct.pack(">I", self.id)
-        p = self.popen
-        fds = {p.stdout.fileno(): b"o", p.stderr.fileno(): b"e"}
+        fds = {self.stdout: b"o", self.stderr: b"e"}
         for fd in fds:
             os.set_blocking(fd, False)
-        stdin = p.stdin.fileno() if p.stdin is not None else None
+        stdin = self.stdin
         if stdin is not None:
             os.set_blocking(stdin, False)
         start = now()
@@ -1178,8 +1485,8 @@ class BgProc(object):
                     want = bool(self.pending)
                     closing = self.closing and not self.pending
                 if closing or status is not None:
-                    p.stdin.close()
-                    stdin = None
+                    os.close(stdin)
+                    self.stdin = stdin = None
                 elif want:
                     wl.append(stdin)
             wait = PROC_POLL if status is None else max(0.0, quiet_until - now())
@@ -1228,19 +1535,13 @@ class BgProc(object):
             end["exit_code"] = 137
         if timed_out:
             end["timed_out"] = True
-        for f in (p.stdout, p.stderr, p.stdin):
-            try:
-                if f is not None:
-                    f.close()
-            except OSError:
-                pass
-        p.returncode = 0  # reaped by the agent; keep Popen.__del__ quiet
-        for fd in (self.wake_r, self.wake_w):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
         self.procs.procs.pop(self.id, None)
+        for fd in (self.stdout, self.stderr, self.stdin, self.wake_r, self.wake_w):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
         send(out, b"z", end)
 
 
@@ -1252,8 +1553,19 @@ class Agent(object):
         os.dup2(devnull, 0)
         os.dup2(2, 1)  # stray prints of the agent go to its stderr (logs)
         os.close(devnull)
+        # What the agent starts gets its standard streams and nothing else
+        # (posix_spawn closes no descriptors): whatever it inherited beyond
+        # them is close-on-exec from now on, as its own descriptors are.
+        try:
+            for name in os.listdir("/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"):
+                if int(name) > 2:
+                    try:
+                        os.set_inheritable(int(name), False)
+                    except OSError:
+                        pass
+        except OSError:
+            pass
         self.host = FrameReader(self.pin)
-        self.src = own_source()
         self.subreaper = set_subreaper()
         self.worker = None  # pid
         self.children = {}  # pid -> exit status for reaped children we wait on
@@ -1267,6 +1579,7 @@ class Agent(object):
         self.oom_base = oom_kills()
         self.count = 0  # executions sent to workers (Python)
         self.cwd = os.environ.get("WARDEN_WORKSPACE") or os.getcwd()
+        self.spawner = Spawner(os.getcwd())
         self.bg = BgProcs(self)
         home = os.environ.get("HOME")
         if home:
@@ -1354,43 +1667,42 @@ class Agent(object):
     # -- worker management
 
     def start_worker(self):
-        import subprocess
+        """Fork the worker. It inherits the agent's interpreter with its
+        modules loaded, and shares its memory until either writes: no
+        second interpreter to start, no agent source to compile again. The
+        agent holds nothing the sandboxed code may not see (what the host
+        sends it is meant for the sandbox), and the worker drops the
+        agent's descriptors before any code runs."""
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         rq_r, rq_w = os.pipe()
         rs_r, rs_w = os.pipe()
-        p = subprocess.Popen(
-            [sys.executable, "-c", self.src, "worker", str(rq_r), str(rs_w), self.cwd],
-            stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w,
-            pass_fds=(rq_r, rs_w), start_new_session=True, cwd=self.cwd)
+        for f in (sys.stdout, sys.stderr):
+            try:
+                f.flush()  # or the worker would write it again
+            except Exception:
+                pass
+        # Objects alive now (modules, the agent's code) stay where they
+        # are: the collector would otherwise touch, and so copy, their
+        # pages in both processes.
+        gc.freeze()
+        try:
+            pid = fork()
+        except OSError:
+            for fd in (out_r, out_w, err_r, err_w, rq_r, rq_w, rs_r, rs_w):
+                os.close(fd)
+            raise
+        if pid == 0:
+            worker_child(out_w, err_w, rq_r, rs_w, self.cwd)  # never returns
         for fd in (out_w, err_w, rq_r, rs_w):
             os.close(fd)
         for fd in (out_r, err_r, rs_r):
             os.set_blocking(fd, False)
-        self.worker = p.pid
+        self.worker = pid
         self.w_out, self.w_err, self.w_rq = out_r, err_r, rq_w
         self.w_rs = FrameReader(rs_r, limit=MAX_IN_FRAME)
-        self.pending_out = []
-        # Wait for its ready frame so the first execution does not pay for
-        # the interpreter start.
-        deadline = now() + 60
-        while now() < deadline:
-            f = self.w_rs.next()
-            if f is not None:
-                break
-            if self.w_rs.eof or self.dead(self.worker) is not None:
-                raise RuntimeError("python worker failed to start")
-            r, _, _ = select.select([self.w_rs.fd, self.w_out, self.w_err, self.sig_r], [], [], 0.5)
-            if self.sig_r in r:
-                self.drain_sig()
-            for fd in (self.w_out, self.w_err):
-                if fd in r:  # startup noise (e.g. a broken sitecustomize)
-                    try:
-                        self.pending_out.append((fd, os.read(fd, CHUNK)))
-                    except OSError:
-                        pass
-            if self.w_rs.fd in r:
-                self.w_rs.fill()
+        # The worker's ready frame ("p") is not waited for: it has nothing
+        # left to start, and the host's first request waits in its pipe.
 
     def stop_worker(self):
         if self.worker:
@@ -1400,14 +1712,58 @@ class Agent(object):
                     os.close(fd)
                 except OSError:
                     pass
-            deadline = now() + 5
-            while not self.gone(self.worker) and now() < deadline:
-                time.sleep(0.002)
+            self.wait_gone(self.worker, now() + 5)
         self.worker = None
+
+    def wait_gone(self, pid, deadline):
+        """Wait until pid has exited, reaping it, or until deadline; True if
+        it has. A child's exit wakes the wait (SIGCHLD on the wakeup pipe),
+        so it costs no polling; only a process that is not our child (a
+        promoted snapshot when the agent is no subreaper) is polled."""
+        while True:
+            self.drain_sig()  # before looking: a later exit wakes the select
+            if self.gone(pid):
+                return True
+            left = deadline - now()
+            if left <= 0:
+                return False
+            try:
+                select.select([self.sig_r], [], [], left if self.subreaper else min(left, 0.01))
+            except InterruptedError:
+                pass
+
+    def wait_dead(self, pid, deadline):
+        """As wait_gone, but returns the exit status (None if pid still runs
+        at deadline, -1 if it was not ours to reap)."""
+        while True:
+            self.drain_sig()
+            status = self.dead(pid)
+            if status is not None:
+                return status
+            left = deadline - now()
+            if left <= 0:
+                return None
+            try:
+                select.select([self.sig_r], [], [], left if self.subreaper else min(left, 0.01))
+            except InterruptedError:
+                pass
 
     # -- executions
 
-    def run_python(self, req):
+    def warm(self):
+        """Run an empty cell through the whole execution path, in the agent
+        and the worker, before the host's first request: after the forks
+        (the worker from the agent, the snapshot from the worker) each page
+        either writes is copied on its first write, which costs the first
+        execution several milliseconds. Its output and result go nowhere,
+        the session's state and count are untouched, and the host's frames
+        wait in their pipe meanwhile."""
+        try:
+            self.run_python({"code": "pass", "timeout": 5}, warm=True)
+        except Exception:
+            pass
+
+    def run_python(self, req, warm=False):
         notes = []
         if self.worker is None:
             self.start_worker()
@@ -1415,20 +1771,20 @@ class Agent(object):
                 notes.extend(self.notes)
                 self.notes = []
         limit = int(req.get("limit", 1 << 20))
-        outs = {self.w_out: Output(self.pout, b"o", limit), self.w_err: Output(self.pout, b"e", limit)}
-        for fd, data in self.pending_out:
-            outs[fd].feed(data)
-        self.pending_out = []
+        out = -1 if warm else self.pout
+        outs = {self.w_out: Output(out, b"o", limit), self.w_err: Output(out, b"e", limit)}
         timeout = float(req.get("timeout", 120))
         start = now()
         deadline = start + timeout
         checkpoint = bool(req.get("checkpoint"))
-        if not checkpoint:
+        if not checkpoint and not warm:
             self.count += 1
         n = self.count
         send_req = dict(code=req.get("code", ""), env=req.get("env") or {}, snapshot=req.get("snapshot", True),
                         n=n, checkpoint=checkpoint, limit=limit)
-        shown = Displays(self.pout, limit)
+        if warm:
+            send_req["warm"] = True
+        shown = Displays(out, limit)
         send(self.w_rq, b"x", send_req)
         frozen = 0
         snap = -1
@@ -1444,7 +1800,7 @@ class Agent(object):
             if phase == 0 and not started and wait == 0.0:
                 wait = 0.005  # past the deadline, waiting for "s"
             rl = [self.w_out, self.w_err, self.w_rs.fd, self.sig_r]
-            if not self.host.eof:
+            if not self.host.eof and not warm:
                 rl.append(self.pin)
             try:
                 r, _, _ = select.select(rl, [], [], wait)
@@ -1458,9 +1814,10 @@ class Agent(object):
             if self.pin in r:
                 self.host.fill()
             # The cancel may have come in the same read as the request, or
-            # with an earlier fill: look at the buffer every turn.
+            # with an earlier fill: look at the buffer every turn. (Not in a
+            # warm-up: the host's frames are all for later.)
             try:
-                f = self.host_next()
+                f = None if warm else self.host_next()
             except ValueError:
                 f = None
             if f is not None and f[0] == b"c" and phase == 0:
@@ -1475,7 +1832,7 @@ class Agent(object):
             while f is not None and result is None:
                 kind, payload = f
                 try:
-                    msg = json.loads(payload.decode())
+                    msg = json_loads(payload.decode())
                 except ValueError:
                     why = "the code wrote garbage into the interpreter's control channel"
                     break
@@ -1508,10 +1865,7 @@ class Agent(object):
                 # promote the snapshot, if there is one.
                 kill_group(self.worker, signal.SIGKILL)
                 if status is None:
-                    t = now() + 5
-                    while status is None and now() < t:
-                        time.sleep(0.005)
-                        status = self.dead(self.worker)
+                    status = self.wait_dead(self.worker, now() + 5)
                 self.pump_all(outs)
                 result = {"exit_code": 137}
                 oom, oom0 = oom_kills(), self.oom_base
@@ -1667,24 +2021,22 @@ class Agent(object):
                     break
 
     def run_shell(self, req):
-        import subprocess
         limit = int(req.get("limit", 1 << 20))
         timeout = float(req.get("timeout", 10))
         env = dict(os.environ)
         env.update(req.get("env") or {})
         cwd = req.get("cwd") or self.cwd
-        argv = req.get("argv")
-        if not argv:
-            shell = "/bin/bash" if os.path.exists("/bin/bash") else "/bin/sh"
-            argv = [shell, "-c", req["command"]]
+        argv = req.get("argv") or [SHELL, "-c", req["command"]]
         out = Output(self.pout, b"o", limit)
         err = Output(self.pout, b"e", limit)
         start = now()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
         try:
-            p = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 start_new_session=True)
+            pid = self.spawner.spawn(argv, env, cwd, None, out_w, err_w)
         except OSError as e:
+            for fd in (out_r, err_r):
+                os.close(fd)
             msg = "%s: %s\n" % (argv[0], e.strerror or e)
             err.feed(msg.encode())
             code = 127 if e.errno in (errno.ENOENT,) else 126
@@ -1692,30 +2044,35 @@ class Agent(object):
                 code = 1
                 err.feed(("working directory %s does not exist\n" % cwd).encode())
             return {"exit_code": code, "duration_ms": (now() - start) * 1000.0}
-        fds = {p.stdout.fileno(): out, p.stderr.fileno(): err}
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        fds = {out_r: out, err_r: err}
         for fd in fds:
             os.set_blocking(fd, False)
         deadline = start + timeout
         status = None
         timed_out = cancelled = False
         quiet_until = None
-        while fds:
+        # Until the command has exited and its pipes are done. Its exit
+        # wakes the select (SIGCHLD on the wakeup pipe), as do its output,
+        # the host's frames and the deadline: nothing here polls.
+        while True:
             if status is None:
-                status = self.dead(p.pid)
+                status = self.dead(pid)
                 if status is not None:
                     quiet_until = now() + 0.05
                     if TEST_PAUSE_AFTER_EXIT:
                         time.sleep(TEST_PAUSE_AFTER_EXIT)  # a descheduled agent, for the tests
-            if quiet_until is not None and now() >= quiet_until:
+            if quiet_until is not None and (not fds or now() >= quiet_until):
                 # Exited, and quiet for a while: background children may
                 # hold the pipes open, so stop waiting. But what the
                 # command wrote is in the pipes, however long this agent
                 # was descheduled since the last read: take it first.
                 drain_fds(fds, lambda fd, data: fds[fd].feed(data))
                 break
-            wait = 0.5
             if status is None:
-                wait = max(0.0, min(wait, deadline - now()))
+                wait = max(0.0, min(0.5, deadline - now()))
             else:
                 wait = max(0.0, quiet_until - now())
             rl = list(fds) + [self.sig_r]
@@ -1726,7 +2083,7 @@ class Agent(object):
             except InterruptedError:
                 r = []
             if self.sig_r in r:
-                self.drain_sig()
+                self.drain_sig()  # the next turn's dead() reaps
             if self.pin in r:
                 self.host.fill()
             # The cancel may have come in the same read as the request, or
@@ -1753,30 +2110,13 @@ class Agent(object):
                     else:
                         del fds[fd]
             if status is None and now() >= deadline:
-                kill_group(p.pid, signal.SIGKILL)
+                kill_group(pid, signal.SIGKILL)
                 timed_out = not cancelled
-                t = now() + 5
-                while status is None and now() < t:
-                    time.sleep(0.005)
-                    status = self.dead(p.pid)
-                for fd in list(fds):
-                    while True:
-                        try:
-                            data = os.read(fd, CHUNK)
-                        except OSError:
-                            break
-                        if not data:
-                            break
-                        fds[fd].feed(data)
+                status = self.wait_dead(pid, now() + 5)
+                drain_fds(fds, lambda fd, data: fds[fd].feed(data), limit=max(limit, 1 << 20))
                 break
-        if status is None:
-            t = now() + 5
-            while status is None and now() < t:
-                time.sleep(0.002)
-                status = self.dead(p.pid)
-        p.stdout.close()
-        p.stderr.close()
-        p.returncode = 0  # we reaped it ourselves; keep Popen.__del__ quiet
+        for fd in (out_r, err_r):
+            os.close(fd)
         res = {"duration_ms": (now() - start) * 1000.0}
         if timed_out or cancelled:
             res["exit_code"] = 124
@@ -1830,13 +2170,23 @@ class Agent(object):
 
     def serve(self):
         info = {"proto": PROTO, "pid": os.getpid(), "python": sys.version.split()[0],
-                "subreaper": self.subreaper, "oom_counter": oom_kills() is not None}
+                "subreaper": self.subreaper, "oom_counter": oom_kills() is not None,
+                "compiled": globals().get("WARDEN_COMPILED") is True}
         try:
             self.start_worker()
             info["worker"] = self.worker
         except Exception as e:
             info["worker_error"] = str(e)
         send(self.pout, b"h", info)
+        # Warm up only if the host is in no hurry: its first request would
+        # wait for the warm-up and pay for the copies anyway.
+        if self.worker is not None and not self.host.next_ready():
+            try:
+                idle = not select.select([self.pin], [], [], IDLE_SNAPSHOT)[0]
+            except InterruptedError:
+                idle = False
+            if idle:
+                self.warm()
         while True:
             try:
                 f = self.next_request()
@@ -1849,7 +2199,7 @@ class Agent(object):
                 continue  # a cancel that arrived after its execution ended
             if kind != b"q":
                 return 2
-            req = json.loads(payload.decode())
+            req = json_loads(payload.decode())
             op = req.get("op")
             try:
                 if op == "python":
@@ -1866,7 +2216,7 @@ class Agent(object):
                     res = {"exit_code": 2, "agent_error": "unknown op %r" % op}
             except Exception as e:
                 res = {"exit_code": 1, "agent_error": "%s: %s" % (type(e).__name__, e)}
-                traceback.print_exc()
+                stdlib_import("traceback").print_exc()
             self.reap()
             send(self.pout, b"r", res)
 
@@ -1876,10 +2226,6 @@ def fmt_secs(t):
 
 
 def main():
-    role = sys.argv[1] if len(sys.argv) > 1 else "agent"
-    if role == "worker":
-        worker_main(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] if len(sys.argv) > 4 else "")
-        return 0
     return Agent().serve()
 
 

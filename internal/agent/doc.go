@@ -3,7 +3,8 @@
 // talks to over the agent's stdin and stdout.
 //
 // The agent runs shell commands and supervises a persistent Python
-// interpreter (the worker) whose globals survive between executions. The
+// interpreter (the worker, forked from the agent before any sandboxed code
+// runs) whose globals survive between executions. The
 // worker's stdout and stderr are pipes read by the agent, so nothing the
 // sandboxed code prints, closes or writes can desynchronise the channel to
 // the host; and before each Python execution the worker forks a frozen

@@ -25,6 +25,7 @@ type hostLauncher struct {
 	python string
 	dir    string
 	env    []string // added to the agent's environment
+	args   []string // the interpreter's arguments; default -c Source agent
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	stderr *bytes.Buffer
@@ -39,7 +40,11 @@ type hostProc struct {
 func (p *hostProc) Close() error { p.kill(); return nil }
 
 func (l *hostLauncher) Start(ctx context.Context) (Process, error) {
-	cmd := exec.Command(l.python, "-c", Source, "agent")
+	args := l.args
+	if args == nil {
+		args = []string{"-c", Source, "agent"}
+	}
+	cmd := exec.Command(l.python, args...)
 	cmd.Dir = l.dir
 	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=" + l.dir, "LANG=C.UTF-8", "WARDEN_WORKSPACE=" + l.dir, "WARDEN_HOSTTEST=" + l.dir}, l.env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -249,6 +254,39 @@ func TestHostChannelCannotBeCorrupted(t *testing.T) {
 		}
 		if r2.ReturnValue == nil || *r2.ReturnValue != "42" {
 			t.Fatalf("after %q: x = %v notes %v", code, r2.ReturnValue, r2.Notes)
+		}
+	}
+}
+
+// TestHostWorkerHoldsNoHostPipe: the worker, forked from the agent, keeps
+// none of the agent's descriptors to the host (its stdin and stdout), nor
+// any other the host process holds.
+func TestHostWorkerHoldsNoHostPipe(t *testing.T) {
+	t.Parallel()
+	s := newHostSession(t, Options{})
+	h, err := s.Start(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	links := func(pid string) map[string]bool {
+		out := map[string]bool{}
+		ents, _ := os.ReadDir("/proc/" + pid + "/fd")
+		for _, e := range ents {
+			if l, err := os.Readlink("/proc/" + pid + "/fd/" + e.Name()); err == nil && strings.HasPrefix(l, "pipe:") {
+				out[l] = true
+			}
+		}
+		return out
+	}
+	py(t, s, "x = 1", 0) // the worker runs
+	ours := links("self")
+	worker := links(strconv.Itoa(h.Worker))
+	if len(worker) == 0 {
+		t.Fatalf("worker %d has no pipes: not found", h.Worker)
+	}
+	for l := range worker {
+		if ours[l] {
+			t.Errorf("the worker holds %s, a pipe of the host's", l)
 		}
 	}
 }

@@ -56,7 +56,8 @@ type proc struct {
 	id      uint32
 	conn    *conn // the agent that runs it
 	info    sandbox.ProcessInfo
-	closing bool // stdin closed by the caller
+	begun   sandbox.ProcessInfo // info when the agent started it
+	closing bool                // stdin closed by the caller
 	started chan string
 	kept    []sandbox.ProcessEvent
 	keptN   int
@@ -154,6 +155,7 @@ func (t *procTable) handle(c *conn, f frame) error {
 		if f.kind == kindProcStarted {
 			if m.Error == "" && m.PID > 0 {
 				p.info.PID = m.PID
+				p.begun = p.info
 			} else if m.Error == "" {
 				m.Error = "the sandbox agent reported no pid"
 			}
@@ -262,6 +264,10 @@ func (s *Session) StartProcess(ctx context.Context, spec sandbox.ProcessSpec) (s
 	if err != nil {
 		return sandbox.ProcessInfo{}, nil, err
 	}
+	// A process whose ctx ended (its sandbox deleted, say) does not start.
+	if err := ctx.Err(); err != nil {
+		return sandbox.ProcessInfo{}, nil, err
+	}
 	env := s.Env()
 	maps.Copy(env, spec.Env)
 	argv := spec.Argv
@@ -335,8 +341,10 @@ func (s *Session) StartProcess(ctx context.Context, spec sandbox.ProcessSpec) (s
 		}
 		return sandbox.ProcessInfo{}, nil, fmt.Errorf("starting the process: %s: %w", failed, sandbox.ErrInvalid)
 	}
+	// The process as it started: it may have ended already, which its
+	// watchers and Processes tell.
 	t.mu.Lock()
-	info := p.info
+	info := p.begun
 	t.mu.Unlock()
 	if w == nil {
 		return info, nil, nil

@@ -9,7 +9,8 @@ import (
 )
 
 // Source is the agent program. Providers start it as
-// python3 -c Source agent.
+// python3 -c Source agent, or from bytecode compiled once with
+// [LoaderCommand].
 //
 //go:embed agent.py
 var Source string

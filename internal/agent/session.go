@@ -63,6 +63,9 @@ type Hello struct {
 	OOMCounter  bool   `json:"oom_counter"`
 	Worker      int    `json:"worker"`
 	WorkerError string `json:"worker_error"`
+	// Compiled reports that the agent ran from bytecode a provider had
+	// compiled for it (see [LoaderCommand]), not from its source.
+	Compiled bool `json:"compiled"`
 }
 
 // Session is the host side of one sandbox's agent: it serialises

@@ -29,13 +29,16 @@ const (
 	// provider: exec, and create + first exec + destroy. It needs
 	// [Options.Bwrap] and is not among the default cases.
 	CaseBwrap = "bwrap"
+	// CasePool measures warden serve's warm pool on the bubblewrap
+	// provider: two clients at once, each creating, running and deleting.
+	CasePool = "pool"
 )
 
 // AllCases lists the default cases in the order Run measures them.
 func AllCases() []string { return []string{CaseExec, CaseLifecycle, CaseAPI} }
 
 // KnownCases lists every case Run accepts.
-func KnownCases() []string { return append(AllCases(), CaseBwrap, CaseRunsc) }
+func KnownCases() []string { return append(AllCases(), CaseBwrap, CasePool, CaseRunsc) }
 
 // Names of the measured operations ([Stats.Name]).
 const (
@@ -76,6 +79,34 @@ const (
 	DockerProvNetCreate    = "docker_provider_net_create"
 	DockerProvNetFirstExec = "docker_provider_net_first_exec"
 	DockerProvNetDestroy   = "docker_provider_net_destroy"
+	// The CPU time of a bubblewrap lifecycle (a part of it): the
+	// sandbox's processes and Warden's own.
+	BwrapLifecycleCPU = "bwrap_lifecycle_cpu"
+	// The floor of a fresh sandbox, in the lifecycle rounds of the bwrap
+	// case: the sandboxes' interpreter running print(1) in bare bwrap
+	// (every namespace new, nothing else) and on the host.
+	BareBwrapPython = "bare_bwrap_python"
+	BareBwrapCPU    = "bare_bwrap_python_cpu"
+	HostPython      = "host_python"
+	HostPythonCPU   = "host_python_cpu"
+	// The floor of a shell execution, in the exec rounds of the bwrap
+	// case: bash -c true started on the host.
+	HostBashTrue = "host_bash_true"
+	// Idle memory ([MemStats]): sandboxes of each provider after one
+	// execution, and plain interpreters.
+	BwrapIdlePSS      = "bwrap_idle_pss"
+	DockerProvIdlePSS = "docker_provider_idle_pss"
+	HostPythonIdlePSS = "host_python_idle_pss"
+	// The pool case: two clients at once through warden serve on the
+	// bubblewrap provider, each creating a sandbox, running print(1) and
+	// deleting it, with the warm pool and without; and the host's floor.
+	PoolPair       = "pool_pair"        // the pair with the pool, then its refill
+	PoolFirst      = "pool_first"       // the slower client's create → first result
+	PoolDelete     = "pool_delete"      // the slower client's DELETE
+	ColdPair       = "cold_pair"        // the pair without a pool
+	ColdFirst      = "cold_first"       // the slower client's create → first result
+	ColdDelete     = "cold_delete"      // the slower client's DELETE
+	HostPythonPair = "host_python_pair" // two python3 -c 'print(1)' at once, the slower
 )
 
 // describe says in a few words what one sample of the named operation
@@ -130,6 +161,36 @@ func describe(name string) string {
 		return "of which first Exec"
 	case BwrapDestroy, DockerProvDestroy, BwrapNetDestroy, DockerProvNetDestroy:
 		return "of which Destroy"
+	case PoolPair:
+		return "two clients at once: create, `print(1)`, DELETE through warden serve with a warm pool of 2; then the wait for the refills and removals"
+	case PoolFirst:
+		return "of which the slower client's create → first result (pool hit)"
+	case PoolDelete:
+		return "of which the slower client's DELETE"
+	case ColdPair:
+		return "the same without a pool"
+	case ColdFirst:
+		return "of which the slower client's create → first result (a sandbox started)"
+	case ColdDelete:
+		return "of which the slower client's DELETE"
+	case HostPythonPair:
+		return "two plain `python3 -c 'print(1)'` at once on the host, the slower"
+	case BwrapLifecycleCPU:
+		return "its CPU time (the sandbox's processes and Warden's)"
+	case BareBwrapPython:
+		return "bare `bwrap --unshare-all ... python3 -c 'print(1)'` (no seccomp, Landlock, cgroup or agent)"
+	case HostPython:
+		return "plain `python3 -c 'print(1)'` on the host"
+	case HostBashTrue:
+		return "plain `bash -c true` on the host (os/exec)"
+	case BareBwrapCPU, HostPythonCPU:
+		return "its CPU time"
+	case BwrapIdlePSS:
+		return "an idle bubblewrap sandbox after `x = 1` (PSS of its processes)"
+	case DockerProvIdlePSS:
+		return "an idle Docker provider sandbox after `x = 1` (PSS of its processes)"
+	case HostPythonIdlePSS:
+		return "a plain idle `python3` on the host (PSS)"
 	}
 	if d, ok := describeRunsc(name); ok {
 		return d
@@ -151,12 +212,18 @@ func pairings() []pairing {
 		{"exec `x = 1` over HTTP", WardenExecHTTP, WardenExecLibrary, "the same through the Go library"},
 		{"bubblewrap exec `x = 1` (Python)", BwrapExecPython, DockerProvExecPython, "Docker provider exec `x = 1`"},
 		{"bubblewrap exec `true` (shell)", BwrapExecShell, DockerProvExecShell, "Docker provider exec `true`"},
+		{"bubblewrap exec `true` (shell)", BwrapExecShell, HostBashTrue, "plain `bash -c true` on the host"},
 		{"bubblewrap create + `print(1)` + destroy", BwrapLifecycle, DockerProvLifecycle, "Docker provider create + `print(1)` + destroy"},
 		{"bubblewrap create", BwrapCreate, DockerProvCreate, "Docker provider create"},
 		{"bubblewrap first exec", BwrapFirstExec, DockerProvFirstExec, "Docker provider first exec"},
 		{"bubblewrap destroy", BwrapDestroy, DockerProvDestroy, "Docker provider destroy"},
 		{"bubblewrap create + `print(1)` + destroy, networking on", BwrapNetLifecycle, DockerProvNetLifecycle, "the same with Docker's bridge"},
 		{"bubblewrap create, networking on", BwrapNetCreate, DockerProvNetCreate, "Docker provider create, networking on"},
+		{"bubblewrap create + `print(1)` + destroy", BwrapLifecycle, BareBwrapPython, "bare `bwrap ... python3 -c 'print(1)'`"},
+		{"pooled create → first result, 2 clients", PoolFirst, ColdFirst, "the same without a pool"},
+		{"pooled create → first result, 2 clients", PoolFirst, HostPythonPair, "two plain `python3 -c 'print(1)'` at once"},
+		{"bubblewrap create + `print(1)` + destroy", BwrapLifecycle, HostPython, "plain `python3 -c 'print(1)'`"},
+		{"CPU of bubblewrap create + `print(1)` + destroy", BwrapLifecycleCPU, BareBwrapCPU, "CPU of bare `bwrap ... python3 -c 'print(1)'`"},
 	}, runscPairings()...)
 }
 
@@ -239,7 +306,7 @@ func (o Options) validate() error {
 		if !slices.Contains(KnownCases(), c) {
 			errs = append(errs, fmt.Errorf("case %q is not one of %q: %w", c, KnownCases(), sandbox.ErrInvalid))
 		}
-		if c == CaseBwrap && o.Bwrap == nil {
+		if (c == CaseBwrap || c == CasePool) && o.Bwrap == nil {
 			errs = append(errs, fmt.Errorf("case %s needs a bubblewrap provider: %w", c, sandbox.ErrInvalid))
 		}
 	}
@@ -249,7 +316,7 @@ func (o Options) validate() error {
 // rounds returns the sample count and warm-up samples of a case.
 func (o Options) rounds(kase string) (n, warmup int) {
 	n, warmup = defaultExecN, defaultExecWarmup
-	if kase == CaseLifecycle {
+	if kase == CaseLifecycle || kase == CasePool {
 		n, warmup = defaultLifecycleN, defaultLifecycleWarmup
 	}
 	if o.N > 0 {
@@ -321,15 +388,19 @@ func Run(ctx context.Context, p *docker.Provider, opts Options) (rep Report, err
 			r = apiCase
 		case CaseBwrap:
 			r = bwrapCase(opts.Bwrap, opts.N, opts.Warmup)
+		case CasePool:
+			r = poolCase(opts.Bwrap)
 		case CaseRunsc:
 			r = runscCase(opts.Runsc, opts.N, opts.Warmup)
 		}
 		start := time.Now()
 		fmt.Fprintf(opts.Log, "%s: %d samples per operation after %d warm-up samples\n", kase, n, warmup)
 		note := func(s string) { rep.Notes = append(rep.Notes, s) }
-		stats, err := r(ctx, env{p: p, dcli: dcli, image: opts.Image, runID: runID, log: opts.Log, rng: rng, note: note}, n, warmup)
+		var mem []MemStats
+		stats, err := r(ctx, env{p: p, dcli: dcli, image: opts.Image, runID: runID, log: opts.Log, rng: rng, note: note, mem: &mem}, n, warmup)
 		elapsed := time.Since(start)
 		rep.Stats = append(rep.Stats, stats...)
+		rep.Memory = append(rep.Memory, mem...)
 		rep.Cases = append(rep.Cases, CaseInfo{Name: kase, N: n, Warmup: warmup, Elapsed: elapsed, ElapsedS: elapsed.Seconds()})
 		if err != nil {
 			return rep, fmt.Errorf("case %s: %w", kase, err)
@@ -348,7 +419,11 @@ type env struct {
 	log   io.Writer
 	rng   *mrand.Rand  // orders the operations of a round
 	note  func(string) // adds a note to the report
+	mem   *[]MemStats  // the case's memory measurements
 }
+
+// addMem records a memory measurement of the case.
+func (e env) addMem(m MemStats) { *e.mem = append(*e.mem, m) }
 
 func (e env) spec() sandbox.Spec {
 	return sandbox.Spec{Image: e.image, Labels: map[string]string{"bench": "1", "bench.run": e.runID}}
@@ -394,7 +469,7 @@ func execCase(ctx context.Context, e env, n, warmup int) (_ []Stats, err error) 
 
 func lifecycleCase(ctx context.Context, e env, n, warmup int) ([]Stats, error) {
 	ops := []op{
-		wardenLifecycle(e.p, e.spec(), WardenLifecycle, WardenCreate, WardenFirstExec, WardenDestroy),
+		wardenLifecycle(e.p, e.spec(), WardenLifecycle, WardenCreate, WardenFirstExec, WardenDestroy, nil),
 		sdkRun(e.p.Client(), e.image, e.runID),
 	}
 	if e.dcli != nil {

@@ -108,7 +108,7 @@ func BenchmarkDockerExecSDK(b *testing.B) {
 // BenchmarkWardenLifecycle is Create, Exec print(1), Destroy.
 func BenchmarkWardenLifecycle(b *testing.B) {
 	e := benchEnv(b)
-	loop(b, wardenLifecycle(e.p, e.spec(), WardenLifecycle, WardenCreate, WardenFirstExec, WardenDestroy))
+	loop(b, wardenLifecycle(e.p, e.spec(), WardenLifecycle, WardenCreate, WardenFirstExec, WardenDestroy, nil))
 }
 
 // BenchmarkDockerRunCLI is `docker run --rm --network none IMG python3 -c

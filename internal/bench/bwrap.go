@@ -46,27 +46,67 @@ func bwrapCase(bw sandbox.Provider, n, warmup int) caseRunner {
 			wardenExec(bw, binfo.ID, BwrapExecShell, shellReq()),
 			wardenExec(e.p, dinfo.ID, DockerProvExecShell, shellReq()),
 		}
+		floor, ferr := newFloor()
+		if ferr != nil {
+			fmt.Fprintf(e.log, "%s: no bare bwrap, python3 and bash baselines: %v\n", CaseBwrap, ferr)
+		} else {
+			execOps = append(execOps, floor.bashOp())
+		}
 		stats, err := measure(ctx, e, CaseBwrap, execOps, execN, execWarm, execBlock, execTimeout)
 		if err != nil {
 			return stats, err
 		}
+		bwRoot, dockerRoot := providerRoot(bw), containerRoot(e.p.Client())
+		var bwCPU *cpuProbe
+		if bwRoot != nil {
+			bwCPU = &cpuProbe{name: BwrapLifecycleCPU, root: bwRoot}
+		}
 		lifeOps := []op{
-			wardenLifecycle(bw, spec, BwrapLifecycle, BwrapCreate, BwrapFirstExec, BwrapDestroy),
-			wardenLifecycle(e.p, spec, DockerProvLifecycle, DockerProvCreate, DockerProvFirstExec, DockerProvDestroy),
+			wardenLifecycle(bw, spec, BwrapLifecycle, BwrapCreate, BwrapFirstExec, BwrapDestroy, bwCPU),
+			wardenLifecycle(e.p, spec, DockerProvLifecycle, DockerProvCreate, DockerProvFirstExec, DockerProvDestroy, nil),
+		}
+		if ferr == nil {
+			lifeOps = append(lifeOps, floor.bwrapOp(), floor.pythonOp())
 		}
 		net := spec
 		net.Network = true
 		if probe, err := bw.Create(ctx, net); err == nil {
 			_ = bw.Destroy(ctx, probe.ID)
 			lifeOps = append(lifeOps,
-				wardenLifecycle(bw, net, BwrapNetLifecycle, BwrapNetCreate, BwrapNetFirstExec, BwrapNetDestroy),
-				wardenLifecycle(e.p, net, DockerProvNetLifecycle, DockerProvNetCreate, DockerProvNetFirstExec, DockerProvNetDestroy))
+				wardenLifecycle(bw, net, BwrapNetLifecycle, BwrapNetCreate, BwrapNetFirstExec, BwrapNetDestroy, nil),
+				wardenLifecycle(e.p, net, DockerProvNetLifecycle, DockerProvNetCreate, DockerProvNetFirstExec, DockerProvNetDestroy, nil))
 		} else if !errors.Is(err, sandbox.ErrUnsupported) {
 			return stats, fmt.Errorf("creating a bubblewrap sandbox with networking: %w", err)
 		} else {
 			fmt.Fprintf(e.log, "%s: no networked lifecycle: %v\n", CaseBwrap, err)
 		}
 		more, err := measure(ctx, e, CaseBwrap, lifeOps, lifeN, lifeWarm, 1, lifecycleTimeout)
-		return append(stats, more...), err
+		stats = append(stats, more...)
+		if err != nil {
+			return stats, err
+		}
+		// Idle memory: a handful of sandboxes of each provider side by
+		// side, and as many plain interpreters.
+		k := min(lifeN, memSandboxes)
+		var probes []memProbe
+		if bwRoot != nil {
+			probes = append(probes, memProbe{name: BwrapIdlePSS, p: bw, spec: spec, root: bwRoot})
+		}
+		probes = append(probes, memProbe{name: DockerProvIdlePSS, p: e.p, spec: spec, root: dockerRoot})
+		for _, m := range probes {
+			ms, err := m.measure(ctx, k)
+			if err != nil {
+				return stats, fmt.Errorf("%s: %w", m.name, err)
+			}
+			e.addMem(ms)
+		}
+		if ferr == nil {
+			ms, err := floor.idlePython(ctx, k)
+			if err != nil {
+				return stats, fmt.Errorf("%s: %w", HostPythonIdlePSS, err)
+			}
+			e.addMem(ms)
+		}
+		return stats, nil
 	}
 }

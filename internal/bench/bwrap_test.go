@@ -38,13 +38,32 @@ func TestRunBwrap(t *testing.T) {
 	for _, name := range []string{BwrapExecPython, BwrapExecShell, DockerProvExecPython, DockerProvExecShell,
 		BwrapLifecycle, BwrapCreate, BwrapFirstExec, BwrapDestroy,
 		DockerProvLifecycle, DockerProvCreate, DockerProvFirstExec, DockerProvDestroy,
-		BwrapNetLifecycle, BwrapNetCreate, DockerProvNetLifecycle, DockerProvNetCreate} {
+		BwrapNetLifecycle, BwrapNetCreate, DockerProvNetLifecycle, DockerProvNetCreate,
+		BwrapLifecycleCPU, BareBwrapPython, BareBwrapCPU, HostPython, HostPythonCPU, HostBashTrue} {
 		if s, ok := rep.Stat(name); !ok || s.N != n || s.Median <= 0 {
 			t.Errorf("%s: %+v (present %v)", name, s, ok)
 		}
 	}
-	if len(rep.Comparisons) != 8 {
-		t.Errorf("Run gave %d comparisons, want 8", len(rep.Comparisons))
+	if len(rep.Comparisons) != 12 {
+		t.Errorf("Run gave %d comparisons, want 12", len(rep.Comparisons))
+	}
+	mem := map[string]MemStats{}
+	for _, m := range rep.Memory {
+		mem[m.Name] = m
+	}
+	for _, name := range []string{BwrapIdlePSS, DockerProvIdlePSS, HostPythonIdlePSS} {
+		if m := mem[name]; m.N != n || m.Min <= 0 {
+			t.Errorf("%s: %+v", name, m)
+		}
+	}
+	for _, name := range []string{BwrapIdlePSS, DockerProvIdlePSS} {
+		var roles []string
+		for _, r := range mem[name].Roles {
+			roles = append(roles, r.Role)
+		}
+		if len(roles) < 3 || roles[0] != "agent" || roles[1] != "worker" || roles[2] != "snapshot" {
+			t.Errorf("%s: processes %q, want the agent, its worker and snapshot first", name, roles)
+		}
 	}
 	if len(p.List()) != 0 {
 		t.Errorf("%d docker sandboxes outlived Run", len(p.List()))

@@ -72,12 +72,19 @@ func checkResult(res sandbox.ExecResult) error {
 }
 
 // wardenLifecycle creates a sandbox, runs print(1) in it and destroys it,
-// reporting the three steps as parts (named create, first, destroy).
-func wardenLifecycle(p sandbox.Provider, spec sandbox.Spec, name, create, first, destroy string) op {
+// reporting the three steps as parts (named create, first, destroy). With
+// cpu, a fourth part is the CPU time the lifecycle cost: this process's
+// own, plus that of the sandbox's processes just before it is destroyed.
+func wardenLifecycle(p sandbox.Provider, spec sandbox.Spec, name, create, first, destroy string, cpu *cpuProbe) op {
+	parts := []string{create, first, destroy}
+	if cpu != nil {
+		parts = append(parts, cpu.name)
+	}
 	return op{
 		name:  name,
-		parts: []string{create, first, destroy},
+		parts: parts,
 		fn: func(ctx context.Context) (_ []time.Duration, err error) {
+			cpu0 := selfCPU()
 			t0 := time.Now()
 			info, err := p.Create(ctx, spec)
 			if err != nil {
@@ -101,13 +108,81 @@ func wardenLifecycle(p sandbox.Provider, spec sandbox.Spec, name, create, first,
 				return nil, fmt.Errorf("print(1) wrote %q", res.Stdout)
 			}
 			t2 := time.Now()
+			var inside, probing time.Duration
+			if cpu != nil {
+				c := selfCPU()
+				if inside, err = cpu.sandbox(ctx, info); err != nil {
+					return nil, fmt.Errorf("measuring the sandbox's CPU time: %w", err)
+				}
+				probing = selfCPU() - c
+			}
 			destroyed = true
 			if err := p.Destroy(ctx, info.ID); err != nil {
 				return nil, fmt.Errorf("destroying sandbox: %w", err)
 			}
 			t3 := time.Now()
-			return []time.Duration{t1.Sub(t0), t2.Sub(t1), t3.Sub(t2)}, nil
+			out := []time.Duration{t1.Sub(t0), t2.Sub(t1), t3.Sub(t2)}
+			if cpu != nil {
+				out = append(out, inside+selfCPU()-cpu0-probing)
+			}
+			return out, nil
 		},
+	}
+}
+
+// cpuProbe measures the CPU time of a sandbox's processes, all of which
+// descend from its root (the Docker provider's agent does not): a
+// lifecycle's part named name.
+type cpuProbe struct {
+	name string
+	root rootFunc
+}
+
+// rootFunc returns the host PID at the root of a sandbox's processes.
+type rootFunc func(ctx context.Context, info sandbox.Info) (int, error)
+
+// sandbox returns the CPU time the live sandbox info's processes used.
+func (c *cpuProbe) sandbox(ctx context.Context, info sandbox.Info) (time.Duration, error) {
+	root, err := c.root(ctx, info)
+	if err != nil {
+		return 0, err
+	}
+	return treeCPU(root), nil
+}
+
+// hostPIDer is a provider that tells the host PID at the root of a
+// sandbox's process tree (the bubblewrap provider).
+type hostPIDer interface {
+	HostPID(id sandbox.ID) (int, error)
+}
+
+// providerRoot is the rootFunc of a provider that is a hostPIDer.
+func providerRoot(p sandbox.Provider) rootFunc {
+	h, ok := p.(hostPIDer)
+	if !ok {
+		return nil
+	}
+	return func(_ context.Context, info sandbox.Info) (int, error) {
+		pid, err := h.HostPID(info.ID)
+		if err == nil && pid <= 0 {
+			err = fmt.Errorf("sandbox %s runs no process", info.ID)
+		}
+		return pid, err
+	}
+}
+
+// containerRoot is the rootFunc of the Docker provider: the container's
+// first process, in whose PID namespace the agent runs.
+func containerRoot(cli *client.Client) rootFunc {
+	return func(ctx context.Context, info sandbox.Info) (int, error) {
+		c, err := cli.ContainerInspect(ctx, info.Name, client.ContainerInspectOptions{})
+		if err != nil {
+			return 0, sdkErr(ctx, "inspecting container", err)
+		}
+		if c.Container.State == nil || c.Container.State.Pid <= 0 {
+			return 0, fmt.Errorf("container %s is not running", info.Name)
+		}
+		return c.Container.State.Pid, nil
 	}
 }
 

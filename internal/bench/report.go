@@ -25,6 +25,8 @@ type Report struct {
 	Stats []Stats `json:"stats"`
 	// Comparisons pairs Warden operations with their baselines.
 	Comparisons []Comparison `json:"comparisons"`
+	// Memory holds the idle memory measurements, sandboxes and baselines.
+	Memory []MemStats `json:"memory,omitempty"`
 	// Notes are remarks on this run, such as a skipped baseline.
 	Notes []string `json:"notes,omitempty"`
 }
@@ -90,6 +92,15 @@ func (r Report) Markdown() string {
 			fmtDuration(s.Median), fmtDuration(s.P10), fmtDuration(s.P90), fmtDuration(s.Min), fmtDuration(s.Max))
 	}
 	b.WriteString("\n")
+	if len(r.Memory) > 0 {
+		b.WriteString("| idle memory | n | median PSS | min | max | by process (medians) |\n")
+		b.WriteString("|---|--:|--:|--:|--:|---|\n")
+		for _, m := range r.Memory {
+			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s |\n", m.Description, m.N,
+				fmtBytes(m.Median), fmtBytes(m.Min), fmtBytes(m.Max), m.roleLine())
+		}
+		b.WriteString("\n")
+	}
 	b.WriteString(r.machineLine())
 	b.WriteString("\n")
 	for _, n := range r.Notes {
@@ -123,6 +134,15 @@ func (r Report) Text() string {
 	}
 	tw.Flush()
 	b.WriteString("\n")
+	if len(r.Memory) > 0 {
+		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "IDLE MEMORY\t    N\t  MEDIAN\t     MIN\t     MAX\tBY PROCESS")
+		for _, m := range r.Memory {
+			fmt.Fprintf(tw, "%s\t%5d\t%8s\t%8s\t%8s\t%s\n", m.Name, m.N, fmtBytes(m.Median), fmtBytes(m.Min), fmtBytes(m.Max), m.roleLine())
+		}
+		tw.Flush()
+		b.WriteString("\n")
+	}
 	b.WriteString(plain(r.method()))
 	b.WriteString("\n")
 	b.WriteString(plain(r.machineLine()))
@@ -141,7 +161,15 @@ func (r Report) method() string {
 		parts = append(parts, fmt.Sprintf("%s: n=%d after %d warm-up samples", c.Name, c.N, c.Warmup))
 		if c.Name == CaseBwrap {
 			extra += " In the bwrap case, the Warden side is the bubblewrap provider and the baseline Warden's Docker provider, " +
-				"both through the provider interface with the same default spec; its lifecycle operations take the lifecycle sample count."
+				"both through the provider interface with the same default spec; its lifecycle operations take the lifecycle sample count. " +
+				"Its floors of a fresh sandbox run the sandboxes' interpreter (the host's /usr) in bare bwrap (`--unshare-all`, nothing else) and plainly on the host; " +
+				"CPU times add Warden's own to that of the sandbox's processes (or the command's). " +
+				"Idle memory is the PSS of every process of each of several sandboxes (or plain interpreters) alive side by side, after one execution and 0.3 s idle."
+		}
+		if c.Name == CasePool {
+			extra += " In the pool case, two clients at once create a sandbox through warden serve's handler on the bubblewrap provider (the Go client over loopback HTTP), " +
+				"run print(1) and delete it, with a warm pool of 2 (refills at the lowest CPU weight) and without one; each sample then waits until the pool is full again " +
+				"and the deleted sandboxes are removed; the figures are the slower client's."
 		}
 		if c.Name == CaseRunsc {
 			extra += " In the runsc case, the Warden side is the Docker provider with its containers under gVisor's runsc, " +
@@ -222,6 +250,23 @@ func fmtRatio(r float64) string {
 	default:
 		return fmt.Sprintf("%.0f×", r)
 	}
+}
+
+// fmtBytes prints b in MiB.
+func fmtBytes(b int64) string {
+	if b <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f MiB", mib(b))
+}
+
+// roleLine lists the median PSS of each kind of process.
+func (m MemStats) roleLine() string {
+	var parts []string
+	for _, r := range m.Roles {
+		parts = append(parts, fmt.Sprintf("%s %.1f", r.Role, r.MedianMiB))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // plain drops Markdown code quotes for the terminal.

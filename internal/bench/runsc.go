@@ -158,8 +158,8 @@ func runscCase(name string, n, warmup int) caseRunner {
 			return stats, err
 		}
 		lifeOps := []op{
-			wardenLifecycle(gv, spec, RunscLifecycle, RunscCreate, RunscFirstExec, RunscDestroy),
-			wardenLifecycle(base, spec, RuncLifecycle, RuncCreate, RuncFirstExec, RuncDestroy),
+			wardenLifecycle(gv, spec, RunscLifecycle, RunscCreate, RunscFirstExec, RunscDestroy, nil),
+			wardenLifecycle(base, spec, RuncLifecycle, RuncCreate, RuncFirstExec, RuncDestroy, nil),
 		}
 		if e.dcli != nil {
 			lifeOps = append(lifeOps, e.dcli.runOnceUnder(RunscDockerRunCLI, name, e.image, e.runID))

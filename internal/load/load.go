@@ -323,26 +323,38 @@ func (r *runner) deleted(client int, id, workspace string) {
 	r.mu.Unlock()
 }
 
+// removalGrace is how long a deleted sandbox may take to disappear: DELETE
+// answers at once and the server removes it in the background (ADR 0014).
+const removalGrace = 60 * time.Second
+
 // checkDeleted checks that the sandboxes the clients deleted left nothing
-// on the machine: neither their private workspace (removed before DELETE
-// answers) nor a cgroup.
+// on the machine, once their removal in the background had time to finish:
+// neither their private workspace nor a cgroup.
 func (r *runner) checkDeleted() {
 	r.mu.Lock()
 	list := r.gone
 	r.mu.Unlock()
+	deadline := time.Now().Add(removalGrace)
 	for _, g := range list {
 		var traces []string
-		if g.workspace != "" {
-			if _, err := os.Lstat(g.workspace); err == nil {
-				traces = append(traces, "workspace "+g.workspace)
+		for {
+			traces = traces[:0]
+			if g.workspace != "" {
+				if _, err := os.Lstat(g.workspace); err == nil {
+					traces = append(traces, "workspace "+g.workspace)
+				}
 			}
-		}
-		for _, cg := range leftoverCgroups(g.id) {
-			traces = append(traces, "cgroup "+cg)
+			for _, cg := range leftoverCgroups(g.id) {
+				traces = append(traces, "cgroup "+cg)
+			}
+			if len(traces) == 0 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 		if len(traces) > 0 {
 			r.rec.fail(ErrorSample{Kind: KindDelete, Class: ClassCheck, Client: g.client, Sandbox: g.id,
-				Message: "left after DELETE answered: " + strings.Join(traces, ", ")})
+				Message: fmt.Sprintf("left %s after DELETE answered: %s", removalGrace, strings.Join(traces, ", "))})
 		}
 	}
 }

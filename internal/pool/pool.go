@@ -8,6 +8,12 @@
 // anything, and starts a replacement in the background; any other spec is
 // created by the provider as usual. Every pooled sandbox is new: none is
 // ever reused after a client had it.
+//
+// Refills are created in the background (sandbox.WithBackground): a
+// provider that can starts them at the lowest CPU priority, so that they
+// take only the CPU time running code leaves, and the pool raises a
+// sandbox to the normal priority (sandbox.Foregrounder) when it hands it
+// over.
 package pool
 
 import (
@@ -98,6 +104,13 @@ func (p *Pool) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Info, err
 				break
 			}
 			p.refill()
+			if f, ok := p.Provider.(sandbox.Foregrounder); ok {
+				if err := f.Foreground(ctx, info.ID); err != nil {
+					p.log.Warn("dropping a pooled sandbox that kept its low priority", "id", info.ID, "err", err)
+					p.destroy(info.ID)
+					continue
+				}
+			}
 			if len(spec.Env) > 0 || len(p.spec.Env) > 0 {
 				if _, err := p.Provider.UpdateEnv(ctx, info.ID, sandbox.EnvUpdate{Set: maps.Clone(spec.Env), Replace: true}); err != nil {
 					p.log.Warn("dropping a pooled sandbox that refused its environment", "id", info.ID, "err", err)
@@ -147,7 +160,7 @@ func (p *Pool) fill(wait time.Duration) {
 	var info sandbox.Info
 	err := p.ctx.Err()
 	if err == nil {
-		info, err = p.Provider.Create(p.ctx, p.spec)
+		info, err = p.Provider.Create(sandbox.WithBackground(p.ctx), p.spec)
 	}
 	p.mu.Lock()
 	p.filling--

@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -200,5 +201,59 @@ func BenchmarkCreateAndRun(b *testing.B) {
 				b.StartTimer()
 			}
 		})
+	}
+}
+
+// lowFake records which sandboxes were created in the background and
+// which of those were raised to the foreground.
+type lowFake struct {
+	*sandboxtest.Fake
+	mu  sync.Mutex
+	low map[sandbox.ID]bool
+}
+
+func (f *lowFake) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Info, error) {
+	info, err := f.Fake.Create(ctx, spec)
+	if err == nil {
+		f.mu.Lock()
+		f.low[info.ID] = sandbox.IsBackground(ctx)
+		f.mu.Unlock()
+	}
+	return info, err
+}
+
+func (f *lowFake) Foreground(ctx context.Context, id sandbox.ID) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.low[id] = false
+	return nil
+}
+
+// TestPoolRefillsInTheBackground: refills are created in the background,
+// and what the pool hands over is in the foreground again; a create the
+// pool cannot serve is never in the background.
+func TestPoolRefillsInTheBackground(t *testing.T) {
+	t.Parallel()
+	f := &lowFake{Fake: &sandboxtest.Fake{}, low: map[sandbox.ID]bool{}}
+	p := New(f, Options{Size: 1})
+	waitReady(t, p, 1)
+	f.mu.Lock()
+	for id, low := range f.low {
+		if !low {
+			t.Errorf("refill %s was not created in the background", id)
+		}
+	}
+	f.mu.Unlock()
+	for _, spec := range []sandbox.Spec{{}, {MemoryLimit: 64 << 20}} {
+		info, err := p.Create(t.Context(), spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.mu.Lock()
+		low := f.low[info.ID]
+		f.mu.Unlock()
+		if low {
+			t.Errorf("Create(%+v) handed over %s still in the background", spec, info.ID)
+		}
 	}
 }

@@ -25,6 +25,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/warden-sandbox/warden/internal/sandbox"
 )
 
 // ImageSuffix is added to a workspace directory's path to name its image.
@@ -101,8 +103,19 @@ func Mount(ctx context.Context, dir string, size int64, uid, gid int) (err error
 	// image costs well under a megabyte until written.
 	cmd := exec.CommandContext(ctx, mkfsPath, "-q", "-F", "-O", "^has_journal", "-m", "0", "-L", "warden",
 		"-E", fmt.Sprintf("lazy_itable_init=1,lazy_journal_init=1,nodiscard,root_owner=%d:%d", uid, gid), img)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("formatting the workspace's image: %v: %s", err, strings.TrimSpace(string(out)))
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err = cmd.Start()
+	if err == nil {
+		// For a sandbox nobody waits for yet (a warm pool's refill), at
+		// the lowest CPU priority: it must not slow down running code.
+		if sandbox.IsBackground(ctx) {
+			_ = unix.Setpriority(unix.PRIO_PROCESS, cmd.Process.Pid, 19)
+		}
+		err = cmd.Wait()
+	}
+	if err != nil {
+		return fmt.Errorf("formatting the workspace's image: %v: %s", err, strings.TrimSpace(out.String()))
 	}
 	dev, err := attach(img)
 	if err != nil {

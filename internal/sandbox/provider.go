@@ -133,3 +133,29 @@ type Provider interface {
 	// provider's. A second Close does nothing.
 	Close(ctx context.Context) error
 }
+
+// backgroundKey marks a context as that of a create nobody waits for.
+type backgroundKey struct{}
+
+// WithBackground marks ctx as that of a Create nobody waits for yet, such
+// as a warm pool's refill: a provider that can gives the new sandbox's
+// processes a low CPU priority, so that starting it does not slow down
+// code running in other sandboxes, until [Foregrounder.Foreground] is
+// called.
+func WithBackground(ctx context.Context) context.Context {
+	return context.WithValue(ctx, backgroundKey{}, true)
+}
+
+// IsBackground reports whether ctx was marked by [WithBackground].
+func IsBackground(ctx context.Context) bool {
+	b, _ := ctx.Value(backgroundKey{}).(bool)
+	return b
+}
+
+// Foregrounder is implemented by providers that lower the CPU priority of
+// sandboxes created in the background (see [WithBackground]).
+type Foregrounder interface {
+	// Foreground gives a sandbox created in the background the priority
+	// of any other. It is cheap, and does nothing for other sandboxes.
+	Foreground(ctx context.Context, id ID) error
+}

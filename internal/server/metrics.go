@@ -125,14 +125,14 @@ func (m *Metrics) observeHTTP(route string, code int, d time.Duration) {
 // runtime's and the process's series. live is the number of live sandboxes
 // now. The text is rendered under the lock and written after it, so a slow
 // scraper never blocks the observers.
-func (m *Metrics) writeTo(w io.Writer, live int) (int64, error) {
+func (m *Metrics) writeTo(w io.Writer, live, removing int) (int64, error) {
 	var buf bytes.Buffer
-	m.render(&buf, live)
+	m.render(&buf, live, removing)
 	renderRuntime(&buf)
 	return buf.WriteTo(w)
 }
 
-func (m *Metrics) render(b *bytes.Buffer, live int) {
+func (m *Metrics) render(b *bytes.Buffer, live, removing int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	header := func(name, typ, help string) {
@@ -141,6 +141,9 @@ func (m *Metrics) render(b *bytes.Buffer, live int) {
 
 	header("warden_sandboxes_live", "gauge", "Sandboxes live now.")
 	fmt.Fprintf(b, "warden_sandboxes_live %d\n", live)
+
+	header("warden_sandboxes_removing", "gauge", "Sandboxes deleted whose removal is still under way; they count toward the limit.")
+	fmt.Fprintf(b, "warden_sandboxes_removing %d\n", removing)
 
 	header("warden_sandboxes_created_total", "counter", "Sandboxes created.")
 	fmt.Fprintf(b, "warden_sandboxes_created_total %d\n", m.created)

@@ -634,7 +634,7 @@ func TestMetrics(t *testing.T) {
 	}
 	before := metrics()
 	for _, want := range []string{
-		"# TYPE warden_sandboxes_live gauge", "# HELP warden_sandboxes_live ",
+		"# TYPE warden_sandboxes_live gauge", "# HELP warden_sandboxes_live ", "# TYPE warden_sandboxes_removing gauge", "warden_sandboxes_removing 0",
 		"# TYPE warden_sandboxes_created_total counter", "# TYPE warden_sandboxes_destroyed_total counter",
 		"# TYPE warden_executions_total counter", "# TYPE warden_execution_duration_seconds histogram",
 		"# TYPE warden_http_requests_total counter", "# TYPE warden_http_request_duration_seconds histogram",

@@ -41,11 +41,15 @@ type Manager struct {
 	base   context.Context
 	cancel context.CancelFunc
 
-	mu      sync.Mutex
-	boxes   map[sandbox.ID]*entry
-	pending int  // creations in flight
-	closed  bool // Shutdown has begun
-	running sync.WaitGroup
+	mu       sync.Mutex
+	boxes    map[sandbox.ID]*entry
+	pending  int  // creations in flight
+	removing int  // deleted sandboxes whose removal has not finished
+	closed   bool // Shutdown has begun
+	running  sync.WaitGroup
+	removals sync.WaitGroup // the removals in the background
+	// retry is the first pause before a failed removal is tried again.
+	retry time.Duration
 }
 
 type entry struct {
@@ -53,6 +57,10 @@ type entry struct {
 	idle     time.Duration
 	busy     int
 	lastUsed time.Time
+	// ctx ends when the sandbox is deleted (or the service shuts down):
+	// the calls running in it are cancelled then.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // New returns a Manager over p. p may be nil: the service is then
@@ -69,7 +77,7 @@ func New(p sandbox.Provider, opts Options) *Manager {
 		log = slog.New(slog.DiscardHandler)
 	}
 	base, cancel := context.WithCancel(context.Background())
-	return &Manager{p: p, opts: opts, log: log, base: base, cancel: cancel, boxes: map[sandbox.ID]*entry{}}
+	return &Manager{p: p, opts: opts, log: log, base: base, cancel: cancel, boxes: map[sandbox.ID]*entry{}, retry: time.Second}
 }
 
 // Provider returns the provider, nil when disabled.
@@ -82,10 +90,18 @@ func (m *Manager) Active() int {
 	return len(m.boxes)
 }
 
+// Removing returns the number of deleted sandboxes whose removal is still
+// under way. They count toward MaxSandboxes until they are gone.
+func (m *Manager) Removing() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.removing
+}
+
 // Create creates a sandbox from spec with the given idle timeout (negative:
 // the manager's default; 0: never reaped). It fails with
 // sandbox.ErrDisabled when there is no provider or the manager is shutting
-// down, and sandbox.ErrLimit when MaxSandboxes are live.
+// down, and sandbox.ErrLimit when MaxSandboxes are live or being removed.
 func (m *Manager) Create(ctx context.Context, spec sandbox.Spec, idle time.Duration) (Info, error) {
 	if m.p == nil {
 		return Info{}, fmt.Errorf("sandboxes are disabled: %w", sandbox.ErrDisabled)
@@ -98,9 +114,9 @@ func (m *Manager) Create(ctx context.Context, spec sandbox.Spec, idle time.Durat
 	case m.closed:
 		m.mu.Unlock()
 		return Info{}, fmt.Errorf("the service is shutting down: %w", sandbox.ErrDisabled)
-	case m.opts.MaxSandboxes > 0 && len(m.boxes)+m.pending >= m.opts.MaxSandboxes:
+	case m.opts.MaxSandboxes > 0 && len(m.boxes)+m.pending+m.removing >= m.opts.MaxSandboxes:
 		m.mu.Unlock()
-		return Info{}, fmt.Errorf("%d sandboxes are live, the maximum: %w", m.opts.MaxSandboxes, sandbox.ErrLimit)
+		return Info{}, fmt.Errorf("%d sandboxes are live or being removed, the maximum: %w", m.opts.MaxSandboxes, sandbox.ErrLimit)
 	}
 	m.pending++
 	m.mu.Unlock()
@@ -119,6 +135,7 @@ func (m *Manager) Create(ctx context.Context, spec sandbox.Spec, idle time.Durat
 		return Info{}, err
 	}
 	now := m.opts.Now()
+	ectx, cancel := context.WithCancel(m.base)
 	// Environment values are often secrets and change later (UpdateEnv):
 	// descriptions never carry them; Env is the way to read them.
 	info.Spec.Env = nil
@@ -127,6 +144,8 @@ func (m *Manager) Create(ctx context.Context, spec sandbox.Spec, idle time.Durat
 			IdleTimeoutSeconds: idle.Seconds()},
 		idle:     idle,
 		lastUsed: now,
+		ctx:      ectx,
+		cancel:   cancel,
 	}
 	m.boxes[info.ID] = e
 	m.mu.Unlock()
@@ -189,6 +208,14 @@ func (m *Manager) acquire(id sandbox.ID) (*entry, error) {
 	return e, nil
 }
 
+// bind returns ctx, also cancelled when the sandbox is deleted or the
+// service's grace period runs out.
+func (e *entry) bind(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(e.ctx, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
 func (m *Manager) release(e *entry) {
 	m.mu.Lock()
 	e.busy--
@@ -205,10 +232,8 @@ func (m *Manager) Exec(ctx context.Context, id sandbox.ID, req sandbox.ExecReque
 		return sandbox.ExecResult{}, err
 	}
 	defer m.release(e)
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := e.bind(ctx)
 	defer cancel()
-	stop := context.AfterFunc(m.base, cancel)
-	defer stop()
 	start := m.opts.Now()
 	r, err := m.p.Exec(ctx, id, req)
 	m.mu.Lock()
@@ -227,6 +252,8 @@ func (m *Manager) Env(ctx context.Context, id sandbox.ID) (map[string]string, er
 		return nil, err
 	}
 	defer m.release(e)
+	ctx, cancel := e.bind(ctx)
+	defer cancel()
 	return m.p.Env(ctx, id)
 }
 
@@ -237,6 +264,8 @@ func (m *Manager) UpdateEnv(ctx context.Context, id sandbox.ID, u sandbox.EnvUpd
 		return nil, err
 	}
 	defer m.release(e)
+	ctx, cancel := e.bind(ctx)
+	defer cancel()
 	return m.p.UpdateEnv(ctx, id, u)
 }
 
@@ -251,39 +280,68 @@ func (m *Manager) Touch(id sandbox.ID) (Info, error) {
 	return e.snapshot(), nil
 }
 
-// Destroy removes a sandbox. Unknown IDs give sandbox.ErrNotFound.
+// Destroy deletes a sandbox and returns at once; unknown IDs give
+// sandbox.ErrNotFound. From its return on, the sandbox is gone for every
+// caller: no call starts in it any more, and the calls running in it are
+// cancelled. The provider removes it in the background (see Removing); a
+// removal that fails is tried again, and the sandbox counts toward
+// MaxSandboxes until it is gone.
 func (m *Manager) Destroy(ctx context.Context, id sandbox.ID) error {
-	return m.destroy(ctx, id, "deleted")
+	return m.destroy(id, "deleted")
 }
 
-func (m *Manager) destroy(ctx context.Context, id sandbox.ID, reason string) error {
+// destroy takes a sandbox out of the registry, cancels what runs in it and
+// starts its removal.
+func (m *Manager) destroy(id sandbox.ID, reason string) error {
 	if err := sandbox.ValidateID(string(id)); err != nil {
 		return err
 	}
 	m.mu.Lock()
 	e, ok := m.boxes[id]
-	delete(m.boxes, id)
-	m.mu.Unlock()
 	if !ok {
+		m.mu.Unlock()
 		return fmt.Errorf("sandbox %s: %w", id, sandbox.ErrNotFound)
 	}
-	err := m.p.Destroy(ctx, id)
-	if errors.Is(err, sandbox.ErrNotFound) {
-		err = nil // gone already, as asked
-	}
-	if err != nil {
-		// The backend could not remove it: keep it listed so the caller
-		// sees it and can retry, rather than losing track of it.
-		m.mu.Lock()
-		m.boxes[id] = e
-		m.mu.Unlock()
-		return fmt.Errorf("destroying sandbox %s: %w", id, err)
-	}
+	delete(m.boxes, id)
+	m.removing++
+	m.removals.Add(1)
+	m.mu.Unlock()
+	e.cancel()
 	if o := m.opts.Observer; o != nil {
 		o.SandboxDestroyed(reason)
 	}
 	m.log.Info("sandbox destroyed", "sandbox_id", id, "reason", reason)
-	return err
+	go m.remove(id)
+	return nil
+}
+
+// remove has the provider remove a deleted sandbox, trying again with
+// growing pauses while it fails, until the service shuts down.
+func (m *Manager) remove(id sandbox.ID) {
+	defer m.removals.Done()
+	wait := m.retry
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		err := m.p.Destroy(ctx, id)
+		cancel()
+		if err == nil || errors.Is(err, sandbox.ErrNotFound) {
+			break
+		}
+		if m.base.Err() != nil {
+			m.log.Error("removing a deleted sandbox failed; the service is shutting down, so it is left to the provider's sweep", "sandbox_id", id, "err", err)
+			return // still counted: its resources may be held
+		}
+		m.log.Warn("removing a deleted sandbox failed; trying again", "sandbox_id", id, "err", err, "retry_in", wait)
+		select {
+		case <-time.After(wait):
+		case <-m.base.Done():
+		}
+		wait = min(2*wait, time.Minute)
+	}
+	m.mu.Lock()
+	m.removing--
+	m.mu.Unlock()
+	m.log.Debug("sandbox removed", "sandbox_id", id)
 }
 
 // Run destroys sandboxes that have been idle longer than their idle
@@ -301,8 +359,8 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 }
 
-// Reap destroys the sandboxes idle past their timeout now, and returns
-// how many it destroyed.
+// Reap deletes the sandboxes idle past their timeout now, and returns how
+// many it deleted; their removal finishes in the background.
 func (m *Manager) Reap(ctx context.Context) int {
 	now := m.opts.Now()
 	var idle []sandbox.ID
@@ -315,7 +373,7 @@ func (m *Manager) Reap(ctx context.Context) int {
 	m.mu.Unlock()
 	n := 0
 	for _, id := range idle {
-		if err := m.destroy(ctx, id, "idle"); err == nil {
+		if err := m.destroy(id, "idle"); err == nil {
 			n++
 		} else if !errors.Is(err, sandbox.ErrNotFound) {
 			m.log.Warn("destroying idle sandbox", "sandbox_id", id, "err", err)
@@ -325,8 +383,9 @@ func (m *Manager) Reap(ctx context.Context) int {
 }
 
 // Shutdown refuses new sandboxes, lets running executions finish until ctx
-// is done, then cancels those still running and destroys every sandbox
-// (with a fresh 60-second budget, so removal outlives ctx).
+// is done, then cancels those still running, destroys every sandbox and
+// waits for every removal (each with a fresh 60-second budget, so removal
+// outlives ctx). It reports the sandboxes it could not remove.
 func (m *Manager) Shutdown(ctx context.Context) error {
 	m.mu.Lock()
 	m.closed = true
@@ -343,19 +402,18 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 		<-done
 	}
 	m.cancel()
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
-	defer cancel()
 	m.mu.Lock()
 	ids := make([]sandbox.ID, 0, len(m.boxes))
 	for id := range m.boxes {
 		ids = append(ids, id)
 	}
 	m.mu.Unlock()
-	var wg sync.WaitGroup
-	errs := make([]error, len(ids))
-	for i, id := range ids {
-		wg.Go(func() { errs[i] = m.destroy(dctx, id, "shutdown") })
+	for _, id := range ids {
+		_ = m.destroy(id, "shutdown")
 	}
-	wg.Wait()
-	return errors.Join(errs...)
+	m.removals.Wait()
+	if n := m.Removing(); n > 0 {
+		return fmt.Errorf("%d sandboxes could not be removed", n)
+	}
+	return nil
 }

@@ -90,6 +90,7 @@ func TestLimitAndLookup(t *testing.T) {
 	if _, err := m.Get("../x"); !errors.Is(err, sandbox.ErrInvalid) {
 		t.Errorf("Get(../x) = %v, want ErrInvalid", err)
 	}
+	m.removals.Wait() // the slot is free once the removal is done
 	if _, err := m.Create(t.Context(), sandbox.Spec{}, -1); err != nil {
 		t.Fatalf("Create after a destroy frees a slot: %v", err)
 	}
@@ -159,6 +160,7 @@ func TestIdleReaping(t *testing.T) {
 	if n := m.Reap(t.Context()); n != 0 {
 		t.Fatalf("busy was used 5s ago, reaped anyway")
 	}
+	m.removals.Wait()
 	if _, ok := obs.reasons.Load("idle"); !ok {
 		t.Error("observer saw no idle destruction")
 	}
@@ -228,35 +230,87 @@ func TestShutdown(t *testing.T) {
 	}
 }
 
-// failingDestroy fails the first Destroy of each sandbox.
+// failingDestroy fails the first Destroy of each sandbox, and holds every
+// Destroy until release is closed.
 type failingDestroy struct {
 	*sandboxtest.Fake
-	failed map[sandbox.ID]bool
+	release chan struct{}
+	mu      sync.Mutex
+	failed  map[sandbox.ID]bool
 }
 
 func (f *failingDestroy) Destroy(ctx context.Context, id sandbox.ID) error {
-	if !f.failed[id] {
-		f.failed[id] = true
+	<-f.release
+	f.mu.Lock()
+	first := !f.failed[id]
+	f.failed[id] = true
+	f.mu.Unlock()
+	if first {
 		return errors.New("daemon hiccup")
 	}
 	return f.Fake.Destroy(ctx, id)
 }
 
-func TestFailedDestroyKeepsTrack(t *testing.T) {
+// TestDestroyInBackground: Destroy returns before the provider has removed
+// the sandbox; from then on nothing runs in it, and it counts toward the
+// limit until the removal, tried again after a failure, is done.
+func TestDestroyInBackground(t *testing.T) {
 	t.Parallel()
-	f := &failingDestroy{Fake: &sandboxtest.Fake{}, failed: map[sandbox.ID]bool{}}
-	m := New(f, Options{})
+	f := &failingDestroy{Fake: &sandboxtest.Fake{}, release: make(chan struct{}), failed: map[sandbox.ID]bool{}}
+	obs := &counter{}
+	m := New(f, Options{MaxSandboxes: 2, Observer: obs})
+	m.retry = time.Millisecond
 	a, _ := m.Create(t.Context(), sandbox.Spec{}, -1)
-	if err := m.Destroy(t.Context(), a.ID); err == nil {
-		t.Fatal("Destroy hid the backend's failure")
+	if _, err := m.Create(t.Context(), sandbox.Spec{}, -1); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := m.Get(a.ID); err != nil {
-		t.Fatalf("after a failed Destroy the sandbox is lost: %v", err)
+	// An execution running in a when it is deleted is cancelled.
+	started := make(chan struct{})
+	f.ExecFunc = func(ctx context.Context, id sandbox.ID, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
+		close(started)
+		<-ctx.Done()
+		return sandbox.ExecResult{}, ctx.Err()
 	}
-	if err := m.Destroy(t.Context(), a.ID); err != nil {
-		t.Fatalf("retried Destroy = %v", err)
+	running := make(chan error, 1)
+	go func() {
+		_, err := m.Exec(context.Background(), a.ID, sandbox.ExecRequest{Language: sandbox.Python, Code: "x"})
+		running <- err
+	}()
+	<-started
+	if err := m.Destroy(t.Context(), a.ID); err != nil { // returns with the provider's Destroy held
+		t.Fatalf("Destroy = %v", err)
 	}
-	if f.Live() != 0 || m.Active() != 0 {
-		t.Fatal("sandbox still there after the retry")
+	if err := <-running; !errors.Is(err, context.Canceled) {
+		t.Errorf("execution running across Destroy = %v, want it cancelled", err)
+	}
+	for _, err := range []error{
+		func() error { _, err := m.Get(a.ID); return err }(),
+		func() error {
+			_, err := m.Exec(t.Context(), a.ID, sandbox.ExecRequest{Language: sandbox.Python, Code: "1"})
+			return err
+		}(),
+		func() error {
+			_, _, err := m.StartProcess(t.Context(), a.ID, sandbox.ProcessSpec{Command: "true"})
+			return err
+		}(),
+		m.Destroy(t.Context(), a.ID),
+	} {
+		if !errors.Is(err, sandbox.ErrNotFound) {
+			t.Errorf("after Destroy: %v, want ErrNotFound", err)
+		}
+	}
+	if m.Active() != 1 || m.Removing() != 1 || f.Live() != 2 {
+		t.Fatalf("while removing: Active %d, Removing %d, live in the provider %d; want 1, 1, 2", m.Active(), m.Removing(), f.Live())
+	}
+	if _, err := m.Create(t.Context(), sandbox.Spec{}, -1); !errors.Is(err, sandbox.ErrLimit) {
+		t.Fatalf("Create while a removal holds the last slot = %v, want ErrLimit", err)
+	}
+	close(f.release) // the first removal fails, the second succeeds
+	m.removals.Wait()
+	if m.Removing() != 0 || f.Live() != 1 || obs.destroyed.Load() != 1 {
+		t.Fatalf("after the removal: Removing %d, live %d, destroyed %d; want 0, 1, 1", m.Removing(), f.Live(), obs.destroyed.Load())
+	}
+	if _, err := m.Create(t.Context(), sandbox.Spec{}, -1); err != nil {
+		t.Fatalf("Create once the removal is done = %v", err)
 	}
 }

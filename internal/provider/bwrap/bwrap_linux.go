@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -41,6 +42,9 @@ type Provider struct {
 	resolvFiles [2]string
 	// disableUserns: bwrap can forbid user namespaces inside the sandbox.
 	disableUserns bool
+	// agentFile is the agent compiled for the sandboxes' interpreter
+	// (see compileAgent), "" to start it from its source.
+	agentFile string
 
 	boxes agent.Sandboxes[ns]
 	// starts holds a token per sandbox starting now (see Create).
@@ -60,12 +64,18 @@ const createTimeout = 60 * time.Second
 // their deadline. The others wait for a turn.
 func startSlots() int { return max(4, 2*runtime.NumCPU()) }
 
-var _ sandbox.Provider = (*Provider)(nil)
+var (
+	_ sandbox.Provider     = (*Provider)(nil)
+	_ sandbox.Foregrounder = (*Provider)(nil)
+)
 
 // ns is what the provider keeps of a sandbox besides its session.
 type ns struct {
 	l      *launcher
 	ownsWS bool
+	// low: created in the background, its cgroup at the lowest CPU weight
+	// until Foreground.
+	low atomic.Bool
 }
 
 type box = agent.Sandbox[ns]
@@ -205,6 +215,10 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 		p.log.Warn("removing what dead Warden processes left of their bubblewrap sandboxes", "err", err)
 	} else if n > 0 {
 		p.log.Info("removed orphaned bubblewrap sandboxes", "count", n)
+	}
+	if p.agentFile, err = p.compileAgent(ctx); err != nil {
+		p.agentFile = ""
+		p.log.Warn("each sandbox compiles the agent anew", "err", err)
 	}
 	return p, nil
 }
@@ -486,6 +500,15 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 	}
 	if cg != nil {
 		undo = append(undo, cg.remove)
+		// A sandbox nobody waits for yet (a warm pool's refill) starts at
+		// the lowest CPU weight: it takes only CPU time that running code
+		// leaves, until Foreground.
+		if sandbox.IsBackground(ctx) {
+			if err := cg.setLow(true); err != nil {
+				return sandbox.Info{}, fmt.Errorf("lowering the CPU weight: %w", err)
+			}
+			b.Box.low.Store(true)
+		}
 	}
 	b.Box.l = &launcher{p: p, id: id, spec: spec, workspace: ws, cg: cg}
 	b.Session = agent.NewSession(b.Box.l, agent.Options{
@@ -510,6 +533,23 @@ func (p *Provider) Exec(ctx context.Context, id sandbox.ID, req sandbox.ExecRequ
 // Processes implements sandbox.ProcessHost: background processes beside
 // each sandbox's Python session.
 func (p *Provider) Processes() sandbox.ProcessRunner { return &p.boxes }
+
+// Foreground implements sandbox.Foregrounder: a sandbox created in the
+// background gets the default CPU weight.
+func (p *Provider) Foreground(ctx context.Context, id sandbox.ID) error {
+	b, err := p.boxes.Get(id)
+	if err != nil {
+		return err
+	}
+	if !b.Box.low.Load() {
+		return nil
+	}
+	if err := b.Box.l.cg.setLow(false); err != nil {
+		return fmt.Errorf("raising the CPU weight: %w", err)
+	}
+	b.Box.low.Store(false)
+	return nil
+}
 
 // Checkpoint snapshots the sandbox's Python session now (see
 // agent.Session.Checkpoint).
@@ -562,6 +602,21 @@ func (p *Provider) Destroy(ctx context.Context, id sandbox.ID) error {
 	return nil
 }
 
+// HostPID returns the host PID of the bwrap process at the root of the
+// sandbox's process tree (its agent, the agent's worker and snapshots, and
+// what they started, all descend from it), for measurements such as
+// warden bench's memory per sandbox. It is 0 while no agent runs.
+func (p *Provider) HostPID(id sandbox.ID) (int, error) {
+	b, err := p.boxes.Get(id)
+	if err != nil {
+		return 0, err
+	}
+	l := b.Box.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.pid, nil
+}
+
 // Close destroys every sandbox, then sweeps (see RemoveOrphans).
 func (p *Provider) Close(ctx context.Context) error {
 	err := p.boxes.DestroyAll(ctx, p.Destroy)
@@ -598,6 +653,7 @@ type launcher struct {
 	mu   sync.Mutex
 	stop func() // kills the running process tree and its slirp4netns; nil when none
 	net  *slirp // the running tree's slirp4netns; nil without networking
+	pid  int    // the running tree's bwrap process; 0 when none
 }
 
 // Directories of an image's root filesystem that are not system
@@ -728,10 +784,19 @@ func (l *launcher) args(fd launchFDs) ([]string, error) {
 		a = append(a, "--block-fd", strconv.Itoa(fd.block))
 	}
 	cmd := []string{"python3", "-c", agent.Source, "agent"}
+	var agentBind []string
+	if f := l.p.agentFile; f != "" && regularFile(f) {
+		// Bound read-only, like the rest of the system: the sandbox reads
+		// the agent's bytecode but cannot change what later agents run.
+		agentBind = []string{"--ro-bind", f, agentPath}
+		rules.RO = append(rules.RO, agentPath)
+		cmd = agent.LoaderCommand(agentPath)
+	}
 	if l.p.shim == "" {
+		a = append(a, agentBind...)
 		return append(append(a, "--"), cmd...), nil
 	}
-	var cfg shimConfig
+	cfg := shimConfig{Subreaper: true}
 	if l.p.enf.LandlockABI > 0 {
 		cfg.Landlock = &rules
 	}
@@ -750,7 +815,9 @@ func (l *launcher) args(fd launchFDs) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	a = append(a, "--perms", "0755", "--dir", initDir, "--ro-bind", l.p.shim, initPath, "--", initPath, initMarker, string(js))
+	a = append(a, "--perms", "0755", "--dir", initDir, "--ro-bind", l.p.shim, initPath)
+	a = append(a, agentBind...)
+	a = append(a, "--", initPath, initMarker, string(js))
 	return append(a, cmd...), nil
 }
 
@@ -941,7 +1008,7 @@ func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 		net.stop()
 	})
 	l.mu.Lock()
-	l.stop, l.net = stop, net
+	l.stop, l.net, l.pid = stop, net, cmd.Process.Pid
 	l.mu.Unlock()
 	return &proc{Reader: stdout, WriteCloser: stdin, stderr: stderr, kill: stop}, nil
 }
@@ -957,7 +1024,7 @@ func (l *launcher) Reset(ctx context.Context) error {
 func (l *launcher) kill() {
 	l.mu.Lock()
 	stop := l.stop
-	l.stop, l.net = nil, nil
+	l.stop, l.net, l.pid = nil, nil, 0
 	l.mu.Unlock()
 	if stop != nil {
 		stop()
@@ -982,6 +1049,12 @@ type proc struct {
 
 func (p *proc) Close() error        { p.kill(); return nil }
 func (p *proc) Diagnostics() string { return p.stderr.String() }
+
+// regularFile reports whether path is a regular file (following links).
+func regularFile(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
+}
 
 // pipeIn makes a pipe whose write end goes to bwrap (through pass, which
 // tells its descriptor number there); the read end stays here.

@@ -101,6 +101,14 @@ func writeFile(name, data string) error {
 	return os.WriteFile(name, []byte(data), 0o644)
 }
 
+func (c *cgroup2) setLow(low bool) error {
+	weight := "100"
+	if low {
+		weight = "1"
+	}
+	return writeFile(filepath.Join(c.dir, "cpu.weight"), weight)
+}
+
 func (c *cgroup2) add(pid int) error {
 	if err := writeFile(filepath.Join(c.dir, "cgroup.procs"), strconv.Itoa(pid)); err != nil {
 		return fmt.Errorf("joining cgroup: %w", err)

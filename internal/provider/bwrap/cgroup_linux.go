@@ -25,6 +25,10 @@ type limiter interface {
 	// oomCounter is the host file or directory to bind read-only into the
 	// sandbox, and where, so the agent can read the group's OOM kill count.
 	oomCounter() (src, dst string)
+	// setLow gives the group the lowest CPU weight there is (low) or the
+	// default one: while CPUs are short, a group of low weight gets CPU
+	// time only as far as groups of the default weight leave some.
+	setLow(low bool) error
 }
 
 // controllers are the cgroup v1 hierarchies a sandbox gets a group in.
@@ -85,6 +89,14 @@ func (c *cgroup) add(pid int) error {
 		}
 	}
 	return nil
+}
+
+func (c *cgroup) setLow(low bool) error {
+	shares := "1024"
+	if low {
+		shares = "2"
+	}
+	return os.WriteFile(filepath.Join(c.dir("cpu"), "cpu.shares"), []byte(shares), 0o644)
 }
 
 func (c *cgroup) oomCounter() (src, dst string) {

@@ -79,6 +79,11 @@ type shimConfig struct {
 	// first once it runs (bwrap is done with the namespaces), then waits
 	// for one on the second (slirp4netns has connected the network).
 	NetFDs *[2]int `json:"net_fds,omitempty"`
+	// Subreaper makes the program the reaper of its orphans
+	// (PR_SET_CHILD_SUBREAPER survives exec) and tells it so with
+	// WARDEN_SUBREAPER=1 in its environment: the agent then need not load
+	// ctypes to do it itself.
+	Subreaper bool `json:"subreaper,omitempty"`
 }
 
 // landlockRules group paths by the access they get.
@@ -162,7 +167,13 @@ func shim(cfgJSON string, argv []string) error {
 	if err != nil {
 		return err
 	}
-	envp, err := syscall.SlicePtrFromStrings(os.Environ())
+	// The agent is made a subreaper here, before the limits, so that it
+	// need not load ctypes to do it itself.
+	env := os.Environ()
+	if cfg.Subreaper && unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == nil {
+		env = append(env, "WARDEN_SUBREAPER=1")
+	}
+	envp, err := syscall.SlicePtrFromStrings(env)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ package bwrap
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"os"
 	"path/filepath"
@@ -276,5 +277,55 @@ func TestCPUSeconds(t *testing.T) {
 	}
 	if d := time.Since(start); d > 30*time.Second {
 		t.Errorf("busy loop ran %s under a 2 s CPU budget", d)
+	}
+}
+
+// TestBackgroundCreateLowWeight: a sandbox created in the background (a
+// warm pool's refill) has the lowest CPU weight until Foreground, then the
+// default one.
+func TestBackgroundCreateLowWeight(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.RequireBwrap(t)
+	p, err := New(t.Context(), Options{WorkspaceRoot: testutil.SharedDir(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close(context.Background()) })
+	if !p.Capabilities().CPULimit {
+		t.Skipf("no cgroups here: %s", p.Enforcement().Note)
+	}
+	info, err := p.Create(sandbox.WithBackground(t.Context()), sandbox.Spec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := p.boxes.Get(info.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	weight := func() string {
+		var file string
+		switch c := b.Box.l.cg.(type) {
+		case *cgroup:
+			file = filepath.Join(c.dir("cpu"), "cpu.shares")
+		case *cgroup2:
+			file = filepath.Join(c.dir, "cpu.weight")
+		}
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(data))
+	}
+	if w := weight(); w != "2" && w != "1" {
+		t.Errorf("CPU weight of a sandbox created in the background = %s, want the lowest", w)
+	}
+	if err := p.Foreground(t.Context(), info.ID); err != nil {
+		t.Fatal(err)
+	}
+	if w := weight(); w != "1024" && w != "100" {
+		t.Errorf("CPU weight after Foreground = %s, want the default", w)
+	}
+	if r := run(t, p, info.ID, sandbox.Python, "print(1)", 30*time.Second); string(r.Stdout) != "1\n" {
+		t.Errorf("print(1) = %q %q", r.Stdout, r.Stderr)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -336,8 +337,27 @@ func TestServeBurst(t *testing.T) {
 	}
 	wg.Wait()
 	t.Logf("%d deletes in %s: statuses %v", len(ids), time.Since(began).Round(time.Millisecond), deleteStatuses)
-	// A delete is done when it answers: nothing of the sandboxes, made or
-	// failed, may be left while the server still runs.
+	// A delete answers at once and the removal goes on in the background
+	// (warden_sandboxes_removing counts it): once that gauge is back to
+	// 0, nothing of the sandboxes, made or failed, may be left while the
+	// server still runs.
+	removing := -1
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		r := s.do(ctx, http.MethodGet, "/metrics", "")
+		removing = -1
+		for _, line := range strings.Split(string(r.body), "\n") {
+			if v, ok := strings.CutPrefix(line, "warden_sandboxes_removing "); ok {
+				removing, _ = strconv.Atoi(strings.TrimSpace(v))
+			}
+		}
+		if removing == 0 {
+			break
+		}
+	}
+	t.Logf("removal finished %s after the deletes", time.Since(began).Round(time.Millisecond))
+	if removing != 0 {
+		t.Errorf("warden_sandboxes_removing = %d two minutes after the deletes", removing)
+	}
 	if left := remains(s, ids); len(left) > 0 {
 		t.Errorf("%d remains after deleting every sandbox:\n%s", len(left), strings.Join(left, "\n"))
 	}

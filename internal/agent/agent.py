@@ -1767,9 +1767,9 @@ class Agent(object):
         notes = []
         if self.worker is None:
             self.start_worker()
-            if self.notes:
-                notes.extend(self.notes)
-                self.notes = []
+        if self.notes and not warm:
+            notes.extend(self.notes)
+            self.notes = []
         limit = int(req.get("limit", 1 << 20))
         out = -1 if warm else self.pout
         outs = {self.w_out: Output(out, b"o", limit), self.w_err: Output(out, b"e", limit)}
@@ -1926,6 +1926,11 @@ class Agent(object):
         result["execution_count"] = n
         if notes:
             result["notes"] = notes
+            if result.get("cancelled"):
+                # Whoever cancelled it is gone and never reads this result:
+                # what happened to the session (restored from a snapshot,
+                # restarted) is said again on the next execution's.
+                self.notes.extend(notes)
         return result
 
     def recover(self, frozen, snap, n):

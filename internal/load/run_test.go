@@ -72,7 +72,7 @@ func TestRun(t *testing.T) {
 	} {
 		t.Run(string(c.fault), func(t *testing.T) {
 			var log strings.Builder
-			rep, err := Run(t.Context(), Options{URL: url, Clients: clients, Executions: executions, Fault: c.fault, Interval: time.Second, Log: &log})
+			rep, err := Run(t.Context(), Options{URL: url, Clients: clients, Executions: executions, Fault: c.fault, Interval: 200 * time.Millisecond, Log: &log})
 			if err != nil {
 				t.Fatalf("Run: %v", err)
 			}

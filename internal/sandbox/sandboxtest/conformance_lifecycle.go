@@ -253,7 +253,10 @@ func testInvalidRequest(t *testing.T, s *suite) {
 // formatting) and messages with timings.
 func testResultShape(t *testing.T, s *suite) {
 	b := s.create(t, func(sp *sandbox.Spec) { sp.OutputLimit = 1000 })
-	const half = 500 * time.Millisecond
+	// Long enough for the code to print before its timeout even when the
+	// interpreter begins late (under gVisor a fork for an idle snapshot
+	// took that long): a cell interrupted before it began prints nothing.
+	const half = 2 * time.Second
 	cases := []struct {
 		name string
 		req  sandbox.ExecRequest

@@ -1576,6 +1576,7 @@ class Agent(object):
         signal.signal(signal.SIGCHLD, lambda *a: None)
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         self.notes = []
+        self.result_read = False  # run_python read a result; the worker awaits its "r"
         self.oom_base = oom_kills()
         self.count = 0  # executions sent to workers (Python)
         self.cwd = os.environ.get("WARDEN_WORKSPACE") or os.getcwd()
@@ -1760,6 +1761,7 @@ class Agent(object):
         wait in their pipe meanwhile."""
         try:
             self.run_python({"code": "pass", "timeout": 5}, warm=True)
+            self.tell_result_read()
         except Exception:
             pass
 
@@ -1853,11 +1855,12 @@ class Agent(object):
                 except ValueError:
                     f, why = None, "the code wrote garbage into the interpreter's control channel"
             if result is not None:
-                # The worker may replace its snapshot only now: until we
-                # have read its result, garbage the code wrote before it
-                # can still make us kill the worker and promote the
-                # snapshot its "s" named (see Worker.step).
-                self.ack(b"r")
+                # The worker may replace its snapshot only once we have
+                # read its result: until then garbage the code wrote
+                # before it can still make us kill the worker and promote
+                # the snapshot its "s" named (see Worker.step). The "r"
+                # goes after our reply, off the execution's path.
+                self.result_read = True
                 break
             status = self.dead(self.worker)
             if why is not None or status is not None or (phase == 1 and now() >= deadline):
@@ -2000,6 +2003,12 @@ class Agent(object):
         for fd, out in outs.items():
             while self.pump(fd, out):
                 pass
+
+    def tell_result_read(self):
+        """Send the worker the "r" that run_python owes it, if any."""
+        if self.result_read:
+            self.result_read = False
+            self.ack(b"r")
 
     def ack(self, kind=b"a"):
         """Let the worker go on after an output ("a"), or tell it its
@@ -2224,6 +2233,7 @@ class Agent(object):
                 stdlib_import("traceback").print_exc()
             self.reap()
             send(self.pout, b"r", res)
+            self.tell_result_read()
 
 
 def fmt_secs(t):

@@ -255,6 +255,14 @@ func TestCLINoSilentSubstitute(t *testing.T) {
 		!strings.Contains(stderr, "SANDBOX__BWRAP_ROOT=host") {
 		t.Errorf("exec --provider bubblewrap --image missing = exit %d, stdout %q, stderr %q; want 1 and why", code, stdout, stderr)
 	}
+	// The default image asked for by name is no exception: with Docker out
+	// of reach, bubblewrap refuses it rather than run on the host's /usr
+	// (only an image nobody named may fall back, as documented).
+	code, stdout, stderr = wardenCmd(t, "", append(environ, "SANDBOX__PROVIDER_FALLBACK=false", "DOCKER_HOST=unix:///nonexistent.sock"),
+		"exec", "--provider", "bubblewrap", "--image", "warden-runtime:latest", "--python", "print(1)")
+	if code != 1 || stdout != "" || !strings.Contains(stderr, "cannot run image warden-runtime:latest") {
+		t.Errorf("exec --image warden-runtime:latest, Docker unreachable = exit %d, stdout %q, stderr %q; want 1 and why", code, stdout, stderr)
+	}
 	code, stdout, stderr = wardenCmd(t, "", append(environ, "SANDBOX__BWRAP_ROOT=/nonexistent-rootfs"),
 		"exec", "--provider", "bubblewrap", "--python", "print(1)")
 	if code != 0 || stdout != "1\n" || !strings.Contains(stderr, "warning: bubblewrap cannot run here") || !strings.Contains(stderr, "using docker instead") {

@@ -34,6 +34,8 @@ type Config struct {
 	numCPU int
 	// warnings collected while loading: unknown or shadowed variables.
 	warnings []string
+	// set names the settings a source gave a value, sorted; see [Config.IsSet].
+	set []string
 }
 
 // SandboxConfig holds the SANDBOX__* settings.
@@ -215,6 +217,7 @@ func (c Config) Redacted() Config {
 	c.Sandbox.AdditionalWriteDirs = append([]string(nil), c.Sandbox.AdditionalWriteDirs...)
 	c.Sandbox.AllowedHostDirs = append([]string(nil), c.Sandbox.AllowedHostDirs...)
 	c.warnings = append([]string(nil), c.warnings...)
+	c.set = append([]string(nil), c.set...)
 	return c
 }
 

@@ -470,3 +470,25 @@ func TestWorkspaceSize(t *testing.T) {
 		}
 	}
 }
+
+func TestIsSet(t *testing.T) {
+	def := Defaults().Sandbox.Image
+	c, err := Load(func(k string) string {
+		if k == "SANDBOX__IMAGE" {
+			return def // the default's value, given by name
+		}
+		return ""
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.IsSet("SANDBOX__IMAGE") {
+		t.Error("IsSet(SANDBOX__IMAGE) = false for a value given equal to the default")
+	}
+	if c.IsSet("SANDBOX__MEMORY_LIMIT") {
+		t.Error("IsSet(SANDBOX__MEMORY_LIMIT) = true, but no source set it")
+	}
+	if d := Defaults(); d.IsSet("SANDBOX__IMAGE") {
+		t.Error("Defaults().IsSet(SANDBOX__IMAGE) = true")
+	}
+}

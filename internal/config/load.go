@@ -121,6 +121,7 @@ func (l Loader) Load() (Config, error) {
 		o, w, err := s.resolve(&c, layers)
 		if o.layer != "" {
 			origins[s.name] = o
+			c.set = append(c.set, s.name)
 		}
 		warns = append(warns, w...)
 		if err != nil {
@@ -128,8 +129,18 @@ func (l Loader) Load() (Config, error) {
 		}
 	}
 	c.warnings = warns
+	slices.Sort(c.set)
 	errs = append(errs, c.validate(origins)...)
 	return c, errors.Join(errs...)
+}
+
+// IsSet reports whether a source (an override, the environment or a .env
+// file) gave the setting name (canonical spelling, e.g. SANDBOX__IMAGE) a
+// value, even one equal to its default: a value asked for by name is never
+// silently replaced, while a default may fall back where documented.
+func (c Config) IsSet(name string) bool {
+	_, found := slices.BinarySearch(c.set, name)
+	return found
 }
 
 // resolve sets s's field from the first layer that sets s (or its inverse)

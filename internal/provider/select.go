@@ -174,7 +174,7 @@ func selectWith(ctx context.Context, cfg config.Config, log *slog.Logger, probeR
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &selector{cfg: cfg.Sandbox, log: log, probeAll: probeRest}
+	s := &selector{cfg: cfg.Sandbox, log: log, probeAll: probeRest, imageNamed: cfg.IsSet("SANDBOX__IMAGE")}
 	s.open = map[string]opener{
 		nameSeatbelt:   s.openSeatbelt,
 		nameBubblewrap: s.openBubblewrap,
@@ -197,6 +197,9 @@ type selector struct {
 	open      map[string]opener
 	probeOnly map[string]prober
 	probeAll  bool // probe the providers after the selected one
+	// imageNamed: SANDBOX__IMAGE was given, so bubblewrap never runs
+	// without that image's root filesystem.
+	imageNamed bool
 
 	tried []Attempt
 	probe *docker.Probe

@@ -35,7 +35,7 @@ func (s *selector) openBubblewrap(ctx context.Context) (sandbox.Provider, string
 // bwrapRoot resolves SANDBOX__BWRAP_ROOT: the root filesystem bubblewrap
 // sandboxes get ("" for the host's) and a description of it. With auto,
 // the default image may fall back to the host's /usr (as documented);
-// an image asked for by name never does: bubblewrap then cannot run, and
+// an image asked for by name, even the default's name, never does: bubblewrap then cannot run, and
 // the error says why.
 func (s *selector) bwrapRoot(ctx context.Context) (string, string, error) {
 	switch v := s.cfg.BwrapRoot; v {
@@ -46,7 +46,7 @@ func (s *selector) bwrapRoot(ctx context.Context) (string, string, error) {
 		return v, v, nil
 	}
 	host := "the host's /usr"
-	chosen := s.cfg.Image != config.Defaults().Sandbox.Image
+	chosen := s.imageNamed || s.cfg.Image != config.Defaults().Sandbox.Image
 	fallBack := func(why string) (string, string, error) {
 		if chosen {
 			return "", "", fmt.Errorf("cannot run image %s: %s (bubblewrap runs the root filesystem of the image, taken from Docker; set SANDBOX__BWRAP_ROOT=host to run on the host's /usr instead): %w",

@@ -42,6 +42,11 @@ HDR = struct.Struct(">cI")
 MAX_IN_FRAME = 64 << 20  # a request (code) may be large; bounded anyway
 CHUNK = 65536
 GRACE_INT = 1.0  # seconds between SIGINT and SIGKILL on timeout
+# While no result comes after a SIGINT, it is sent again this often: one
+# that lands after Python's last look for signals and before a blocking
+# call (time.sleep in a C loop, say) is handled only when that call ends.
+# A repeat interrupts the call; the worker raises KeyboardInterrupt once.
+INT_REPEAT = 0.1
 # How long past a deadline the agent waits for the worker to begin the
 # cell (its "s") before killing it: reading a large request takes a while
 # on a loaded machine, and killing before "s" loses the snapshot's pid.
@@ -851,6 +856,7 @@ class Worker(object):
         self.wlock = _thread.allocate_lock()
         self.main_thread = _thread.get_ident()
         self.deferred_int = False
+        self.int_raised = False  # this execution's KeyboardInterrupt was raised
         self.rich = Rich(self)
         builtins.display = make_display(self.rich)
         # The cells' source, for tracebacks: linecache's cache once the
@@ -877,6 +883,16 @@ class Worker(object):
 
     def defer_int(self, signum, frame):
         self.deferred_int = True
+
+    def interrupt(self, signum, frame):
+        """SIGINT during an execution: KeyboardInterrupt, once. The agent
+        repeats its SIGINT until the result comes (see INT_REPEAT); the
+        repeats only wake a blocking call, and must not break the code's
+        cleanup or our own except clause."""
+        if self.int_raised:
+            return
+        self.int_raised = True
+        raise KeyboardInterrupt
 
     def send_output(self, payload):
         """Send an "m" frame after what the code printed so far, and wait
@@ -1102,7 +1118,7 @@ class Worker(object):
             self.resnapshot(False)
         # From "s" on, the agent may interrupt this execution with SIGINT,
         # even before execute() arms the handler: record it, not ignore it.
-        self.deferred_int = False
+        self.deferred_int = self.int_raised = False
         signal.signal(signal.SIGINT, self.defer_int)
         self.send(b"s", {"frozen": self.frozen, "snap": self.snap_done})
         self.rich.begin(int(req.get("limit", 1 << 20)))
@@ -1120,7 +1136,7 @@ class Worker(object):
     def warm_cell(self, req):
         """The agent's warm-up (Agent.warm): the path of a real execution,
         on globals of its own, leaving the session as it was."""
-        self.deferred_int = False
+        self.deferred_int = self.int_raised = False
         signal.signal(signal.SIGINT, self.defer_int)
         self.send(b"s", {"frozen": self.frozen, "snap": self.snap_done})
         self.rich.begin(int(req.get("limit", 1 << 20)))
@@ -1152,9 +1168,9 @@ class Worker(object):
         if "matplotlib.figure" in sys.modules:
             self.rich.patch_mpl()  # imported before the hook saw it
         try:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGINT, self.interrupt)
             if self.deferred_int:  # interrupted before it began
-                raise KeyboardInterrupt
+                self.interrupt(signal.SIGINT, None)
             exec(compile(tree, name, "exec"), self.g)
             if last is not None:
                 value = eval(compile(last, name, "eval"), self.g)
@@ -1201,7 +1217,7 @@ class Worker(object):
         return res
 
     def end_figures(self, res):
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, self.interrupt)
         try:
             self.rich.end_of_cell(res.get("interrupted", False))
         except KeyboardInterrupt:
@@ -1795,10 +1811,13 @@ class Agent(object):
         cancelled = False
         started = False  # the worker said "s": a SIGINT now reaches this execution
         why = None
+        next_int = 0.0  # in phase 1: when to repeat the SIGINT
         while result is None:
             wait = 0.5
             if phase < 2:
                 wait = max(0.0, min(wait, deadline - now()))
+            if phase == 1 and next_int:
+                wait = max(0.0, min(wait, next_int - now()))
             if phase == 0 and not started and wait == 0.0:
                 wait = 0.005  # past the deadline, waiting for "s"
             rl = [self.w_out, self.w_err, self.w_rs.fd, self.sig_r]
@@ -1899,8 +1918,12 @@ class Agent(object):
                     kill_group(self.worker, signal.SIGINT)
                     phase = 1
                     deadline = now() + GRACE_INT
+                    next_int = now() + INT_REPEAT
                 elif now() >= deadline + START_WAIT:
                     phase = 1  # it never began: kill it on the next turn
+            elif phase == 1 and next_int and now() >= next_int:
+                kill_group(self.worker, signal.SIGINT)
+                next_int = now() + INT_REPEAT
         self.pump_all(outs)
         if result.get("interrupted"):
             result.pop("interrupted")

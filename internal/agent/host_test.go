@@ -433,6 +433,53 @@ func TestHostInterruptBeforeTheCellBegins(t *testing.T) {
 	}
 }
 
+// TestHostInterruptLandingBeforeABlockingCall: a SIGINT whose C handler
+// runs after Python's last look for signals and before a blocking call is
+// handled only when that call returns. The cell makes that happen every
+// time: it blocks SIGINT until the timeout's SIGINT is pending, then, in
+// one C-level sequence (map over functools.partial, no Python frame and
+// so no look for signals), unblocks it and sleeps 30 s. With one SIGINT,
+// the grace ran out into a kill and the session restarted (about one cut
+// in a hundred under the load suite). The agent now repeats the SIGINT
+// until the result comes, and a repeat interrupts the sleep.
+func TestHostInterruptLandingBeforeABlockingCall(t *testing.T) {
+	t.Parallel()
+	s := newHostSession(t, Options{})
+	py(t, s, "x = 42", 0)
+	code := `import ctypes, functools, operator, signal, time
+libc = ctypes.CDLL(None)
+mask = (ctypes.c_ulong * 16)(1 << (signal.SIGINT - 1))
+libc.pthread_sigmask(signal.SIG_BLOCK, mask, None)
+time.sleep(0.6)
+list(map(operator.call, [functools.partial(libc.pthread_sigmask, signal.SIG_UNBLOCK, mask, None),
+                         functools.partial(time.sleep, 30)]))`
+	start := time.Now()
+	r := py(t, s, code, 300*time.Millisecond)
+	d := time.Since(start)
+	if !r.TimedOut || r.ExitCode != 124 || len(r.Notes) > 0 {
+		t.Fatalf("timeout = exit %d timed out %v notes %q after %s; want 124, timed out, no restart", r.ExitCode, r.TimedOut, r.Notes, d)
+	}
+	if r := py(t, s, "x", 0); r.ReturnValue == nil || *r.ReturnValue != "42" || len(r.Notes) > 0 {
+		t.Fatalf("x = %v, notes %q; want 42 and no restart", r.ReturnValue, r.Notes)
+	}
+}
+
+// TestHostRepeatedInterruptSparesCleanup: the repeated SIGINTs raise no
+// second KeyboardInterrupt, so the code's own cleanup after the first one
+// runs to its end (here 0.5 s of sleeps, five repeats).
+func TestHostRepeatedInterruptSparesCleanup(t *testing.T) {
+	t.Parallel()
+	s := newHostSession(t, Options{})
+	code := "import time\ndone = False\ntry:\n    time.sleep(30)\nfinally:\n    for _ in range(50):\n        time.sleep(0.01)\n    done = True"
+	r := py(t, s, code, 300*time.Millisecond)
+	if !r.TimedOut || r.ExitCode != 124 || len(r.Notes) > 0 {
+		t.Fatalf("timeout = exit %d timed out %v notes %q; want 124, timed out, no restart", r.ExitCode, r.TimedOut, r.Notes)
+	}
+	if r := py(t, s, "done", 0); r.ReturnValue == nil || *r.ReturnValue != "True" {
+		t.Fatalf("done = %v, notes %q; the cleanup was cut short", r.ReturnValue, r.Notes)
+	}
+}
+
 // TestHostOutputAfterExitKept: a command's output still in its pipes when
 // the agent notices the exit is delivered, however long the agent was
 // descheduled in between (here a pause of 200 ms, four times the quiet

@@ -15,7 +15,7 @@ func cmdBench(ctx context.Context, args []string, e env) error {
 	fs := newFlagSet("warden bench")
 	sf := newSettingFlags(e)
 	sf.add(fs, "image", "SANDBOX__IMAGE", "image for Warden and the baselines")
-	n := fs.Int("n", 0, "samples per operation (default 200 for exec, 20 for lifecycle)")
+	n := fs.Int("n", 0, "samples per operation (default 200 for exec, 20 for lifecycle, 3 passes for humaneval)")
 	cases := fs.String("cases", strings.Join(bench.AllCases(), ","), "comma-separated cases: "+strings.Join(bench.KnownCases(), ", ")+" (bwrap: the bubblewrap provider against the Docker provider)")
 	format := fs.String("format", "text", "output: text, markdown or json")
 	if err := parseFlags(fs, args); err != nil {
@@ -39,7 +39,9 @@ func cmdBench(ctx context.Context, args []string, e env) error {
 		Cases: strings.Split(*cases, ","),
 		Log:   e.stderr,
 	}
-	if slices.Contains(opts.Cases, bench.CaseBwrap) || slices.Contains(opts.Cases, bench.CasePool) {
+	if slices.ContainsFunc(opts.Cases, func(c string) bool {
+		return c == bench.CaseBwrap || c == bench.CasePool || c == bench.CaseHumanEval
+	}) {
 		bp, err := bwrap.New(ctx, bwrap.Options{})
 		if err != nil {
 			return err

@@ -38,7 +38,9 @@ const (
 func AllCases() []string { return []string{CaseExec, CaseLifecycle, CaseAPI} }
 
 // KnownCases lists every case Run accepts.
-func KnownCases() []string { return append(AllCases(), CaseBwrap, CasePool, CaseRunsc) }
+func KnownCases() []string {
+	return append(AllCases(), CaseBwrap, CasePool, CaseRunsc, CaseHumanEval)
+}
 
 // Names of the measured operations ([Stats.Name]).
 const (
@@ -195,6 +197,9 @@ func describe(name string) string {
 	if d, ok := describeRunsc(name); ok {
 		return d
 	}
+	if d, ok := describeHumanEval(name); ok {
+		return d
+	}
 	return name
 }
 
@@ -224,7 +229,7 @@ func pairings() []pairing {
 		{"pooled create → first result, 2 clients", PoolFirst, HostPythonPair, "two plain `python3 -c 'print(1)'` at once"},
 		{"bubblewrap create + `print(1)` + destroy", BwrapLifecycle, HostPython, "plain `python3 -c 'print(1)'`"},
 		{"CPU of bubblewrap create + `print(1)` + destroy", BwrapLifecycleCPU, BareBwrapCPU, "CPU of bare `bwrap ... python3 -c 'print(1)'`"},
-	}, runscPairings()...)
+	}, append(runscPairings(), humanEvalPairings()...)...)
 }
 
 // Default sample counts and warm-up samples per case.
@@ -306,7 +311,7 @@ func (o Options) validate() error {
 		if !slices.Contains(KnownCases(), c) {
 			errs = append(errs, fmt.Errorf("case %q is not one of %q: %w", c, KnownCases(), sandbox.ErrInvalid))
 		}
-		if (c == CaseBwrap || c == CasePool) && o.Bwrap == nil {
+		if (c == CaseBwrap || c == CasePool || c == CaseHumanEval) && o.Bwrap == nil {
 			errs = append(errs, fmt.Errorf("case %s needs a bubblewrap provider: %w", c, sandbox.ErrInvalid))
 		}
 	}
@@ -316,8 +321,11 @@ func (o Options) validate() error {
 // rounds returns the sample count and warm-up samples of a case.
 func (o Options) rounds(kase string) (n, warmup int) {
 	n, warmup = defaultExecN, defaultExecWarmup
-	if kase == CaseLifecycle || kase == CasePool {
+	switch kase {
+	case CaseLifecycle, CasePool:
 		n, warmup = defaultLifecycleN, defaultLifecycleWarmup
+	case CaseHumanEval:
+		n, warmup = defaultHumanEvalN, defaultHumanEvalWarmup
 	}
 	if o.N > 0 {
 		n = o.N
@@ -392,6 +400,8 @@ func Run(ctx context.Context, p *docker.Provider, opts Options) (rep Report, err
 			r = poolCase(opts.Bwrap)
 		case CaseRunsc:
 			r = runscCase(opts.Runsc, opts.N, opts.Warmup)
+		case CaseHumanEval:
+			r = humanEvalCase(opts.Bwrap, n, warmup)
 		}
 		start := time.Now()
 		fmt.Fprintf(opts.Log, "%s: %d samples per operation after %d warm-up samples\n", kase, n, warmup)

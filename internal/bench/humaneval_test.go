@@ -1,0 +1,76 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"os/exec"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// TestHumanEvalPrograms: the embedded dataset holds the 164 problems, and
+// each program is whole: the first ten pass under the host's python3, and
+// a broken solution fails.
+func TestHumanEvalPrograms(t *testing.T) {
+	probs, err := humanEvalPrograms()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(probs) != 164 {
+		t.Fatalf("%d problems, want 164", len(probs))
+	}
+	seen := map[string]bool{}
+	for _, p := range probs {
+		if p.TaskID == "" || p.EntryPoint == "" || p.Solution == "" || !strings.Contains(p.Test, "def check") || seen[p.TaskID] {
+			t.Fatalf("problem %+v is incomplete or repeated", p.TaskID)
+		}
+		seen[p.TaskID] = true
+	}
+	f, err := newFloor()
+	if err != nil {
+		t.Skip(err)
+	}
+	run := func(prog string) error {
+		cmd := exec.CommandContext(t.Context(), f.python, "-c", prog)
+		cmd.Env = f.env()
+		return cmd.Run()
+	}
+	for _, p := range probs[:10] {
+		if err := run(p.program()); err != nil {
+			t.Errorf("%s: %v", p.TaskID, err)
+		}
+	}
+	broken := probs[0]
+	broken.Solution = "    return None\n"
+	if err := run(broken.program()); err == nil {
+		t.Errorf("%s with a wrong solution passed its tests", broken.TaskID)
+	}
+}
+
+// TestRunAllStopsAtTheFirstFailure: runAll names the failing problem and
+// starts no new one after it.
+func TestRunAllStopsAtTheFirstFailure(t *testing.T) {
+	probs, err := humanEvalPrograms()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ran atomic.Int64
+	boom := errors.New("boom")
+	err = runAll(t.Context(), probs, func(_ context.Context, p humanEvalProblem) error {
+		ran.Add(1)
+		if p.TaskID == "HumanEval/3" {
+			return boom
+		}
+		return nil
+	})
+	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "HumanEval/3") {
+		t.Fatalf("runAll = %v, want boom naming HumanEval/3", err)
+	}
+	if n := ran.Load(); n > 3+1+humanEvalClients {
+		t.Errorf("%d programs ran; the failure at the fourth should stop the rest", n)
+	}
+	if err := runAll(t.Context(), probs, func(context.Context, humanEvalProblem) error { return nil }); err != nil {
+		t.Errorf("runAll with no failure = %v", err)
+	}
+}

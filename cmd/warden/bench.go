@@ -17,6 +17,7 @@ func cmdBench(ctx context.Context, args []string, e env) error {
 	sf.add(fs, "image", "SANDBOX__IMAGE", "image for Warden and the baselines")
 	n := fs.Int("n", 0, "samples per operation (default 200 for exec, 20 for lifecycle, 3 passes for humaneval)")
 	cases := fs.String("cases", strings.Join(bench.AllCases(), ","), "comma-separated cases: "+strings.Join(bench.KnownCases(), ", ")+" (bwrap: the bubblewrap provider against the Docker provider)")
+	idle := fs.Int("idle", bench.DefaultIdle, "sandboxes kept idle at once by the idle case")
 	format := fs.String("format", "text", "output: text, markdown or json")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -38,9 +39,10 @@ func cmdBench(ctx context.Context, args []string, e env) error {
 		N:     *n,
 		Cases: strings.Split(*cases, ","),
 		Log:   e.stderr,
+		Idle:  *idle,
 	}
 	if slices.ContainsFunc(opts.Cases, func(c string) bool {
-		return c == bench.CaseBwrap || c == bench.CasePool || c == bench.CaseHumanEval
+		return c == bench.CaseBwrap || c == bench.CasePool || c == bench.CaseHumanEval || c == bench.CaseIdle
 	}) {
 		bp, err := bwrap.New(ctx, bwrap.Options{})
 		if err != nil {

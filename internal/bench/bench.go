@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -39,7 +40,7 @@ func AllCases() []string { return []string{CaseExec, CaseLifecycle, CaseAPI} }
 
 // KnownCases lists every case Run accepts.
 func KnownCases() []string {
-	return append(AllCases(), CaseBwrap, CasePool, CaseRunsc, CaseHumanEval)
+	return append(AllCases(), CaseBwrap, CasePool, CaseRunsc, CaseHumanEval, CaseIdle)
 }
 
 // Names of the measured operations ([Stats.Name]).
@@ -200,6 +201,9 @@ func describe(name string) string {
 	if d, ok := describeHumanEval(name); ok {
 		return d
 	}
+	if name == IdleBwrapPSS {
+		return "an idle bubblewrap sandbox after `x = 1`, among many at once (PSS of its processes)"
+	}
 	return name
 }
 
@@ -284,6 +288,9 @@ type Options struct {
 	// Runsc is the name of gVisor's runtime on the daemon, for the runsc
 	// case. Default: runsc.
 	Runsc string
+	// Idle is the number of sandboxes of the idle case. Default:
+	// [DefaultIdle].
+	Idle int
 }
 
 func (o Options) withDefaults() Options {
@@ -299,11 +306,17 @@ func (o Options) withDefaults() Options {
 	if o.Runsc == "" {
 		o.Runsc = DefaultRunsc
 	}
+	if o.Idle == 0 {
+		o.Idle = DefaultIdle
+	}
 	return o
 }
 
 func (o Options) validate() error {
 	var errs []error
+	if o.Idle < 0 {
+		errs = append(errs, fmt.Errorf("idle %d is negative: %w", o.Idle, sandbox.ErrInvalid))
+	}
 	if o.N < 0 {
 		errs = append(errs, fmt.Errorf("n %d is negative: %w", o.N, sandbox.ErrInvalid))
 	}
@@ -311,7 +324,7 @@ func (o Options) validate() error {
 		if !slices.Contains(KnownCases(), c) {
 			errs = append(errs, fmt.Errorf("case %q is not one of %q: %w", c, KnownCases(), sandbox.ErrInvalid))
 		}
-		if (c == CaseBwrap || c == CasePool || c == CaseHumanEval) && o.Bwrap == nil {
+		if (c == CaseBwrap || c == CasePool || c == CaseHumanEval || c == CaseIdle) && o.Bwrap == nil {
 			errs = append(errs, fmt.Errorf("case %s needs a bubblewrap provider: %w", c, sandbox.ErrInvalid))
 		}
 	}
@@ -320,6 +333,9 @@ func (o Options) validate() error {
 
 // rounds returns the sample count and warm-up samples of a case.
 func (o Options) rounds(kase string) (n, warmup int) {
+	if kase == CaseIdle { // one measurement of that many sandboxes
+		return cmp.Or(o.Idle, DefaultIdle), 0
+	}
 	n, warmup = defaultExecN, defaultExecWarmup
 	switch kase {
 	case CaseLifecycle, CasePool:
@@ -402,6 +418,8 @@ func Run(ctx context.Context, p *docker.Provider, opts Options) (rep Report, err
 			r = runscCase(opts.Runsc, opts.N, opts.Warmup)
 		case CaseHumanEval:
 			r = humanEvalCase(opts.Bwrap, n, warmup)
+		case CaseIdle:
+			r = idleCase(opts.Bwrap, opts.Idle)
 		}
 		start := time.Now()
 		fmt.Fprintf(opts.Log, "%s: %d samples per operation after %d warm-up samples\n", kase, n, warmup)

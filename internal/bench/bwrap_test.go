@@ -5,6 +5,7 @@ package bench
 import (
 	"errors"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/warden-sandbox/warden/internal/provider/bwrap"
@@ -70,4 +71,34 @@ func TestRunBwrap(t *testing.T) {
 	}
 	checkClean(t, p.Client(), rep.RunID)
 	t.Logf("\n%s", rep.Markdown())
+}
+
+// TestRunIdle: the idle case keeps its sandboxes at once, measures each,
+// checks each answers afterwards, and removes them all.
+func TestRunIdle(t *testing.T) {
+	testutil.RequireBwrap(t)
+	p := newProvider(t)
+	root := testutil.SharedDir(t)
+	bp, err := bwrap.New(t.Context(), bwrap.Options{WorkspaceRoot: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bp.Close(t.Context())
+	const k = 4
+	rep, err := Run(t.Context(), p, Options{Image: testutil.Image(), Cases: []string{CaseIdle}, Idle: k, Bwrap: bp, Log: t.Output()})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if len(rep.Memory) != 1 || rep.Memory[0].Name != IdleBwrapPSS || rep.Memory[0].N != k || rep.Memory[0].Min <= 0 {
+		t.Fatalf("memory = %+v, want %d sandboxes of %s", rep.Memory, k, IdleBwrapPSS)
+	}
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), ".") { // the provider's own (.rootfs, .init)
+			t.Errorf("workspace root holds %s after Run", e.Name())
+		}
+	}
 }

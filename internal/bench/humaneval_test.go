@@ -74,3 +74,15 @@ func TestRunAllStopsAtTheFirstFailure(t *testing.T) {
 		t.Errorf("runAll with no failure = %v", err)
 	}
 }
+
+func TestIdleRounds(t *testing.T) {
+	if n, w := (Options{}).rounds(CaseIdle); n != DefaultIdle || w != 0 {
+		t.Errorf("rounds(idle) = %d, %d; want %d, 0", n, w, DefaultIdle)
+	}
+	if n, _ := (Options{Idle: 7}).rounds(CaseIdle); n != 7 {
+		t.Errorf("rounds(idle) with Idle 7 = %d", n)
+	}
+	if err := (Options{Idle: -1, Cases: []string{CaseIdle}}).validate(); err == nil {
+		t.Error("validate accepted Idle -1 and no bubblewrap provider")
+	}
+}

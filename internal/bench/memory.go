@@ -106,9 +106,14 @@ func mib(b int64) float64 { return float64(b) / (1 << 20) }
 // memProbe measures the idle memory of one provider's sandboxes.
 type memProbe struct {
 	name string
+	kase string // the case measuring; "" is CaseBwrap
 	p    sandbox.Provider
 	spec sandbox.Spec
 	root rootFunc
+	// check, if set, runs on the sandboxes after their PSS was read and
+	// before they are destroyed.
+	check func(context.Context, []sandbox.Info) error
+	log   io.Writer // progress while starting many; nil: none
 }
 
 // measure creates k sandboxes, runs `x = 1` in each, leaves them idle,
@@ -122,7 +127,10 @@ func (m memProbe) measure(ctx context.Context, k int) (_ MemStats, err error) {
 			}
 		}
 	}()
-	for range k {
+	for i := range k {
+		if m.log != nil && k >= 50 && (i+1)%50 == 0 {
+			fmt.Fprintf(m.log, "%s: %d of %d sandboxes started\n", m.name, i+1, k)
+		}
 		info, err := m.p.Create(ctx, m.spec)
 		if err != nil {
 			return MemStats{}, fmt.Errorf("creating sandbox: %w", err)
@@ -169,7 +177,16 @@ func (m memProbe) measure(ctx context.Context, k int) (_ MemStats, err error) {
 			byRole[r] = append(byRole[r], v)
 		}
 	}
-	return summarizeMem(m.name, CaseBwrap, samples, byRole), nil
+	kase := m.kase
+	if kase == "" {
+		kase = CaseBwrap
+	}
+	if m.check != nil {
+		if err := m.check(ctx, ids); err != nil {
+			return MemStats{}, err
+		}
+	}
+	return summarizeMem(m.name, kase, samples, byRole), nil
 }
 
 // idlePython starts k plain interpreters waiting on their input, leaves

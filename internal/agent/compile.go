@@ -52,6 +52,48 @@ del f, b, n
 exec(c)
 `
 
+// stdinLoaderProgram runs the agent from a compiled file sent first on its
+// standard input, after the file's length (4 bytes, big-endian); the
+// protocol follows on the same descriptor. It reads with os.read, exactly
+// what was sent, so that nothing of the protocol is buffered away.
+const stdinLoaderProgram = `import os, sys, marshal
+def warden_read(n):
+    b = bytearray()
+    while len(b) < n:
+        c = os.read(0, n - len(b))
+        if not c:
+            raise SystemExit("agent loader: input ended in the compiled agent")
+        b += c
+    return bytes(b)
+b = warden_read(int.from_bytes(warden_read(4), "big"))
+n = int.from_bytes(b[4:8], "big")
+WARDEN_COMPILED = b[:4] == sys.modules["_frozen_importlib_external"].MAGIC_NUMBER
+if WARDEN_COMPILED:
+    c = marshal.loads(b[8:8 + n])
+else:
+    c = compile(b[8 + n:].decode("utf-8"), "<warden-agent>", "exec")
+del warden_read, b, n
+exec(c)
+`
+
+// StdinLoaderCommand starts an agent from the compiled file the host
+// writes first on the agent's standard input, framed by [StdinPayload]:
+// for a provider that has no file to share with its sandboxes (Docker,
+// whose daemon may be on another machine). Like [LoaderCommand], it
+// compiles the source in the file when the magic number is another
+// interpreter's.
+func StdinLoaderCommand() []string {
+	return []string{"python3", "-c", stdinLoaderProgram, "agent"}
+}
+
+// StdinPayload frames a compiled file (see [CheckCompiled]) for
+// [StdinLoaderCommand].
+func StdinPayload(compiled []byte) []byte {
+	out := make([]byte, 4, 4+len(compiled))
+	binary.BigEndian.PutUint32(out, uint32(len(compiled)))
+	return append(out, compiled...)
+}
+
 // MaxCompiled bounds the output of [CompileCommand] that [Compiled] accepts.
 const MaxCompiled = 8 << 20
 

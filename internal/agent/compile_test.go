@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
@@ -135,6 +136,54 @@ func TestHostLoader(t *testing.T) {
 			r, err := s.Exec(t.Context(), sandbox.ExecRequest{Language: sandbox.Python, Code: "1/0"})
 			if err != nil || r.Error == nil || r.Error.Name != "ZeroDivisionError" {
 				t.Errorf("1/0: %+v, %v", r, err)
+			}
+		})
+	}
+}
+
+// TestStdinLoader: an agent started by StdinLoaderCommand from its
+// compiled file sent on stdin serves the protocol that follows on the
+// same descriptor, compiled or (another interpreter's magic) from the
+// source in the file.
+func TestStdinLoader(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/python3"); err != nil {
+		t.Skip("no /usr/bin/python3")
+	}
+	t.Parallel()
+	good, err := hostCompile(t.Context(), []byte(Source))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := bytes.Clone(good)
+	stale[0] ^= 0xff
+	for _, tc := range []struct {
+		name     string
+		file     []byte
+		compiled bool
+	}{
+		{"own", good, true},
+		{"stale", stale, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			l := &hostLauncher{python: "/usr/bin/python3", dir: dir, args: StdinLoaderCommand()[1:], preface: StdinPayload(tc.file)}
+			s := NewSession(l, Options{Workspace: dir})
+			t.Cleanup(func() { s.Close(); killMarked("WARDEN_HOSTTEST=" + dir) })
+			h, err := s.Start(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h.Compiled != tc.compiled || h.Worker == 0 {
+				t.Errorf("hello %+v, want compiled %v and a worker", h, tc.compiled)
+			}
+			if r := py(t, s, "x = 6 * 7\nx", 0); r.ReturnValue == nil || *r.ReturnValue != "42" {
+				t.Errorf("x = %v (%+v)", r.ReturnValue, r)
+			}
+			// A restart (the agent killed) sends the file again.
+			py(t, s, "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)", 5*time.Second)
+			if r := py(t, s, "print('back')", 0); string(r.Stdout) != "back\n" {
+				t.Errorf("after the agent's death: %q %q notes %q", r.Stdout, r.Stderr, r.Notes)
 			}
 		})
 	}

@@ -26,9 +26,11 @@ type hostLauncher struct {
 	dir    string
 	env    []string // added to the agent's environment
 	args   []string // the interpreter's arguments; default -c Source agent
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	stderr *bytes.Buffer
+	// preface is written to the agent's stdin first (StdinPayload).
+	preface []byte
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	stderr  *bytes.Buffer
 }
 
 type hostProc struct {
@@ -60,6 +62,11 @@ func (l *hostLauncher) Start(ctx context.Context) (Process, error) {
 	cmd.Stderr = l.stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err
+	}
+	if len(l.preface) > 0 {
+		if _, err := stdin.Write(l.preface); err != nil {
+			return nil, err
+		}
 	}
 	l.mu.Lock()
 	l.cmd = cmd

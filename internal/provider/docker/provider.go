@@ -64,8 +64,12 @@ type Provider struct {
 
 	boxes agent.Sandboxes[ctrState]
 
-	mu     sync.Mutex
-	images map[string]bool // images known to be present
+	mu       sync.Mutex
+	images   map[string]bool   // images known to be present
+	imageIDs map[string]string // their IDs, when they were found
+	code     map[string][]byte // the compiled agent by image ID; nil: from source
+	// compiling serializes compilations of the agent (agentCode).
+	compiling sync.Mutex
 
 	// start starts a created container; tests replace it to make a start
 	// fail as the engine's sometimes does.
@@ -118,12 +122,14 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 		return nil, err
 	}
 	p := &Provider{
-		cli:     cli,
-		opts:    opts,
-		log:     log.With("provider", "docker"),
-		owner:   owner.ID(),
-		runtime: rt,
-		images:  map[string]bool{},
+		cli:      cli,
+		opts:     opts,
+		log:      log.With("provider", "docker"),
+		owner:    owner.ID(),
+		runtime:  rt,
+		images:   map[string]bool{},
+		imageIDs: map[string]string{},
+		code:     map[string][]byte{},
 	}
 	p.start = func(ctx context.Context, id string) error {
 		_, err := p.cli.ContainerStart(ctx, id, client.ContainerStartOptions{})
@@ -232,7 +238,8 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 	if err := p.startContainer(ctx, created.ID); err != nil {
 		return sandbox.Info{}, fmt.Errorf("starting container: %w", p.runtime.startError(convert(err)))
 	}
-	l := &launcher{cli: p.cli, containerID: created.ID, workspace: spec.WorkspacePath}
+	l := &launcher{cli: p.cli, containerID: created.ID, workspace: spec.WorkspacePath,
+		code: p.agentCode(ctx, spec.Image, created.ID)}
 	if p.runtime.GVisor {
 		b.Box.end = p.watch(created.ID, b.Info.Name, l)
 		cleanups = append(cleanups, b.Box.end.stop)
@@ -349,7 +356,7 @@ func (p *Provider) ensureImage(ctx context.Context, image string, pull bool) err
 	if ok {
 		return nil
 	}
-	_, err := p.cli.ImageInspect(ctx, image)
+	img, err := p.cli.ImageInspect(ctx, image)
 	if err != nil && cerrdefs.IsNotFound(err) && pull {
 		var rc io.ReadCloser
 		rc, err = p.cli.ImagePull(ctx, image, client.ImagePullOptions{})
@@ -358,7 +365,7 @@ func (p *Provider) ensureImage(ctx context.Context, image string, pull bool) err
 			rc.Close()
 		}
 		if err == nil {
-			_, err = p.cli.ImageInspect(ctx, image)
+			img, err = p.cli.ImageInspect(ctx, image)
 		}
 	}
 	if err != nil {
@@ -369,6 +376,7 @@ func (p *Provider) ensureImage(ctx context.Context, image string, pull bool) err
 	}
 	p.mu.Lock()
 	p.images[image] = true
+	p.imageIDs[image] = img.ID
 	p.mu.Unlock()
 	return nil
 }

@@ -289,6 +289,10 @@ func (e *ending) ended() (why string, oom bool) {
 	return e.why, e.oom
 }
 
+// runningGrace is how long settle waits for the end of a container the
+// daemon still reports running.
+const runningGrace = 1500 * time.Millisecond
+
 // settle waits, after an execution whose agent died, until the watcher
 // knows why if the container id has stopped: the agent's connection may
 // break before the daemon reports the container's end.
@@ -300,6 +304,14 @@ func (e *ending) settle(ctx context.Context, cli *client.Client, id string) {
 	defer cancel()
 	ins, err := cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if err == nil && ins.Container.State != nil && ins.Container.State.Running {
+		// Most likely an agent killed inside a running sandbox; but on a
+		// loaded machine the daemon may not have seen gVisor's end yet
+		// (TestMemoryLimitGVisor once got no note): give it a moment.
+		select {
+		case <-e.stopped:
+		case <-e.done:
+		case <-time.After(runningGrace):
+		}
 		return
 	}
 	select {

@@ -151,8 +151,14 @@ func cmdRun(ctx context.Context, args []string, e env) error {
 	defer sel.Provider.Close(context.WithoutCancel(ctx))
 	warnSelection(e, cfg, sel)
 	if *creds != "" && *credsRW {
-		if err := checkWritable(sel.Provider, []hostDir{{"--credentials", absPath(*creds)}}); err != nil {
+		dir := absPath(*creds)
+		v, err := prepareWritable(sel.Provider, cfg.Sandbox.WorkspaceRoot, []hostDir{{"--credentials", dir}})
+		if err != nil {
 			return err
+		}
+		defer v.release() // the runs have ended; a sandbox still binding a view keeps its copy
+		if m, ok := v[dir]; ok {
+			*creds = m.Path
 		}
 	}
 

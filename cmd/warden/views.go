@@ -1,0 +1,134 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/warden-sandbox/warden/internal/idmap"
+	"github.com/warden-sandbox/warden/internal/safedir"
+	"github.com/warden-sandbox/warden/internal/sandbox"
+)
+
+// views are the idmapped views made for one sandbox, by the directory
+// each shows.
+type views map[string]*idmap.Mount
+
+// release unmounts the views, once the sandbox that binds them is gone.
+func (v views) release() {
+	for _, m := range v {
+		_ = m.Unmount() // what resists is left to the next sweep
+	}
+}
+
+// apply makes spec bind each view in place of the directory it shows, at
+// the same place in the sandbox.
+func (v views) apply(spec *sandbox.Spec) {
+	if m, ok := v[spec.WorkspaceDir]; ok {
+		spec.WorkspaceDir = m.Path
+	}
+	for i, mt := range spec.Mounts {
+		if m, ok := v[mt.Source]; ok && !mt.ReadOnly {
+			if mt.Target == "" {
+				mt.Target = mt.Source
+			}
+			mt.Source = m.Path
+			spec.Mounts[i] = mt
+		}
+	}
+}
+
+// stager is where Warden attaches idmapped views: beside the private
+// workspaces, in a directory of root's.
+func stager(workspaceRoot string) idmap.Stager {
+	return idmap.Stager{Root: filepath.Join(workspaceRoot, ".idmap")}
+}
+
+// prepareWritable checks, before anything starts, that the sandboxes of p
+// can write each of dirs. When they cannot as they are and Warden runs as
+// root, it gives them the directory through an idmapped view in which
+// they write as its owner, so that what they create is the owner's; where
+// that cannot be done safely or at all, it fails saying what to change
+// (docs/adr/0013-writable-mounts.md). The caller releases the views
+// after the sandbox is destroyed.
+func prepareWritable(p sandbox.Provider, workspaceRoot string, dirs []hostDir) (_ views, err error) {
+	v := views{}
+	defer func() {
+		if err != nil {
+			v.release()
+		}
+	}()
+	swept := false
+	for _, d := range dirs {
+		r := cannotWrite(p, d)
+		if r == nil {
+			continue
+		}
+		if r.st == nil || os.Geteuid() != 0 {
+			return nil, r.err
+		}
+		uid, gid, _ := sandboxWriter(p)
+		if err := viewable(d, r.st, uid); err != nil {
+			return nil, fmt.Errorf("%w\n%v", r.err, err)
+		}
+		if _, ok := v[d.path]; ok {
+			continue
+		}
+		if err := safedir.EnsureRoot(workspaceRoot); err != nil {
+			return nil, err
+		}
+		s := stager(workspaceRoot)
+		if !swept {
+			_, _ = s.RemoveOrphans() // views a killed Warden left
+			swept = true
+		}
+		m, err := s.Mount(d.path, uid, gid)
+		if err != nil {
+			return nil, fmt.Errorf("%w\nWarden could not give the sandbox a view of it in which it writes as the owner: %v; move it to a file system with idmapped mounts (ext4, xfs, btrfs; tmpfs since Linux 6.3)", r.err, err)
+		}
+		v[d.path] = m
+	}
+	return v, nil
+}
+
+// viewable says why d, which the sandbox's uid cannot write, may not be
+// given it through an idmapped view as d's owner, or nil when it may. The
+// owner must be able to write d. A
+// directory of root's (or of root's group) is given only when no other
+// user can reach it: the sandbox could make a set-user-ID root program
+// there, which the view runs without the privilege but the host's own
+// path to it would not.
+func viewable(d hostDir, st *syscall.Stat_t, uid uint32) error {
+	switch {
+	case st.Mode&0o300 != 0o300:
+		return fmt.Errorf("%s: its owner, uid %d, cannot write it either", d.name(), st.Uid)
+	case st.Uid != 0 && st.Gid != 0:
+		return nil
+	}
+	real, err := filepath.EvalSymlinks(d.path)
+	if err != nil {
+		return err
+	}
+	for p := real; ; p = filepath.Dir(p) {
+		if closed(p) {
+			return nil
+		}
+		if p == "/" {
+			break
+		}
+	}
+	return fmt.Errorf("Warden gives a sandbox root's write access to a directory only when no other user can reach it: "+
+		"a set-user-ID program made there would run as root for them; make a directory above it private (chmod 700 %s), "+
+		"or make it writable by the sandbox's uid %d", filepath.Dir(real), uid)
+}
+
+// closed reports whether only root may pass through directory p.
+func closed(p string) bool {
+	fi, err := os.Stat(p)
+	if err != nil || !fi.IsDir() || hasACL(p) {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && st.Uid == 0 && st.Mode&0o011 == 0
+}

@@ -196,3 +196,37 @@ func TestRemoveOrphans(t *testing.T) {
 		t.Errorf("this process's view was removed: %v", err)
 	}
 }
+
+// A mount below the directory is not part of the view: the sandbox writes
+// one file system, the directory's own.
+func TestMountLeavesSubmountsOut(t *testing.T) {
+	testutil.RequireRoot(t)
+	base := testutil.SharedDir(t)
+	dir := filepath.Join(base, "dir")
+	sub := filepath.Join(dir, "sub")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", sub, "tmpfs", 0, "mode=755"); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Unmount(sub, unix.MNT_DETACH)
+	if err := os.WriteFile(filepath.Join(sub, "mounted"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := stager(t, filepath.Join(base, ".idmap"))
+	m, err := s.Mount(dir, 1000, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Unmount()
+	if _, err := os.Stat(filepath.Join(m.Path, "sub", "mounted")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the view shows the tmpfs mounted below the directory: %v", err)
+	}
+	if out, err := as(t, "touch "+m.Path+"/sub/f"); err != nil {
+		t.Fatalf("writing the directory's own sub: %v: %s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(sub, "f")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a write through the view reached the tmpfs below the directory: %v", err)
+	}
+}

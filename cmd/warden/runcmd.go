@@ -152,7 +152,7 @@ func cmdRun(ctx context.Context, args []string, e env) error {
 	warnSelection(e, cfg, sel)
 	if *creds != "" && *credsRW {
 		dir := absPath(*creds)
-		v, err := prepareWritable(sel.Provider, cfg.Sandbox.WorkspaceRoot, []hostDir{{"--credentials", dir}})
+		v, err := prepareWritable(sel.Provider, cfg.Sandbox.WorkspaceRoot, []hostDir{{flag: "--credentials", path: dir}})
 		if err != nil {
 			return err
 		}

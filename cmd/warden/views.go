@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	"github.com/warden-sandbox/warden/internal/idmap"
+	"github.com/warden-sandbox/warden/internal/provider/bwrap"
 	"github.com/warden-sandbox/warden/internal/safedir"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
@@ -29,7 +30,7 @@ func (v views) apply(spec *sandbox.Spec) {
 		spec.WorkspaceDir = m.Path
 	}
 	for i, mt := range spec.Mounts {
-		if m, ok := v[mt.Source]; ok && !mt.ReadOnly {
+		if m, ok := v[mt.Source]; ok {
 			if mt.Target == "" {
 				mt.Target = mt.Source
 			}
@@ -46,12 +47,14 @@ func stager(workspaceRoot string) idmap.Stager {
 }
 
 // prepareWritable checks, before anything starts, that the sandboxes of p
-// can write each of dirs. When they cannot as they are and Warden runs as
-// root, it gives them the directory through an idmapped view in which
-// they write as its owner, so that what they create is the owner's; where
-// that cannot be done safely or at all, it fails saying what to change
-// (docs/adr/0013-writable-mounts.md). The caller releases the views
-// after the sandbox is destroyed.
+// can write each of dirs that is not read-only. When they cannot as they
+// are and Warden runs as root, it gives them the directory through an
+// idmapped view in which they write as its owner, so that what they
+// create is the owner's; where that cannot be done safely or at all, it
+// fails saying what to change (docs/adr/0013-writable-mounts.md). A
+// directory they could not reach or read as they are gets a view too
+// (see hiddenFrom). The caller releases the views after the sandbox is
+// destroyed.
 func prepareWritable(p sandbox.Provider, workspaceRoot string, dirs []hostDir) (_ views, err error) {
 	v := views{}
 	defer func() {
@@ -61,16 +64,22 @@ func prepareWritable(p sandbox.Provider, workspaceRoot string, dirs []hostDir) (
 	}()
 	swept := false
 	for _, d := range dirs {
-		r := cannotWrite(p, d)
-		if r == nil {
-			continue
+		var r *writeRefusal
+		if !d.ro {
+			r = cannotWrite(p, d)
 		}
-		if r.st == nil || os.Geteuid() != 0 {
+		hidden := r == nil && hiddenFrom(p, d)
+		switch {
+		case r == nil && !hidden:
+			continue
+		case r != nil && (r.st == nil || os.Geteuid() != 0):
 			return nil, r.err
 		}
 		uid, gid, _ := sandboxWriter(p)
-		if err := viewable(d, r.st, uid); err != nil {
-			return nil, fmt.Errorf("%w\n%v", r.err, err)
+		if r != nil {
+			if err := viewable(d, r.st, uid); err != nil {
+				return nil, fmt.Errorf("%w\n%v", r.err, err)
+			}
 		}
 		if _, ok := v[d.path]; ok {
 			continue
@@ -83,13 +92,60 @@ func prepareWritable(p sandbox.Provider, workspaceRoot string, dirs []hostDir) (
 			_, _ = s.RemoveOrphans() // views a killed Warden left
 			swept = true
 		}
-		m, err := s.Mount(d.path, uid, gid)
-		if err != nil {
+		m, err := s.Mount(d.path, uid, gid, d.ro)
+		switch {
+		case err != nil && r != nil:
 			return nil, fmt.Errorf("%w\nWarden could not give the sandbox a view of it in which it writes as the owner: %v; move it to a file system with idmapped mounts (ext4, xfs, btrfs; tmpfs since Linux 6.3)", r.err, err)
+		case err != nil:
+			continue // the provider says what it cannot reach
 		}
 		v[d.path] = m
 	}
 	return v, nil
+}
+
+// hiddenFrom reports whether the sandboxes of a root Warden p, which run
+// as another host user, are to get a view of d though they may write it
+// as they are: bwrap, running as that user, must pass through every
+// directory above d; and a read-only d of another owner is read as its
+// owner, files the sandbox's user could not read included, on every
+// provider alike. A read-only view is safe for a directory of anyone's,
+// root's included: nothing can be made there.
+func hiddenFrom(p sandbox.Provider, d hostDir) bool {
+	uid, gid, other := sandboxWriter(p)
+	if !other || os.Geteuid() != 0 {
+		return false
+	}
+	real, err := filepath.EvalSymlinks(d.path)
+	if err != nil {
+		return false // the provider says what is wrong
+	}
+	fi, err := os.Stat(real)
+	if err != nil {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return false
+	}
+	if d.ro && st.Uid != uid {
+		return true
+	}
+	if _, isBwrap := p.(*bwrap.Provider); !isBwrap {
+		return false // the Docker daemon, as root, binds what it is given
+	}
+	for dir := filepath.Dir(real); ; dir = filepath.Dir(dir) {
+		fi, err := os.Stat(dir)
+		if err != nil {
+			return false
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && !hasACL(dir) && !modeAllows(st, uid, gid, 0o1) {
+			return true
+		}
+		if dir == "/" {
+			return false
+		}
+	}
 }
 
 // viewable says why d, which the sandbox's uid cannot write, may not be

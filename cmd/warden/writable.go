@@ -12,23 +12,23 @@ import (
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
 
-// hostDir is a host directory the sandbox will write, with the flag that
+// hostDir is a host directory the sandbox will bind, with the flag that
 // named it.
 type hostDir struct {
 	flag, path string
+	// ro is set when the sandbox only reads it.
+	ro bool
 }
 
-// writableDirs lists the directories of spec the sandbox writes: the
-// workspace the user gave, and the read-write mounts.
+// writableDirs lists the directories of spec the sandbox binds: the
+// workspace the user gave, and the mounts (read-only ones with ro set).
 func writableDirs(spec sandbox.Spec, workspaceFlag string, mountFlags map[string]string) []hostDir {
 	var dirs []hostDir
 	if spec.WorkspaceDir != "" {
-		dirs = append(dirs, hostDir{workspaceFlag, spec.WorkspaceDir})
+		dirs = append(dirs, hostDir{flag: workspaceFlag, path: spec.WorkspaceDir})
 	}
 	for _, m := range spec.Mounts {
-		if !m.ReadOnly {
-			dirs = append(dirs, hostDir{mountFlags[m.Source], m.Source})
-		}
+		dirs = append(dirs, hostDir{flag: mountFlags[m.Source], path: m.Source, ro: m.ReadOnly})
 	}
 	return dirs
 }
@@ -55,6 +55,9 @@ func sandboxWriter(p sandbox.Provider) (uid, gid uint32, other bool) {
 // could not write one of dirs as they are, saying what to change.
 func checkWritable(p sandbox.Provider, dirs []hostDir) error {
 	for _, d := range dirs {
+		if d.ro {
+			continue
+		}
 		if err := cannotWrite(p, d); err != nil {
 			return err.err
 		}

@@ -44,10 +44,11 @@ type Mount struct {
 
 // Mount attaches under s.Root a view of dir in which dir's owner (uid and
 // gid) appears as sandboxUID and sandboxGID: a process of the sandbox's
-// uid writes there as the owner. The view is nosuid and nodev. It fails
+// uid writes there as the owner. The view is nosuid and nodev, and
+// read-only if readOnly. It fails
 // with [ErrUnsupported] when the kernel or dir's file system has no
 // idmapped mounts.
-func (s Stager) Mount(dir string, sandboxUID, sandboxGID uint32) (_ *Mount, err error) {
+func (s Stager) Mount(dir string, sandboxUID, sandboxGID uint32, readOnly bool) (_ *Mount, err error) {
 	// Everything below works on this descriptor, so the owner read is the
 	// owner of the directory viewed, whatever happens to the path.
 	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -75,6 +76,9 @@ func (s Stager) Mount(dir string, sandboxUID, sandboxGID uint32) (_ *Mount, err 
 	attr := unix.MountAttr{
 		Attr_set:  unix.MOUNT_ATTR_IDMAP | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV,
 		Userns_fd: uint64(ns.Fd()),
+	}
+	if readOnly {
+		attr.Attr_set |= unix.MOUNT_ATTR_RDONLY
 	}
 	if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH, &attr); err != nil {
 		switch {

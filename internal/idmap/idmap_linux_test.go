@@ -60,7 +60,7 @@ func TestMountWritesAsOwner(t *testing.T) {
 				t.Fatal(err)
 			}
 			s := stager(t, filepath.Join(base, ".idmap-"+strings.ReplaceAll(c.name, " ", "_")))
-			m, err := s.Mount(dir, 1000, 1000)
+			m, err := s.Mount(dir, 1000, 1000, false)
 			if err != nil {
 				t.Fatalf("Mount(%s) = %v", dir, err)
 			}
@@ -121,7 +121,7 @@ func TestMountSymlinkDoesNotEscape(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := stager(t, filepath.Join(base, ".idmap"))
-	m, err := s.Mount(dir, 1000, 1000)
+	m, err := s.Mount(dir, 1000, 1000, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestMountUnsupportedFS(t *testing.T) {
 	}
 	defer unix.Unmount(mnt, unix.MNT_DETACH)
 	s := stager(t, filepath.Join(base, ".idmap"))
-	m, err := s.Mount(mnt, 1000, 1000)
+	m, err := s.Mount(mnt, 1000, 1000, false)
 	if err == nil {
 		m.Unmount()
 		t.Fatalf("Mount(ramfs) succeeded, want %v", ErrUnsupported)
@@ -167,13 +167,13 @@ func TestRemoveOrphans(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := stager(t, filepath.Join(base, ".idmap"))
-	mine, err := s.Mount(dir, 1000, 1000)
+	mine, err := s.Mount(dir, 1000, 1000, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer mine.Unmount()
 	// A view left by a process that is gone: pid 1 did not start at tick 1.
-	dead, err := s.Mount(dir, 1000, 1000)
+	dead, err := s.Mount(dir, 1000, 1000, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +215,7 @@ func TestMountLeavesSubmountsOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := stager(t, filepath.Join(base, ".idmap"))
-	m, err := s.Mount(dir, 1000, 1000)
+	m, err := s.Mount(dir, 1000, 1000, false)
 	if err != nil {
 		t.Fatal(err)
 	}

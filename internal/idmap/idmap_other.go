@@ -23,7 +23,7 @@ type Mount struct {
 }
 
 // Mount fails: only Linux has idmapped mounts.
-func (s Stager) Mount(dir string, sandboxUID, sandboxGID uint32) (*Mount, error) {
+func (s Stager) Mount(dir string, sandboxUID, sandboxGID uint32, readOnly bool) (*Mount, error) {
 	return nil, fmt.Errorf("%s: %w on this system", dir, ErrUnsupported)
 }
 

@@ -205,6 +205,15 @@ func cmdRun(ctx context.Context, args []string, e env) error {
 		Timeout:     timeout,
 		OutputLimit: limit,
 		Log:         logger(cfg, e.stderr),
+		PrepareDirs: func(spec *sandbox.Spec) (func(), error) {
+			// The run's workspace, under --log-dir, and the mounts.
+			v, err := prepareWritable(sel.Provider, cfg.Sandbox.WorkspaceRoot, writableDirs(*spec, "--log-dir", nil))
+			if err != nil {
+				return nil, err
+			}
+			v.apply(spec)
+			return v.release, nil
+		},
 	})
 	if err != nil {
 		return err

@@ -13,6 +13,16 @@ import (
 	"github.com/warden-sandbox/warden/internal/testutil"
 )
 
+// privateDir returns a new directory only root may pass through, as
+// /root.
+func privateDir(t *testing.T) string {
+	d := filepath.Join(t.TempDir(), "private")
+	if err := os.Mkdir(d, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
 // unmountAll unmounts every mount stacked at path.
 func unmountAll(path string) {
 	for unix.Unmount(path, unix.MNT_DETACH) == nil {
@@ -35,13 +45,6 @@ func TestCLIWritableDirs(t *testing.T) {
 	environ := []string{"SANDBOX__WORKSPACE_ROOT=" + root, "SANDBOX__BWRAP_ROOT=host", "SANDBOX__PROVIDER_FALLBACK=false"}
 	views := filepath.Join(root, ".idmap")
 	t.Cleanup(func() { unmountAll(views) })
-	private := func() string { // a directory only root may pass through
-		d := filepath.Join(t.TempDir(), "private")
-		if err := os.Mkdir(d, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
 	mkdir := func(parent string, uid int) string {
 		dir := filepath.Join(parent, "out")
 		if err := os.Mkdir(dir, 0o755); err != nil || os.Chown(dir, uid, uid) != nil {
@@ -63,7 +66,7 @@ func TestCLIWritableDirs(t *testing.T) {
 			dir  string
 			uid  uint32 // the owner of the file made
 		}{
-			{"root's, in a private directory", mkdir(private(), 0), 0},
+			{"root's, in a private directory", mkdir(privateDir(t), 0), 0},
 			{"another user's", mkdir(testutil.SharedDir(t), 1234), 1234},
 			{"uid 1000's", mkdir(testutil.SharedDir(t), 1000), 1000},
 		} {
@@ -135,5 +138,51 @@ func TestCLIWritableDirs(t *testing.T) {
 	st, serr := os.Stat(out + "/made")
 	if err != nil || serr != nil || st.Sys().(*syscall.Stat_t).Uid != 1001 {
 		t.Errorf("as uid 1001: %v %s, %v; want the file made, by uid 1001", err, b, serr)
+	}
+}
+
+// TestCLIPrivateDirs: root's directories below one only root may pass
+// through, as under /root: bubblewrap's uid 1000 cannot reach them, yet
+// --read-dir (files only root may read included), --write-dir and warden
+// run's workspace under ./logs work on both providers, through views.
+func TestCLIPrivateDirs(t *testing.T) {
+	testutil.RequireBwrap(t)
+	testutil.RequireDocker(t)
+	testutil.RequireRoot(t)
+	t.Parallel()
+	root := testutil.SharedDir(t)
+	views := filepath.Join(root, ".idmap")
+	t.Cleanup(func() { unmountAll(views) })
+	environ := []string{"SANDBOX__WORKSPACE_ROOT=" + root, "SANDBOX__BWRAP_ROOT=host", "SANDBOX__PROVIDER_FALLBACK=false"}
+	for _, p := range []string{"bubblewrap", "docker"} {
+		home := filepath.Join(privateDir(t), "home")
+		for _, d := range []string{"data", "out"} {
+			if err := os.MkdirAll(filepath.Join(home, d), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(home, "data", "secret.csv"), []byte("1,2\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(home, "task.py"), []byte("print('ran')\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code := "print(open('" + home + "/data/secret.csv').read().strip()); _ = open('" + home + "/out/r', 'w').write('x')"
+		rc, stdout, stderr := wardenCmd(t, home, environ, "exec", "--provider", p, "--read-dir", "./data", "--write-dir", "./out", "--python", code)
+		st, err := os.Stat(filepath.Join(home, "out", "r"))
+		if rc != 0 || stdout != "1,2\n" || err != nil || st.Sys().(*syscall.Stat_t).Uid != 0 {
+			t.Errorf("%s exec in a private dir = exit %d, stdout %q, stderr %q, %v; want 1,2 and out/r made, root's", p, rc, stdout, stderr, err)
+		}
+		rc, _, stderr = wardenCmd(t, home, environ, "exec", "--provider", p, "--read-dir", "./data", "--shell", "touch "+home+"/data/x")
+		if rc == 0 {
+			t.Errorf("%s: the sandbox wrote a --read-dir: %s", p, stderr)
+		}
+		rc, stdout, stderr = wardenCmd(t, home, environ, "run", "--provider", p, "task.py")
+		if rc != 0 || stdout != "ran\n" {
+			t.Errorf("%s run in a private dir = exit %d, stdout %q, stderr %q", p, rc, stdout, stderr)
+		}
+	}
+	if ents, err := os.ReadDir(views); err != nil || len(ents) != 0 {
+		t.Errorf("views left behind: %v, %v", ents, err)
 	}
 }

@@ -182,6 +182,17 @@ func (s Stager) ensureRoot() error {
 	if err := os.MkdirAll(s.Root, 0o711); err != nil {
 		return fmt.Errorf("idmapped views' directory: %w", err)
 	}
+	// Two Wardens starting at once must not both bind it: the second
+	// bind would hide the views attached to the first.
+	parent, err := os.Open(filepath.Dir(s.Root))
+	if err != nil {
+		return err
+	}
+	defer parent.Close()
+	if err := unix.Flock(int(parent.Fd()), unix.LOCK_EX); err != nil {
+		return fmt.Errorf("locking %s: %w", filepath.Dir(s.Root), err)
+	}
+	defer unix.Flock(int(parent.Fd()), unix.LOCK_UN)
 	fi, err := os.Lstat(s.Root)
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -228,5 +229,41 @@ func TestMountLeavesSubmountsOut(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(sub, "f")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a write through the view reached the tmpfs below the directory: %v", err)
+	}
+}
+
+// Views made at once, into a staging directory not yet made, all show
+// their directory: the staging directory is bound once.
+func TestMountConcurrent(t *testing.T) {
+	testutil.RequireRoot(t)
+	base := testutil.SharedDir(t)
+	s := stager(t, filepath.Join(base, ".idmap"))
+	const n = 4
+	errs := make(chan error, n)
+	ms := make(chan *Mount, n)
+	for i := range n {
+		dir := filepath.Join(base, strconv.Itoa(i))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "name"), []byte(strconv.Itoa(i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			m, err := s.Mount(dir, 1000, 1000, false)
+			errs <- err
+			ms <- m
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		m := <-ms
+		defer m.Unmount()
+		b, err := os.ReadFile(filepath.Join(m.Path, "name"))
+		if err != nil || string(b) != filepath.Base(m.Source) {
+			t.Errorf("view of %s shows %q, %v", m.Source, b, err)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -184,5 +185,47 @@ func TestCLIPrivateDirs(t *testing.T) {
 	}
 	if ents, err := os.ReadDir(views); err != nil || len(ents) != 0 {
 		t.Errorf("views left behind: %v, %v", ents, err)
+	}
+}
+
+// TestCLIViewsAfterKill: the views of a Warden killed with SIGKILL are
+// removed by warden prune, and only those.
+func TestCLIViewsAfterKill(t *testing.T) {
+	testutil.RequireBwrap(t)
+	testutil.RequireRoot(t)
+	t.Parallel()
+	root := testutil.SharedDir(t)
+	views := filepath.Join(root, ".idmap")
+	t.Cleanup(func() { unmountAll(views) })
+	out := filepath.Join(privateDir(t), "out")
+	if err := os.Mkdir(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(t.Context(), wardenBinary(t), "exec", "--provider", "bubblewrap", "--write-dir", out,
+		"--python", "open('"+out+"/started', 'w').close(); import time; time.sleep(120)")
+	cmd.Env = append(os.Environ(), "SANDBOX__WORKSPACE_ROOT="+root, "SANDBOX__BWRAP_ROOT=host", "SANDBOX__PROVIDER_FALLBACK=false")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		if _, err := os.Stat(filepath.Join(out, "started")); err == nil {
+			break
+		}
+		if i == 600 {
+			t.Fatal("the sandbox did not start")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	if ents, _ := os.ReadDir(views); len(ents) != 1 {
+		t.Fatalf("views after the kill: %v, want the killed Warden's one", ents)
+	}
+	rc, stdout, stderr := wardenCmd(t, "", []string{"SANDBOX__WORKSPACE_ROOT=" + root}, "prune")
+	if rc != 0 || !strings.Contains(stdout, "removed 1 orphaned idmapped views") {
+		t.Errorf("warden prune = exit %d, stdout %q, stderr %q; want the view removed", rc, stdout, stderr)
+	}
+	if ents, _ := os.ReadDir(views); len(ents) != 0 {
+		t.Errorf("views after prune: %v", ents)
 	}
 }

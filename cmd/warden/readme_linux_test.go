@@ -31,7 +31,7 @@ import (
 //	ready: CMD        with background: retried until it succeeds
 //	output: CMD       the block is CMD's output: each of its lines but
 //	                  "..." must appear in the real output, in order, with
-//	                  any run of digits standing for any other
+//	                  any number or duration standing for any other
 //
 // Every other command line must exit 0, or N if its comment says
 // "(exit N". A comment line "# TEXT" after a command is output it must
@@ -317,10 +317,12 @@ func lineSkip(b readmeBlock, cmd string) string {
 	return ""
 }
 
-var digits = regexp.MustCompile(`[0-9]+`)
+// digits matches a number, with a unit of time if it has one: timings
+// vary from run to run, 108ms as well as 1.354s.
+var digits = regexp.MustCompile(`[0-9]+(\.[0-9]+)*(ms|µs|ns|s)?`)
 
 // missingLines returns the lines of want, but "..." and blank ones, that
-// are not in got in the same order, runs of digits matching any.
+// are not in got in the same order, numbers (and durations) matching any.
 func missingLines(want []string, got string) []string {
 	norm := func(s string) string { return digits.ReplaceAllString(strings.TrimRight(s, " "), "0") }
 	var real []string

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/warden-sandbox/warden/internal/idmap"
@@ -64,44 +65,60 @@ func prepareWritable(p sandbox.Provider, workspaceRoot string, dirs []hostDir) (
 	}()
 	swept := false
 	for _, d := range dirs {
-		var r *writeRefusal
-		if !d.ro {
-			r = cannotWrite(p, d)
-		}
-		hidden := r == nil && hiddenFrom(p, d)
-		switch {
-		case r == nil && !hidden:
-			continue
-		case r != nil && (r.st == nil || os.Geteuid() != 0):
-			return nil, r.err
-		}
-		uid, gid, _ := sandboxWriter(p)
-		if r != nil {
-			if err := viewable(d, r.st, uid); err != nil {
-				return nil, fmt.Errorf("%w\n%v", r.err, err)
-			}
-		}
 		if _, ok := v[d.path]; ok {
 			continue
 		}
-		if err := safedir.EnsureRoot(workspaceRoot); err != nil {
+		d, unpin := pin(d)
+		m, err := prepareDir(p, workspaceRoot, d, &swept)
+		unpin()
+		if err != nil {
 			return nil, err
 		}
-		s := stager(workspaceRoot)
-		if !swept {
-			_, _ = s.RemoveOrphans() // views a killed Warden left
-			swept = true
+		if m != nil {
+			m.Source = d.path
+			v[d.path] = m
 		}
-		m, err := s.Mount(d.path, uid, gid, d.ro)
-		switch {
-		case err != nil && r != nil:
-			return nil, fmt.Errorf("%w\nWarden could not give the sandbox a view of it in which it writes as the owner: %v; move it to a file system with idmapped mounts (ext4, xfs, btrfs; tmpfs since Linux 6.3)", r.err, err)
-		case err != nil:
-			continue // the provider says what it cannot reach
-		}
-		v[d.path] = m
 	}
 	return v, nil
+}
+
+// prepareDir is prepareWritable for one directory: the view made for it,
+// if any.
+func prepareDir(p sandbox.Provider, workspaceRoot string, d hostDir, swept *bool) (*idmap.Mount, error) {
+	var r *writeRefusal
+	if !d.ro {
+		r = cannotWrite(p, d)
+	}
+	hidden := r == nil && hiddenFrom(p, d)
+	switch {
+	case r == nil && !hidden:
+		return nil, nil
+	case r != nil && (r.st == nil || os.Geteuid() != 0):
+		return nil, r.err
+	}
+	uid, gid, _ := sandboxWriter(p)
+	if r != nil {
+		if err := viewable(d, r.st, uid); err != nil {
+			return nil, fmt.Errorf("%w\n%v", r.err, err)
+		}
+	}
+	if err := safedir.EnsureRoot(workspaceRoot); err != nil {
+		return nil, err
+	}
+	s := stager(workspaceRoot)
+	if !*swept {
+		_, _ = s.RemoveOrphans() // views a killed Warden left
+		*swept = true
+	}
+	m, err := s.Mount(d.fs(), uid, gid, d.ro)
+	switch {
+	case err != nil && r != nil:
+		return nil, fmt.Errorf("%w\nWarden could not give the sandbox a view of it in which it writes as the owner: %v; move it to a file system with idmapped mounts (ext4, xfs, btrfs; tmpfs since Linux 6.3)",
+			r.err, strings.ReplaceAll(err.Error(), d.fs(), d.path))
+	case err != nil:
+		return nil, nil // the provider says what it cannot reach
+	}
+	return m, nil
 }
 
 // hiddenFrom reports whether the sandboxes of a root Warden p, which run
@@ -116,11 +133,11 @@ func hiddenFrom(p sandbox.Provider, d hostDir) bool {
 	if !other || os.Geteuid() != 0 {
 		return false
 	}
-	real, err := filepath.EvalSymlinks(d.path)
+	real, err := d.realPath()
 	if err != nil {
 		return false // the provider says what is wrong
 	}
-	fi, err := os.Stat(real)
+	fi, err := os.Stat(d.fs())
 	if err != nil {
 		return false
 	}
@@ -135,7 +152,7 @@ func hiddenFrom(p sandbox.Provider, d hostDir) bool {
 		return false // the Docker daemon, as root, binds what it is given
 	}
 	for dir := filepath.Dir(real); ; dir = filepath.Dir(dir) {
-		fi, err := os.Stat(dir)
+		fi, err := os.Lstat(dir)
 		if err != nil {
 			return false
 		}
@@ -162,11 +179,14 @@ func viewable(d hostDir, st *syscall.Stat_t, uid uint32) error {
 	case st.Uid != 0 && st.Gid != 0:
 		return nil
 	}
-	real, err := filepath.EvalSymlinks(d.path)
+	if st.Uid == 0 && st.Mode&0o011 == 0 && !hasACL(d.fs()) {
+		return nil // the directory itself is closed to others
+	}
+	real, err := d.realPath()
 	if err != nil {
 		return err
 	}
-	for p := real; ; p = filepath.Dir(p) {
+	for p := filepath.Dir(real); ; p = filepath.Dir(p) {
 		if closed(p) {
 			return nil
 		}
@@ -179,9 +199,10 @@ func viewable(d hostDir, st *syscall.Stat_t, uid uint32) error {
 		"or make it writable by the sandbox's uid %d", filepath.Dir(real), uid)
 }
 
-// closed reports whether only root may pass through directory p.
+// closed reports whether only root may pass through directory p (not a
+// symbolic link: the path is canonical).
 func closed(p string) bool {
-	fi, err := os.Stat(p)
+	fi, err := os.Lstat(p)
 	if err != nil || !fi.IsDir() || hasACL(p) {
 		return false
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -18,6 +19,27 @@ type hostDir struct {
 	flag, path string
 	// ro is set when the sandbox only reads it.
 	ro bool
+	// at, when set, is the path system calls use instead of path: the
+	// directory pinned by a descriptor (see pin), so that what is
+	// checked is what is mounted, whatever happens to path meanwhile.
+	// real is then its canonical path, when pinned.
+	at, real string
+}
+
+// fs is the path of d for system calls.
+func (d hostDir) fs() string {
+	if d.at != "" {
+		return d.at
+	}
+	return d.path
+}
+
+// realPath is d's canonical path.
+func (d hostDir) realPath() (string, error) {
+	if d.real != "" {
+		return d.real, nil
+	}
+	return filepath.EvalSymlinks(d.path)
 }
 
 // writableDirs lists the directories of spec the sandbox binds: the
@@ -81,17 +103,17 @@ func cannotWrite(p sandbox.Provider, d hostDir) *writeRefusal {
 	uid, gid, other := sandboxWriter(p)
 	name := d.name()
 	if !other {
-		if err := unix.Access(d.path, unix.W_OK|unix.X_OK); err != nil {
+		if err := unix.Access(d.fs(), unix.W_OK|unix.X_OK); err != nil {
 			return &writeRefusal{err: fmt.Errorf("%s: the sandbox writes as you, and you cannot write this directory (%v)", name, err)}
 		}
 		return nil
 	}
-	st, err := os.Stat(d.path)
+	st, err := os.Stat(d.fs())
 	if err != nil {
 		return &writeRefusal{err: fmt.Errorf("%s: %w", name, err)}
 	}
 	sys, ok := st.Sys().(*syscall.Stat_t)
-	if !ok || hasACL(d.path) {
+	if !ok || hasACL(d.fs()) {
 		return nil // the mode bits do not tell: let the kernel decide
 	}
 	if modeAllows(sys, uid, gid, 0o3) {

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -227,5 +228,45 @@ func TestCLIViewsAfterKill(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(views); len(ents) != 0 {
 		t.Errorf("views after prune: %v", ents)
+	}
+}
+
+// TestViewable: when a directory the sandbox's uid cannot write may be
+// given it as its owner.
+func TestViewable(t *testing.T) {
+	testutil.RequireRoot(t)
+	t.Parallel()
+	shared, private := testutil.SharedDir(t), privateDir(t)
+	cases := []struct {
+		name     string
+		parent   string
+		uid, gid int
+		mode     os.FileMode
+		ok       bool
+	}{
+		{"another user's", shared, 1234, 1234, 0o755, true},
+		{"root's, reachable", shared, 0, 0, 0o755, false},
+		{"root's group, reachable", shared, 1234, 0, 0o755, false},
+		{"root's, itself closed", shared, 0, 0, 0o700, true},
+		{"root's, below a closed directory", private, 0, 0, 0o755, true},
+		{"not writable by its owner", shared, 1234, 1234, 0o555, false},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := filepath.Join(c.parent, strconv.Itoa(i))
+			if err := os.Mkdir(dir, 0o700); err != nil || os.Chown(dir, c.uid, c.gid) != nil || os.Chmod(dir, c.mode) != nil {
+				t.Fatal(dir)
+			}
+			d, unpin := pin(hostDir{flag: "--write-dir", path: dir})
+			defer unpin()
+			fi, err := os.Stat(d.fs())
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = viewable(d, fi.Sys().(*syscall.Stat_t), 1000)
+			if (err == nil) != c.ok {
+				t.Errorf("viewable(%s, %d:%d %04o) = %v, want ok %v", dir, c.uid, c.gid, c.mode, err, c.ok)
+			}
+		})
 	}
 }

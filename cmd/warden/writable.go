@@ -73,20 +73,6 @@ func sandboxWriter(p sandbox.Provider) (uid, gid uint32, other bool) {
 	}
 }
 
-// checkWritable fails, before anything starts, when the sandboxes of p
-// could not write one of dirs as they are, saying what to change.
-func checkWritable(p sandbox.Provider, dirs []hostDir) error {
-	for _, d := range dirs {
-		if d.ro {
-			continue
-		}
-		if err := cannotWrite(p, d); err != nil {
-			return err.err
-		}
-	}
-	return nil
-}
-
 // writeRefusal says why the sandboxes of a provider cannot write a
 // directory as they are, and what to change.
 type writeRefusal struct {

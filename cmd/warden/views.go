@@ -9,6 +9,7 @@ import (
 
 	"github.com/warden-sandbox/warden/internal/idmap"
 	"github.com/warden-sandbox/warden/internal/provider/bwrap"
+	"github.com/warden-sandbox/warden/internal/provider/docker"
 	"github.com/warden-sandbox/warden/internal/safedir"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
@@ -93,8 +94,10 @@ func prepareDir(p sandbox.Provider, workspaceRoot string, d hostDir, swept *bool
 	switch {
 	case r == nil && !hidden:
 		return nil, nil
-	case r != nil && (r.st == nil || os.Geteuid() != 0):
+	case r != nil && (r.st == nil || os.Geteuid() != 0 || !makesViews(p)):
 		return nil, r.err
+	case r == nil && !makesViews(p):
+		return nil, nil
 	}
 	uid, gid, _ := sandboxWriter(p)
 	if r != nil {
@@ -119,6 +122,17 @@ func prepareDir(p sandbox.Provider, workspaceRoot string, d hostDir, swept *bool
 		return nil, nil // the provider says what it cannot reach
 	}
 	return m, nil
+}
+
+// makesViews reports whether p's sandboxes bind host paths of this
+// host, on which views can be made: bubblewrap and Docker (whose daemon
+// is taken to be local, as for every bind).
+func makesViews(p sandbox.Provider) bool {
+	switch p.(type) {
+	case *bwrap.Provider, *docker.Provider:
+		return true
+	}
+	return false
 }
 
 // hiddenFrom reports whether the sandboxes of a root Warden p, which run

@@ -171,6 +171,9 @@ func cmdExec(ctx context.Context, args []string, e env) error {
 		for _, m := range spec.Mounts {
 			labels[m.Source] = "SANDBOX__ADDITIONAL_WRITE_DIRS"
 		}
+		for _, d := range readDirs {
+			labels[absPath(d)] = "--read-dir"
+		}
 		for _, d := range writeDirs {
 			labels[absPath(d)] = "--write-dir"
 		}

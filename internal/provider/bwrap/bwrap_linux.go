@@ -23,12 +23,15 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/warden-sandbox/warden/internal/agent"
+	"github.com/warden-sandbox/warden/internal/provider/kit"
 	"github.com/warden-sandbox/warden/internal/safedir"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
 
 // Provider runs sandboxes with bubblewrap. It is safe for concurrent use.
 type Provider struct {
+	kit.Base[ns]
+
 	opts    Options
 	log     *slog.Logger
 	enf     Enforcement
@@ -46,7 +49,6 @@ type Provider struct {
 	// (see compileAgent), "" to start it from its source.
 	agentFile string
 
-	boxes agent.Sandboxes[ns]
 	// starts holds a token per sandbox starting now (see Create).
 	starts chan struct{}
 }
@@ -78,7 +80,7 @@ type ns struct {
 	low atomic.Bool
 }
 
-type box = agent.Sandbox[ns]
+type box = kit.Sandbox[ns]
 
 // New checks that bubblewrap works here (it runs a trivial sandbox) and
 // returns the provider. It fails with sandbox.ErrUnavailable when bwrap is
@@ -111,6 +113,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	// --disable-userns needs bwrap 0.8 and user.max_user_namespaces.
 	_, nestedErr := probe("--unshare-user", "--disable-userns")
 	p := &Provider{opts: opts, log: log.With("provider", "bubblewrap"), starts: make(chan struct{}, startSlots())}
+	p.Teardown = p.teardown
 	if p.seccomp, err = seccompProgram(runtime.GOARCH); err != nil {
 		return nil, fmt.Errorf("bubblewrap: %v: %w", err, sandbox.ErrUnsupported)
 	}
@@ -511,33 +514,19 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 		}
 	}
 	b.Box.l = &launcher{p: p, id: id, spec: spec, workspace: ws, cg: cg}
-	b.Session = agent.NewSession(b.Box.l, agent.Options{
-		Workspace:   spec.WorkspacePath,
-		Timeout:     spec.Timeout,
-		OutputLimit: spec.OutputLimit,
-		Env:         spec.Env,
-	})
+	b.Session = kit.NewSession(b.Box.l, spec, spec.WorkspacePath)
 	undo = append(undo, func(context.Context) error { _ = b.Session.Close(); b.Box.l.kill(); return nil })
 	if _, err = b.Session.Start(ctx); err != nil {
 		return sandbox.Info{}, err
 	}
-	p.boxes.Add(b)
+	p.Boxes.Add(b)
 	return b.Info, nil
 }
-
-// Exec implements sandbox.Provider.
-func (p *Provider) Exec(ctx context.Context, id sandbox.ID, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
-	return p.boxes.Exec(ctx, id, req)
-}
-
-// Processes implements sandbox.ProcessHost: background processes beside
-// each sandbox's Python session.
-func (p *Provider) Processes() sandbox.ProcessRunner { return &p.boxes }
 
 // Foreground implements sandbox.Foregrounder: a sandbox created in the
 // background gets the default CPU weight.
 func (p *Provider) Foreground(ctx context.Context, id sandbox.ID) error {
-	b, err := p.boxes.Get(id)
+	b, err := p.Boxes.Get(id)
 	if err != nil {
 		return err
 	}
@@ -551,34 +540,15 @@ func (p *Provider) Foreground(ctx context.Context, id sandbox.ID) error {
 	return nil
 }
 
-// Checkpoint snapshots the sandbox's Python session now (see
-// agent.Session.Checkpoint).
-func (p *Provider) Checkpoint(ctx context.Context, id sandbox.ID) error {
-	return p.boxes.Checkpoint(ctx, id)
-}
-
-// UpdateEnv implements sandbox.Provider.
-func (p *Provider) UpdateEnv(ctx context.Context, id sandbox.ID, u sandbox.EnvUpdate) (map[string]string, error) {
-	return p.boxes.UpdateEnv(id, u)
-}
-
-// Env implements sandbox.Provider.
-func (p *Provider) Env(ctx context.Context, id sandbox.ID) (map[string]string, error) {
-	return p.boxes.Env(id)
-}
-
-// Destroy implements sandbox.Provider: it kills the sandbox's namespace
-// (every process in it), waits for its processes to be gone and removes
-// its cgroups and private workspace. It goes on for up to 30 seconds after
-// ctx ends. What it cannot remove (a cgroup the kernel still holds, a
-// workspace that resists) is logged and left to the next sweep
-// ([Provider.RemoveOrphans], run by Close and at every start), which finds
-// it by its name: the sandbox itself is gone, so Destroy succeeds.
-func (p *Provider) Destroy(ctx context.Context, id sandbox.ID) error {
-	b, err := p.boxes.Remove(id)
-	if err != nil {
-		return err
-	}
+// teardown, for Destroy, kills the sandbox's namespace (every process in
+// it), waits for its processes to be gone and removes its cgroups and
+// private workspace. It goes on for up to 30 seconds after ctx ends. What
+// it cannot remove (a cgroup the kernel still holds, a workspace that
+// resists) is logged and left to the next sweep ([Provider.RemoveOrphans],
+// run by Close and at every start), which finds it by its name: the
+// sandbox itself is gone, so Destroy succeeds.
+func (p *Provider) teardown(ctx context.Context, b *box) error {
+	id := b.Info.ID
 	defer release(id)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), teardownTimeout)
 	defer cancel()
@@ -607,7 +577,7 @@ func (p *Provider) Destroy(ctx context.Context, id sandbox.ID) error {
 // what they started, all descend from it), for measurements such as
 // warden bench's memory per sandbox. It is 0 while no agent runs.
 func (p *Provider) HostPID(id sandbox.ID) (int, error) {
-	b, err := p.boxes.Get(id)
+	b, err := p.Boxes.Get(id)
 	if err != nil {
 		return 0, err
 	}
@@ -619,7 +589,7 @@ func (p *Provider) HostPID(id sandbox.ID) (int, error) {
 
 // Close destroys every sandbox, then sweeps (see RemoveOrphans).
 func (p *Provider) Close(ctx context.Context) error {
-	err := p.boxes.DestroyAll(ctx, p.Destroy)
+	err := p.Base.Close(ctx)
 	if _, serr := p.RemoveOrphans(ctx); serr != nil {
 		p.log.Warn("removing orphaned bubblewrap sandboxes", "err", serr)
 	}

@@ -17,8 +17,8 @@ import (
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/client"
 
-	"github.com/warden-sandbox/warden/internal/agent"
 	"github.com/warden-sandbox/warden/internal/owner"
+	"github.com/warden-sandbox/warden/internal/provider/kit"
 	"github.com/warden-sandbox/warden/internal/safedir"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
@@ -56,13 +56,13 @@ type Options struct {
 // Provider runs sandboxes as Docker containers. It is safe for concurrent
 // use.
 type Provider struct {
+	kit.Base[ctrState]
+
 	cli     *client.Client
 	opts    Options
 	log     *slog.Logger
 	owner   string
 	runtime Runtime
-
-	boxes agent.Sandboxes[ctrState]
 
 	mu     sync.Mutex
 	images map[string]bool // images known to be present
@@ -81,7 +81,7 @@ type ctrState struct {
 	end         *ending // under gVisor: watches the container stop
 }
 
-type box = agent.Sandbox[ctrState]
+type box = kit.Sandbox[ctrState]
 
 // New connects to the Docker daemon and, unless opts.KeepOrphans is set,
 // removes the containers that dead Warden processes of this host left
@@ -125,6 +125,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 		runtime: rt,
 		images:  map[string]bool{},
 	}
+	p.Teardown = p.teardown
 	p.start = func(ctx context.Context, id string) error {
 		_, err := p.cli.ContainerStart(ctx, id, client.ContainerStartOptions{})
 		return err
@@ -237,17 +238,12 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 		b.Box.end = p.watch(created.ID, b.Info.Name, l)
 		cleanups = append(cleanups, b.Box.end.stop)
 	}
-	b.Session = agent.NewSession(l, agent.Options{
-		Workspace:   spec.WorkspacePath,
-		Timeout:     spec.Timeout,
-		OutputLimit: spec.OutputLimit,
-		Env:         spec.Env,
-	})
+	b.Session = kit.NewSession(l, spec, spec.WorkspacePath)
 	cleanups = append(cleanups, func() { _ = b.Session.Close() })
 	if _, err := b.Session.Start(ctx); err != nil {
 		return sandbox.Info{}, fmt.Errorf("image %s: %w", spec.Image, err)
 	}
-	p.boxes.Add(b)
+	p.Boxes.Add(b)
 	p.log.Debug("created sandbox", "sandbox_id", id, "container", b.Info.Name)
 	return b.Info, nil
 }
@@ -373,17 +369,18 @@ func (p *Provider) ensureImage(ctx context.Context, image string, pull bool) err
 	return nil
 }
 
-// Exec implements sandbox.Provider.
+// Exec implements sandbox.Provider. Under gVisor a sandbox whose
+// container has stopped (out of memory, say) says so instead of running.
 func (p *Provider) Exec(ctx context.Context, id sandbox.ID, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
 	var end *ending
 	var cid string
-	if b, err := p.boxes.Get(id); err == nil {
+	if b, err := p.Boxes.Get(id); err == nil {
 		end, cid = b.Box.end, b.Box.containerID
 	}
 	if why, _ := end.ended(); why != "" {
 		return sandbox.ExecResult{}, fmt.Errorf("sandbox %s: %s; destroy it and create another: %w", id, why, sandbox.ErrConflict)
 	}
-	r, err := p.boxes.Exec(ctx, id, req)
+	r, err := p.Base.Exec(ctx, id, req)
 	if r.ExitCode == 137 && r.Error != nil && r.Error.Name == "SandboxError" {
 		end.settle(ctx, p.cli, cid)
 	}
@@ -394,61 +391,29 @@ func (p *Provider) Exec(ctx context.Context, id sandbox.ID, req sandbox.ExecRequ
 	return r, err
 }
 
-// Processes implements sandbox.ProcessHost: background processes beside
-// each sandbox's Python session.
-func (p *Provider) Processes() sandbox.ProcessRunner { return &p.boxes }
-
-// Checkpoint snapshots the sandbox's Python session now (see
-// agent.Session.Checkpoint).
-func (p *Provider) Checkpoint(ctx context.Context, id sandbox.ID) error {
-	return p.boxes.Checkpoint(ctx, id)
-}
-
-// UpdateEnv implements sandbox.Provider.
-func (p *Provider) UpdateEnv(ctx context.Context, id sandbox.ID, u sandbox.EnvUpdate) (map[string]string, error) {
-	return p.boxes.UpdateEnv(id, u)
-}
-
-// Env implements sandbox.Provider.
-func (p *Provider) Env(ctx context.Context, id sandbox.ID) (map[string]string, error) {
-	return p.boxes.Env(id)
-}
-
-// Info returns the description of a live sandbox.
-func (p *Provider) Info(id sandbox.ID) (sandbox.Info, error) { return p.boxes.Info(id) }
-
-// Destroy implements sandbox.Provider: it removes the container and, if
-// Warden created it, the workspace directory.
-func (p *Provider) Destroy(ctx context.Context, id sandbox.ID) error {
-	b, err := p.boxes.Remove(id)
-	if err != nil {
-		return err
-	}
+// teardown removes the container and, if Warden created it, the
+// workspace directory. A container that cannot be removed keeps its
+// sandbox registered, so Destroy can be retried instead of leaking a
+// running container nobody can reach.
+func (p *Provider) teardown(ctx context.Context, b *box) error {
 	b.Box.end.stop()
 	_ = b.Session.Close()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
 	defer cancel()
-	var errs []error
 	if _, err := p.cli.ContainerRemove(ctx, b.Box.containerID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
-		// Keep it known, so Destroy can be retried instead of leaking a
-		// running container nobody can reach.
-		p.boxes.Add(b)
-		return fmt.Errorf("removing container %s: %w", b.Info.Name, convert(err))
+		return kit.Retry(fmt.Errorf("removing container %s: %w", b.Info.Name, convert(err)))
 	}
 	if b.Box.ownsWS {
 		if err := os.RemoveAll(b.Info.Workspace); err != nil {
-			errs = append(errs, fmt.Errorf("removing workspace: %w", err))
+			return fmt.Errorf("removing workspace: %w", err)
 		}
 	}
-	return errors.Join(errs...)
+	return nil
 }
-
-// List returns the live sandboxes of this provider.
-func (p *Provider) List() []sandbox.Info { return p.boxes.List() }
 
 // Close destroys every sandbox of this provider and closes the client.
 func (p *Provider) Close(ctx context.Context) error {
-	err := p.boxes.DestroyAll(ctx, p.Destroy)
+	err := p.Base.Close(ctx)
 	return errors.Join(err, p.cli.Close())
 }
 

@@ -83,7 +83,7 @@ func (p *Provider) HostUser() (RunAs, bool) {
 }
 
 // Name implements sandbox.Provider.
-func (p *Provider) Name() string { return "bubblewrap" }
+func (p *Provider) Name() string { return string(sandbox.ProviderBubblewrap) }
 
 // Capabilities implements sandbox.Provider.
 func (p *Provider) Capabilities() sandbox.Capabilities {

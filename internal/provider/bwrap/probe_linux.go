@@ -46,7 +46,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	}
 	// --disable-userns needs bwrap 0.8 and user.max_user_namespaces.
 	_, nestedErr := probe("--unshare-user", "--disable-userns")
-	p := &Provider{opts: opts, log: log.With("provider", "bubblewrap"), starts: make(chan struct{}, startSlots())}
+	p := &Provider{opts: opts, log: log.With("provider", string(sandbox.ProviderBubblewrap)), starts: make(chan struct{}, startSlots())}
 	p.Teardown = p.teardown
 	if p.seccomp, err = seccompProgram(runtime.GOARCH); err != nil {
 		return nil, fmt.Errorf("bubblewrap: %v: %w", err, sandbox.ErrUnsupported)

@@ -35,7 +35,7 @@ type Base[B any] struct {
 	// them with ErrInvalid. ProviderName names the provider in that
 	// message.
 	ReservedEnv  []string
-	ProviderName string
+	ProviderName sandbox.ProviderName
 }
 
 // Checkpointer is implemented by providers whose sandboxes can snapshot

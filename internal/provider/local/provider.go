@@ -89,13 +89,13 @@ func New(opts Options) (*Provider, error) {
 	}
 	p := &Provider{
 		opts:  opts,
-		log:   log.With("provider", "local"),
+		log:   log.With("provider", string(sandbox.ProviderLocal)),
 		owner: owner.ID(),
 	}
 	p.Teardown = p.teardown
 	p.Warning = Warning
 	p.ReservedEnv = []string{MarkerEnv, OwnerEnv}
-	p.ProviderName = "local"
+	p.ProviderName = sandbox.ProviderLocal
 	if !opts.Enabled {
 		return p, nil
 	}
@@ -115,7 +115,7 @@ func New(opts Options) (*Provider, error) {
 }
 
 // Name implements sandbox.Provider.
-func (p *Provider) Name() string { return "local" }
+func (p *Provider) Name() string { return string(sandbox.ProviderLocal) }
 
 // Capabilities implements sandbox.Provider: no isolation and no limits.
 // Mounts is false because read-only mounts and remapped paths cannot be

@@ -90,10 +90,10 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seatbelt provider: %w", err)
 	}
-	p := &Provider{opts: opts, python: py, log: log.With("provider", "seatbelt")}
+	p := &Provider{opts: opts, python: py, log: log.With("provider", string(sandbox.ProviderSeatbelt))}
 	p.Teardown = p.teardown
 	p.ReservedEnv = []string{MarkerEnv}
-	p.ProviderName = "seatbelt"
+	p.ProviderName = sandbox.ProviderSeatbelt
 	if err := p.probe(ctx); err != nil {
 		return nil, err
 	}
@@ -175,7 +175,7 @@ func (p *Provider) profileOptions(ws, home, tmp string, ro, rw []string, network
 }
 
 // Name implements sandbox.Provider.
-func (p *Provider) Name() string { return "seatbelt" }
+func (p *Provider) Name() string { return string(sandbox.ProviderSeatbelt) }
 
 // Capabilities implements sandbox.Provider. The network switch is enforced
 // by the profile; sandbox-exec has no memory, CPU or process limits.

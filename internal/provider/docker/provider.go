@@ -98,20 +98,19 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	copts := []client.Opt{client.FromEnv}
-	if opts.Host != "" {
-		copts = append(copts, client.WithHost(opts.Host))
-	}
-	cli, err := client.New(copts...)
+	cli, err := newClient(opts.Host)
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %v: %w", err, sandbox.ErrUnavailable)
 	}
+	if n, last := connect(ctx, cli, opts.Timeout, 0, 0); n == 0 || last.err != nil {
+		cli.Close()
+		if n == 0 { // ctx ended before the ping
+			last.err = context.Cause(ctx)
+		}
+		return nil, fmt.Errorf("docker daemon at %s: %v: %w", cli.DaemonHost(), last.err, sandbox.ErrUnavailable)
+	}
 	pctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-	if _, err := cli.Ping(pctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
-		cli.Close()
-		return nil, fmt.Errorf("docker daemon at %s: %v: %w", cli.DaemonHost(), err, sandbox.ErrUnavailable)
-	}
 	rt, err := resolveRuntime(pctx, cli, opts.Runtime)
 	if err != nil {
 		cli.Close()
@@ -120,7 +119,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	p := &Provider{
 		cli:     cli,
 		opts:    opts,
-		log:     log.With("provider", "docker"),
+		log:     log.With("provider", string(sandbox.ProviderDocker)),
 		owner:   owner.ID(),
 		runtime: rt,
 		images:  map[string]bool{},
@@ -141,7 +140,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 }
 
 // Name implements sandbox.Provider.
-func (p *Provider) Name() string { return "docker" }
+func (p *Provider) Name() string { return string(sandbox.ProviderDocker) }
 
 // Runtime returns the OCI runtime the provider's containers run under.
 func (p *Provider) Runtime() Runtime { return p.runtime }
@@ -278,8 +277,49 @@ func (p *Provider) startContainer(ctx context.Context, id string) error {
 // runtimeCreateFailed tells a failure of the OCI runtime to create the
 // container's process, which leaves the container as it was, created.
 func runtimeCreateFailed(err error) bool {
-	return strings.Contains(err.Error(), "OCI runtime create failed")
+	return errors.Is(startFailure(err), errRuntimeCreate)
 }
+
+// Failures of a container start that Warden handles, as startFailure
+// classifies them.
+var (
+	// errRuntimeCreate: the OCI runtime could not create the container's
+	// first process; the container is still created and can be started
+	// again.
+	errRuntimeCreate = errors.New("the OCI runtime failed to create the container's process")
+	// errRootNetns: runsc took the container's network namespace for the
+	// host's (gVisor issue 10704).
+	errRootNetns = errors.New("runsc cannot run its network stack in this network namespace")
+)
+
+// startFailure classifies an error of ContainerStart. The engine passes
+// the OCI runtime's failures on as text only, so this is the one place
+// that reads an error's text: the result matches errRuntimeCreate or
+// errRootNetns with errors.Is when the text says so, and wraps err.
+func startFailure(err error) error {
+	if err == nil {
+		return nil
+	}
+	errs := []error{err}
+	msg := err.Error()
+	if strings.Contains(msg, "OCI runtime create failed") {
+		errs = append(errs, errRuntimeCreate)
+	}
+	if strings.Contains(msg, "cannot run with network enabled in root network namespace") {
+		errs = append(errs, errRootNetns)
+	}
+	if len(errs) == 1 {
+		return err
+	}
+	return &classified{errs}
+}
+
+// classified is an engine error (first) with the classes startFailure
+// found in it.
+type classified struct{ errs []error }
+
+func (c *classified) Error() string   { return c.errs[0].Error() }
+func (c *classified) Unwrap() []error { return c.errs }
 
 // containerConfig is the hardened container definition of a sandbox.
 func (p *Provider) containerConfig(b *box, spec sandbox.Spec, ws string) (*container.Config, *container.HostConfig) {

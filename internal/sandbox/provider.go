@@ -172,3 +172,18 @@ type Foregrounder interface {
 	// of any other. It is cheap, and does nothing for other sandboxes.
 	Foreground(ctx context.Context, id ID) error
 }
+
+// Checkpointer is implemented by providers whose sandboxes can snapshot
+// their Python session on demand, so that a later execution that must be
+// killed restores the state of now rather than of the last idle moment.
+type Checkpointer interface {
+	Checkpoint(ctx context.Context, id ID) error
+}
+
+// Lister is implemented by providers that can describe their live
+// sandboxes.
+type Lister interface {
+	// Info describes a live sandbox; its Spec.Env is the caller's copy.
+	Info(id ID) (Info, error)
+	List() []Info
+}

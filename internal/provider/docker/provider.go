@@ -250,14 +250,12 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 // startAttempts bounds the starts of one container.
 const startAttempts = 3
 
-// startContainer starts a created container, again if runc failed to
-// create its first process, which leaves the container as it was. That
-// happens when something on the host unmounts the container's root
-// filesystem under runc: runc then fails with "stat /sbin/docker-init:
-// permission denied". A root slirp4netns --enable-sandbox does it (see
-// internal/provider/bwrap, which now starts it in a private mount
-// namespace); other software on the host may too. Starting the same
-// container again works, so that failure, and only it, is retried.
+// startContainer starts a created container, and starts it again when the
+// OCI runtime failed to create its first process (errRuntimeCreate),
+// which leaves the container as it was. Software on the host that
+// unmounts the container's root filesystem under runc (a root
+// slirp4netns --enable-sandbox, for one) causes that failure, and a
+// second start works; no other failure is retried.
 func (p *Provider) startContainer(ctx context.Context, id string) error {
 	var err error
 	for attempt := 1; attempt <= startAttempts; attempt++ {

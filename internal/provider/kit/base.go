@@ -38,23 +38,10 @@ type Base[B any] struct {
 	ProviderName sandbox.ProviderName
 }
 
-// Checkpointer is implemented by providers whose sandboxes can snapshot
-// their Python session on demand (see [agent.Session.Checkpoint]).
-type Checkpointer interface {
-	Checkpoint(ctx context.Context, id sandbox.ID) error
-}
-
-// Lister is implemented by providers that can describe their live
-// sandboxes.
-type Lister interface {
-	Info(id sandbox.ID) (sandbox.Info, error)
-	List() []sandbox.Info
-}
-
 var (
-	_ sandbox.ProcessHost = (*Base[struct{}])(nil)
-	_ Checkpointer        = (*Base[struct{}])(nil)
-	_ Lister              = (*Base[struct{}])(nil)
+	_ sandbox.ProcessHost  = (*Base[struct{}])(nil)
+	_ sandbox.Checkpointer = (*Base[struct{}])(nil)
+	_ sandbox.Lister       = (*Base[struct{}])(nil)
 )
 
 // NewSession returns the (not yet started) agent session of a sandbox
@@ -97,7 +84,7 @@ func (b *Base[B]) Exec(ctx context.Context, id sandbox.ID, req sandbox.ExecReque
 	return res, err
 }
 
-// Checkpoint implements [Checkpointer].
+// Checkpoint implements [sandbox.Checkpointer] (see [agent.Session.Checkpoint]).
 func (b *Base[B]) Checkpoint(ctx context.Context, id sandbox.ID) error {
 	sb, err := b.Boxes.Get(id)
 	if err != nil {
@@ -142,10 +129,10 @@ func (b *Base[B]) checkEnv(env map[string]string) error {
 // Create.
 func (b *Base[B]) CheckEnv(env map[string]string) error { return b.checkEnv(env) }
 
-// Info implements [Lister].
+// Info implements [sandbox.Lister].
 func (b *Base[B]) Info(id sandbox.ID) (sandbox.Info, error) { return b.Boxes.Info(id) }
 
-// List implements [Lister].
+// List implements [sandbox.Lister].
 func (b *Base[B]) List() []sandbox.Info { return b.Boxes.List() }
 
 // Processes implements sandbox.ProcessHost: background processes beside

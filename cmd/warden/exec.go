@@ -262,7 +262,7 @@ func refusal(err error) (*policy.PolicyError, bool) {
 		return pe, true
 	}
 	if ae, ok := errors.AsType[*client.APIError](err); ok && ae.StatusCode == http.StatusForbidden && ae.Rule != "" {
-		return &policy.PolicyError{Rule: ae.Rule, Reason: ae.Reason}, true
+		return &policy.PolicyError{Rule: policy.Rule(ae.Rule), Reason: ae.Reason}, true
 	}
 	return nil, false
 }

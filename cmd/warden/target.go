@@ -65,7 +65,7 @@ func warnSelection(e env, cfg config.Config, sel provider.Selection) {
 	if want := cfg.Sandbox.Provider; want != config.ProviderAuto && sel.Provider != nil && sel.Provider.Name() != string(want) {
 		why := ""
 		for _, a := range sel.Tried {
-			if a.Name == string(want) {
+			if string(a.Name) == string(want) {
 				why = ": " + a.Reason
 			}
 		}

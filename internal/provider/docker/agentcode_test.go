@@ -16,7 +16,7 @@ import (
 func TestCompiledAgent(t *testing.T) {
 	t.Parallel()
 	p, id := create(t, sandbox.Spec{})
-	b, err := p.boxes.Get(id)
+	b, err := p.Boxes.Get(id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestAgentFromSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Destroy(context.WithoutCancel(t.Context()), info.ID)
-	b, _ := p.boxes.Get(info.ID)
+	b, _ := p.Boxes.Get(info.ID)
 	if h, err := b.Session.Start(t.Context()); err != nil || h.Compiled {
 		t.Errorf("hello %+v, %v; want an agent compiled from its source", h, err)
 	}

@@ -17,8 +17,8 @@ import (
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/client"
 
-	"github.com/warden-sandbox/warden/internal/agent"
 	"github.com/warden-sandbox/warden/internal/owner"
+	"github.com/warden-sandbox/warden/internal/provider/kit"
 	"github.com/warden-sandbox/warden/internal/safedir"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
@@ -56,13 +56,13 @@ type Options struct {
 // Provider runs sandboxes as Docker containers. It is safe for concurrent
 // use.
 type Provider struct {
+	kit.Base[ctrState]
+
 	cli     *client.Client
 	opts    Options
 	log     *slog.Logger
 	owner   string
 	runtime Runtime
-
-	boxes agent.Sandboxes[ctrState]
 
 	mu       sync.Mutex
 	images   map[string]bool   // images known to be present
@@ -85,7 +85,7 @@ type ctrState struct {
 	end         *ending // under gVisor: watches the container stop
 }
 
-type box = agent.Sandbox[ctrState]
+type box = kit.Sandbox[ctrState]
 
 // New connects to the Docker daemon and, unless opts.KeepOrphans is set,
 // removes the containers that dead Warden processes of this host left
@@ -102,20 +102,19 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	copts := []client.Opt{client.FromEnv}
-	if opts.Host != "" {
-		copts = append(copts, client.WithHost(opts.Host))
-	}
-	cli, err := client.New(copts...)
+	cli, err := newClient(opts.Host)
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %v: %w", err, sandbox.ErrUnavailable)
 	}
+	if n, last := connect(ctx, cli, opts.Timeout, 0, 0); n == 0 || last.err != nil {
+		cli.Close()
+		if n == 0 { // ctx ended before the ping
+			last.err = context.Cause(ctx)
+		}
+		return nil, fmt.Errorf("docker daemon at %s: %v: %w", cli.DaemonHost(), last.err, sandbox.ErrUnavailable)
+	}
 	pctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-	if _, err := cli.Ping(pctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
-		cli.Close()
-		return nil, fmt.Errorf("docker daemon at %s: %v: %w", cli.DaemonHost(), err, sandbox.ErrUnavailable)
-	}
 	rt, err := resolveRuntime(pctx, cli, opts.Runtime)
 	if err != nil {
 		cli.Close()
@@ -124,13 +123,14 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	p := &Provider{
 		cli:      cli,
 		opts:     opts,
-		log:      log.With("provider", "docker"),
+		log:      log.With("provider", string(sandbox.ProviderDocker)),
 		owner:    owner.ID(),
 		runtime:  rt,
 		images:   map[string]bool{},
 		imageIDs: map[string]string{},
 		code:     map[string][]byte{},
 	}
+	p.Teardown = p.teardown
 	p.start = func(ctx context.Context, id string) error {
 		_, err := p.cli.ContainerStart(ctx, id, client.ContainerStartOptions{})
 		return err
@@ -146,7 +146,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 }
 
 // Name implements sandbox.Provider.
-func (p *Provider) Name() string { return "docker" }
+func (p *Provider) Name() string { return string(sandbox.ProviderDocker) }
 
 // Runtime returns the OCI runtime the provider's containers run under.
 func (p *Provider) Runtime() Runtime { return p.runtime }
@@ -244,17 +244,12 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 		b.Box.end = p.watch(created.ID, b.Info.Name, l)
 		cleanups = append(cleanups, b.Box.end.stop)
 	}
-	b.Session = agent.NewSession(l, agent.Options{
-		Workspace:   spec.WorkspacePath,
-		Timeout:     spec.Timeout,
-		OutputLimit: spec.OutputLimit,
-		Env:         spec.Env,
-	})
+	b.Session = kit.NewSession(l, spec, spec.WorkspacePath)
 	cleanups = append(cleanups, func() { _ = b.Session.Close() })
 	if _, err := b.Session.Start(ctx); err != nil {
 		return sandbox.Info{}, fmt.Errorf("image %s: %w", spec.Image, err)
 	}
-	p.boxes.Add(b)
+	p.Boxes.Add(b)
 	p.log.Debug("created sandbox", "sandbox_id", id, "container", b.Info.Name)
 	return b.Info, nil
 }
@@ -262,14 +257,12 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 // startAttempts bounds the starts of one container.
 const startAttempts = 3
 
-// startContainer starts a created container, again if runc failed to
-// create its first process, which leaves the container as it was. That
-// happens when something on the host unmounts the container's root
-// filesystem under runc: runc then fails with "stat /sbin/docker-init:
-// permission denied". A root slirp4netns --enable-sandbox does it (see
-// internal/provider/bwrap, which now starts it in a private mount
-// namespace); other software on the host may too. Starting the same
-// container again works, so that failure, and only it, is retried.
+// startContainer starts a created container, and starts it again when the
+// OCI runtime failed to create its first process (errRuntimeCreate),
+// which leaves the container as it was. Software on the host that
+// unmounts the container's root filesystem under runc (a root
+// slirp4netns --enable-sandbox, for one) causes that failure, and a
+// second start works; no other failure is retried.
 func (p *Provider) startContainer(ctx context.Context, id string) error {
 	var err error
 	for attempt := 1; attempt <= startAttempts; attempt++ {
@@ -289,8 +282,49 @@ func (p *Provider) startContainer(ctx context.Context, id string) error {
 // runtimeCreateFailed tells a failure of the OCI runtime to create the
 // container's process, which leaves the container as it was, created.
 func runtimeCreateFailed(err error) bool {
-	return strings.Contains(err.Error(), "OCI runtime create failed")
+	return errors.Is(startFailure(err), errRuntimeCreate)
 }
+
+// Failures of a container start that Warden handles, as startFailure
+// classifies them.
+var (
+	// errRuntimeCreate: the OCI runtime could not create the container's
+	// first process; the container is still created and can be started
+	// again.
+	errRuntimeCreate = errors.New("the OCI runtime failed to create the container's process")
+	// errRootNetns: runsc took the container's network namespace for the
+	// host's (gVisor issue 10704).
+	errRootNetns = errors.New("runsc cannot run its network stack in this network namespace")
+)
+
+// startFailure classifies an error of ContainerStart. The engine passes
+// the OCI runtime's failures on as text only, so this is the one place
+// that reads an error's text: the result matches errRuntimeCreate or
+// errRootNetns with errors.Is when the text says so, and wraps err.
+func startFailure(err error) error {
+	if err == nil {
+		return nil
+	}
+	errs := []error{err}
+	msg := err.Error()
+	if strings.Contains(msg, "OCI runtime create failed") {
+		errs = append(errs, errRuntimeCreate)
+	}
+	if strings.Contains(msg, "cannot run with network enabled in root network namespace") {
+		errs = append(errs, errRootNetns)
+	}
+	if len(errs) == 1 {
+		return err
+	}
+	return &classified{errs}
+}
+
+// classified is an engine error (first) with the classes startFailure
+// found in it.
+type classified struct{ errs []error }
+
+func (c *classified) Error() string   { return c.errs[0].Error() }
+func (c *classified) Unwrap() []error { return c.errs }
 
 // containerConfig is the hardened container definition of a sandbox.
 func (p *Provider) containerConfig(b *box, spec sandbox.Spec, ws string) (*container.Config, *container.HostConfig) {
@@ -381,17 +415,18 @@ func (p *Provider) ensureImage(ctx context.Context, image string, pull bool) err
 	return nil
 }
 
-// Exec implements sandbox.Provider.
+// Exec implements sandbox.Provider. Under gVisor a sandbox whose
+// container has stopped (out of memory, say) says so instead of running.
 func (p *Provider) Exec(ctx context.Context, id sandbox.ID, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
 	var end *ending
 	var cid string
-	if b, err := p.boxes.Get(id); err == nil {
+	if b, err := p.Boxes.Get(id); err == nil {
 		end, cid = b.Box.end, b.Box.containerID
 	}
 	if why, _ := end.ended(); why != "" {
 		return sandbox.ExecResult{}, fmt.Errorf("sandbox %s: %s; destroy it and create another: %w", id, why, sandbox.ErrConflict)
 	}
-	r, err := p.boxes.Exec(ctx, id, req)
+	r, err := p.Base.Exec(ctx, id, req)
 	if r.ExitCode == 137 && r.Error != nil && r.Error.Name == "SandboxError" {
 		end.settle(ctx, p.cli, cid)
 	}
@@ -402,61 +437,29 @@ func (p *Provider) Exec(ctx context.Context, id sandbox.ID, req sandbox.ExecRequ
 	return r, err
 }
 
-// Processes implements sandbox.ProcessHost: background processes beside
-// each sandbox's Python session.
-func (p *Provider) Processes() sandbox.ProcessRunner { return &p.boxes }
-
-// Checkpoint snapshots the sandbox's Python session now (see
-// agent.Session.Checkpoint).
-func (p *Provider) Checkpoint(ctx context.Context, id sandbox.ID) error {
-	return p.boxes.Checkpoint(ctx, id)
-}
-
-// UpdateEnv implements sandbox.Provider.
-func (p *Provider) UpdateEnv(ctx context.Context, id sandbox.ID, u sandbox.EnvUpdate) (map[string]string, error) {
-	return p.boxes.UpdateEnv(id, u)
-}
-
-// Env implements sandbox.Provider.
-func (p *Provider) Env(ctx context.Context, id sandbox.ID) (map[string]string, error) {
-	return p.boxes.Env(id)
-}
-
-// Info returns the description of a live sandbox.
-func (p *Provider) Info(id sandbox.ID) (sandbox.Info, error) { return p.boxes.Info(id) }
-
-// Destroy implements sandbox.Provider: it removes the container and, if
-// Warden created it, the workspace directory.
-func (p *Provider) Destroy(ctx context.Context, id sandbox.ID) error {
-	b, err := p.boxes.Remove(id)
-	if err != nil {
-		return err
-	}
+// teardown removes the container and, if Warden created it, the
+// workspace directory. A container that cannot be removed keeps its
+// sandbox registered, so Destroy can be retried instead of leaking a
+// running container nobody can reach.
+func (p *Provider) teardown(ctx context.Context, b *box) error {
 	b.Box.end.stop()
 	_ = b.Session.Close()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
 	defer cancel()
-	var errs []error
 	if _, err := p.cli.ContainerRemove(ctx, b.Box.containerID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
-		// Keep it known, so Destroy can be retried instead of leaking a
-		// running container nobody can reach.
-		p.boxes.Add(b)
-		return fmt.Errorf("removing container %s: %w", b.Info.Name, convert(err))
+		return kit.Retry(fmt.Errorf("removing container %s: %w", b.Info.Name, convert(err)))
 	}
 	if b.Box.ownsWS {
 		if err := os.RemoveAll(b.Info.Workspace); err != nil {
-			errs = append(errs, fmt.Errorf("removing workspace: %w", err))
+			return fmt.Errorf("removing workspace: %w", err)
 		}
 	}
-	return errors.Join(errs...)
+	return nil
 }
-
-// List returns the live sandboxes of this provider.
-func (p *Provider) List() []sandbox.Info { return p.boxes.List() }
 
 // Close destroys every sandbox of this provider and closes the client.
 func (p *Provider) Close(ctx context.Context) error {
-	err := p.boxes.DestroyAll(ctx, p.Destroy)
+	err := p.Base.Close(ctx)
 	return errors.Join(err, p.cli.Close())
 }
 

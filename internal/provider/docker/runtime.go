@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -214,7 +215,7 @@ func (r Runtime) applyRuntime(hcfg *container.HostConfig, pidsLimit int64) {
 // (Debian 12's among them) take any network namespace of a recent kernel
 // for the host's, which also shows net.core.rmem_default.
 func (r Runtime) startError(err error) error {
-	if r.GVisor && strings.Contains(err.Error(), "cannot run with network enabled in root network namespace") {
+	if r.GVisor && errors.Is(startFailure(err), errRootNetns) {
 		return fmt.Errorf("%w (runtime %s: this runsc cannot run its own network stack on this kernel, gVisor issue 10704; "+
 			"register it with \"runtimeArgs\": [\"--network=host\"] in /etc/docker/daemon.json and reload dockerd, or install a newer runsc)", err, r.Name)
 	}

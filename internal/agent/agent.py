@@ -1639,7 +1639,7 @@ class Agent(object):
                         # a zombie in /proc a moment before its parent can
                         # wait for it; Linux never does.
                         return self.wait_child(pid)
-                    return -1
+                    return self.children.pop(pid, -1)
             except FileNotFoundError:
                 if not os.path.isdir("/proc/self"):  # no procfs (macOS)
                     try:
@@ -1649,9 +1649,12 @@ class Agent(object):
                     except OSError:
                         pass
                     return None
-                return -1
+                # Gone: another thread's reap() may have taken its status
+                # since we looked (a background process's thread polls
+                # while the main thread reaps on SIGCHLD).
+                return self.children.pop(pid, -1)
             except (OSError, IndexError, ValueError):
-                return -1
+                return self.children.pop(pid, -1)
         return None
 
     def wait_child(self, pid):

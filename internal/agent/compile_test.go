@@ -87,8 +87,8 @@ func TestCompiled(t *testing.T) {
 	}
 }
 
-// TestHostLoader runs agents from a compiled file: the bytecode when it is
-// the interpreter's own, the source when it is not.
+// TestHostLoader runs agents from a compiled file, named or sent on stdin:
+// the bytecode when it is the interpreter's own, the source when it is not.
 func TestHostLoader(t *testing.T) {
 	if _, err := os.Stat("/usr/bin/python3"); err != nil {
 		t.Skip("no /usr/bin/python3")
@@ -107,9 +107,12 @@ func TestHostLoader(t *testing.T) {
 		name     string
 		file     []byte
 		compiled bool
+		stdin    bool // StdinLoaderCommand, not LoaderCommand
 	}{
-		{"own", good, true},
-		{"stale", stale, false},
+		{"own", good, true, false},
+		{"stale", stale, false, false},
+		{"own on stdin", good, true, true},
+		{"stale on stdin", stale, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -118,7 +121,11 @@ func TestHostLoader(t *testing.T) {
 			if err := os.WriteFile(file, tc.file, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			s := NewSession(&hostLauncher{python: "/usr/bin/python3", dir: dir, args: LoaderCommand(file)[1:]}, Options{Workspace: dir})
+			l := &hostLauncher{python: "/usr/bin/python3", dir: dir, args: LoaderCommand(file)[1:]}
+			if tc.stdin {
+				l.args, l.preface = StdinLoaderCommand()[1:], StdinPayload(tc.file)
+			}
+			s := NewSession(l, Options{Workspace: dir})
 			t.Cleanup(func() { s.Close(); killMarked("WARDEN_HOSTTEST=" + dir) })
 			h, err := s.Start(t.Context())
 			if err != nil {
@@ -137,50 +144,7 @@ func TestHostLoader(t *testing.T) {
 			if err != nil || r.Error == nil || r.Error.Name != "ZeroDivisionError" {
 				t.Errorf("1/0: %+v, %v", r, err)
 			}
-		})
-	}
-}
-
-// TestStdinLoader: an agent started by StdinLoaderCommand from its
-// compiled file sent on stdin serves the protocol that follows on the
-// same descriptor, compiled or (another interpreter's magic) from the
-// source in the file.
-func TestStdinLoader(t *testing.T) {
-	if _, err := os.Stat("/usr/bin/python3"); err != nil {
-		t.Skip("no /usr/bin/python3")
-	}
-	t.Parallel()
-	good, err := hostCompile(t.Context(), []byte(Source))
-	if err != nil {
-		t.Fatal(err)
-	}
-	stale := bytes.Clone(good)
-	stale[0] ^= 0xff
-	for _, tc := range []struct {
-		name     string
-		file     []byte
-		compiled bool
-	}{
-		{"own", good, true},
-		{"stale", stale, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			dir := t.TempDir()
-			l := &hostLauncher{python: "/usr/bin/python3", dir: dir, args: StdinLoaderCommand()[1:], preface: StdinPayload(tc.file)}
-			s := NewSession(l, Options{Workspace: dir})
-			t.Cleanup(func() { s.Close(); killMarked("WARDEN_HOSTTEST=" + dir) })
-			h, err := s.Start(t.Context())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if h.Compiled != tc.compiled || h.Worker == 0 {
-				t.Errorf("hello %+v, want compiled %v and a worker", h, tc.compiled)
-			}
-			if r := py(t, s, "x = 6 * 7\nx", 0); r.ReturnValue == nil || *r.ReturnValue != "42" {
-				t.Errorf("x = %v (%+v)", r.ReturnValue, r)
-			}
-			// A restart (the agent killed) sends the file again.
+			// Killed, the agent is started again from the same file.
 			py(t, s, "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)", 5*time.Second)
 			if r := py(t, s, "print('back')", 0); string(r.Stdout) != "back\n" {
 				t.Errorf("after the agent's death: %q %q notes %q", r.Stdout, r.Stderr, r.Notes)

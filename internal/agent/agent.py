@@ -2078,11 +2078,13 @@ class Agent(object):
             for fd in (out_r, err_r):
                 os.close(fd)
             msg = "%s: %s\n" % (argv[0], e.strerror or e)
-            err.feed(msg.encode())
             code = 127 if e.errno in (errno.ENOENT,) else 126
             if e.filename == cwd or (e.errno == errno.ENOENT and not os.path.isdir(cwd)):
+                # posix_spawn names the program, not the directory: say
+                # only what was wrong.
                 code = 1
-                err.feed(("working directory %s does not exist\n" % cwd).encode())
+                msg = "working directory %s does not exist\n" % cwd
+            err.feed(msg.encode())
             return {"exit_code": code, "duration_ms": (now() - start) * 1000.0}
         finally:
             os.close(out_w)

@@ -359,6 +359,12 @@ func TestHostShell(t *testing.T) {
 	if strings.TrimSpace(string(r.Stdout)) != s.opts.Workspace+"/sub" {
 		t.Fatalf("workdir = %q", r.Stdout)
 	}
+	// A missing directory is said as such, and only that (posix_spawn's
+	// error names the shell, which is not what is missing).
+	r, _ = s.Exec(t.Context(), sandbox.ExecRequest{Language: sandbox.Shell, Code: "pwd", Workdir: "nope"})
+	if want := "working directory " + s.opts.Workspace + "/nope does not exist\n"; r.ExitCode != 1 || string(r.Stderr) != want {
+		t.Fatalf("missing workdir = exit %d, stderr %q; want 1 and %q", r.ExitCode, r.Stderr, want)
+	}
 }
 
 func TestHostCancel(t *testing.T) {

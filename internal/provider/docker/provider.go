@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -238,6 +239,11 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 	if err := p.startContainer(ctx, created.ID); err != nil {
 		return sandbox.Info{}, fmt.Errorf("starting container: %w", p.runtime.startError(convert(err)))
 	}
+	if rootTmpfs(hcfg) {
+		if err := p.openRoot(ctx, created.ID); err != nil {
+			return sandbox.Info{}, err
+		}
+	}
 	l := &launcher{cli: p.cli, containerID: created.ID, workspace: spec.WorkspacePath,
 		code: p.agentCode(ctx, spec.Image, created.ID)}
 	if p.runtime.GVisor {
@@ -373,6 +379,18 @@ func (p *Provider) containerConfig(b *box, spec sandbox.Spec, ws string) (*conta
 			NanoCPUs:   int64(spec.CPULimit * 1e9),
 			PidsLimit:  &pids,
 		},
+	}
+	// Images keep /root for root alone (0700): a directory mounted below
+	// it, as `warden exec --read-dir` does with one of root's, would be out
+	// of the sandbox user's reach. Such a sandbox gets an empty /root of
+	// its own, which openRoot makes passable once the container runs (runc
+	// gives a tmpfs the mode of the directory it covers).
+	for _, m := range mounts {
+		if strings.HasPrefix(m.Target, "/root/") {
+			hcfg.Mounts = append(hcfg.Mounts, mount.Mount{Type: mount.TypeTmpfs, Target: "/root",
+				TmpfsOptions: &mount.TmpfsOptions{SizeBytes: 1 << 20, Mode: 0o755}})
+			break
+		}
 	}
 	p.runtime.applyRuntime(hcfg, pids)
 	return cfg, hcfg
@@ -538,5 +556,44 @@ func convert(err error) error {
 		return fmt.Errorf("%v: %w", err, sandbox.ErrUnavailable)
 	default:
 		return fmt.Errorf("%v", err)
+	}
+}
+
+// rootTmpfs reports whether containerConfig gave the sandbox a /root of
+// its own.
+func rootTmpfs(hcfg *container.HostConfig) bool {
+	for _, m := range hcfg.Mounts {
+		if m.Type == mount.TypeTmpfs && m.Target == "/root" {
+			return true
+		}
+	}
+	return false
+}
+
+// openRoot makes the sandbox's own /root (a tmpfs of root's) passable by
+// its user: mode 0755, set by root in the container before any of the
+// sandbox's code runs (root there has no capability; it owns the tmpfs).
+func (p *Provider) openRoot(ctx context.Context, id string) error {
+	ex, err := p.cli.ExecCreate(ctx, id, client.ExecCreateOptions{User: "0:0", Cmd: []string{"chmod", "0755", "/root"}})
+	if err != nil {
+		return fmt.Errorf("opening /root to the sandbox's user: %w", convert(err))
+	}
+	if _, err := p.cli.ExecStart(ctx, ex.ID, client.ExecStartOptions{Detach: true}); err != nil {
+		return fmt.Errorf("opening /root to the sandbox's user: %w", convert(err))
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		ins, err := p.cli.ExecInspect(ctx, ex.ID, client.ExecInspectOptions{})
+		if err != nil {
+			return fmt.Errorf("opening /root to the sandbox's user: %w", convert(err))
+		}
+		if !ins.Running {
+			if ins.ExitCode != 0 {
+				return fmt.Errorf("opening /root to the sandbox's user: chmod exited with %d", ins.ExitCode)
+			}
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("opening /root to the sandbox's user: chmod did not end: %w", cmp.Or(ctx.Err(), context.DeadlineExceeded))
+		}
 	}
 }

@@ -13,9 +13,15 @@
 # Prints the kubeconfig's path on stdout; tear down with down.sh, which
 # restores what the kubelet changes on the host. Timings go to
 # $K8S_RUN/timings.
+#
+# up.sh --images only copies the images into the cluster's image store (a
+# containerd started and stopped for it), without the Kubernetes binaries:
+# CI can run it while build.sh builds them.
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/common.sh"
 
 is_root || die "up.sh needs root (it runs a kubelet and a containerd)"
+images_only=false
+[ "${1:-}" = --images ] && images_only=true
 if [ -f "$K8S_RUN/kubelet.pid" ] && kill -0 "$(cat "$K8S_RUN/kubelet.pid")" 2>/dev/null; then
   say "cluster already up"; echo "$KUBECONFIG_OUT"; exit 0
 fi
@@ -36,9 +42,11 @@ if [ ! -f "$K8S_STATE/host.before" ]; then
   for ns in /var/run/netns/*; do [ -e "$ns" ] && echo "netns $(basename "$ns")"; done >>"$K8S_STATE/host.before"
 fi
 
-t=$(now_ms)
-"$(dirname "${BASH_SOURCE[0]}")/build.sh"
-took "$t" "binaries (build.sh)"
+if ! $images_only; then
+  t=$(now_ms)
+  "$(dirname "${BASH_SOURCE[0]}")/build.sh"
+  took "$t" "binaries (build.sh)"
+fi
 
 t=$(now_ms)
 pkgs=""
@@ -52,6 +60,23 @@ command -v openssl >/dev/null || pkgs="$pkgs openssl"
 ensure_docker
 took "$t" "packages"
 
+# start NAME CMD...: a daemon in its own session, logging to $K8S_LOG.
+start() {
+  local name=$1; shift
+  setsid "$@" >"$K8S_LOG/$name.log" 2>&1 </dev/null &
+  echo $! >"$K8S_RUN/$name.pid"
+}
+# wait_for WHAT SECONDS CMD...: poll until CMD succeeds.
+wait_for() {
+  local what=$1 secs=$2; shift 2
+  local deadline=$(( $(date +%s) + secs ))
+  until "$@" >/dev/null 2>&1; do
+    [ "$(date +%s)" -lt "$deadline" ] || { tail -20 "$K8S_LOG"/*.log >&2; die "$what not ready within ${secs}s (logs in $K8S_LOG)"; }
+    sleep 0.2
+  done
+}
+
+control_plane() {
 # --- certificates and kubeconfig ------------------------------------------
 t=$(now_ms)
 PKI="$K8S_PKI"
@@ -93,22 +118,6 @@ current-context: warden
 KC
 took "$t" "certificates"
 
-# start NAME CMD...: a daemon in its own session, logging to $K8S_LOG.
-start() {
-  local name=$1; shift
-  setsid "$@" >"$K8S_LOG/$name.log" 2>&1 </dev/null &
-  echo $! >"$K8S_RUN/$name.pid"
-}
-# wait_for WHAT SECONDS CMD...: poll until CMD succeeds.
-wait_for() {
-  local what=$1 secs=$2; shift 2
-  local deadline=$(( $(date +%s) + secs ))
-  until "$@" >/dev/null 2>&1; do
-    [ "$(date +%s)" -lt "$deadline" ] || { tail -20 "$K8S_LOG"/*.log >&2; die "$what not ready within ${secs}s (logs in $K8S_LOG)"; }
-    sleep 0.2
-  done
-}
-
 # --- etcd and the control plane ----------------------------------------------
 t=$(now_ms)
 mkdir -p "$K8S_STATE/etcd"
@@ -143,7 +152,9 @@ start kube-controller-manager "$K8S_BIN/kube-controller-manager" \
 start kube-scheduler "$K8S_BIN/kube-scheduler" \
   --kubeconfig="$KUBECONFIG_OUT" --bind-address=127.0.0.1 --secure-port="${WARDEN_K8S_SCHED_PORT:-16259}" --leader-elect=false
 took "$t" "controller-manager, scheduler started"
+}
 
+containerd_up() {
 # --- the second containerd -----------------------------------------------------
 t=$(now_ms)
 CROOT="$K8S_CACHE/containerd" # the image store survives down.sh
@@ -194,7 +205,9 @@ CNI
 start containerd containerd --config "$K8S_STATE/containerd.toml"
 wait_for containerd 30 ctr_ version
 took "$t" "containerd"
+}
 
+images() {
 # --- images --------------------------------------------------------------------
 t=$(now_ms)
 mkdir -p "$K8S_CACHE/images"
@@ -219,6 +232,21 @@ for img in $K8S_IMAGES; do
     took "$t" "image $img (cached)"
   fi
 done
+
+}
+
+if $images_only; then
+  containerd_up
+  images
+  kill "$(cat "$K8S_RUN/containerd.pid")"
+  while kill -0 "$(cat "$K8S_RUN/containerd.pid")" 2>/dev/null; do sleep 0.1; done
+  rm -f "$K8S_RUN/containerd.pid"
+  took "$T0" "images total"
+  exit 0
+fi
+control_plane
+containerd_up
+images
 
 # --- kubelet -------------------------------------------------------------------
 t=$(now_ms)

@@ -31,9 +31,10 @@ func (s *selector) openKubernetes(ctx context.Context) (sandbox.Provider, string
 	if err != nil {
 		return nil, "", err
 	}
-	why := "pods in namespace " + p.Namespace()
-	if c.KubernetesRuntimeClass != "" {
-		why += ", runtime class " + c.KubernetesRuntimeClass
+	cl, err := p.Cluster(ctx)
+	if err != nil {
+		_ = p.Close(context.WithoutCancel(ctx))
+		return nil, "", err
 	}
-	return p, why, nil
+	return p, cl.String(), nil
 }

@@ -176,6 +176,9 @@ func newProvider(ctx context.Context, cs kubernetes.Interface, exec execFunc, op
 			return nil, fmt.Errorf("kubernetes API server: %w", unreachable(cctx, err))
 		}
 	}
+	if err := p.checkRuntimeClass(cctx); err != nil {
+		return nil, err
+	}
 	if err := p.ensureNetworkPolicy(cctx); err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	nodev1 "k8s.io/api/node/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
@@ -370,5 +371,22 @@ func TestConvert(t *testing.T) {
 		if got := convert(tc.err); !errors.Is(got, tc.want) {
 			t.Errorf("convert(%v) = %v, want %v", tc.err, got, tc.want)
 		}
+	}
+}
+
+func TestRuntimeClass(t *testing.T) {
+	t.Parallel()
+	gvisor := &nodev1.RuntimeClass{ObjectMeta: metav1.ObjectMeta{Name: "gvisor"}, Handler: "runsc"}
+	c := newCluster(t, gvisor)
+	if _, err := newProvider(t.Context(), c.cs, c.exec, Options{RuntimeClass: "kata"}); !errors.Is(err, sandbox.ErrInvalid) || !strings.Contains(err.Error(), "gvisor") {
+		t.Errorf("New with a missing runtime class = %v, want ErrInvalid listing gvisor", err)
+	}
+	p := c.provider(Options{RuntimeClass: "gvisor"})
+	cl, err := p.Cluster(t.Context())
+	if err != nil || len(cl.RuntimeClasses) != 1 || cl.RuntimeClasses[0] != "gvisor" || cl.RuntimeClass != "gvisor" {
+		t.Errorf("Cluster() = %+v, %v", cl, err)
+	}
+	if s := cl.String(); !strings.Contains(s, "runtime classes gvisor") {
+		t.Errorf("Cluster().String() = %q", s)
 	}
 }

@@ -21,7 +21,7 @@ import (
 
 func TestPodHardened(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t)
+	c := newCluster(t, &nodev1.RuntimeClass{ObjectMeta: metav1.ObjectMeta{Name: "gvisor"}, Handler: "runsc"})
 	p := c.provider(Options{RuntimeClass: "gvisor", NodeSelector: map[string]string{"pool": "sandboxes"}})
 	spec := sandbox.Spec{MemoryLimit: 256 << 20, CPULimit: 0.5, WorkspaceSize: 64 << 20, Labels: map[string]string{"team": "a b"}}.WithDefaults()
 	pod := p.podFor("sb-0123456789abcdef", "warden-sb-0123456789abcdef", spec)

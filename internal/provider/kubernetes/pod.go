@@ -107,7 +107,7 @@ func (p *Provider) podFor(id sandbox.ID, name string, spec sandbox.Spec) *corev1
 		LabelOwner:     labelValue(owner.TagOf(p.owner)),
 		LabelNetwork:   network,
 	}
-	annotations := map[string]string{annotationOwner: p.owner}
+	annotations := map[string]string{annotationOwner: p.owner, annotationSpec: encodeSpec(spec)}
 	for k, v := range spec.Labels {
 		annotations[annotationUser+k] = v
 	}

@@ -390,3 +390,54 @@ func TestRuntimeClass(t *testing.T) {
 		t.Errorf("Cluster().String() = %q", s)
 	}
 }
+
+// TestAdopt: a sandbox whose owner died is taken over by another
+// provider (another replica): its files are there, its session is new,
+// and a second adopter loses.
+func TestAdopt(t *testing.T) {
+	t.Parallel()
+	requirePython(t)
+	c := newCluster(t)
+	a := c.provider(Options{})
+	spec := hostSpec(t)
+	spec.Timeout = 42 * time.Second
+	spec.Env = map[string]string{"TOKEN": "secret"}
+	info, err := a.Create(t.Context(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod, err := c.cs.CoreV1().Pods("warden").Get(t.Context(), info.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(pod.Annotations[annotationSpec], "secret") {
+		t.Errorf("the spec annotation carries the environment: %s", pod.Annotations[annotationSpec])
+	}
+	if _, err := a.Exec(t.Context(), info.ID, sandbox.ExecRequest{Language: sandbox.Shell, Code: "echo kept > adopt.txt"}); err != nil {
+		t.Fatal(err)
+	}
+	b := c.provider(Options{KeepOrphans: true})
+	if _, err := b.Exec(t.Context(), info.ID, sandbox.ExecRequest{Language: sandbox.Shell, Code: "true"}); !errors.Is(err, sandbox.ErrNotFound) {
+		t.Fatalf("Exec before Adopt = %v, want ErrNotFound", err)
+	}
+	got, err := b.Adopt(t.Context(), info.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != info.Name || got.Spec.Timeout != 42*time.Second || got.Spec.WorkspacePath != spec.WorkspacePath {
+		t.Errorf("Adopt = %+v, want the sandbox's name and spec", got)
+	}
+	r, err := b.Exec(t.Context(), info.ID, sandbox.ExecRequest{Language: sandbox.Shell, Code: "cat adopt.txt"})
+	if err != nil || string(r.Stdout) != "kept\n" {
+		t.Errorf("the adopter reads the workspace = %q, %v", r.Stdout, err)
+	}
+	if _, err := b.Adopt(t.Context(), "sb-0000000000000000"); !errors.Is(err, sandbox.ErrNotFound) {
+		t.Errorf("Adopt of an unknown sandbox = %v, want ErrNotFound", err)
+	}
+	if err := b.Destroy(t.Context(), info.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.pods(); len(got) != 0 {
+		t.Errorf("pods after the adopter's Destroy: %v", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -194,28 +195,53 @@ func podEnded(pod *corev1.Pod) string {
 }
 
 // diagnose says why a sandbox's pod can run nothing more, "" when it
-// still can (or the API cannot tell within a few seconds), and whether it
-// ran out of memory.
+// still can (or the API cannot tell), and whether it ran out of memory.
+// The kubelet reports a container's end a moment after it happened: when
+// the pod still looks alive, an exec of `true` tells whether its container
+// runs, and if it does not, diagnose waits up to 15 s for the kubelet's
+// reason.
 func (p *Provider) diagnose(ctx context.Context, name string) (string, bool) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	pod, err := p.cs.CoreV1().Pods(p.opts.Namespace).Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return "its pod " + name + " was deleted", false
+	why, oom, known := p.podDeath(ctx, name)
+	if known {
+		return why, oom
 	}
-	if err != nil {
+	pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
+	perr := p.exec(pctx, name, []string{"true"}, nil, io.Discard, io.Discard)
+	pcancel()
+	if perr == nil || ctx.Err() != nil {
 		return "", false
 	}
+	wctx, wcancel := context.WithTimeout(ctx, 15*time.Second)
+	defer wcancel()
+	_ = p.watchPod(wctx, name, func(pod *corev1.Pod) (bool, error) {
+		return pod == nil || podEnded(pod) != "", nil
+	})
+	if why, oom, known := p.podDeath(ctx, name); known {
+		return why, oom
+	}
+	return "its pod " + name + "'s container does not run (" + bound(perr.Error(), 256) + ")", false
+}
+
+// podDeath reads the pod: known is false when it looks alive.
+func (p *Provider) podDeath(ctx context.Context, name string) (why string, oom, known bool) {
+	pod, err := p.cs.CoreV1().Pods(p.opts.Namespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return "its pod " + name + " was deleted", false, true
+	}
+	if err != nil {
+		return "", false, false
+	}
 	if why := podEnded(pod); why != "" {
-		oom := strings.Contains(why, "out of memory")
-		return "its pod " + name + " " + why, oom
+		return "its pod " + name + " " + why, strings.Contains(why, "out of memory"), true
 	}
 	for _, c := range pod.Status.Conditions {
 		if c.Type == corev1.DisruptionTarget && c.Status == corev1.ConditionTrue {
-			return "its pod " + name + " is being evicted: " + c.Reason + ": " + bound(c.Message, 256), false
+			return "its pod " + name + " is being evicted: " + c.Reason + ": " + bound(c.Message, 256), false, true
 		}
 	}
-	return "", false
+	return "", false, false
 }
 
 // waitGone waits until the pod no longer exists.

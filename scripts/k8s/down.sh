@@ -57,10 +57,9 @@ fi
 took "$t" "pods removed"
 
 t=$(now_ms)
-stop containerd
-stop kube-scheduler
-stop kube-controller-manager
-stop kube-apiserver
+# All at once: each may take its time to exit.
+for d in containerd kube-scheduler kube-controller-manager kube-apiserver; do stop "$d" & done
+wait
 stop etcd
 took "$t" "daemons stopped"
 
@@ -85,6 +84,10 @@ for ns in /var/run/netns/cni-*; do
   ip netns delete "$(basename "$ns")" 2>/dev/null || true
 done
 ip link show "$K8S_CNI_BRIDGE" >/dev/null 2>&1 && ip link delete "$K8S_CNI_BRIDGE"
+# The CRI creates /var/run/netns when it is missing; leave it as it was.
+if [ -f "$K8S_STATE/host.before" ] && ! grep -qx "dir /var/run/netns" "$K8S_STATE/host.before"; then
+  rmdir /var/run/netns 2>/dev/null || true
+fi
 took "$t" "mounts and network"
 
 t=$(now_ms)

@@ -39,6 +39,7 @@ if [ ! -f "$K8S_STATE/host.before" ]; then
       $ipt -t "$t" -S 2>/dev/null | awk -v ipt="$ipt" -v t="$t" '$1 == "-N" {print "chain", ipt, t, $2}'
     done
   done >>"$K8S_STATE/host.before"
+  [ -d /var/run/netns ] && echo "dir /var/run/netns" >>"$K8S_STATE/host.before"
   for ns in /var/run/netns/*; do [ -e "$ns" ] && echo "netns $(basename "$ns")"; done >>"$K8S_STATE/host.before"
 fi
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/warden-sandbox/warden/internal/agent"
 )
@@ -70,7 +71,8 @@ func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 			err = io.EOF
 		}
 		_ = outW.CloseWithError(err)
-		_ = inR.CloseWithError(io.ErrClosedPipe)
+		// EOF for the copy of stdin, if it still runs; writes fail.
+		_ = inW.Close()
 	}()
 	return proc, nil
 }
@@ -98,13 +100,21 @@ type execProc struct {
 func (e *execProc) Read(b []byte) (int, error)  { return e.out.Read(b) }
 func (e *execProc) Write(b []byte) (int, error) { return e.in.Write(b) }
 
-// Close ends the exec: the agent reads EOF and exits, and Reset kills
-// whatever is left.
+// closeGrace is how long Close lets the agent end its exec itself.
+const closeGrace = time.Second
+
+// Close ends the exec: the agent reads EOF and exits, which ends the exec
+// cleanly (cutting the connection makes client-go log errors), and after
+// closeGrace the connection is cut anyway. Reset kills whatever is left.
 func (e *execProc) Close() error {
 	e.once.Do(func() {
-		e.cancel()
-		_ = e.in.CloseWithError(io.ErrClosedPipe)
+		_ = e.in.Close()
 		_ = e.out.CloseWithError(io.ErrClosedPipe)
+		select {
+		case <-e.done:
+		case <-time.After(closeGrace):
+		}
+		e.cancel()
 	})
 	return nil
 }

@@ -71,6 +71,28 @@ type SandboxConfig struct {
 	// registered with the daemon ("runsc" for gVisor); empty means the
 	// daemon's default (SANDBOX__DOCKER_RUNTIME).
 	DockerRuntime string
+	// KubernetesKubeconfig is the kubernetes provider's kubeconfig; empty
+	// means in-cluster or client-go's defaults
+	// (SANDBOX__KUBERNETES_KUBECONFIG).
+	KubernetesKubeconfig string
+	// KubernetesContext is the kubeconfig context
+	// (SANDBOX__KUBERNETES_CONTEXT).
+	KubernetesContext string
+	// KubernetesNamespace holds the sandboxes' pods
+	// (SANDBOX__KUBERNETES_NAMESPACE).
+	KubernetesNamespace string
+	// KubernetesRuntimeClass is the pods' RuntimeClass
+	// (SANDBOX__KUBERNETES_RUNTIME_CLASS).
+	KubernetesRuntimeClass string
+	// KubernetesNodeSelector restricts the pods' nodes, as key=value
+	// pairs (SANDBOX__KUBERNETES_NODE_SELECTOR).
+	KubernetesNodeSelector string
+	// KubernetesImagePullPolicy is the pods' image pull policy
+	// (SANDBOX__KUBERNETES_IMAGE_PULL_POLICY).
+	KubernetesImagePullPolicy string
+	// KubernetesStartTimeout bounds a pod's start
+	// (SANDBOX__KUBERNETES_START_TIMEOUT).
+	KubernetesStartTimeout time.Duration
 	// Image is the sandbox container image (SANDBOX__IMAGE).
 	Image string
 	// E2BTemplates maps E2B template names to images, beside base and
@@ -318,12 +340,15 @@ const (
 	// ProviderLocal runs host processes without isolation; it requires
 	// SANDBOX__MOCK_MODE.
 	ProviderLocal = ProviderName(sandbox.ProviderLocal)
+	// ProviderKubernetes runs one pod per sandbox on a cluster; never
+	// chosen by auto.
+	ProviderKubernetes = ProviderName(sandbox.ProviderKubernetes)
 )
 
 var providerEnum = enum{
 	what:    "provider",
-	values:  []string{string(ProviderAuto), string(ProviderSeatbelt), string(ProviderBubblewrap), string(ProviderDocker), string(ProviderLocal)},
-	aliases: map[string]string{"bwrap": string(ProviderBubblewrap)},
+	values:  []string{string(ProviderAuto), string(ProviderSeatbelt), string(ProviderBubblewrap), string(ProviderDocker), string(ProviderLocal), string(ProviderKubernetes)},
+	aliases: map[string]string{"bwrap": string(ProviderBubblewrap), "k8s": string(ProviderKubernetes)},
 }
 
 // Set parses a provider name, case-insensitively; "bwrap" means bubblewrap.

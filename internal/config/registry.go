@@ -169,6 +169,48 @@ var registry = []setting{
 			"saying which it has; the README's guarantees table says what changes under gVisor.",
 	},
 	{
+		name: "SANDBOX__KUBERNETES_KUBECONFIG", def: "",
+		field: func(c *Config) any { return &c.Sandbox.KubernetesKubeconfig },
+		doc: "Kubeconfig file of the `kubernetes` provider. Empty uses the in-cluster configuration when Warden runs in a pod, " +
+			"else client-go's defaults (`KUBECONFIG`, then `~/.kube/config`).",
+	},
+	{
+		name: "SANDBOX__KUBERNETES_CONTEXT", def: "",
+		field: func(c *Config) any { return &c.Sandbox.KubernetesContext },
+		doc:   "Kubeconfig context of the `kubernetes` provider; empty uses the kubeconfig's current context.",
+	},
+	{
+		name: "SANDBOX__KUBERNETES_NAMESPACE", def: "warden",
+		field: func(c *Config) any { return &c.Sandbox.KubernetesNamespace },
+		rule:  &rule{accepted: "a DNS label", check: checkDNSLabel},
+		doc: "Namespace of the sandboxes' pods. It must exist; the provider creates its NetworkPolicy there " +
+			"(docs/kubernetes.md lists the RBAC rules it needs).",
+	},
+	{
+		name: "SANDBOX__KUBERNETES_RUNTIME_CLASS", def: "",
+		field: func(c *Config) any { return &c.Sandbox.KubernetesRuntimeClass },
+		doc:   "RuntimeClass of the sandboxes' pods, such as `gvisor`; empty uses the cluster's default runtime.",
+	},
+	{
+		name: "SANDBOX__KUBERNETES_NODE_SELECTOR", def: "",
+		field: func(c *Config) any { return &c.Sandbox.KubernetesNodeSelector },
+		rule:  &rule{accepted: "comma-separated `key=value` pairs", check: checkNodeSelector},
+		doc:   "Node labels the sandboxes' pods must match, as `key=value,key=value`; empty allows any node.",
+	},
+	{
+		name: "SANDBOX__KUBERNETES_IMAGE_PULL_POLICY", def: "IfNotPresent",
+		field: func(c *Config) any { return &c.Sandbox.KubernetesImagePullPolicy },
+		rule:  &rule{accepted: "`Always`, `IfNotPresent` or `Never`", check: checkPullPolicy},
+		doc: "Image pull policy of the sandboxes' pods. The default holds even for `:latest` tags, so that images loaded onto " +
+			"the nodes work without a registry.",
+	},
+	{
+		name: "SANDBOX__KUBERNETES_START_TIMEOUT", def: "2m",
+		field: func(c *Config) any { return &c.Sandbox.KubernetesStartTimeout },
+		rule:  between(5*time.Second, 30*time.Minute, showDuration),
+		doc:   "How long a sandbox's pod may take to be scheduled, pull its image and start before the create fails.",
+	},
+	{
 		name: "SANDBOX__IMAGE", def: "warden-runtime:latest",
 		field: func(c *Config) any { return &c.Sandbox.Image },
 		doc:   "Container image sandboxes run.",
@@ -447,4 +489,50 @@ func checkBwrapRoot(_ *Config, p any) string {
 		return "must be auto, host or an absolute directory"
 	}
 	return ""
+}
+
+func checkDNSLabel(_ *Config, p any) string {
+	v := *p.(*string)
+	if len(v) == 0 || len(v) > 63 {
+		return "must be a DNS label: 1 to 63 of a-z 0-9 -"
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' && i > 0 && i < len(v)-1) {
+			return "must be a DNS label: 1 to 63 of a-z 0-9 -, starting and ending with a letter or digit"
+		}
+	}
+	return ""
+}
+
+func checkNodeSelector(_ *Config, p any) string {
+	if _, err := ParseNodeSelector(*p.(*string)); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+// ParseNodeSelector parses SANDBOX__KUBERNETES_NODE_SELECTOR: "key=value"
+// pairs separated by commas; "" is none.
+func ParseNodeSelector(s string) (map[string]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("%q is not key=value", kv)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func checkPullPolicy(_ *Config, p any) string {
+	switch *p.(*string) {
+	case "Always", "IfNotPresent", "Never":
+		return ""
+	}
+	return "must be Always, IfNotPresent or Never"
 }

@@ -75,6 +75,7 @@ const (
 	nameBubblewrap = sandbox.ProviderBubblewrap
 	nameDocker     = sandbox.ProviderDocker
 	nameLocal      = sandbox.ProviderLocal
+	nameKubernetes = sandbox.ProviderKubernetes
 )
 
 // localOrder is TinyAgent's order of local providers.
@@ -180,6 +181,7 @@ func selectWith(ctx context.Context, cfg config.Config, log *slog.Logger, probeR
 		nameBubblewrap: s.openBubblewrap,
 		nameDocker:     s.openDocker,
 		nameLocal:      s.openLocal,
+		nameKubernetes: s.openKubernetes,
 	}
 	s.probeOnly = map[sandbox.ProviderName]prober{
 		nameSeatbelt:   s.probeSeatbelt,
@@ -301,8 +303,17 @@ func (s *selector) run(ctx context.Context) (Selection, error) {
 		title := strings.ToUpper(string(want[:1])) + string(want[1:])
 		return s.chain(ctx, rest, title+" provider is not supported on this system. No suitable fallback found.")
 
+	case config.ProviderKubernetes:
+		// A cluster is asked for by name only, and never traded for a
+		// backend on this host: SANDBOX__PROVIDER_FALLBACK does not apply.
+		sel, ok, err := s.try(ctx, nameKubernetes)
+		if err == nil && !ok {
+			err = fmt.Errorf("SANDBOX__PROVIDER=kubernetes: %s: %w", s.last().Reason, sandbox.ErrUnavailable)
+		}
+		return sel, err
+
 	default:
-		return Selection{}, fmt.Errorf("Unknown provider: %s. Supported providers are: auto, seatbelt, bubblewrap, docker, local: %w", c.Provider, sandbox.ErrInvalid)
+		return Selection{}, fmt.Errorf("Unknown provider: %s. Supported providers are: auto, seatbelt, bubblewrap, docker, local, kubernetes: %w", c.Provider, sandbox.ErrInvalid)
 	}
 }
 

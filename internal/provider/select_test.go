@@ -462,3 +462,30 @@ func TestMain(m *testing.M) {
 	bwrap.Init()
 	os.Exit(m.Run())
 }
+
+// TestSelectKubernetesUnreachable: a cluster asked for and not reachable
+// fails start-up, saying why, and never falls back to this host.
+func TestSelectKubernetesUnreachable(t *testing.T) {
+	t.Parallel()
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kc, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: x}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Defaults()
+	cfg.Sandbox.Provider = config.ProviderKubernetes
+	cfg.Sandbox.ProviderFallback = true
+	cfg.Sandbox.KubernetesKubeconfig = kc
+	sel, err := Select(t.Context(), cfg, nil)
+	if !errors.Is(err, sandbox.ErrUnavailable) || !strings.Contains(err.Error(), "SANDBOX__PROVIDER=kubernetes") || sel.Provider != nil {
+		t.Fatalf("Select() = %+v, %v; want ErrUnavailable and no provider", sel, err)
+	}
+	if len(sel.Tried) != 1 || sel.Tried[0].Name != "kubernetes" {
+		t.Errorf("Select() tried %+v, want kubernetes alone", sel.Tried)
+	}
+}

@@ -30,6 +30,8 @@ const (
 	ProviderBubblewrap ProviderName = "bubblewrap"
 	ProviderDocker     ProviderName = "docker"
 	ProviderLocal      ProviderName = "local"
+	// ProviderKubernetes runs one pod per sandbox on a cluster.
+	ProviderKubernetes ProviderName = "kubernetes"
 )
 
 // Capabilities says what a provider can enforce. Callers refuse specs that

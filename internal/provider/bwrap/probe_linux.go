@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/warden-sandbox/warden/internal/provider/kit"
 	"github.com/warden-sandbox/warden/internal/safedir"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
@@ -148,11 +149,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	}
 	// What Warden processes killed before they could clean up left: their
 	// sandboxes' processes, cgroups, workspaces and shim copies.
-	if n, err := p.RemoveOrphans(ctx); err != nil {
-		p.log.Warn("removing what dead Warden processes left of their bubblewrap sandboxes", "err", err)
-	} else if n > 0 {
-		p.log.Info("removed orphaned bubblewrap sandboxes", "count", n)
-	}
+	kit.SweepOrphans(ctx, p.log, "bubblewrap sandboxes", p.RemoveOrphans)
 	if p.agentFile, err = p.compileAgent(ctx); err != nil {
 		p.agentFile = ""
 		p.log.Warn("each sandbox compiles the agent anew", "err", err)

@@ -137,11 +137,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 		return err
 	}
 	if !opts.KeepOrphans {
-		if n, err := p.RemoveOrphans(ctx); err != nil {
-			p.log.Warn("removing orphaned containers", "err", err)
-		} else if n > 0 {
-			p.log.Info("removed orphaned containers", "count", n)
-		}
+		kit.SweepOrphans(ctx, p.log, "containers", p.RemoveOrphans)
 	}
 	return p, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/warden-sandbox/warden/internal/agent"
 	"github.com/warden-sandbox/warden/internal/sandbox"
@@ -181,4 +182,15 @@ func (b *Base[B]) Destroy(ctx context.Context, id sandbox.ID) error {
 // concurrently. A provider with more to close calls it from its own.
 func (b *Base[B]) Close(ctx context.Context) error {
 	return b.Boxes.DestroyAll(ctx, b.Destroy)
+}
+
+// SweepOrphans runs a provider's RemoveOrphans at its start and logs what
+// came of it: what names the things removed ("containers", "pods").
+// Failing to sweep does not fail the start.
+func SweepOrphans(ctx context.Context, log *slog.Logger, what string, remove func(context.Context) (int, error)) {
+	if n, err := remove(ctx); err != nil {
+		log.Warn("removing orphaned "+what, "err", err)
+	} else if n > 0 {
+		log.Info("removed orphaned "+what, "count", n)
+	}
 }

@@ -184,11 +184,7 @@ func newProvider(ctx context.Context, cs kubernetes.Interface, exec execFunc, op
 		return nil, err
 	}
 	if !opts.KeepOrphans {
-		if n, err := p.RemoveOrphans(ctx); err != nil {
-			p.log.Warn("removing orphaned pods", "err", err)
-		} else if n > 0 {
-			p.log.Info("removed orphaned pods", "count", n)
-		}
+		kit.SweepOrphans(ctx, p.log, "pods", p.RemoveOrphans)
 	}
 	return p, nil
 }

@@ -106,11 +106,7 @@ func New(opts Options) (*Provider, error) {
 		return nil, fmt.Errorf("local provider: %w", err)
 	}
 	p.python = py
-	if n, err := p.RemoveOrphans(ctx); err != nil {
-		p.log.Warn("removing orphaned local sandboxes", "err", err)
-	} else if n > 0 {
-		p.log.Info("removed orphaned local sandboxes", "count", n)
-	}
+	kit.SweepOrphans(ctx, p.log, "local sandboxes", p.RemoveOrphans)
 	return p, nil
 }
 

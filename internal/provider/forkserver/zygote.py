@@ -1,0 +1,400 @@
+# Warden fork server ("zygote"). Runs inside a bubblewrap sandbox of its
+# own (user, pid, mount, ipc, uts, net and cgroup namespaces; the image's
+# system directories read-only; no workspace of anyone's) as
+#
+#     python3 -c <this source> zygote
+#
+# with fd 3 a SOCK_SEQPACKET socket to the host and fd 4 a pipe holding its
+# configuration (JSON: the agent's source, the seccomp program, the layout
+# of a sandbox's root). It imports and compiles the agent once, then, for
+# each message on fd 3 (JSON plus descriptors passed with SCM_RIGHTS), forks
+# a child that becomes a fresh sandbox:
+#
+#   C1  (zygote's child)   tells the host its pid (SCM_CREDENTIALS, which
+#       the kernel translates into the host's pid namespace), waits until
+#       the host has put it into the sandbox's cgroup, unshares a user,
+#       mount, pid, net, ipc, uts and cgroup namespace, maps uid/gid 1000,
+#       forks C2 and exits.
+#   C2  (pid 1 of the new pid namespace) tells the host its pid, builds the
+#       sandbox's root on a fresh tmpfs (the image's directories bound
+#       read-only from the zygote's view, a new /proc, /dev read-only with
+#       a private /dev/shm and devpts, a private /tmp, the workspace and
+#       mounts attached from detached mount trees the host made with
+#       open_tree), pivots into it, drops every capability, sets
+#       no_new_privs, the Landlock domain, the rlimits and the seccomp
+#       filter, then forks C3 and reaps orphans until C3 exits.
+#   C3  (pid 2) the agent: its stdin and stdout are the host's socket, its
+#       stderr the host's pipe; it runs the agent's main(), already
+#       imported, so no interpreter starts and nothing is compiled.
+#
+# The zygote holds nothing secret: it is forked into every sandbox and its
+# memory (and layout: one ASLR draw for all children) is visible to each.
+# It must stay single-threaded: fork() copies only the calling thread.
+
+import ctypes
+import gc
+import json
+import os
+import resource
+import signal
+import socket
+import struct
+import sys
+import time
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+MNT_DETACH = 2
+AT_FDCWD = -100
+MOVE_MOUNT_F_EMPTY_PATH = 4
+
+PR_SET_PDEATHSIG = 1
+PR_SET_SECCOMP = 22
+PR_CAPBSET_DROP = 24
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+SECCOMP_MODE_FILTER = 2
+
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+libc.unshare.argtypes = [ctypes.c_int]
+libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+
+
+TRACE = [False]
+
+
+def trace(what):
+    """With tracing on (a test's request), the time of each step on stderr,
+    on CLOCK_MONOTONIC, the clock the host's trace uses too."""
+    if TRACE[0]:
+        try:
+            os.write(2, ("T %s %.6f\n" % (what, time.clock_gettime(time.CLOCK_MONOTONIC))).encode())
+        except OSError:
+            pass
+
+
+def check(r, what):
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, "%s: %s" % (what, os.strerror(e)))
+    return r
+
+
+def b(s):
+    return s.encode() if isinstance(s, str) else s
+
+
+def write_file(path, data):
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, data.encode())
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise OSError(e.errno, "writing %s: %s" % (path, e.strerror))
+
+
+def mount(src, dst, fstype, flags, data=None):
+    check(libc.mount(b(src) if src else None, b(dst), b(fstype) if fstype else None, flags,
+                     b(data) if data else None), "mount %s" % dst)
+
+
+class SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+class CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+class Zygote(object):
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.sys = cfg["syscalls"]
+        self.seccomp = bytes.fromhex(cfg["seccomp"])
+        self.root = cfg["root"]  # mount point of a sandbox's new root
+        ns = {"__name__": "__warden_agent__", "__builtins__": __builtins__,
+              "WARDEN_COMPILED": True}
+        exec(compile(cfg["agent"], "<warden-agent>", "exec"), ns)
+        self.agent = ns
+        self.base_path = [p for p in sys.path if p != ""]
+
+    # -- the zygote's loop
+
+    def serve(self, ctl):
+        gc.collect()
+        gc.freeze()  # what is alive now stays put: no copies from the collector
+        ctl.send(b"ready")
+        while True:
+            self.reap()
+            try:
+                msg, anc, _, _ = ctl.recvmsg(1 << 16, socket.CMSG_SPACE(64 * 4))
+            except InterruptedError:
+                continue
+            if not msg:
+                return 0
+            fds = []
+            for level, typ, data in anc:
+                if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+                    n = len(data) - len(data) % 4
+                    fds.extend(struct.unpack("%di" % (n // 4), data[:n]))
+            try:
+                req = json.loads(msg)
+            except ValueError:
+                req = None
+            if req is None:
+                for fd in fds:
+                    os.close(fd)
+                continue
+            pid = os.fork()
+            if pid == 0:
+                code = 120
+                try:
+                    ctl.close()
+                    code = self.child(req, fds)
+                except BaseException as e:
+                    try:
+                        os.write(2, ("warden fork server: %s\n" % (e,)).encode())
+                    except OSError:
+                        pass
+                finally:
+                    os._exit(code)
+            for fd in fds:
+                os.close(fd)
+
+    def reap(self):
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+
+    # -- C1
+
+    def child(self, req, fds):
+        # fds: agent socket, stderr pipe, the cgroups' cgroup.procs files,
+        # workspace tree, mount trees..., the OOM counter's tree (if any).
+        sock, errw = fds[0], fds[1]
+        os.dup2(errw, 2)
+        TRACE[0] = bool(req.get("trace"))
+        trace("c1")
+        keep = set(fds) | {2}
+        for name in os.listdir("/proc/self/fd"):
+            fd = int(name)
+            if fd not in keep:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        # The sandbox's cgroups, joined before anything else: the host
+        # opened each group's cgroup.procs (as root: the kernel checks the
+        # opener's credentials) and passed it; writing 0 moves the writer.
+        ncg = int(req.get("cgroups", 0))
+        for fd in fds[2:2 + ncg]:
+            os.write(fd, b"0")
+            os.close(fd)
+        del fds[2:2 + ncg]
+        trace("c1-go")
+        uid, gid = os.getuid(), os.getgid()  # before: then they are the overflow ids
+        check(libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |
+                           CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP), "unshare")
+        write_file("/proc/self/setgroups", "deny")
+        write_file("/proc/self/uid_map", "%d %d 1" % (uid, uid))
+        write_file("/proc/self/gid_map", "%d %d 1" % (gid, gid))
+        pid = os.fork()  # the first child in the new pid namespace is its init
+        if pid != 0:
+            return 0
+        code = 122
+        try:
+            code = self.init(req, fds)
+        except BaseException as e:
+            try:
+                os.write(2, ("warden fork server: %s\n" % (e,)).encode())
+            except OSError:
+                pass
+        os._exit(code)
+
+    # -- C2: pid 1
+
+    def init(self, req, fds):
+        sock = fds[0]
+        trace("c2")
+        os.write(sock, b"2")
+        os.setsid()
+        name = req.get("hostname", "sandbox").encode()
+        check(libc.sethostname(name, len(name)), "sethostname")
+        mount(None, "/", None, MS_REC | MS_PRIVATE)
+        r = self.root
+        mount("tmpfs", r, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m")
+        for link, target in self.cfg["symlinks"]:
+            os.symlink(target, r + link)
+        for d in self.cfg["dirs"]:
+            os.makedirs(r + d, exist_ok=True)
+            mount(d, r + d, None, MS_BIND | MS_REC)  # read-only in the zygote: stays so
+        for d in ("/proc", "/dev", "/tmp"):
+            os.makedirs(r + d, exist_ok=True)
+        mount("proc", r + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        mount("/dev", r + "/dev", None, MS_BIND | MS_REC)  # read-only in the zygote
+        tmp = "size=%d" % int(req["tmp_size"])
+        mount("tmpfs", r + "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, tmp + ",mode=1777")
+        mount("devpts", r + "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620")
+        mount("tmpfs", r + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, tmp + ",mode=1777")
+        trees = fds[2:]
+        for i, target in enumerate(req["trees"]):
+            os.makedirs(r + target, exist_ok=True)
+            check(libc.syscall(self.sys["move_mount"], trees[i], b"", AT_FDCWD, b(r + target),
+                               MOVE_MOUNT_F_EMPTY_PATH), "attaching %s" % target)
+        for fd in trees:
+            os.close(fd)
+        # The root itself: read-only from now on.
+        mount(None, r, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        trace("mounted")
+        os.chdir(r)
+        check(libc.syscall(self.sys["pivot_root"], b".", b"."), "pivot_root")
+        check(libc.umount2(b".", MNT_DETACH), "detaching the old root")
+        os.chdir("/")
+        ws = req["workspace"]
+        try:
+            os.chdir(ws)
+        except OSError:
+            pass
+        trace("pivoted")
+        self.confine(req)
+        trace("confined")
+        pid = os.fork()
+        if pid == 0:
+            code = 123
+            try:
+                code = self.agent_main(req, fds)
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else 1
+            except BaseException as e:
+                try:
+                    os.write(2, ("warden fork server: %s\n" % (e,)).encode())
+                except OSError:
+                    pass
+            os._exit(code)
+        for fd in fds[:2]:
+            os.close(fd)
+        os.closerange(0, 2)
+        null = os.open("/dev/null", os.O_RDWR)
+        os.dup2(null, 0)
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        while True:  # init: reap orphans until the agent is gone
+            try:
+                got, status = os.waitpid(-1, 0)
+            except ChildProcessError:
+                return 0
+            except InterruptedError:
+                continue
+            if got == pid:
+                return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+
+    def confine(self, req):
+        # Capabilities: the bounding set, the ambient set, then all of ours.
+        cap = 0
+        while libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0:
+            cap += 1
+        libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+        hdr = CapHeader(0x20080522, 0)
+        data = (CapData * 2)()
+        check(libc.syscall(self.sys["capset"], ctypes.byref(hdr), ctypes.byref(data)), "capset")
+        check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+        ll = req.get("landlock")
+        if ll:
+            self.landlock(ll)
+        for res, val in req.get("rlimits") or ():
+            resource.setrlimit(res, (val, val))
+        prog = ctypes.create_string_buffer(self.seccomp, len(self.seccomp))
+        fprog = SockFprog(len(self.seccomp) // 8, ctypes.cast(prog, ctypes.c_void_p))
+        check(libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog), 0, 0), "seccomp")
+
+    def landlock(self, ll):
+        attr = struct.pack("=QQQ", ll["handled"], 0, ll["scoped"])[:ll["attr_size"]]
+        buf = ctypes.create_string_buffer(attr, len(attr))
+        rs = check(libc.syscall(self.sys["landlock_create_ruleset"], buf, len(attr), 0), "landlock_create_ruleset")
+        try:
+            for path, access, file_mask in ll["rules"]:
+                try:
+                    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+                except FileNotFoundError:
+                    continue
+                try:
+                    if not os.path.isdir("/proc/self/fd/%d" % fd):
+                        access &= file_mask
+                    pb = ctypes.create_string_buffer(struct.pack("=Qi", access, fd), 12)
+                    check(libc.syscall(self.sys["landlock_add_rule"], rs, 1, pb, 0), "landlock_add_rule %s" % path)
+                finally:
+                    os.close(fd)
+            check(libc.syscall(self.sys["landlock_restrict_self"], rs, 0), "landlock_restrict_self")
+        finally:
+            os.close(rs)
+
+    # -- C3: the agent
+
+    def agent_main(self, req, fds):
+        sock, errw = fds[0], fds[1]
+        trace("c3")
+        os.dup2(sock, 0)
+        os.dup2(sock, 1)
+        os.dup2(errw, 2)
+        for fd in (sock, errw):
+            if fd > 2:
+                os.close(fd)
+        os.closerange(3, 1 << 16)
+        os.environ.clear()
+        for kv in req["env"]:
+            k, _, v = kv.partition("=")
+            os.environ[k] = v
+        if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0:
+            os.environ["WARDEN_SUBREAPER"] = "1"
+        # The interpreter's path as python3 -c with PYTHONPATH=workspace.
+        path = ["", req["workspace"]] + self.base_path
+        sys.path[:] = path
+        sys.dont_write_bytecode = True
+        a = self.agent
+        a["WORKER_PATH"] = list(path)
+        sys.argv[:] = ["-c", "agent"]
+        return a["main"]()
+
+
+def main():
+    with os.fdopen(4, "rb") as f:
+        cfg = json.loads(f.read())
+    ctl = socket.socket(fileno=3)
+    z = Zygote(cfg)
+    return z.serve(ctl)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

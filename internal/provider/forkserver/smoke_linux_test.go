@@ -20,7 +20,11 @@ func TestSmoke(t *testing.T) {
 	defer p.Close(t.Context())
 	var mu sync.Mutex
 	var steps []string
-	p.trace = func(s string, m float64) { mu.Lock(); steps = append(steps, fmt.Sprintf("T %s %.6f", s, m)); mu.Unlock() }
+	p.trace = func(s string, m float64) {
+		mu.Lock()
+		steps = append(steps, fmt.Sprintf("T %s %.6f", s, m))
+		mu.Unlock()
+	}
 	for i := 0; i < 5; i++ {
 		steps = nil
 		start := time.Now()

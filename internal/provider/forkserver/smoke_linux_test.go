@@ -1,6 +1,7 @@
 package forkserver
 
 import (
+	"os"
 	"fmt"
 	"strings"
 	"sync"
@@ -13,7 +14,7 @@ import (
 
 func TestSmoke(t *testing.T) {
 	testutil.RequireBwrap(t)
-	p, err := New(t.Context(), Options{WorkspaceRoot: testutil.SharedDir(t)})
+	p, err := New(t.Context(), Options{WorkspaceRoot: testutil.SharedDir(t), ForceRlimits: os.Getenv("FS_RL") == "1"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,10 +22,11 @@
 #       mounts attached from detached mount trees the host made with
 #       open_tree), pivots into it, drops every capability, sets
 #       no_new_privs, the Landlock domain, the rlimits and the seccomp
-#       filter, then forks C3 and reaps orphans until C3 exits.
-#   C3  (pid 2) the agent: its stdin and stdout are the host's socket, its
-#       stderr the host's pipe; it runs the agent's main(), already
-#       imported, so no interpreter starts and nothing is compiled.
+#       filter, and runs the agent's main(), already imported (no
+#       interpreter starts, nothing is compiled): its stdin and stdout are
+#       the host's socket, its stderr the host's pipe. The agent is the
+#       namespace's init: the reaper of orphans, immune to the code's
+#       signals, and the end of every process of the sandbox when it exits.
 #
 # The zygote holds nothing secret: it is forked into every sandbox and its
 # memory (and layout: one ASLR draw for all children) is visible to each.
@@ -116,6 +117,7 @@ def write_file(path, data):
 
 
 def mount(src, dst, fstype, flags, data=None):
+    trace("mount " + str(dst))
     check(libc.mount(b(src) if src else None, b(dst), b(fstype) if fstype else None, flags,
                      b(data) if data else None), "mount %s" % dst)
 
@@ -225,17 +227,22 @@ class Zygote(object):
         del fds[2:2 + ncg]
         trace("c1-go")
         uid, gid = os.getuid(), os.getgid()  # before: then they are the overflow ids
+        trace("unshare")
         check(libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |
                            CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP), "unshare")
+        trace("unshared")
         write_file("/proc/self/setgroups", "deny")
         write_file("/proc/self/uid_map", "%d %d 1" % (uid, uid))
         write_file("/proc/self/gid_map", "%d %d 1" % (gid, gid))
+        trace("mapped")
         pid = os.fork()  # the first child in the new pid namespace is its init
         if pid != 0:
             return 0
         code = 122
         try:
             code = self.init(req, fds)
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
         except BaseException as e:
             try:
                 os.write(2, ("warden fork server: %s\n" % (e,)).encode())
@@ -290,35 +297,12 @@ class Zygote(object):
         trace("pivoted")
         self.confine(req)
         trace("confined")
-        pid = os.fork()
-        if pid == 0:
-            code = 123
-            try:
-                code = self.agent_main(req, fds)
-            except SystemExit as e:
-                code = e.code if isinstance(e.code, int) else 1
-            except BaseException as e:
-                try:
-                    os.write(2, ("warden fork server: %s\n" % (e,)).encode())
-                except OSError:
-                    pass
-            os._exit(code)
-        for fd in fds[:2]:
-            os.close(fd)
-        os.closerange(0, 2)
-        null = os.open("/dev/null", os.O_RDWR)
-        os.dup2(null, 0)
-        os.dup2(null, 1)
-        os.dup2(null, 2)
-        while True:  # init: reap orphans until the agent is gone
-            try:
-                got, status = os.waitpid(-1, 0)
-            except ChildProcessError:
-                return 0
-            except InterruptedError:
-                continue
-            if got == pid:
-                return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+        # The agent is this process, the pid namespace's init: a fork less
+        # on the way to the first result, the reaper of every orphan, and
+        # out of reach of the code's signals (the kernel ignores, for an
+        # init, signals from its own namespace that it has no handler for,
+        # SIGKILL included). When it exits, the namespace ends.
+        return self.agent_main(req, fds)
 
     def confine(self, req):
         # Capabilities: the bounding set, the ambient set, then all of ours.
@@ -360,11 +344,10 @@ class Zygote(object):
         finally:
             os.close(rs)
 
-    # -- C3: the agent
+    # -- the agent (still C2)
 
     def agent_main(self, req, fds):
         sock, errw = fds[0], fds[1]
-        trace("c3")
         os.dup2(sock, 0)
         os.dup2(sock, 1)
         os.dup2(errw, 2)
@@ -376,8 +359,7 @@ class Zygote(object):
         for kv in req["env"]:
             k, _, v = kv.partition("=")
             os.environ[k] = v
-        if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0:
-            os.environ["WARDEN_SUBREAPER"] = "1"
+        os.environ["WARDEN_SUBREAPER"] = "1"  # as the namespace's init, it reaps orphans
         # The interpreter's path as python3 -c with PYTHONPATH=workspace.
         path = ["", req["workspace"]] + self.base_path
         sys.path[:] = path

@@ -89,7 +89,8 @@ def trace(what):
     on CLOCK_MONOTONIC, the clock the host's trace uses too."""
     if TRACE[0]:
         try:
-            os.write(2, ("T %s %.6f\n" % (what, time.clock_gettime(time.CLOCK_MONOTONIC))).encode())
+            os.write(2, ("T %s %.6f cpu=%.2fms\n" % (what, time.clock_gettime(time.CLOCK_MONOTONIC),
+                                                      time.process_time() * 1000)).encode())
         except OSError:
             pass
 
@@ -367,6 +368,7 @@ class Zygote(object):
         a = self.agent
         a["WORKER_PATH"] = list(path)
         sys.argv[:] = ["-c", "agent"]
+        trace("agent")
         return a["main"]()
 
 

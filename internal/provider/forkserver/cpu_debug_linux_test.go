@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warden-sandbox/warden/internal/provider/bwrap"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 	"github.com/warden-sandbox/warden/internal/testutil"
 )
@@ -134,4 +135,28 @@ func TestModsDebug(t *testing.T) {
 	t.Log(string(r.Stdout))
 	r, _ = p.Exec(t.Context(), info.ID, sandbox.ExecRequest{Language: sandbox.Python, Code: "import time; time.process_time()*1000"})
 	t.Log(*r.ReturnValue)
+}
+
+func TestBwrapFaultsDebug(t *testing.T) {
+	if os.Getenv("FS_CPU") == "" {
+		t.Skip()
+	}
+	p, err := bwrap.New(t.Context(), bwrap.Options{WorkspaceRoot: testutil.SharedDir(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(t.Context())
+	for i := 0; i < 3; i++ {
+		info, _ := p.Create(t.Context(), sandbox.Spec{})
+		_, _ = p.Exec(t.Context(), info.ID, sandbox.ExecRequest{Language: sandbox.Python, Code: "print(1)"})
+		time.Sleep(100 * time.Millisecond)
+		bw, _ := p.HostPID(info.ID)
+		var out []string
+		for _, pid := range append([]int{bw}, childrenOf(bw, 6)...) {
+			comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+			out = append(out, fmt.Sprintf("pid %d %s %s cpu %.1fms", pid, strings.TrimSpace(string(comm)), faults(pid), ms2(schedNS(pid))))
+		}
+		t.Log(strings.Join(out, "; "))
+		_ = p.Destroy(t.Context(), info.ID)
+	}
 }

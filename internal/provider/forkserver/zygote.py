@@ -4,9 +4,9 @@
 #
 #     python3 -c <this source> zygote
 #
-# with fd 3 a SOCK_SEQPACKET socket to the host and fd 4 a pipe holding its
-# configuration (JSON: the agent's source, the seccomp program, the layout
-# of a sandbox's root). It imports and compiles the agent once, then, for
+# with fd 3 a SOCK_SEQPACKET socket to the host, fd 4 a pipe holding its
+# configuration (JSON: the seccomp program, the layout of a sandbox's root)
+# and fd 5 one holding the agent's source. It imports and compiles the agent once, then, for
 # each message on fd 3 (JSON plus descriptors passed with SCM_RIGHTS), forks
 # a child that becomes a fresh sandbox:
 #
@@ -32,13 +32,15 @@
 # memory (and layout: one ASLR draw for all children) is visible to each.
 # It must stay single-threaded: fork() copies only the calling thread.
 
+# Only what the agent imports anyway, C modules and ctypes: every page of
+# the server is shared by its children until one writes to it, and json
+# (re), socket (enum, selectors) and signal (enum) would only add to them.
+import _signal as signal
+import _socket
 import ctypes
 import gc
-import json
 import os
 import resource
-import signal
-import socket
 import struct
 import sys
 import time
@@ -137,16 +139,20 @@ class CapData(ctypes.Structure):
 
 
 class Zygote(object):
-    def __init__(self, cfg):
+    def __init__(self, cfg, agent):
         self.cfg = cfg
         self.sys = cfg["syscalls"]
         self.seccomp = bytes.fromhex(cfg["seccomp"])
         self.root = cfg["root"]  # mount point of a sandbox's new root
-        ns = {"__name__": "__warden_agent__", "__builtins__": __builtins__,
-              "WARDEN_COMPILED": True}
-        exec(compile(cfg["agent"], "<warden-agent>", "exec"), ns)
-        self.agent = ns
+        self.agent = agent
         self.base_path = [p for p in sys.path if p != ""]
+        # bwrap leaves the server's mounts private; should any be shared,
+        # each child makes its copies private before it mounts anything.
+        with open("/proc/self/mountinfo") as f:
+            self.shared = any(" shared:" in line for line in f)
+        # The seccomp program, ready to load.
+        self.seccomp_buf = ctypes.create_string_buffer(self.seccomp, len(self.seccomp))
+        self.fprog = SockFprog(len(self.seccomp) // 8, ctypes.cast(self.seccomp_buf, ctypes.c_void_p))
 
     # -- the zygote's loop
 
@@ -157,18 +163,18 @@ class Zygote(object):
         while True:
             self.reap()
             try:
-                msg, anc, _, _ = ctl.recvmsg(1 << 16, socket.CMSG_SPACE(64 * 4))
+                msg, anc, _, _ = ctl.recvmsg(1 << 16, _socket.CMSG_SPACE(64 * 4))
             except InterruptedError:
                 continue
             if not msg:
                 return 0
             fds = []
             for level, typ, data in anc:
-                if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+                if level == _socket.SOL_SOCKET and typ == _socket.SCM_RIGHTS:
                     n = len(data) - len(data) % 4
                     fds.extend(struct.unpack("%di" % (n // 4), data[:n]))
             try:
-                req = json.loads(msg)
+                req = self.agent["json_loads"](msg.decode())
             except ValueError:
                 req = None
             if req is None:
@@ -260,7 +266,8 @@ class Zygote(object):
         os.setsid()
         name = req.get("hostname", "sandbox").encode()
         check(libc.sethostname(name, len(name)), "sethostname")
-        mount(None, "/", None, MS_REC | MS_PRIVATE)
+        if self.shared:  # nothing we mount may propagate back to the server
+            mount(None, "/", None, MS_REC | MS_PRIVATE)
         r = self.root
         mount("tmpfs", r, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m")
         for link, target in self.cfg["symlinks"]:
@@ -320,9 +327,7 @@ class Zygote(object):
             self.landlock(ll)
         for res, val in req.get("rlimits") or ():
             resource.setrlimit(res, (val, val))
-        prog = ctypes.create_string_buffer(self.seccomp, len(self.seccomp))
-        fprog = SockFprog(len(self.seccomp) // 8, ctypes.cast(prog, ctypes.c_void_p))
-        check(libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog), 0, 0), "seccomp")
+        check(libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(self.fprog), 0, 0), "seccomp")
 
     def landlock(self, ll):
         attr = struct.pack("=QQQ", ll["handled"], 0, ll["scoped"])[:ll["attr_size"]]
@@ -372,11 +377,24 @@ class Zygote(object):
         return a["main"]()
 
 
+def read_all(fd):
+    chunks = []
+    while True:
+        b = os.read(fd, 1 << 16)
+        if not b:
+            os.close(fd)
+            return b"".join(chunks)
+        chunks.append(b)
+
+
 def main():
-    with os.fdopen(4, "rb") as f:
-        cfg = json.loads(f.read())
-    ctl = socket.socket(fileno=3)
-    z = Zygote(cfg)
+    # The agent first (fd 5: its source), then the configuration (fd 4),
+    # read with the agent's own JSON decoder.
+    agent = {"__name__": "__warden_agent__", "__builtins__": __builtins__, "WARDEN_COMPILED": True}
+    exec(compile(read_all(5).decode("utf-8"), "<warden-agent>", "exec"), agent)
+    cfg = agent["json_loads"](read_all(4).decode("utf-8"))
+    ctl = _socket.socket(fileno=3)
+    z = Zygote(cfg, agent)
     return z.serve(ctl)
 
 

@@ -28,7 +28,6 @@ const rootMount = "/.warden/root"
 
 // zygoteConfig is what the fork server reads on its fd 4 when it starts.
 type zygoteConfig struct {
-	Agent    string           `json:"agent"`
 	Seccomp  string           `json:"seccomp"` // hex
 	Syscalls map[string]int   `json:"syscalls"`
 	Root     string           `json:"root"`
@@ -111,6 +110,9 @@ func systemLayout(rootfs string) (layout, error) {
 	return l, nil
 }
 
+// zygoteLoader reads the server's source from fd 7 and runs it.
+const zygoteLoader = "import os\nb = []\nwhile True:\n    c = os.read(7, 65536)\n    if not c:\n        break\n    b.append(c)\nos.close(7)\nexec(compile(b\"\".join(b), \"<warden-zygote>\", \"exec\"))\n"
+
 const localHosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 
 // startZygote starts a fork server and waits until it is ready.
@@ -128,7 +130,6 @@ func (p *Provider) startZygote(ctx context.Context) (*zygote, error) {
 		}
 	}()
 	cfg := zygoteConfig{
-		Agent:   agent.Source,
 		Seccomp: hex.EncodeToString(p.seccomp),
 		Syscalls: map[string]int{
 			"move_mount": unix.SYS_MOVE_MOUNT, "pivot_root": unix.SYS_PIVOT_ROOT, "capset": unix.SYS_CAPSET,
@@ -144,23 +145,25 @@ func (p *Provider) startZygote(ctx context.Context) (*zygote, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfgR, cfgW, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	defer cfgR.Close()
-	go func() {
-		_, _ = cfgW.Write(js)
-		cfgW.Close()
+	// The configuration, the agent's source, /etc/hosts and the server's
+	// own source, each through a pipe (fds 4 to 7).
+	var pipes []*os.File
+	defer func() {
+		for _, f := range pipes {
+			f.Close()
+		}
 	}()
-	hostsR, hostsW, err := os.Pipe()
-	if err != nil {
-		return nil, err
+	for _, data := range []string{string(js), agent.Source, localHosts, zygoteSource} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return nil, err
+		}
+		pipes = append(pipes, r)
+		go func() {
+			_, _ = io.WriteString(w, data)
+			w.Close()
+		}()
 	}
-	defer hostsR.Close()
-	_, _ = io.WriteString(hostsW, localHosts)
-	hostsW.Close()
-
 	args := []string{
 		"--unshare-all", "--die-with-parent", "--new-session",
 		"--uid", strconv.Itoa(int(p.uid)), "--gid", strconv.Itoa(int(p.gid)), "--hostname", "sandbox",
@@ -169,7 +172,7 @@ func (p *Provider) startZygote(ctx context.Context) (*zygote, error) {
 	args = append(args, p.layout.bwrapArgs...)
 	args = append(args, "--proc", "/proc", "--dev", "/dev", "--dir", "/dev/shm", "--remount-ro", "/dev")
 	if p.opts.RootFS == "" || regularFile(filepath.Join(p.opts.RootFS, "etc/hosts")) {
-		args = append(args, "--ro-bind-data", "5", "/etc/hosts")
+		args = append(args, "--ro-bind-data", "6", "/etc/hosts")
 	}
 	args = append(args, "--dir", rootMount, "--remount-ro", "/", "--chdir", "/")
 	for _, kv := range agent.BaseEnv(sandbox.DefaultWorkspacePath) {
@@ -179,7 +182,8 @@ func (p *Provider) startZygote(ctx context.Context) (*zygote, error) {
 		}
 		args = append(args, "--setenv", k, v)
 	}
-	args = append(args, "--", "python3", "-c", zygoteSource, "zygote")
+	// A short command line: it is every sandbox's /proc/1/cmdline.
+	args = append(args, "--", "python3", "-c", zygoteLoader, "zygote")
 	cmd := exec.Command(p.bwrap, args...)
 	cmd.Env = []string{}
 	cmd.Dir = "/"
@@ -187,7 +191,7 @@ func (p *Provider) startZygote(ctx context.Context) (*zygote, error) {
 	if os.Geteuid() == 0 {
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: p.uid, Gid: p.gid}
 	}
-	cmd.ExtraFiles = []*os.File{childCtl, cfgR, hostsR}
+	cmd.ExtraFiles = append([]*os.File{childCtl}, pipes...)
 	z := &zygote{cmd: cmd, ctl: hostCtl, stderr: &agent.TailBuffer{Max: 16 << 10}, key: p.zygoteKey(), done: make(chan struct{})}
 	cmd.Stderr = z.stderr
 	cmd.WaitDelay = time.Second

@@ -1,8 +1,8 @@
 package forkserver
 
 import (
-	"os"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"

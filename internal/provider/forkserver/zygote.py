@@ -2,20 +2,23 @@
 # own (user, pid, mount, ipc, uts, net and cgroup namespaces; the image's
 # system directories read-only; no workspace of anyone's) as
 #
-#     python3 -c <this source> zygote
+#     python3 -c <a loader that runs this source, read from fd 7> zygote
 #
-# with fd 3 a SOCK_SEQPACKET socket to the host, fd 4 a pipe holding its
-# configuration (JSON: the seccomp program, the layout of a sandbox's root)
-# and fd 5 one holding the agent's source. It imports and compiles the agent once, then, for
-# each message on fd 3 (JSON plus descriptors passed with SCM_RIGHTS), forks
-# a child that becomes a fresh sandbox:
+# (a short command line: it is every sandbox's /proc/1/cmdline), with fd 3
+# a SOCK_SEQPACKET socket to the host, fd 4 a pipe holding its
+# configuration (JSON: the seccomp program, the layout of a sandbox's
+# root) and fd 5 one holding the agent's source. It imports and compiles
+# the agent once, then, for each message on fd 3 (JSON plus descriptors
+# passed with SCM_RIGHTS), forks a child that becomes a fresh sandbox:
 #
-#   C1  (zygote's child)   tells the host its pid (SCM_CREDENTIALS, which
-#       the kernel translates into the host's pid namespace), waits until
-#       the host has put it into the sandbox's cgroup, unshares a user,
-#       mount, pid, net, ipc, uts and cgroup namespace, maps uid/gid 1000,
-#       forks C2 and exits.
-#   C2  (pid 1 of the new pid namespace) tells the host its pid, builds the
+#   C1  (the zygote's child) joins the sandbox's cgroups by writing 0 to
+#       their cgroup.procs files, which the host opened and passed (the
+#       kernel checks the opener's credentials), unshares a user, mount,
+#       pid, net, ipc, uts and cgroup namespace, maps its uid and gid onto
+#       themselves, forks C2 and exits.
+#   C2  (pid 1 of the new pid namespace) tells the host its pid (one byte
+#       on the agent's socket: the host reads SCM_CREDENTIALS, which the
+#       kernel translates into the host's pid namespace), builds the
 #       sandbox's root on a fresh tmpfs (the image's directories bound
 #       read-only from the zygote's view, a new /proc, /dev read-only with
 #       a private /dev/shm and devpts, a private /tmp, the workspace and

@@ -10,8 +10,18 @@ import (
 
 func TestConformance(t *testing.T) {
 	testutil.RequireBwrap(t)
+	for _, double := range []bool{false, true} {
+		name := "clone"
+		if double {
+			name = "double-fork"
+		}
+		t.Run(name, func(t *testing.T) { conformance(t, double) })
+	}
+}
+
+func conformance(t *testing.T, double bool) {
 	sandboxtest.Run(t, func(t *testing.T) sandbox.Provider {
-		p, err := New(t.Context(), Options{WorkspaceRoot: testutil.SharedDir(t)})
+		p, err := New(t.Context(), Options{WorkspaceRoot: testutil.SharedDir(t), DoubleFork: double})
 		if err != nil {
 			t.Fatal(err)
 		}

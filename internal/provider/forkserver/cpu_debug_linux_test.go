@@ -160,3 +160,29 @@ func TestBwrapFaultsDebug(t *testing.T) {
 		_ = p.Destroy(t.Context(), info.ID)
 	}
 }
+
+func TestAgentTraceDebug(t *testing.T) {
+	if os.Getenv("FS_CPU") == "" {
+		t.Skip()
+	}
+	p, err := New(t.Context(), Options{WorkspaceRoot: testutil.SharedDir(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(t.Context())
+	var steps []string
+	p.trace = func(s string, m float64) { steps = append(steps, fmt.Sprintf("H %s %.6f", s, m)) }
+	defer func() { t.Log(strings.Join(steps, "\n")) }()
+	for i := 0; i < 2; i++ {
+		p.step("create")
+		info, _ := p.Create(t.Context(), sandbox.Spec{})
+		p.step("exec")
+		_, _ = p.Exec(t.Context(), info.ID, sandbox.ExecRequest{Language: sandbox.Python, Code: "print(1)"})
+		p.step("done")
+		time.Sleep(200 * time.Millisecond)
+		r, _ := p.Exec(t.Context(), info.ID, sandbox.ExecRequest{Language: sandbox.Shell, Code: "cat /tmp/.trace"})
+		b, _ := p.boxes.Get(info.ID)
+		t.Logf("%s\n%s", b.Box.l.stderr.String(), r.Stdout)
+		_ = p.Destroy(t.Context(), info.ID)
+	}
+}

@@ -27,6 +27,12 @@ type Options struct {
 	// UID and GID are the host user the fork server and its sandboxes run
 	// as when Warden is root. Default 1000.
 	UID, GID uint32
+	// DoubleFork makes the fork server start each sandbox with fork(),
+	// unshare() and a second fork() (the first process in a new pid
+	// namespace is its init) instead of one clone(2) that creates the
+	// user and pid namespaces with the child. Slower; the interpreter's
+	// own fork path throughout.
+	DoubleFork bool
 	// Log receives operational messages.
 	Log *slog.Logger
 }

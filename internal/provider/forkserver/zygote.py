@@ -149,6 +149,8 @@ class Zygote(object):
         self.root = cfg["root"]  # mount point of a sandbox's new root
         self.agent = agent
         self.base_path = [p for p in sys.path if p != ""]
+        self.uid, self.gid = os.getuid(), os.getgid()
+        self.double_fork = bool(cfg.get("double_fork")) or not check_no_fork_hooks()
         # bwrap leaves the server's mounts private; should any be shared,
         # each child makes its copies private before it mounts anything.
         with open("/proc/self/mountinfo") as f:
@@ -184,12 +186,23 @@ class Zygote(object):
                 for fd in fds:
                     os.close(fd)
                 continue
-            pid = os.fork()
+            if self.double_fork:
+                pid = os.fork()
+            else:
+                # clone(2) itself, with a new user and pid namespace: the
+                # child is the namespace's init at once, one fork fewer
+                # than fork + unshare + fork. It skips the interpreter's
+                # after-fork hooks, which a single-threaded server holding
+                # no lock needs not (no module of it registers any: see
+                # check_no_fork_hooks).
+                pid = check(libc.syscall(self.sys["clone"], CLONE_NEWUSER | CLONE_NEWPID | signal.SIGCHLD, 0, 0, 0, 0), "clone")
             if pid == 0:
                 code = 120
                 try:
                     ctl.close()
                     code = self.child(req, fds)
+                except SystemExit as e:
+                    code = e.code if isinstance(e.code, int) else 1
                 except BaseException as e:
                     try:
                         os.write(2, ("warden fork server: %s\n" % (e,)).encode())
@@ -236,29 +249,29 @@ class Zygote(object):
             os.close(fd)
         del fds[2:2 + ncg]
         trace("c1-go")
-        uid, gid = os.getuid(), os.getgid()  # before: then they are the overflow ids
-        trace("unshare")
-        check(libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |
-                           CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP), "unshare")
+        uid, gid = self.uid, self.gid  # in the child, until mapped, the overflow ids
+        if self.double_fork:
+            trace("unshare")
+            check(libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |
+                               CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP), "unshare")
+            trace("unshared")
+            self.map_ids(uid, gid)
+            pid = os.fork()  # the first child in the new pid namespace is its init
+            if pid != 0:
+                return 0
+        else:
+            # Already in its own user and pid namespace (see serve); the
+            # cgroup namespace only now, with the cgroups joined.
+            self.map_ids(uid, gid)
+            check(libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP), "unshare")
         trace("unshared")
+        return self.init(req, fds)
+
+    def map_ids(self, uid, gid):
         write_file("/proc/self/setgroups", "deny")
         write_file("/proc/self/uid_map", "%d %d 1" % (uid, uid))
         write_file("/proc/self/gid_map", "%d %d 1" % (gid, gid))
         trace("mapped")
-        pid = os.fork()  # the first child in the new pid namespace is its init
-        if pid != 0:
-            return 0
-        code = 122
-        try:
-            code = self.init(req, fds)
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else 1
-        except BaseException as e:
-            try:
-                os.write(2, ("warden fork server: %s\n" % (e,)).encode())
-            except OSError:
-                pass
-        os._exit(code)
 
     # -- C2: pid 1
 
@@ -378,6 +391,13 @@ class Zygote(object):
         sys.argv[:] = ["-c", "agent"]
         trace("agent")
         return a["main"]()
+
+
+def check_no_fork_hooks():
+    """Whether a raw clone(2) is as good as os.fork() here: no module that
+    registers after-fork hooks (random, threading, logging, ...) is
+    loaded. The agent imports none of them at start."""
+    return not any(m in sys.modules for m in ("random", "threading", "logging", "concurrent.futures", "multiprocessing"))
 
 
 def read_all(fd):

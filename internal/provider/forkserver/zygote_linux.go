@@ -28,12 +28,14 @@ const rootMount = "/.warden/root"
 
 // zygoteConfig is what the fork server reads on its fd 4 when it starts.
 type zygoteConfig struct {
-	Seccomp  string           `json:"seccomp"` // hex
-	Syscalls map[string]int   `json:"syscalls"`
-	Root     string           `json:"root"`
-	Dirs     []string         `json:"dirs"`
-	Symlinks [][2]string      `json:"symlinks"`
-	Extra    map[string]int64 `json:"extra,omitempty"`
+	Seccomp  string         `json:"seccomp"` // hex
+	Syscalls map[string]int `json:"syscalls"`
+	Root     string         `json:"root"`
+	Dirs     []string       `json:"dirs"`
+	Symlinks [][2]string    `json:"symlinks"`
+	// DoubleFork: fork, unshare and fork again instead of one clone(2)
+	// with the new user and pid namespaces.
+	DoubleFork bool `json:"double_fork,omitempty"`
 }
 
 // zygote is one running fork server.
@@ -132,14 +134,15 @@ func (p *Provider) startZygote(ctx context.Context) (*zygote, error) {
 	cfg := zygoteConfig{
 		Seccomp: hex.EncodeToString(p.seccomp),
 		Syscalls: map[string]int{
-			"move_mount": unix.SYS_MOVE_MOUNT, "pivot_root": unix.SYS_PIVOT_ROOT, "capset": unix.SYS_CAPSET,
+			"clone": unix.SYS_CLONE, "move_mount": unix.SYS_MOVE_MOUNT, "pivot_root": unix.SYS_PIVOT_ROOT, "capset": unix.SYS_CAPSET,
 			"landlock_create_ruleset": unix.SYS_LANDLOCK_CREATE_RULESET,
 			"landlock_add_rule":       unix.SYS_LANDLOCK_ADD_RULE,
 			"landlock_restrict_self":  unix.SYS_LANDLOCK_RESTRICT_SELF,
 		},
-		Root:     rootMount,
-		Dirs:     p.layout.dirs,
-		Symlinks: p.layout.symlinks,
+		Root:       rootMount,
+		Dirs:       p.layout.dirs,
+		Symlinks:   p.layout.symlinks,
+		DoubleFork: p.opts.DoubleFork,
 	}
 	js, err := json.Marshal(cfg)
 	if err != nil {

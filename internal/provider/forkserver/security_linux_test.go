@@ -317,8 +317,8 @@ ls /sys/fs/cgroup; ls /sys/fs/cgroup/memory | grep -c procs; (echo 0 > /sys/fs/c
 	if err := p.Destroy(t.Context(), id); err != nil {
 		t.Fatal(err)
 	}
-	// A killed process may stay a zombie a moment, until the fork
-	// server's init reaps it; none may run.
+	// A killed process may stay a zombie a moment, until its parent (the
+	// fork server, for the sandbox's init) reaps it; none may run.
 	for _, pid := range members {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 		if err != nil {
@@ -328,6 +328,18 @@ ls /sys/fs/cgroup; ls /sys/fs/cgroup/memory | grep -c procs; (echo 0 > /sys/fs/c
 		if f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:])); l == ns && len(f) > 0 && f[0] != "Z" && f[0] != "X" {
 			t.Errorf("pid %d of the sandbox outlived Destroy (state %s)", pid, f[0])
 		}
+	}
+	// The server reaps the sandbox's init (its child) without waiting for
+	// its next request.
+	reaped := false
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", init)); os.IsNotExist(err) {
+			reaped = true
+			break
+		}
+	}
+	if !reaped {
+		t.Errorf("the sandbox's init %d is still there (a zombie nobody reaps)", init)
 	}
 	for _, ctl := range controllers {
 		if _, err := os.Stat(filepath.Join(p.opts.CgroupRoot, ctl, "warden-fork", string(id))); !os.IsNotExist(err) {

@@ -164,6 +164,10 @@ class Zygote(object):
     def serve(self, ctl):
         gc.collect()
         gc.freeze()  # what is alive now stays put: no copies from the collector
+        # Children are reaped as they end, also while no request comes: a
+        # sandbox's init is the server's child (clone) or grandchild
+        # (double fork, reaped by bwrap's init).
+        signal.signal(signal.SIGCHLD, lambda *a: self.reap())
         ctl.send(b"ready")
         while True:
             self.reap()
@@ -186,16 +190,16 @@ class Zygote(object):
                 for fd in fds:
                     os.close(fd)
                 continue
-            if self.double_fork:
-                pid = os.fork()
-            else:
-                # clone(2) itself, with a new user and pid namespace: the
-                # child is the namespace's init at once, one fork fewer
-                # than fork + unshare + fork. It skips the interpreter's
-                # after-fork hooks, which a single-threaded server holding
-                # no lock needs not (no module of it registers any: see
-                # check_no_fork_hooks).
-                pid = check(libc.syscall(self.sys["clone"], CLONE_NEWUSER | CLONE_NEWPID | signal.SIGCHLD, 0, 0, 0, 0), "clone")
+            try:
+                pid = self.fork()
+            except OSError as e:
+                # Out of processes or memory: this sandbox fails (the host
+                # sees its socket close), the server goes on.
+                try:
+                    os.write(fds[1] if len(fds) > 1 else 2, ("warden fork server: %s\n" % (e,)).encode())
+                except OSError:
+                    pass
+                pid = -1
             if pid == 0:
                 code = 120
                 try:
@@ -212,6 +216,16 @@ class Zygote(object):
                     os._exit(code)
             for fd in fds:
                 os.close(fd)
+
+    def fork(self):
+        if self.double_fork:
+            return os.fork()
+        # clone(2) itself, with a new user and pid namespace: the child is
+        # the namespace's init at once, one fork fewer than fork + unshare
+        # + fork. It skips the interpreter's after-fork hooks, which a
+        # single-threaded server holding no lock needs not (no module of it
+        # registers any: see check_no_fork_hooks).
+        return check(libc.syscall(self.sys["clone"], CLONE_NEWUSER | CLONE_NEWPID | signal.SIGCHLD, 0, 0, 0, 0), "clone")
 
     def reap(self):
         while True:

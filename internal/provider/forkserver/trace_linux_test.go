@@ -12,7 +12,9 @@ import (
 	"github.com/warden-sandbox/warden/internal/testutil"
 )
 
-func TestSmoke(t *testing.T) {
+// TestTrace starts a few sandboxes with tracing on and logs when each step
+// of a start happened, on the host and in the child (CLOCK_MONOTONIC).
+func TestTrace(t *testing.T) {
 	testutil.RequireBwrap(t)
 	p, err := New(t.Context(), Options{WorkspaceRoot: testutil.SharedDir(t), ForceRlimits: os.Getenv("FS_RL") == "1"})
 	if err != nil {

@@ -30,8 +30,10 @@ func selfCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func TestCPUDebug(t *testing.T) {
-	if os.Getenv("FS_CPU") == "" {
+// TestCPUProbe prints, per start, the CPU time of the host, the server
+// and the sandbox's processes (WARDEN_FORK_PROBE=1; it asserts nothing).
+func TestCPUProbe(t *testing.T) {
+	if os.Getenv("WARDEN_FORK_PROBE") == "" {
 		t.Skip()
 	}
 	testutil.RequireBwrap(t)
@@ -75,8 +77,10 @@ func TestCPUDebug(t *testing.T) {
 
 func ms2(d time.Duration) float64 { return float64(d) / 1e6 }
 
-func TestFaultsDebug(t *testing.T) {
-	if os.Getenv("FS_CPU") == "" {
+// TestFaultsProbe prints the server's size and, per sandbox, each
+// process's minor faults and CPU time (WARDEN_FORK_PROBE=1).
+func TestFaultsProbe(t *testing.T) {
+	if os.Getenv("WARDEN_FORK_PROBE") == "" {
 		t.Skip()
 	}
 	p, err := New(t.Context(), Options{WorkspaceRoot: testutil.SharedDir(t)})
@@ -120,25 +124,10 @@ func faults(pid int) string {
 	return "minflt " + f[7]
 }
 
-func TestModsDebug(t *testing.T) {
-	if os.Getenv("FS_CPU") == "" {
-		t.Skip()
-	}
-	p, err := New(t.Context(), Options{WorkspaceRoot: testutil.SharedDir(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close(t.Context())
-	info, _ := p.Create(t.Context(), sandbox.Spec{})
-	r, _ := p.Exec(t.Context(), info.ID, sandbox.ExecRequest{Language: sandbox.Python, Code: "print(1)"})
-	r, _ = p.Exec(t.Context(), info.ID, sandbox.ExecRequest{Language: sandbox.Python, Code: "import sys, time; t=time.process_time(); print(' '.join(sorted(sys.modules)))"})
-	t.Log(string(r.Stdout))
-	r, _ = p.Exec(t.Context(), info.ID, sandbox.ExecRequest{Language: sandbox.Python, Code: "import time; time.process_time()*1000"})
-	t.Log(*r.ReturnValue)
-}
-
-func TestBwrapFaultsDebug(t *testing.T) {
-	if os.Getenv("FS_CPU") == "" {
+// TestBwrapFaultsProbe prints the same for the bubblewrap provider's
+// processes (WARDEN_FORK_PROBE=1).
+func TestBwrapFaultsProbe(t *testing.T) {
+	if os.Getenv("WARDEN_FORK_PROBE") == "" {
 		t.Skip()
 	}
 	p, err := bwrap.New(t.Context(), bwrap.Options{WorkspaceRoot: testutil.SharedDir(t)})
@@ -157,32 +146,6 @@ func TestBwrapFaultsDebug(t *testing.T) {
 			out = append(out, fmt.Sprintf("pid %d %s %s cpu %.1fms", pid, strings.TrimSpace(string(comm)), faults(pid), ms2(schedNS(pid))))
 		}
 		t.Log(strings.Join(out, "; "))
-		_ = p.Destroy(t.Context(), info.ID)
-	}
-}
-
-func TestAgentTraceDebug(t *testing.T) {
-	if os.Getenv("FS_CPU") == "" {
-		t.Skip()
-	}
-	p, err := New(t.Context(), Options{WorkspaceRoot: testutil.SharedDir(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close(t.Context())
-	var steps []string
-	p.trace = func(s string, m float64) { steps = append(steps, fmt.Sprintf("H %s %.6f", s, m)) }
-	defer func() { t.Log(strings.Join(steps, "\n")) }()
-	for i := 0; i < 2; i++ {
-		p.step("create")
-		info, _ := p.Create(t.Context(), sandbox.Spec{})
-		p.step("exec")
-		_, _ = p.Exec(t.Context(), info.ID, sandbox.ExecRequest{Language: sandbox.Python, Code: "print(1)"})
-		p.step("done")
-		time.Sleep(200 * time.Millisecond)
-		r, _ := p.Exec(t.Context(), info.ID, sandbox.ExecRequest{Language: sandbox.Shell, Code: "cat /tmp/.trace"})
-		b, _ := p.boxes.Get(info.ID)
-		t.Logf("%s\n%s", b.Box.l.stderr.String(), r.Stdout)
 		_ = p.Destroy(t.Context(), info.ID)
 	}
 }

@@ -394,3 +394,34 @@ func TestServerRestarts(t *testing.T) {
 		t.Fatal("the fork server was not replaced")
 	}
 }
+
+// TestAgentIsInit: the agent is its pid namespace's init, so the code
+// cannot kill it (the kernel drops signals from inside that init has no
+// handler for, SIGKILL included); kill(-1) from the code kills every
+// other process of the sandbox, and the session goes on.
+func TestAgentIsInit(t *testing.T) {
+	t.Parallel()
+	p := newProvider(t)
+	id := newBox(t, p, sandbox.Spec{}).ID
+	run(t, p, id, sandbox.Python, "x = 42")
+	r := run(t, p, id, sandbox.Python, "import os, signal\nos.kill(1, signal.SIGKILL)\nos.kill(1, signal.SIGTERM)\nprint(open('/proc/1/comm').read().strip(), os.getppid())")
+	if string(r.Stdout) != "python3 1\n" {
+		t.Errorf("signalling the agent: %q %q", r.Stdout, r.Stderr)
+	}
+	if r := run(t, p, id, sandbox.Python, "x"); r.ReturnValue == nil || *r.ReturnValue != "42" {
+		t.Errorf("the session after signalling the agent: %+v", r)
+	}
+	run(t, p, id, sandbox.Shell, "kill -9 -1; echo done")
+	if r := run(t, p, id, sandbox.Shell, "echo alive"); string(r.Stdout) != "alive\n" {
+		t.Errorf("after kill -9 -1: %q %q", r.Stdout, r.Stderr)
+	}
+	// The worker and its snapshot are gone with the rest: the agent
+	// starts a new interpreter and says so.
+	r = run(t, p, id, sandbox.Python, "'x' in globals()")
+	if r.ReturnValue == nil || *r.ReturnValue != "False" || len(r.Notes) == 0 || !strings.Contains(r.Notes[0], "restarted") {
+		t.Errorf("Python after kill -9 -1: %+v", r)
+	}
+	if r := run(t, p, id, sandbox.Python, "1 + 1"); r.ReturnValue == nil || *r.ReturnValue != "2" || len(r.Notes) != 0 {
+		t.Errorf("Python after the restart: %+v", r)
+	}
+}

@@ -21,6 +21,8 @@ const (
 	ForkFirstExec    = "forkserver_first_exec"
 	ForkDestroy      = "forkserver_destroy"
 	ForkLifecycleCPU = "forkserver_lifecycle_cpu"
+	// Idle memory ([MemStats]): fork server sandboxes after one execution.
+	ForkIdlePSS = "forkserver_idle_pss"
 )
 
 func describeForkServer(name string) (string, bool) {
@@ -35,6 +37,8 @@ func describeForkServer(name string) (string, bool) {
 		return "of which Destroy", true
 	case ForkLifecycleCPU:
 		return "its CPU time (the sandbox's processes and Warden's; not the server's fork)", true
+	case ForkIdlePSS:
+		return "an idle fork server sandbox after `x = 1` (PSS of its processes; the server itself not counted)", true
 	}
 	return "", false
 }
@@ -71,6 +75,25 @@ func forkServerCase(fs, bw sandbox.Provider) caseRunner {
 		} else {
 			ops = append(ops, floor.bwrapOp(), floor.pythonOp())
 		}
-		return measure(ctx, e, CaseForkServer, ops, n, warmup, 1, lifecycleTimeout)
+		stats, err := measure(ctx, e, CaseForkServer, ops, n, warmup, 1, lifecycleTimeout)
+		if err != nil {
+			return stats, err
+		}
+		// Idle memory: a handful of sandboxes of each provider side by side.
+		k := min(n, memSandboxes)
+		for _, m := range []memProbe{
+			{name: ForkIdlePSS, kase: CaseForkServer, p: fs, spec: spec, root: providerRoot(fs)},
+			{name: BwrapIdlePSS, kase: CaseForkServer, p: bw, spec: spec, root: providerRoot(bw)},
+		} {
+			if m.root == nil {
+				continue
+			}
+			ms, err := m.measure(ctx, k)
+			if err != nil {
+				return stats, fmt.Errorf("%s: %w", m.name, err)
+			}
+			e.addMem(ms)
+		}
+		return stats, nil
 	}
 }

@@ -44,5 +44,14 @@ func TestRunForkServer(t *testing.T) {
 	if want := len(forkServerPairings()) + 3; len(rep.Comparisons) != want {
 		t.Errorf("Run gave %d comparisons, want %d", len(rep.Comparisons), want)
 	}
+	mem := map[string]MemStats{}
+	for _, m := range rep.Memory {
+		mem[m.Name] = m
+	}
+	for _, name := range []string{ForkIdlePSS, BwrapIdlePSS} {
+		if m := mem[name]; m.N != n || m.Min <= 0 {
+			t.Errorf("%s: %+v", name, m)
+		}
+	}
 	t.Logf("\n%s", rep.Markdown())
 }

@@ -328,15 +328,18 @@ const oomDir = "/sys/fs/cgroup/memory"
 
 // openTree clones the mount tree at path, detached, for the child to
 // attach in its own mount namespace; read-only if ro, never setuid or
-// device files.
-func openTree(path string, ro bool) (int, error) {
+// device files, and nothing executable if noexec.
+func openTree(path string, ro, noexec bool) (int, error) {
 	fd, err := unix.OpenTree(unix.AT_FDCWD, path, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
 	if err != nil {
 		return -1, fmt.Errorf("open_tree %s: %w", path, err)
 	}
 	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
 	if ro {
-		attr.Attr_set |= unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOEXEC
+		attr.Attr_set |= unix.MOUNT_ATTR_RDONLY
+	}
+	if noexec {
+		attr.Attr_set |= unix.MOUNT_ATTR_NOEXEC
 	}
 	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
 		unix.Close(fd)
@@ -435,7 +438,9 @@ func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 		}
 	}
 	for i, src := range srcs {
-		tfd, err := openTree(src, ros[i])
+		// Only the cgroup directory (the last, if any) is never executable:
+		// mounts are as the bubblewrap provider binds them.
+		tfd, err := openTree(src, ros[i], l.cg != nil && i == len(srcs)-1)
 		if err != nil {
 			f.Close()
 			errR.Close()

@@ -377,14 +377,30 @@ func childrenOf(pid, depth int) []int {
 	return out
 }
 
-// TestServerRestarts: a fork server that dies is replaced at the next
-// start; sandboxes created afterwards work.
+// TestServerRestarts: the sandboxes of a fork server that dies die with
+// it, and the server is replaced at the next start; sandboxes created
+// afterwards work.
 func TestServerRestarts(t *testing.T) {
 	t.Parallel()
 	p := newProvider(t)
+	before := newBox(t, p, sandbox.Spec{})
+	init, err := p.HostPID(before.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	old := p.z
 	_ = unix.Kill(-old.cmd.Process.Pid, unix.SIGKILL)
 	<-old.done
+	// Its sandboxes die with it: they are in its pid namespace.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", init))
+		if err != nil || strings.Contains(string(b[strings.LastIndexByte(string(b), ')'):]), ") Z") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the sandbox's init %d outlived its server", init)
+		}
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	info := newBox(t, p, sandbox.Spec{})
 	if r := run(t, p, info.ID, sandbox.Python, "1 + 1"); r.ReturnValue == nil || *r.ReturnValue != "2" {

@@ -87,6 +87,13 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	if err := safedir.EnsureRoot(opts.WorkspaceRoot); err != nil {
 		return nil, fmt.Errorf("forkserver: %w: %w", err, sandbox.ErrInvalid)
 	}
+	// What dead Warden processes left: their sandboxes' cgroups and
+	// workspaces.
+	if n, err := p.RemoveOrphans(ctx); err != nil {
+		p.log.Warn("removing what dead Warden processes left of their fork server sandboxes", "err", err)
+	} else if n > 0 {
+		p.log.Info("removed orphaned fork server sandboxes", "count", n)
+	}
 	z, err := p.startZygote(ctx)
 	if err != nil {
 		return nil, err
@@ -187,7 +194,7 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 	}()
 	ws := spec.WorkspaceDir
 	if ws == "" {
-		ws = filepath.Join(p.opts.WorkspaceRoot, "ws-"+string(id))
+		ws = filepath.Join(p.opts.WorkspaceRoot, wsPrefix+tagged(string(id)))
 		if err := os.Mkdir(ws, 0o700); err != nil {
 			return sandbox.Info{}, fmt.Errorf("creating workspace: %w", err)
 		}
@@ -203,7 +210,7 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 	b.Info.Workspace = ws
 	var cg *cgroup
 	if p.cgroups {
-		if cg, err = newCgroup(p.opts.CgroupRoot, string(id), spec); err != nil {
+		if cg, err = newCgroup(p.opts.CgroupRoot, tagged(string(id)), spec); err != nil {
 			return sandbox.Info{}, err
 		}
 		undo = append(undo, func() {
@@ -289,6 +296,9 @@ func (p *Provider) Close(ctx context.Context) error {
 	p.zmu.Unlock()
 	if z != nil {
 		z.stop()
+	}
+	if _, serr := p.RemoveOrphans(ctx); serr != nil {
+		p.log.Warn("removing orphaned fork server sandboxes", "err", serr)
 	}
 	return err
 }

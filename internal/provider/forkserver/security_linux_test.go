@@ -285,7 +285,7 @@ ls /sys/fs/cgroup; ls /sys/fs/cgroup/memory | grep -c procs; (echo 0 > /sys/fs/c
 				continue
 			}
 			for _, c := range strings.Split(f[1], ",") {
-				in[c] = f[2] == "/warden-fork/"+string(id)
+				in[c] = f[2] == "/warden-fork/"+tagged(string(id))
 			}
 		}
 		for _, ctl := range controllers {
@@ -342,7 +342,7 @@ ls /sys/fs/cgroup; ls /sys/fs/cgroup/memory | grep -c procs; (echo 0 > /sys/fs/c
 		t.Errorf("the sandbox's init %d is still there (a zombie nobody reaps)", init)
 	}
 	for _, ctl := range controllers {
-		if _, err := os.Stat(filepath.Join(p.opts.CgroupRoot, ctl, "warden-fork", string(id))); !os.IsNotExist(err) {
+		if _, err := os.Stat(filepath.Join(p.opts.CgroupRoot, ctl, "warden-fork", tagged(string(id)))); !os.IsNotExist(err) {
 			t.Errorf("%s cgroup left behind: %v", ctl, err)
 		}
 	}

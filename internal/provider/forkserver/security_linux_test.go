@@ -65,6 +65,7 @@ func TestIsolation(t *testing.T) {
 		{"no capabilities", "grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status | cut -f2 | sort -u", "0000000000000000\n"},
 		{"no_new_privs and seccomp", "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status", "NoNewPrivs:\t1\nSeccomp:\t2\n"},
 		{"no network", "cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '", "lo\n"},
+		{"loopback up", "python3 -c \"import socket\ns = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(1)\nc = socket.create_connection(s.getsockname()); a, _ = s.accept(); c.sendall(b'ok'); print(a.recv(2).decode())\"", "ok\n"},
 		{"hostname", "hostname 2>/dev/null || cat /proc/sys/kernel/hostname", "sandbox\n"},
 		{"read-only system", "touch /usr/x 2>&1 | grep -c 'Read-only'", "1\n"},
 		{"read-only root", "touch /x 2>&1 | grep -c 'Read-only'; mkdir /y 2>&1 | grep -c 'Read-only'", "1\n1\n"},

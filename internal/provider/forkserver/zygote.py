@@ -41,6 +41,7 @@
 import _signal as signal
 import _socket
 import ctypes
+import fcntl
 import gc
 import os
 import resource
@@ -296,6 +297,7 @@ class Zygote(object):
         os.setsid()
         name = req.get("hostname", "sandbox").encode()
         check(libc.sethostname(name, len(name)), "sethostname")
+        loopback_up()
         if self.shared:  # nothing we mount may propagate back to the server
             mount(None, "/", None, MS_REC | MS_PRIVATE)
         r = self.root
@@ -412,6 +414,25 @@ def check_no_fork_hooks():
     registers after-fork hooks (random, threading, logging, ...) is
     loaded. The agent imports none of them at start."""
     return not any(m in sys.modules for m in ("random", "threading", "logging", "concurrent.futures", "multiprocessing"))
+
+
+SIOCGIFFLAGS = 0x8913
+SIOCSIFFLAGS = 0x8914
+IFF_UP = 0x1
+
+
+def loopback_up():
+    """Bring up lo in the new network namespace, as bwrap does: code that
+    serves and connects on 127.0.0.1 inside the sandbox works."""
+    s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    try:
+        ifr = bytearray(struct.pack("16sH14x", b"lo", 0))
+        fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, ifr)
+        flags = struct.unpack_from("H", ifr, 16)[0] | IFF_UP
+        struct.pack_into("H", ifr, 16, flags)
+        fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, ifr)
+    finally:
+        s.close()
 
 
 def read_all(fd):

@@ -310,6 +310,12 @@ class Zygote(object):
         for d in ("/proc", "/dev", "/tmp"):
             os.makedirs(r + d, exist_ok=True)
         mount("proc", r + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        # Read-only where bwrap makes them so: the kernel's knobs.
+        for sub in ("sys", "sysrq-trigger", "irq", "bus"):
+            d = r + "/proc/" + sub
+            if os.path.exists(d):
+                mount(d, d, None, MS_BIND | MS_REC)
+                mount(None, d, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
         mount("/dev", r + "/dev", None, MS_BIND | MS_REC)  # read-only in the zygote
         tmp = "size=%d" % int(req["tmp_size"])
         mount("tmpfs", r + "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, tmp + ",mode=1777")

@@ -70,6 +70,7 @@ func TestIsolation(t *testing.T) {
 		{"read-only system", "touch /usr/x 2>&1 | grep -c 'Read-only'", "1\n"},
 		{"read-only root", "touch /x 2>&1 | grep -c 'Read-only'; mkdir /y 2>&1 | grep -c 'Read-only'", "1\n1\n"},
 		{"read-only dev", "touch /dev/x 2>&1 | grep -c 'Read-only'", "1\n"},
+		{"no nested user namespaces", "cat /proc/sys/user/max_user_namespaces", "0\n"},
 		// Those of them the kernel has (sysrq-trigger needs CONFIG_MAGIC_SYSRQ).
 		{"read-only proc knobs", "for d in /proc/sys /proc/sysrq-trigger /proc/irq /proc/bus; do [ -e $d ] || continue; awk -v d=$d '$5 == d {print substr($6, 1, 2)}' /proc/self/mountinfo | grep -c ro | grep -q 1 || echo $d writable; done; echo checked", "checked\n"},
 		{"private tmp", "echo hi > /tmp/t && cat /tmp/t", "hi\n"},

@@ -298,6 +298,11 @@ class Zygote(object):
         name = req.get("hostname", "sandbox").encode()
         check(libc.sethostname(name, len(name)), "sethostname")
         loopback_up()
+        # No user namespace below this one, whatever the seccomp filter
+        # lets through (bwrap's --disable-userns does the same): the limit
+        # is the sandbox's user namespace's own, set while this process
+        # still has CAP_SYS_RESOURCE in it.
+        write_file("/proc/sys/user/max_user_namespaces", "0")
         if self.shared:  # nothing we mount may propagate back to the server
             mount(None, "/", None, MS_REC | MS_PRIVATE)
         r = self.root

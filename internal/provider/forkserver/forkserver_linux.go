@@ -32,8 +32,9 @@ type Provider struct {
 	seccomp  []byte
 	layout   layout
 	uid, gid uint32
-	cgroups  bool // cgroup v1 limits; else rlimits
-	landlock int  // Landlock ABI, 0 for none
+	cgroups  bool   // cgroup v1 limits; else rlimits
+	slirp    string // slirp4netns, "" when missing
+	landlock int    // Landlock ABI, 0 for none
 
 	// trace, if set (by tests and benchmarks), is told when each step of a
 	// start happens, on CLOCK_MONOTONIC, and the children trace theirs on
@@ -84,6 +85,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 		p.cgroups = !opts.ForceRlimits && cgroupV1(opts.CgroupRoot)
 	}
 	p.landlock = landlockABI()
+	p.slirp, _ = exec.LookPath("slirp4netns")
 	if err := safedir.EnsureRoot(opts.WorkspaceRoot); err != nil {
 		return nil, fmt.Errorf("forkserver: %w: %w", err, sandbox.ErrInvalid)
 	}
@@ -108,11 +110,12 @@ func (p *Provider) Name() string { return "forkserver" }
 // Capabilities implements sandbox.Provider.
 func (p *Provider) Capabilities() sandbox.Capabilities {
 	return sandbox.Capabilities{
-		Isolation:   sandbox.IsolationNamespace,
-		MemoryLimit: true,
-		CPULimit:    p.cgroups,
-		PidsLimit:   p.cgroups || p.uid != 0,
-		Mounts:      true,
+		Isolation:     sandbox.IsolationNamespace,
+		NetworkToggle: p.networkErr() == nil,
+		MemoryLimit:   true,
+		CPULimit:      p.cgroups,
+		PidsLimit:     p.cgroups || p.uid != 0,
+		Mounts:        true,
 	}
 }
 
@@ -167,7 +170,9 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 		return sandbox.Info{}, err
 	}
 	if spec.Network {
-		return sandbox.Info{}, fmt.Errorf("the fork server provider has no networking yet: %w", sandbox.ErrUnsupported)
+		if err := p.networkErr(); err != nil {
+			return sandbox.Info{}, err
+		}
 	}
 	if spec.WorkspaceDir != "" {
 		if st, err := os.Stat(spec.WorkspaceDir); err != nil || !st.IsDir() {
@@ -318,6 +323,7 @@ type launcher struct {
 	file  *os.File
 	// stderr is the running tree's stderr (its last 16 KiB).
 	stderr *agent.TailBuffer
+	net    *slirp // the running tree's slirp4netns, nil without networking
 }
 
 // childRequest is what the fork server's child is told (see zygote.py).
@@ -331,6 +337,11 @@ type childRequest struct {
 	Landlock  *llConfig   `json:"landlock,omitempty"`
 	Rlimits   [][2]uint64 `json:"rlimits,omitempty"`
 	Trace     bool        `json:"trace,omitempty"`
+	// With networking: wait for a byte before the agent runs, and these
+	// /etc/hosts and /etc/resolv.conf.
+	Network bool    `json:"network,omitempty"`
+	Hosts   *string `json:"hosts,omitempty"`
+	Resolv  *string `json:"resolv,omitempty"`
 }
 
 // oomDir is where the agent finds its memory cgroup's OOM counter.
@@ -386,6 +397,10 @@ func (l *launcher) request() (childRequest, []string, []bool) {
 	}
 	if l.p.landlock > 0 {
 		req.Landlock = landlockConfig(l.p.landlock, rules)
+	}
+	if s.Network {
+		hosts, resolv := localHostsNet, resolvNet
+		req.Network, req.Hosts, req.Resolv = true, &hosts, &resolv
 	}
 	if l.cg == nil {
 		req.Rlimits = [][2]uint64{{syscall.RLIMIT_DATA, uint64(s.MemoryLimit)}, {unix.RLIMIT_NPROC, uint64(s.PidsLimit)}}
@@ -513,9 +528,21 @@ func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 		return fail(fmt.Errorf("pidfd_open: %w", err))
 	}
 	l.p.step("cred2")
+	var net *slirp
+	if l.spec.Network {
+		if net, err = l.p.startSlirp(pid2, pidfd, l.cg); err == nil {
+			_, err = f.Write([]byte{'n'})
+		}
+		if err != nil {
+			net.stop()
+			_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+			unix.Close(pidfd)
+			return fail(diag(fmt.Errorf("connecting the sandbox's network: %w", err)))
+		}
+	}
 	_ = f.SetReadDeadline(time.Time{})
 	l.mu.Lock()
-	l.pid, l.pidfd, l.z, l.file, l.stderr = pid2, pidfd, held, f, stderr
+	l.pid, l.pidfd, l.z, l.file, l.stderr, l.net = pid2, pidfd, held, f, stderr, net
 	l.mu.Unlock()
 	return &proc{f: f, l: l, stderr: stderr}, nil
 }
@@ -584,9 +611,10 @@ func (l *launcher) Reset(ctx context.Context) error {
 // with it, waits for it to be gone, and empties the cgroup.
 func (l *launcher) kill() {
 	l.mu.Lock()
-	pidfd, z, f := l.pidfd, l.z, l.file
-	l.pid, l.pidfd, l.z, l.file = 0, 0, nil, nil
+	pidfd, z, f, net := l.pidfd, l.z, l.file, l.net
+	l.pid, l.pidfd, l.z, l.file, l.net = 0, 0, nil, nil, nil
 	l.mu.Unlock()
+	defer net.stop()
 	if pidfd > 0 {
 		_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
 		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}

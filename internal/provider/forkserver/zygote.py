@@ -293,11 +293,14 @@ class Zygote(object):
     def init(self, req, fds):
         sock = fds[0]
         trace("c2")
-        os.write(sock, b"2")
-        os.setsid()
         name = req.get("hostname", "sandbox").encode()
         check(libc.sethostname(name, len(name)), "sethostname")
+        # Before the host learns our pid: with networking, slirp4netns
+        # configures tap0 then, and both at once made bwrap's loopback
+        # set-up fail now and then.
         loopback_up()
+        os.write(sock, b"2")
+        os.setsid()
         # No user namespace below this one, whatever the seccomp filter
         # lets through (bwrap's --disable-userns does the same): the limit
         # is the sandbox's user namespace's own, set while this process
@@ -333,6 +336,18 @@ class Zygote(object):
                                MOVE_MOUNT_F_EMPTY_PATH), "attaching %s" % target)
         for fd in trees:
             os.close(fd)
+        # With networking, the sandbox's own /etc/hosts and resolv.conf,
+        # over the server's (files of the new root, bound, then unlinked).
+        for path, data in ((r + "/etc/hosts", req.get("hosts")), (r + "/etc/resolv.conf", req.get("resolv"))):
+            if data is None or not os.path.exists(path):
+                continue
+            src = r + "/.warden-" + os.path.basename(path)
+            fd = os.open(src, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            os.write(fd, data.encode())
+            os.close(fd)
+            mount(src, path, None, MS_BIND)
+            mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+            os.unlink(src)
         # The root itself: read-only from now on.
         mount(None, r, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
         trace("mounted")
@@ -348,6 +363,10 @@ class Zygote(object):
         trace("pivoted")
         self.confine(req)
         trace("confined")
+        if req.get("network"):
+            # No code before slirp4netns has connected the namespace.
+            if os.read(sock, 1) != b"n":
+                return 124
         # The agent is this process, the pid namespace's init: a fork less
         # on the way to the first result, the reaper of every orphan, and
         # out of reach of the code's signals (the kernel ignores, for an

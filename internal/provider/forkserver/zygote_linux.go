@@ -148,15 +148,16 @@ func (p *Provider) startZygote(ctx context.Context) (*zygote, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The configuration, the agent's source, /etc/hosts and the server's
-	// own source, each through a pipe (fds 4 to 7).
+	// The configuration, the agent's source, /etc/hosts, the server's
+	// own source and an empty /etc/resolv.conf (a mount point for
+	// sandboxes with networking), each through a pipe (fds 4 to 8).
 	var pipes []*os.File
 	defer func() {
 		for _, f := range pipes {
 			f.Close()
 		}
 	}()
-	for _, data := range []string{string(js), agent.Source, localHosts, zygoteSource} {
+	for _, data := range []string{string(js), agent.Source, localHosts, zygoteSource, ""} {
 		r, w, err := os.Pipe()
 		if err != nil {
 			return nil, err
@@ -174,8 +175,13 @@ func (p *Provider) startZygote(ctx context.Context) (*zygote, error) {
 	}
 	args = append(args, p.layout.bwrapArgs...)
 	args = append(args, "--proc", "/proc", "--dev", "/dev", "--dir", "/dev/shm", "--remount-ro", "/dev")
-	if p.opts.RootFS == "" || regularFile(filepath.Join(p.opts.RootFS, "etc/hosts")) {
-		args = append(args, "--ro-bind-data", "6", "/etc/hosts")
+	if p.opts.RootFS == "" {
+		// Files of the server's root (a tmpfs, read-only once set up), not
+		// bind mounts: a sandbox with networking mounts its own over them,
+		// and the kernel refuses a mount over a file bwrap's
+		// --ro-bind-data has already unlinked. With an image, its own
+		// /etc/hosts and /etc/resolv.conf are there.
+		args = append(args, "--file", "6", "/etc/hosts", "--file", "8", "/etc/resolv.conf")
 	}
 	args = append(args, "--dir", rootMount, "--remount-ro", "/", "--chdir", "/")
 	for _, kv := range agent.BaseEnv(sandbox.DefaultWorkspacePath) {

@@ -445,3 +445,23 @@ func TestAgentIsInit(t *testing.T) {
 		t.Errorf("Python after the restart: %+v", r)
 	}
 }
+
+// TestRlimits: without cgroups (ForceRlimits), memory is bounded per
+// process by RLIMIT_DATA, as in the bubblewrap provider's rlimit mode.
+func TestRlimits(t *testing.T) {
+	t.Parallel()
+	testutil.RequireBwrap(t)
+	p, err := New(t.Context(), Options{WorkspaceRoot: testutil.SharedDir(t), ForceRlimits: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close(context.Background()) })
+	if p.cgroups {
+		t.Fatal("ForceRlimits left cgroups on")
+	}
+	id := newBox(t, p, sandbox.Spec{MemoryLimit: 256 << 20}).ID
+	r := run(t, p, id, sandbox.Python, "try:\n    b = bytearray(600 << 20)\n    print('allocated')\nexcept MemoryError:\n    print('limited')\nimport resource\nprint(resource.getrlimit(resource.RLIMIT_DATA)[0] >> 20)")
+	if string(r.Stdout) != "limited\n256\n" {
+		t.Errorf("allocating past RLIMIT_DATA: %q %q", r.Stdout, r.Stderr)
+	}
+}

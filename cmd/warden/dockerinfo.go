@@ -49,21 +49,40 @@ func (d *dockerState) get(ctx context.Context) api.DockerInfo {
 	return d.info
 }
 
-// dockerInfo asks the daemon behind c for the Agent Platform's
-// /sandbox/docker-info answer. A daemon that answers is "connected",
-// whatever mode the service runs in; one that does not is reported in the
-// words of the mode: "mock_mode" when the service runs unisolated code,
-// "no_manager" when sandboxes are disabled, "unavailable" otherwise.
+// dockerAPIStatus says a daemon's status in the words of
+// /sandbox/docker-info (the Agent Platform's): a daemon that is
+// docker.StatusAvailable is "connected", whatever mode the service runs
+// in; one that does not answer is reported in the words of the mode:
+// "mock_mode" when the service runs unisolated code, "no_manager" when
+// sandboxes are disabled, "unavailable" otherwise.
+func dockerAPIStatus(s docker.Status, mode session.Mode) string {
+	switch s {
+	case docker.StatusAvailable:
+		return api.DockerConnected
+	case docker.StatusError:
+		return api.DockerError
+	}
+	switch mode {
+	case session.ModeMock:
+		return api.DockerMockMode
+	case session.ModeDisabled:
+		return api.DockerNoManager
+	}
+	return api.DockerUnavailable
+}
+
+// dockerInfo asks the daemon behind c for the /sandbox/docker-info
+// answer (see dockerAPIStatus).
 func dockerInfo(ctx context.Context, c *mobyclient.Client, mode session.Mode, timeout time.Duration, why string) api.DockerInfo {
 	down := func(msg string) api.DockerInfo {
-		info := api.DockerInfo{Status: api.DockerUnavailable, Message: "Docker daemon is not available: " + msg}
+		info := api.DockerInfo{Status: dockerAPIStatus(docker.StatusUnavailable, mode)}
 		switch mode {
 		case session.ModeMock:
-			info.Status = api.DockerMockMode
 			info.Message = "Running in mock mode - Docker not available: " + msg
 		case session.ModeDisabled:
-			info.Status = api.DockerNoManager
 			info.Message = "No sandbox manager available; Docker daemon is not available: " + msg
+		default:
+			info.Message = "Docker daemon is not available: " + msg
 		}
 		if c != nil {
 			info.Host = c.DaemonHost()
@@ -81,13 +100,13 @@ func dockerInfo(ctx context.Context, c *mobyclient.Client, mode session.Mode, ti
 	}
 	res, err := c.Info(ctx, mobyclient.InfoOptions{})
 	if err != nil {
-		return api.DockerInfo{Status: api.DockerError, Host: c.DaemonHost(),
+		return api.DockerInfo{Status: dockerAPIStatus(docker.StatusError, mode), Host: c.DaemonHost(),
 			Message: "Docker daemon answers, but its information could not be read: " + err.Error()}
 	}
 	in := res.Info
 	return api.DockerInfo{
 		Available:         true,
-		Status:            api.DockerConnected,
+		Status:            dockerAPIStatus(docker.StatusAvailable, mode),
 		Version:           in.ServerVersion,
 		APIVersion:        ping.APIVersion,
 		Message:           "Docker daemon is running",
@@ -115,11 +134,7 @@ func newDockerState(sel provider.Selection, cfg config.Config) (*dockerState, fu
 		d.why = "not probed: SANDBOX__DOCKER_AUTO_DETECT is false"
 		return d, func() {}
 	}
-	opts := []mobyclient.Opt{mobyclient.FromEnv}
-	if cfg.Sandbox.DockerHost != "" {
-		opts = append(opts, mobyclient.WithHost(cfg.Sandbox.DockerHost))
-	}
-	c, err := mobyclient.New(opts...)
+	c, err := docker.NewClient(cfg.Sandbox.DockerHost)
 	if err != nil {
 		d.why = "bad Docker host setting: " + err.Error()
 		return d, func() {}

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/moby/moby/client"
-
 	"github.com/warden-sandbox/warden/internal/config"
 	"github.com/warden-sandbox/warden/internal/provider"
 	"github.com/warden-sandbox/warden/internal/provider/docker"
@@ -31,7 +29,7 @@ type doctorReport struct {
 	Available []string `json:"available"`
 	// Policy says which checks run before executions.
 	Policy string        `json:"policy,omitempty"`
-	Docker *docker.Probe `json:"docker,omitempty"`
+	Docker *dockerReport `json:"docker,omitempty"`
 	// Image is SANDBOX__IMAGE and whether Docker has it.
 	Image        string `json:"image"`
 	ImagePresent bool   `json:"image_present"`
@@ -60,7 +58,7 @@ func cmdDoctor(ctx context.Context, args []string, e env) error {
 	s := cfg.Sandbox
 	sel, serr := provider.Select(ctx, cfg, nil)
 	rep := doctorReport{Selected: string(sel.Mode), Reason: sel.Reason, Warning: sel.Warning,
-		Providers: sel.Tried, Available: sel.Available(), Docker: sel.Docker, Image: s.Image}
+		Providers: sel.Tried, Available: sel.Available(), Docker: newDockerReport(sel.Docker), Image: s.Image}
 	if serr != nil {
 		rep.Error = serr.Error()
 	}
@@ -118,9 +116,9 @@ func cmdDoctor(ctx context.Context, args []string, e env) error {
 		fmt.Fprintf(w, "Policy: %s\n", rep.Policy)
 	}
 	fmt.Fprintf(w, "Workspace quotas: %s\n", rep.WorkspaceQuota)
-	if p := sel.Docker; p != nil {
+	if p := rep.Docker; p != nil {
 		fmt.Fprintln(w)
-		fmt.Fprint(w, p.Text())
+		fmt.Fprint(w, p.text())
 		if p.Available {
 			if rep.ImagePresent {
 				fmt.Fprintf(w, "runtime image %s: present\n", s.Image)
@@ -136,11 +134,7 @@ func cmdDoctor(ctx context.Context, args []string, e env) error {
 }
 
 func imagePresent(ctx context.Context, host, image string, timeout time.Duration) bool {
-	opts := []client.Opt{client.FromEnv}
-	if host != "" {
-		opts = append(opts, client.WithHost(host))
-	}
-	cli, err := client.New(opts...)
+	cli, err := docker.NewClient(host)
 	if err != nil {
 		return false
 	}

@@ -171,6 +171,9 @@ func cmdExec(ctx context.Context, args []string, e env) error {
 		for _, m := range spec.Mounts {
 			labels[m.Source] = "SANDBOX__ADDITIONAL_WRITE_DIRS"
 		}
+		for _, d := range readDirs {
+			labels[absPath(d)] = "--read-dir"
+		}
 		for _, d := range writeDirs {
 			labels[absPath(d)] = "--write-dir"
 		}
@@ -259,7 +262,7 @@ func refusal(err error) (*policy.PolicyError, bool) {
 		return pe, true
 	}
 	if ae, ok := errors.AsType[*client.APIError](err); ok && ae.StatusCode == http.StatusForbidden && ae.Rule != "" {
-		return &policy.PolicyError{Rule: ae.Rule, Reason: ae.Reason}, true
+		return &policy.PolicyError{Rule: policy.Rule(ae.Rule), Reason: ae.Reason}, true
 	}
 	return nil, false
 }

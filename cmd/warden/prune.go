@@ -14,7 +14,8 @@ import (
 
 // cmdPrune removes what Warden processes that no longer run left of their
 // sandboxes: containers (docker), processes, cgroups and directories
-// (bubblewrap, local), bounded workspaces (internal/quota). SANDBOX__PROVIDER names the provider; auto sweeps
+// (bubblewrap, local), bounded workspaces (internal/quota), idmapped views
+// of writable directories (internal/idmap). SANDBOX__PROVIDER names the provider; auto sweeps
 // every one that can have left something here. Sandboxes of live Warden
 // processes are never touched.
 func cmdPrune(ctx context.Context, args []string, e env) error {
@@ -66,6 +67,12 @@ func cmdPrune(ctx context.Context, args []string, e env) error {
 		// Bounded workspaces, of either Linux provider.
 		n, err := quota.Sweep(s.WorkspaceRoot)
 		fmt.Fprintf(e.stdout, "removed %d orphaned bounded workspaces\n", n)
+		errs = append(errs, err)
+	}
+	if s.Provider != config.ProviderSeatbelt {
+		// Idmapped views of writable directories, of either Linux provider.
+		n, err := stager(s.WorkspaceRoot).RemoveOrphans()
+		fmt.Fprintf(e.stdout, "removed %d orphaned idmapped views\n", n)
 		errs = append(errs, err)
 	}
 	if s.Provider == config.ProviderSeatbelt {

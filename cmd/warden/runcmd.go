@@ -151,8 +151,14 @@ func cmdRun(ctx context.Context, args []string, e env) error {
 	defer sel.Provider.Close(context.WithoutCancel(ctx))
 	warnSelection(e, cfg, sel)
 	if *creds != "" && *credsRW {
-		if err := checkWritable(sel.Provider, []hostDir{{"--credentials", absPath(*creds)}}); err != nil {
+		dir := absPath(*creds)
+		v, err := prepareWritable(sel.Provider, cfg.Sandbox.WorkspaceRoot, []hostDir{{flag: "--credentials", path: dir}})
+		if err != nil {
 			return err
+		}
+		defer v.release() // the runs have ended; a sandbox still binding a view keeps its copy
+		if m, ok := v[dir]; ok {
+			*creds = m.Path
 		}
 	}
 
@@ -199,6 +205,15 @@ func cmdRun(ctx context.Context, args []string, e env) error {
 		Timeout:     timeout,
 		OutputLimit: limit,
 		Log:         logger(cfg, e.stderr),
+		PrepareDirs: func(spec *sandbox.Spec) (func(), error) {
+			// The run's workspace, under --log-dir, and the mounts.
+			v, err := prepareWritable(sel.Provider, cfg.Sandbox.WorkspaceRoot, writableDirs(*spec, "--log-dir", nil))
+			if err != nil {
+				return nil, err
+			}
+			v.apply(spec)
+			return v.release, nil
+		},
 	})
 	if err != nil {
 		return err

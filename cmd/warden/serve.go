@@ -132,8 +132,8 @@ func statusFunc(sel provider.Selection, cfg config.Config, guarded sandbox.Provi
 		dk := d.get(ctx)
 		providers := make([]api.ProviderAvailability, len(sel.Tried))
 		for i, a := range sel.Tried {
-			providers[i] = api.ProviderAvailability{Name: a.Name, Available: a.Available, Selected: a.OK, Reason: a.Reason}
-			if a.Name == "docker" && !a.OK && a.Available != dk.Available {
+			providers[i] = api.ProviderAvailability{Name: string(a.Name), Available: a.Available, Selected: a.OK, Reason: a.Reason}
+			if a.Name == sandbox.ProviderDocker && !a.OK && a.Available != dk.Available {
 				providers[i].Available = dk.Available
 				providers[i].Reason = dk.Message + " (now; at start-up: " + a.Reason + ")"
 			}

@@ -26,8 +26,9 @@ type execTarget interface {
 }
 
 type localTarget struct {
-	p    sandbox.Provider
-	info sandbox.Info
+	p     sandbox.Provider
+	info  sandbox.Info
+	views views
 }
 
 // newLocalTarget selects a provider and creates the sandbox, after
@@ -41,18 +42,21 @@ func newLocalTarget(ctx context.Context, cfg config.Config, spec sandbox.Spec, w
 		return nil, fmt.Errorf("no sandbox backend: %s\n(run `warden doctor` for details and remedies)", sel.Reason)
 	}
 	warnSelection(e, cfg, sel)
-	if err := checkWritable(sel.Provider, writable); err != nil {
+	v, err := prepareWritable(sel.Provider, cfg.Sandbox.WorkspaceRoot, writable)
+	if err != nil {
 		_ = sel.Provider.Close(context.WithoutCancel(ctx))
 		return nil, err
 	}
+	v.apply(&spec)
 	base := quota.Wrap(sel.Provider, cfg.Sandbox.WorkspaceRoot, image.UID, image.GID, logger(cfg, e.stderr))
 	p := provider.Guard(base, cfg.Sandbox)
 	info, err := p.Create(ctx, spec)
 	if err != nil {
 		_ = base.Close(context.WithoutCancel(ctx))
+		v.release()
 		return nil, fmt.Errorf("creating sandbox: %w", err)
 	}
-	return &localTarget{p: p, info: info}, nil
+	return &localTarget{p: p, info: info, views: v}, nil
 }
 
 // warnSelection says on stderr when the provider is not the one asked
@@ -61,7 +65,7 @@ func warnSelection(e env, cfg config.Config, sel provider.Selection) {
 	if want := cfg.Sandbox.Provider; want != config.ProviderAuto && sel.Provider != nil && sel.Provider.Name() != string(want) {
 		why := ""
 		for _, a := range sel.Tried {
-			if a.Name == string(want) {
+			if string(a.Name) == string(want) {
 				why = ": " + a.Reason
 			}
 		}
@@ -83,6 +87,7 @@ func (t *localTarget) close(ctx context.Context) {
 	defer cancel()
 	_ = t.p.Destroy(ctx, t.info.ID)
 	_ = t.p.Close(ctx)
+	t.views.release()
 }
 
 type remoteTarget struct {

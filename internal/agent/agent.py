@@ -1639,7 +1639,7 @@ class Agent(object):
                         # a zombie in /proc a moment before its parent can
                         # wait for it; Linux never does.
                         return self.wait_child(pid)
-                    return -1
+                    return self.children.pop(pid, -1)
             except FileNotFoundError:
                 if not os.path.isdir("/proc/self"):  # no procfs (macOS)
                     try:
@@ -1649,9 +1649,12 @@ class Agent(object):
                     except OSError:
                         pass
                     return None
-                return -1
+                # Gone: another thread's reap() may have taken its status
+                # since we looked (a background process's thread polls
+                # while the main thread reaps on SIGCHLD).
+                return self.children.pop(pid, -1)
             except (OSError, IndexError, ValueError):
-                return -1
+                return self.children.pop(pid, -1)
         return None
 
     def wait_child(self, pid):
@@ -2086,11 +2089,13 @@ class Agent(object):
             for fd in (out_r, err_r):
                 os.close(fd)
             msg = "%s: %s\n" % (argv[0], e.strerror or e)
-            err.feed(msg.encode())
             code = 127 if e.errno in (errno.ENOENT,) else 126
             if e.filename == cwd or (e.errno == errno.ENOENT and not os.path.isdir(cwd)):
+                # posix_spawn names the program, not the directory: say
+                # only what was wrong.
                 code = 1
-                err.feed(("working directory %s does not exist\n" % cwd).encode())
+                msg = "working directory %s does not exist\n" % cwd
+            err.feed(msg.encode())
             return {"exit_code": code, "duration_ms": (now() - start) * 1000.0}
         finally:
             os.close(out_w)

@@ -37,20 +37,60 @@ magic = sys.modules["_frozen_importlib_external"].MAGIC_NUMBER
 sys.stdout.buffer.write(magic + len(code).to_bytes(4, "big") + code + src)
 `
 
-// loaderProgram runs the agent from the compiled file named by its second
-// argument (python3 -c loaderProgram agent FILE).
-const loaderProgram = `import sys, marshal
-with open(sys.argv[2], "rb") as f:
-    b = f.read()
-n = int.from_bytes(b[4:8], "big")
+// loaderRun runs the compiled file in b, or compiles the source it holds
+// when its magic number is another interpreter's; the loaders read b.
+const loaderRun = `n = int.from_bytes(b[4:8], "big")
 WARDEN_COMPILED = b[:4] == sys.modules["_frozen_importlib_external"].MAGIC_NUMBER
 if WARDEN_COMPILED:
     c = marshal.loads(b[8:8 + n])
 else:
     c = compile(b[8 + n:].decode("utf-8"), "<warden-agent>", "exec")
-del f, b, n
+del b, n
 exec(c)
 `
+
+// loaderProgram runs the agent from the compiled file named by its second
+// argument (python3 -c loaderProgram agent FILE).
+const loaderProgram = `import sys, marshal
+with open(sys.argv[2], "rb") as f:
+    b = f.read()
+del f
+` + loaderRun
+
+// stdinLoaderProgram runs the agent from a compiled file sent first on its
+// standard input, after the file's length (4 bytes, big-endian); the
+// protocol follows on the same descriptor. It reads with os.read, exactly
+// what was sent, so that nothing of the protocol is buffered away.
+const stdinLoaderProgram = `import os, sys, marshal
+def warden_read(n):
+    b = bytearray()
+    while len(b) < n:
+        c = os.read(0, n - len(b))
+        if not c:
+            raise SystemExit("agent loader: input ended in the compiled agent")
+        b += c
+    return bytes(b)
+b = warden_read(int.from_bytes(warden_read(4), "big"))
+del warden_read
+` + loaderRun
+
+// StdinLoaderCommand starts an agent from the compiled file the host
+// writes first on the agent's standard input, framed by [StdinPayload]:
+// for a provider that has no file to share with its sandboxes (Docker,
+// whose daemon may be on another machine). Like [LoaderCommand], it
+// compiles the source in the file when the magic number is another
+// interpreter's.
+func StdinLoaderCommand() []string {
+	return []string{"python3", "-c", stdinLoaderProgram, "agent"}
+}
+
+// StdinPayload frames a compiled file (see [CheckCompiled]) for
+// [StdinLoaderCommand].
+func StdinPayload(compiled []byte) []byte {
+	out := make([]byte, 4, 4+len(compiled))
+	binary.BigEndian.PutUint32(out, uint32(len(compiled)))
+	return append(out, compiled...)
+}
 
 // MaxCompiled bounds the output of [CompileCommand] that [Compiled] accepts.
 const MaxCompiled = 8 << 20

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
@@ -86,8 +87,8 @@ func TestCompiled(t *testing.T) {
 	}
 }
 
-// TestHostLoader runs agents from a compiled file: the bytecode when it is
-// the interpreter's own, the source when it is not.
+// TestHostLoader runs agents from a compiled file, named or sent on stdin:
+// the bytecode when it is the interpreter's own, the source when it is not.
 func TestHostLoader(t *testing.T) {
 	if _, err := os.Stat("/usr/bin/python3"); err != nil {
 		t.Skip("no /usr/bin/python3")
@@ -106,9 +107,12 @@ func TestHostLoader(t *testing.T) {
 		name     string
 		file     []byte
 		compiled bool
+		stdin    bool // StdinLoaderCommand, not LoaderCommand
 	}{
-		{"own", good, true},
-		{"stale", stale, false},
+		{"own", good, true, false},
+		{"stale", stale, false, false},
+		{"own on stdin", good, true, true},
+		{"stale on stdin", stale, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -117,7 +121,11 @@ func TestHostLoader(t *testing.T) {
 			if err := os.WriteFile(file, tc.file, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			s := NewSession(&hostLauncher{python: "/usr/bin/python3", dir: dir, args: LoaderCommand(file)[1:]}, Options{Workspace: dir})
+			l := &hostLauncher{python: "/usr/bin/python3", dir: dir, args: LoaderCommand(file)[1:]}
+			if tc.stdin {
+				l.args, l.preface = StdinLoaderCommand()[1:], StdinPayload(tc.file)
+			}
+			s := NewSession(l, Options{Workspace: dir})
 			t.Cleanup(func() { s.Close(); killMarked("WARDEN_HOSTTEST=" + dir) })
 			h, err := s.Start(t.Context())
 			if err != nil {
@@ -135,6 +143,11 @@ func TestHostLoader(t *testing.T) {
 			r, err := s.Exec(t.Context(), sandbox.ExecRequest{Language: sandbox.Python, Code: "1/0"})
 			if err != nil || r.Error == nil || r.Error.Name != "ZeroDivisionError" {
 				t.Errorf("1/0: %+v, %v", r, err)
+			}
+			// Killed, the agent is started again from the same file.
+			py(t, s, "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)", 5*time.Second)
+			if r := py(t, s, "print('back')", 0); string(r.Stdout) != "back\n" {
+				t.Errorf("after the agent's death: %q %q notes %q", r.Stdout, r.Stderr, r.Notes)
 			}
 		})
 	}

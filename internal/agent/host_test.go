@@ -26,9 +26,11 @@ type hostLauncher struct {
 	dir    string
 	env    []string // added to the agent's environment
 	args   []string // the interpreter's arguments; default -c Source agent
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	stderr *bytes.Buffer
+	// preface is written to the agent's stdin first (StdinPayload).
+	preface []byte
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	stderr  *bytes.Buffer
 }
 
 type hostProc struct {
@@ -60,6 +62,11 @@ func (l *hostLauncher) Start(ctx context.Context) (Process, error) {
 	cmd.Stderr = l.stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err
+	}
+	if len(l.preface) > 0 {
+		if _, err := stdin.Write(l.preface); err != nil {
+			return nil, err
+		}
 	}
 	l.mu.Lock()
 	l.cmd = cmd
@@ -351,6 +358,12 @@ func TestHostShell(t *testing.T) {
 	r, _ = s.Exec(t.Context(), sandbox.ExecRequest{Language: sandbox.Shell, Code: "pwd", Workdir: "sub"})
 	if strings.TrimSpace(string(r.Stdout)) != s.opts.Workspace+"/sub" {
 		t.Fatalf("workdir = %q", r.Stdout)
+	}
+	// A missing directory is said as such, and only that (posix_spawn's
+	// error names the shell, which is not what is missing).
+	r, _ = s.Exec(t.Context(), sandbox.ExecRequest{Language: sandbox.Shell, Code: "pwd", Workdir: "nope"})
+	if want := "working directory " + s.opts.Workspace + "/nope does not exist\n"; r.ExitCode != 1 || string(r.Stderr) != want {
+		t.Fatalf("missing workdir = exit %d, stderr %q; want 1 and %q", r.ExitCode, r.Stderr, want)
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/warden-sandbox/warden/internal/sandbox"
 )
 
 // Config holds every Warden setting. Build it once with [Load] (or
@@ -308,20 +310,20 @@ const (
 	// ProviderAuto picks the strongest backend available.
 	ProviderAuto ProviderName = "auto"
 	// ProviderSeatbelt uses macOS sandbox-exec.
-	ProviderSeatbelt ProviderName = "seatbelt"
+	ProviderSeatbelt = ProviderName(sandbox.ProviderSeatbelt)
 	// ProviderDocker uses the Docker Engine (container isolation).
-	ProviderDocker ProviderName = "docker"
+	ProviderDocker = ProviderName(sandbox.ProviderDocker)
 	// ProviderBubblewrap uses bubblewrap (Linux namespaces).
-	ProviderBubblewrap ProviderName = "bubblewrap"
+	ProviderBubblewrap = ProviderName(sandbox.ProviderBubblewrap)
 	// ProviderLocal runs host processes without isolation; it requires
 	// SANDBOX__MOCK_MODE.
-	ProviderLocal ProviderName = "local"
+	ProviderLocal = ProviderName(sandbox.ProviderLocal)
 )
 
 var providerEnum = enum{
 	what:    "provider",
-	values:  []string{"auto", "seatbelt", "bubblewrap", "docker", "local"},
-	aliases: map[string]string{"bwrap": "bubblewrap"},
+	values:  []string{string(ProviderAuto), string(ProviderSeatbelt), string(ProviderBubblewrap), string(ProviderDocker), string(ProviderLocal)},
+	aliases: map[string]string{"bwrap": string(ProviderBubblewrap)},
 }
 
 // Set parses a provider name, case-insensitively; "bwrap" means bubblewrap.

@@ -252,8 +252,9 @@ var registry = []setting{
 		rule:  &rule{accepted: "`auto`, `host` or an absolute directory", check: checkBwrapRoot},
 		doc: "Root filesystem of bubblewrap sandboxes, read-only. `auto`: the root filesystem of `SANDBOX__IMAGE`, " +
 			"extracted once per image under `SANDBOX__WORKSPACE_ROOT/.rootfs` when Docker has the image (so bubblewrap " +
-			"sandboxes run the same system as Docker's); when Docker does not have it, the host's `/usr` for the default image, " +
-			"and for any other image bubblewrap refuses to run (never another system than the one asked for). `host`: the host's `/usr` and a few files " +
+			"sandboxes run the same system as Docker's); when Docker does not have it (or does not answer), the host's `/usr` for the default image " +
+			"when no source set `SANDBOX__IMAGE`, and for an image given by name bubblewrap refuses to run (never another system than the one asked " +
+			"for). `host`: the host's `/usr` and a few files " +
 			"of `/etc`. A directory: an extracted root filesystem to use.",
 	},
 	{

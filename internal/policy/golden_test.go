@@ -132,7 +132,7 @@ func decision(t *testing.T, err error) string {
 	}
 	var pe *PolicyError
 	errors.As(err, &pe)
-	return "deny " + pe.Rule + ": " + pe.Reason
+	return "deny " + string(pe.Rule) + ": " + pe.Reason
 }
 
 // checkRefusal returns why err breaks the refusal contract, or nil.

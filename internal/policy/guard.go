@@ -11,8 +11,8 @@ import (
 // than the checks read ([Guard.MaxInput]). It cannot be checked, so it
 // does not run.
 const (
-	RuleShellInputSize  = "shell_input_too_large"
-	RulePythonInputSize = "python_input_too_large"
+	RuleShellInputSize  Rule = "shell_input_too_large"
+	RulePythonInputSize Rule = "python_input_too_large"
 )
 
 // DefaultMaxInput is the longest command or piece of code a [Guard]
@@ -78,7 +78,7 @@ func (g *Guard) Check(req sandbox.ExecRequest) error {
 	return nil
 }
 
-func (g *Guard) bound(rule string, n int) error {
+func (g *Guard) bound(rule Rule, n int) error {
 	limit := g.MaxInput
 	if limit <= 0 {
 		limit = DefaultMaxInput
@@ -127,7 +127,7 @@ func (g *Guard) Unwrap() sandbox.Provider { return g.Provider }
 // Nothing ran: Duration is zero.
 func RefusalResult(e *PolicyError) sandbox.ExecResult {
 	r := sandbox.ExecResult{ExitCode: 1, Stderr: []byte(e.Error() + "\n")}
-	if len(e.Rule) >= 7 && e.Rule[:7] == "python_" {
+	if e.Rule.Python() {
 		r.Error = &sandbox.ExecError{Name: "SecurityError", Value: e.Error(), Traceback: e.Error()}
 	}
 	return r

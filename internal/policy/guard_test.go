@@ -32,7 +32,7 @@ func TestGuardExec(t *testing.T) {
 	cases := []struct {
 		name string
 		req  sandbox.ExecRequest
-		rule string // "" = allowed
+		rule Rule // "" = allowed
 	}{
 		{"allowed shell", sandbox.ExecRequest{Language: sandbox.Shell, Code: "echo 'a|b' | wc -c"}, ""},
 		{"refused shell", sandbox.ExecRequest{Language: sandbox.Shell, Code: "FOO=1 rm -rf /"}, RuleShellCommand},
@@ -177,7 +177,7 @@ func TestGuardProcesses(t *testing.T) {
 	}
 	for _, c := range []struct {
 		spec sandbox.ProcessSpec
-		rule string
+		rule Rule
 	}{
 		{sandbox.ProcessSpec{Command: "ls -l | wc -l"}, ""},
 		{sandbox.ProcessSpec{Argv: []string{"cat", "f"}}, ""},

@@ -11,7 +11,7 @@ func TestPythonAcceptance(t *testing.T) {
 		name     string
 		policy   PythonPolicy
 		code     string
-		wantRule string
+		wantRule Rule
 	}{
 		{name: "import os", code: "import os", wantRule: RulePythonImport},
 		{name: "numpy allowed", code: "import numpy as np\nprint(np.zeros(3))"},

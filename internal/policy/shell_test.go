@@ -16,7 +16,7 @@ func TestShellAcceptance(t *testing.T) {
 		name     string
 		policy   ShellPolicy
 		command  string
-		wantRule string // "" means allowed
+		wantRule Rule // "" means allowed
 	}{
 		{name: "pipe to wc", command: `echo "hello world" | wc -w`},
 		{name: "rm -rf /", command: "rm -rf /", wantRule: RuleShellCommand},

@@ -69,20 +69,20 @@ import (
 	"github.com/warden-sandbox/warden/internal/session"
 )
 
-// Names of the providers in [Attempt.Name].
+// The providers' names, in [Attempt.Name].
 const (
-	nameSeatbelt   = "seatbelt"
-	nameBubblewrap = "bubblewrap"
-	nameDocker     = "docker"
-	nameLocal      = "local"
+	nameSeatbelt   = sandbox.ProviderSeatbelt
+	nameBubblewrap = sandbox.ProviderBubblewrap
+	nameDocker     = sandbox.ProviderDocker
+	nameLocal      = sandbox.ProviderLocal
 )
 
 // localOrder is TinyAgent's order of local providers.
-var localOrder = []string{nameSeatbelt, nameBubblewrap, nameDocker}
+var localOrder = []sandbox.ProviderName{nameSeatbelt, nameBubblewrap, nameDocker}
 
 // unsupported are TinyAgent's errors for a provider requested without
 // fallback that cannot run.
-var unsupported = map[string]string{
+var unsupported = map[sandbox.ProviderName]string{
 	nameSeatbelt:   "Seatbelt provider is not supported on this system. It requires macOS with sandbox-exec.",
 	nameBubblewrap: "Bubblewrap provider is not supported on this system. It requires Linux with bubblewrap.",
 	nameDocker:     "Docker provider is not supported on this system. Docker must be installed and running.",
@@ -94,7 +94,7 @@ const noLocalProvider = "No local provider available. Install Docker or platform
 // Attempt is one provider Select tried, probed or skipped.
 type Attempt struct {
 	// Name is the provider: seatbelt, bubblewrap, docker or local.
-	Name string `json:"name"`
+	Name sandbox.ProviderName `json:"name"`
 	// OK reports that the provider was opened and is the one selected.
 	OK bool `json:"ok"`
 	// Available reports that the provider can run here, whether or not
@@ -130,7 +130,7 @@ func (s Selection) Available() []string {
 	var out []string
 	for _, a := range s.Tried {
 		if a.Available {
-			out = append(out, a.Name)
+			out = append(out, string(a.Name))
 		}
 	}
 	return out
@@ -175,13 +175,13 @@ func selectWith(ctx context.Context, cfg config.Config, log *slog.Logger, probeR
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &selector{cfg: cfg.Sandbox, log: log, probeAll: probeRest, imageNamed: cfg.IsSet("SANDBOX__IMAGE")}
-	s.open = map[string]opener{
+	s.open = map[sandbox.ProviderName]opener{
 		nameSeatbelt:   s.openSeatbelt,
 		nameBubblewrap: s.openBubblewrap,
 		nameDocker:     s.openDocker,
 		nameLocal:      s.openLocal,
 	}
-	s.probeOnly = map[string]prober{
+	s.probeOnly = map[sandbox.ProviderName]prober{
 		nameSeatbelt:   s.probeSeatbelt,
 		nameBubblewrap: s.probeBubblewrap,
 		nameDocker:     s.probeDocker,
@@ -194,8 +194,8 @@ func selectWith(ctx context.Context, cfg config.Config, log *slog.Logger, probeR
 type selector struct {
 	cfg       config.SandboxConfig
 	log       *slog.Logger
-	open      map[string]opener
-	probeOnly map[string]prober
+	open      map[sandbox.ProviderName]opener
+	probeOnly map[sandbox.ProviderName]prober
 	probeAll  bool // probe the providers after the selected one
 	// imageNamed: SANDBOX__IMAGE was given, so bubblewrap never runs
 	// without that image's root filesystem.
@@ -221,12 +221,12 @@ func (s *selector) selectProvider(ctx context.Context) (Selection, error) {
 	return sel, nil
 }
 
-func (s *selector) attempt(name string, ok, available bool, reason string) {
+func (s *selector) attempt(name sandbox.ProviderName, ok, available bool, reason string) {
 	s.tried = append(s.tried, Attempt{Name: name, OK: ok, Available: available, Reason: reason})
 	s.log.Debug("sandbox provider attempt", "provider", name, "ok", ok, "available", available, "reason", reason)
 }
 
-func (s *selector) considered(name string) bool {
+func (s *selector) considered(name sandbox.ProviderName) bool {
 	for _, a := range s.tried {
 		if a.Name == name {
 			return true
@@ -276,7 +276,7 @@ func (s *selector) run(ctx context.Context) (Selection, error) {
 		return s.chain(ctx, localOrder, noLocalProvider)
 
 	case config.ProviderSeatbelt, config.ProviderBubblewrap, config.ProviderDocker:
-		want := string(c.Provider)
+		want := sandbox.ProviderName(c.Provider)
 		sel, ok, err := s.try(ctx, want)
 		if ok || err != nil {
 			return sel, err
@@ -292,13 +292,13 @@ func (s *selector) run(ctx context.Context) (Selection, error) {
 			return Selection{}, fmt.Errorf("%s Found: %s (set SANDBOX__PROVIDER_FALLBACK=true to try the others; run `warden doctor` for remedies): %w",
 				unsupported[want], s.last().Reason, class)
 		}
-		rest := make([]string, 0, len(localOrder))
+		rest := make([]sandbox.ProviderName, 0, len(localOrder))
 		for _, n := range localOrder {
 			if n != want {
 				rest = append(rest, n)
 			}
 		}
-		title := strings.ToUpper(want[:1]) + want[1:]
+		title := strings.ToUpper(string(want[:1])) + string(want[1:])
 		return s.chain(ctx, rest, title+" provider is not supported on this system. No suitable fallback found.")
 
 	default:
@@ -308,7 +308,7 @@ func (s *selector) run(ctx context.Context) (Selection, error) {
 
 // try opens the named provider and records the attempt. ok reports
 // success; err is set when the selection must stop: ctx ended.
-func (s *selector) try(ctx context.Context, name string) (sel Selection, ok bool, err error) {
+func (s *selector) try(ctx context.Context, name sandbox.ProviderName) (sel Selection, ok bool, err error) {
 	if name == nameDocker && !s.cfg.DockerAutoDetect && s.cfg.Provider != config.ProviderDocker && !s.cfg.DockerRequired {
 		s.attempt(nameDocker, false, false, "skipped: SANDBOX__DOCKER_AUTO_DETECT is false")
 		return Selection{}, false, nil
@@ -327,13 +327,13 @@ func (s *selector) try(ctx context.Context, name string) (sel Selection, ok bool
 	}
 	s.attempt(name, true, true, why)
 	mode := session.ModeOf(p)
-	return Selection{Provider: p, Mode: mode, Reason: name + ": " + why}, true, nil
+	return Selection{Provider: p, Mode: mode, Reason: string(name) + ": " + why}, true, nil
 }
 
 // chain tries names in order, then local if mock mode allows it, and
 // otherwise ends in disabled with the reason none, followed by what was
 // found.
-func (s *selector) chain(ctx context.Context, names []string, none string) (Selection, error) {
+func (s *selector) chain(ctx context.Context, names []sandbox.ProviderName, none string) (Selection, error) {
 	for _, n := range names {
 		if sel, ok, err := s.try(ctx, n); ok || err != nil {
 			return sel, err
@@ -359,8 +359,10 @@ func (s *selector) chain(ctx context.Context, names []string, none string) (Sele
 // usable.
 func (s *selector) dockerRequired() error {
 	msg := "Docker is required (SANDBOX__DOCKER_REQUIRED=true) but not usable: " + s.last().Reason
-	if s.probe != nil && len(s.probe.Remedies) > 0 {
-		msg += "; to fix: " + strings.Join(s.probe.Remedies, "; ")
+	if s.probe != nil {
+		if r := DockerRemedies(*s.probe); len(r) > 0 {
+			msg += "; to fix: " + strings.Join(r, "; ")
+		}
 	}
 	return fmt.Errorf("%s (run `warden doctor` for details): %w", msg, sandbox.ErrUnavailable)
 }
@@ -401,7 +403,7 @@ func (s *selector) probeDocker(ctx context.Context) (bool, string) {
 	probe := docker.Detect(ctx, docker.DetectOptions{Host: s.cfg.DockerHost, Timeout: s.cfg.DockerConnectionTimeout, Retries: -1})
 	s.probe = &probe
 	if !probe.Available {
-		return false, probe.Status + ": " + probe.Error
+		return false, string(probe.Status) + ": " + probe.Error
 	}
 	if err := probe.CheckRuntime(s.cfg.DockerRuntime); err != nil {
 		return false, oneLine(err.Error())
@@ -440,7 +442,7 @@ func (s *selector) summary() string {
 	parts := make([]string, 0, len(s.tried))
 	for _, a := range s.tried {
 		if !a.OK {
-			parts = append(parts, a.Name+": "+a.Reason)
+			parts = append(parts, string(a.Name)+": "+a.Reason)
 		}
 	}
 	return strings.Join(parts, "; ")

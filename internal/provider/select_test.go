@@ -61,21 +61,21 @@ func (p *stub) Close(context.Context) error               { *p.closed = true; re
 
 // stubSelector selects among stub providers; the names in avail open, the
 // others fail with "NAME is missing here".
-func stubSelector(cfg config.SandboxConfig, avail ...string) *selector {
-	s := &selector{cfg: cfg, log: slog.New(slog.DiscardHandler), open: map[string]opener{}, probeOnly: map[string]prober{}, probeAll: true}
-	isos := map[string]sandbox.Isolation{nameSeatbelt: "sandbox", nameBubblewrap: sandbox.IsolationNamespace,
+func stubSelector(cfg config.SandboxConfig, avail ...sandbox.ProviderName) *selector {
+	s := &selector{cfg: cfg, log: slog.New(slog.DiscardHandler), open: map[sandbox.ProviderName]opener{}, probeOnly: map[sandbox.ProviderName]prober{}, probeAll: true}
+	isos := map[sandbox.ProviderName]sandbox.Isolation{nameSeatbelt: "sandbox", nameBubblewrap: sandbox.IsolationNamespace,
 		nameDocker: sandbox.IsolationContainer, nameLocal: sandbox.IsolationNone}
 	for name, iso := range isos {
 		ok := slices.Contains(avail, name)
 		s.open[name] = func(ctx context.Context) (sandbox.Provider, string, error) {
 			if !ok {
-				return nil, "", errors.New(name + " is missing here")
+				return nil, "", errors.New(string(name) + " is missing here")
 			}
-			return &stub{name: name, iso: iso, closed: new(bool)}, name + " works", nil
+			return &stub{name: string(name), iso: iso, closed: new(bool)}, string(name) + " works", nil
 		}
 		s.probeOnly[name] = func(ctx context.Context) (bool, string) {
 			if !ok {
-				return false, name + " is missing here"
+				return false, string(name) + " is missing here"
 			}
 			return true, "available, not selected"
 		}
@@ -94,7 +94,7 @@ func attempts(tried []Attempt) string {
 		case a.Available:
 			state = "avail"
 		}
-		b = append(b, a.Name+"="+state)
+		b = append(b, string(a.Name)+"="+state)
 	}
 	return strings.Join(b, ",")
 }
@@ -106,7 +106,7 @@ func TestSelectMatrix(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		edit       func(*config.SandboxConfig)
-		avail      []string
+		avail      []sandbox.ProviderName
 		wantMode   session.Mode
 		wantTried  string
 		wantErr    error
@@ -115,19 +115,19 @@ func TestSelectMatrix(t *testing.T) {
 	}{
 		{
 			name:      "auto takes bubblewrap before docker, and lists docker as available",
-			avail:     []string{nameBubblewrap, nameDocker},
+			avail:     []sandbox.ProviderName{nameBubblewrap, nameDocker},
 			wantMode:  session.ModeBubblewrap,
 			wantTried: "seatbelt=fail,bubblewrap=ok,docker=avail,local=fail",
 		},
 		{
 			name:      "auto takes seatbelt first",
-			avail:     []string{nameSeatbelt, nameBubblewrap, nameDocker},
+			avail:     []sandbox.ProviderName{nameSeatbelt, nameBubblewrap, nameDocker},
 			wantMode:  session.ModeSeatbelt,
 			wantTried: "seatbelt=ok,bubblewrap=avail,docker=avail,local=fail",
 		},
 		{
 			name:      "auto falls to docker",
-			avail:     []string{nameDocker},
+			avail:     []sandbox.ProviderName{nameDocker},
 			wantMode:  session.ModeDocker,
 			wantTried: "seatbelt=fail,bubblewrap=fail,docker=ok,local=fail",
 		},
@@ -140,7 +140,7 @@ func TestSelectMatrix(t *testing.T) {
 		{
 			name:       "auto, nothing, mock mode",
 			edit:       func(s *config.SandboxConfig) { s.MockMode = true },
-			avail:      []string{nameLocal},
+			avail:      []sandbox.ProviderName{nameLocal},
 			wantMode:   session.ModeMock,
 			wantTried:  "seatbelt=fail,bubblewrap=fail,docker=fail,local=ok",
 			wantReason: []string{noLocalProvider, "NO isolation"},
@@ -148,7 +148,7 @@ func TestSelectMatrix(t *testing.T) {
 		{
 			name:       "auto without docker auto-detection",
 			edit:       func(s *config.SandboxConfig) { s.DockerAutoDetect = false },
-			avail:      []string{nameDocker},
+			avail:      []sandbox.ProviderName{nameDocker},
 			wantMode:   session.ModeDisabled,
 			wantTried:  "seatbelt=fail,bubblewrap=fail,docker=fail,local=fail",
 			wantReason: []string{"SANDBOX__DOCKER_AUTO_DETECT is false"},
@@ -156,14 +156,14 @@ func TestSelectMatrix(t *testing.T) {
 		{
 			name:      "docker required uses docker although bubblewrap comes first",
 			edit:      func(s *config.SandboxConfig) { s.DockerRequired = true },
-			avail:     []string{nameBubblewrap, nameDocker},
+			avail:     []sandbox.ProviderName{nameBubblewrap, nameDocker},
 			wantMode:  session.ModeDocker,
 			wantTried: "docker=ok,seatbelt=fail,bubblewrap=avail,local=fail",
 		},
 		{
 			name:      "docker required and absent",
 			edit:      func(s *config.SandboxConfig) { s.DockerRequired = true; s.MockMode = true },
-			avail:     []string{nameBubblewrap, nameLocal},
+			avail:     []sandbox.ProviderName{nameBubblewrap, nameLocal},
 			wantTried: "docker=fail",
 			wantErr:   sandbox.ErrUnavailable,
 			wantInErr: []string{"SANDBOX__DOCKER_REQUIRED=true", "docker is missing here"},
@@ -171,7 +171,7 @@ func TestSelectMatrix(t *testing.T) {
 		{
 			name:      "seatbelt without fallback",
 			edit:      func(s *config.SandboxConfig) { s.Provider = config.ProviderSeatbelt; s.ProviderFallback = false },
-			avail:     []string{nameBubblewrap, nameDocker},
+			avail:     []sandbox.ProviderName{nameBubblewrap, nameDocker},
 			wantTried: "seatbelt=fail",
 			wantErr:   sandbox.ErrUnsupported,
 			wantInErr: []string{"Seatbelt provider is not supported on this system. It requires macOS with sandbox-exec. Found: seatbelt is missing here"},
@@ -179,7 +179,7 @@ func TestSelectMatrix(t *testing.T) {
 		{
 			name:      "seatbelt falls back to bubblewrap",
 			edit:      func(s *config.SandboxConfig) { s.Provider = config.ProviderSeatbelt },
-			avail:     []string{nameBubblewrap, nameDocker},
+			avail:     []sandbox.ProviderName{nameBubblewrap, nameDocker},
 			wantMode:  session.ModeBubblewrap,
 			wantTried: "seatbelt=fail,bubblewrap=ok,docker=avail,local=fail",
 		},
@@ -193,7 +193,7 @@ func TestSelectMatrix(t *testing.T) {
 		{
 			name:      "bubblewrap without fallback",
 			edit:      func(s *config.SandboxConfig) { s.Provider = config.ProviderBubblewrap; s.ProviderFallback = false },
-			avail:     []string{nameDocker},
+			avail:     []sandbox.ProviderName{nameDocker},
 			wantTried: "bubblewrap=fail",
 			wantErr:   sandbox.ErrUnsupported,
 			wantInErr: []string{"Bubblewrap provider is not supported on this system. It requires Linux with bubblewrap."},
@@ -201,14 +201,14 @@ func TestSelectMatrix(t *testing.T) {
 		{
 			name:      "bubblewrap falls back to seatbelt, then docker",
 			edit:      func(s *config.SandboxConfig) { s.Provider = config.ProviderBubblewrap },
-			avail:     []string{nameDocker},
+			avail:     []sandbox.ProviderName{nameDocker},
 			wantMode:  session.ModeDocker,
 			wantTried: "bubblewrap=fail,seatbelt=fail,docker=ok,local=fail",
 		},
 		{
 			name:      "docker without fallback",
 			edit:      func(s *config.SandboxConfig) { s.Provider = config.ProviderDocker; s.ProviderFallback = false },
-			avail:     []string{nameBubblewrap},
+			avail:     []sandbox.ProviderName{nameBubblewrap},
 			wantTried: "docker=fail",
 			wantErr:   sandbox.ErrUnavailable,
 			wantInErr: []string{"Docker provider is not supported on this system. Docker must be installed and running."},
@@ -216,21 +216,21 @@ func TestSelectMatrix(t *testing.T) {
 		{
 			name:      "docker falls back to bubblewrap",
 			edit:      func(s *config.SandboxConfig) { s.Provider = config.ProviderDocker },
-			avail:     []string{nameBubblewrap},
+			avail:     []sandbox.ProviderName{nameBubblewrap},
 			wantMode:  session.ModeBubblewrap,
 			wantTried: "docker=fail,seatbelt=fail,bubblewrap=ok,local=fail",
 		},
 		{
 			name:      "docker asked for is tried without auto-detection",
 			edit:      func(s *config.SandboxConfig) { s.Provider = config.ProviderDocker; s.DockerAutoDetect = false },
-			avail:     []string{nameDocker},
+			avail:     []sandbox.ProviderName{nameDocker},
 			wantMode:  session.ModeDocker,
 			wantTried: "docker=ok,seatbelt=fail,bubblewrap=fail,local=fail",
 		},
 		{
 			name:       "docker, no suitable fallback, mock mode",
 			edit:       func(s *config.SandboxConfig) { s.Provider = config.ProviderDocker; s.MockMode = true },
-			avail:      []string{nameLocal},
+			avail:      []sandbox.ProviderName{nameLocal},
 			wantMode:   session.ModeMock,
 			wantTried:  "docker=fail,seatbelt=fail,bubblewrap=fail,local=ok",
 			wantReason: []string{"Docker provider is not supported on this system. No suitable fallback found."},
@@ -238,7 +238,7 @@ func TestSelectMatrix(t *testing.T) {
 		{
 			name:      "local without mock mode",
 			edit:      func(s *config.SandboxConfig) { s.Provider = config.ProviderLocal },
-			avail:     []string{nameLocal},
+			avail:     []sandbox.ProviderName{nameLocal},
 			wantTried: "local=fail",
 			wantErr:   sandbox.ErrDisabled,
 			wantInErr: []string{"requires SANDBOX__MOCK_MODE=true"},
@@ -246,7 +246,7 @@ func TestSelectMatrix(t *testing.T) {
 		{
 			name:       "local",
 			edit:       func(s *config.SandboxConfig) { s.Provider = config.ProviderLocal; s.MockMode = true },
-			avail:      []string{nameLocal, nameDocker},
+			avail:      []sandbox.ProviderName{nameLocal, nameDocker},
 			wantMode:   session.ModeMock,
 			wantTried:  "local=ok,seatbelt=fail,bubblewrap=fail,docker=avail",
 			wantReason: []string{"SANDBOX__PROVIDER=local"},
@@ -260,7 +260,7 @@ func TestSelectMatrix(t *testing.T) {
 		{
 			name:       "disabled",
 			edit:       func(s *config.SandboxConfig) { s.Enabled = false },
-			avail:      []string{nameDocker},
+			avail:      []sandbox.ProviderName{nameDocker},
 			wantMode:   session.ModeDisabled,
 			wantReason: []string{"SANDBOX__ENABLED=false"},
 		},

@@ -65,6 +65,11 @@ type Options struct {
 	// Log receives operational messages (never script output). Default:
 	// discard.
 	Log *slog.Logger
+	// PrepareDirs, if set, is called with each run's spec before its
+	// sandbox is created and may change the host directories it binds
+	// (cmd/warden gives idmapped views); release is called once the
+	// sandbox is destroyed.
+	PrepareDirs func(spec *sandbox.Spec) (release func(), err error)
 }
 
 // Job is one script to run. The runner does not modify it or anything it
@@ -239,6 +244,14 @@ func (r *Runner) Run(ctx context.Context, job Job) (res Result, err error) {
 	}
 
 	spec := r.spec(job, res.RunID, ws, timeout)
+	if prep := r.opts.PrepareDirs; prep != nil {
+		release, err := prep(&spec)
+		if err != nil {
+			res.Error = err.Error()
+			return res, err
+		}
+		defer release() // deferred first: runs after the sandbox is destroyed
+	}
 	info, err := r.p.Create(ctx, spec)
 	if err != nil {
 		err = fmt.Errorf("creating sandbox: %w", err)

@@ -20,6 +20,18 @@ const (
 	IsolationSeatbelt Isolation = "seatbelt"
 )
 
+// ProviderName is a provider's short name: what [Provider.Name] returns
+// and [Info.Provider] holds, and how settings and the API name it.
+type ProviderName string
+
+// The providers' names.
+const (
+	ProviderSeatbelt   ProviderName = "seatbelt"
+	ProviderBubblewrap ProviderName = "bubblewrap"
+	ProviderDocker     ProviderName = "docker"
+	ProviderLocal      ProviderName = "local"
+)
+
 // Capabilities says what a provider can enforce. Callers refuse specs that
 // ask for more than a provider promises instead of silently downgrading.
 type Capabilities struct {
@@ -84,8 +96,9 @@ type EnvUpdate struct {
 // flag only when bytes were dropped; output beyond the limit costs no
 // memory and never blocks the execution.
 type Provider interface {
-	// Name is the provider's short name: "docker", "bubblewrap", "local".
-	// Info.Provider of its sandboxes is this name.
+	// Name is the provider's short name, one of the [ProviderName]s
+	// (a test double has its own). Info.Provider of its sandboxes is this
+	// name.
 	Name() string
 	Capabilities() Capabilities
 	// Create starts a sandbox. The spec must have been through
@@ -158,4 +171,19 @@ type Foregrounder interface {
 	// Foreground gives a sandbox created in the background the priority
 	// of any other. It is cheap, and does nothing for other sandboxes.
 	Foreground(ctx context.Context, id ID) error
+}
+
+// Checkpointer is implemented by providers whose sandboxes can snapshot
+// their Python session on demand, so that a later execution that must be
+// killed restores the state of now rather than of the last idle moment.
+type Checkpointer interface {
+	Checkpoint(ctx context.Context, id ID) error
+}
+
+// Lister is implemented by providers that can describe their live
+// sandboxes.
+type Lister interface {
+	// Info describes a live sandbox; its Spec.Env is the caller's copy.
+	Info(id ID) (Info, error)
+	List() []Info
 }

@@ -82,7 +82,7 @@ func (s *Server) bodyFor(r *http.Request, err error) (int, api.Error) {
 	b := api.Error{Code: code, Message: message(err)}
 	if status == http.StatusForbidden {
 		if pe, ok := errors.AsType[*policy.PolicyError](err); ok {
-			b.Rule, b.Reason = pe.Rule, pe.Reason
+			b.Rule, b.Reason = string(pe.Rule), pe.Reason
 		} else if re, ok := errors.AsType[ruleError](err); ok {
 			b.Rule, b.Reason = re.Rule(), re.Reason()
 		}

@@ -68,12 +68,12 @@ func NewMetrics() *Metrics {
 		requests:  map[requestKey]uint64{},
 		reqDur:    map[string]*histogram{},
 	}
-	for _, reason := range []string{"deleted", "idle", "shutdown"} {
-		m.destroyed[reason] = 0
+	for _, reason := range session.DestroyReasons() {
+		m.destroyed[string(reason)] = 0
 	}
 	for _, lang := range []sandbox.Language{sandbox.Python, sandbox.Shell} {
-		for _, outcome := range []string{"ok", "error", "timeout", "oom", "failed"} {
-			m.execs[execKey{string(lang), outcome}] = 0
+		for _, outcome := range session.ExecOutcomes() {
+			m.execs[execKey{string(lang), string(outcome)}] = 0
 		}
 		m.execDur[string(lang)] = newHistogram()
 	}
@@ -90,17 +90,17 @@ func (m *Metrics) SandboxCreated() {
 }
 
 // SandboxDestroyed implements [session.Observer].
-func (m *Metrics) SandboxDestroyed(reason string) {
+func (m *Metrics) SandboxDestroyed(reason session.DestroyReason) {
 	m.mu.Lock()
-	m.destroyed[reason]++
+	m.destroyed[string(reason)]++
 	m.mu.Unlock()
 }
 
 // Executed implements [session.Observer].
-func (m *Metrics) Executed(lang sandbox.Language, outcome string, d time.Duration) {
+func (m *Metrics) Executed(lang sandbox.Language, outcome session.ExecOutcome, d time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.execs[execKey{string(lang), outcome}]++
+	m.execs[execKey{string(lang), string(outcome)}]++
 	h := m.execDur[string(lang)]
 	if h == nil {
 		h = newHistogram()

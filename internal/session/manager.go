@@ -287,12 +287,12 @@ func (m *Manager) Touch(id sandbox.ID) (Info, error) {
 // removal that fails is tried again, and the sandbox counts toward
 // MaxSandboxes until it is gone.
 func (m *Manager) Destroy(ctx context.Context, id sandbox.ID) error {
-	return m.destroy(id, "deleted")
+	return m.destroy(id, DestroyDeleted)
 }
 
 // destroy takes a sandbox out of the registry, cancels what runs in it and
 // starts its removal.
-func (m *Manager) destroy(id sandbox.ID, reason string) error {
+func (m *Manager) destroy(id sandbox.ID, reason DestroyReason) error {
 	if err := sandbox.ValidateID(string(id)); err != nil {
 		return err
 	}
@@ -373,7 +373,7 @@ func (m *Manager) Reap(ctx context.Context) int {
 	m.mu.Unlock()
 	n := 0
 	for _, id := range idle {
-		if err := m.destroy(id, "idle"); err == nil {
+		if err := m.destroy(id, DestroyIdle); err == nil {
 			n++
 		} else if !errors.Is(err, sandbox.ErrNotFound) {
 			m.log.Warn("destroying idle sandbox", "sandbox_id", id, "err", err)
@@ -409,7 +409,7 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	}
 	m.mu.Unlock()
 	for _, id := range ids {
-		_ = m.destroy(id, "shutdown")
+		_ = m.destroy(id, DestroyShutdown)
 	}
 	m.removals.Wait()
 	if n := m.Removing(); n > 0 {

@@ -31,11 +31,11 @@ type counter struct {
 }
 
 func (c *counter) SandboxCreated() { c.created.Add(1) }
-func (c *counter) SandboxDestroyed(reason string) {
+func (c *counter) SandboxDestroyed(reason DestroyReason) {
 	c.destroyed.Add(1)
 	c.reasons.Store(reason, true)
 }
-func (c *counter) Executed(sandbox.Language, string, time.Duration) { c.executed.Add(1) }
+func (c *counter) Executed(sandbox.Language, ExecOutcome, time.Duration) { c.executed.Add(1) }
 
 func TestLimitAndLookup(t *testing.T) {
 	t.Parallel()
@@ -161,7 +161,7 @@ func TestIdleReaping(t *testing.T) {
 		t.Fatalf("busy was used 5s ago, reaped anyway")
 	}
 	m.removals.Wait()
-	if _, ok := obs.reasons.Load("idle"); !ok {
+	if _, ok := obs.reasons.Load(DestroyIdle); !ok {
 		t.Error("observer saw no idle destruction")
 	}
 }

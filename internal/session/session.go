@@ -19,9 +19,9 @@ import (
 type Mode string
 
 const (
-	ModeDocker     Mode = "docker"
-	ModeBubblewrap Mode = "bubblewrap"
-	ModeSeatbelt   Mode = "seatbelt"
+	ModeDocker          = Mode(sandbox.ProviderDocker)
+	ModeBubblewrap      = Mode(sandbox.ProviderBubblewrap)
+	ModeSeatbelt        = Mode(sandbox.ProviderSeatbelt)
 	ModeMock       Mode = "mock"
 	ModeDisabled   Mode = "disabled"
 )
@@ -55,28 +55,58 @@ type Info struct {
 	Busy               bool      `json:"busy"`
 }
 
+// DestroyReason says why a sandbox was destroyed.
+type DestroyReason string
+
+// Destroy reasons.
+const (
+	DestroyDeleted  DestroyReason = "deleted"  // a client deleted it
+	DestroyIdle     DestroyReason = "idle"     // its idle timeout passed
+	DestroyShutdown DestroyReason = "shutdown" // the manager closed
+)
+
+// DestroyReasons are all destroy reasons, for metrics that list them
+// before they happen.
+func DestroyReasons() []DestroyReason {
+	return []DestroyReason{DestroyDeleted, DestroyIdle, DestroyShutdown}
+}
+
+// ExecOutcome classifies an execution for metrics.
+type ExecOutcome string
+
+// Execution outcomes.
+const (
+	OutcomeOK      ExecOutcome = "ok"
+	OutcomeError   ExecOutcome = "error" // non-zero exit or exception
+	OutcomeTimeout ExecOutcome = "timeout"
+	OutcomeOOM     ExecOutcome = "oom"
+	OutcomeFailed  ExecOutcome = "failed" // the execution could not run
+)
+
+// ExecOutcomes are all execution outcomes.
+func ExecOutcomes() []ExecOutcome {
+	return []ExecOutcome{OutcomeOK, OutcomeError, OutcomeTimeout, OutcomeOOM, OutcomeFailed}
+}
+
 // Observer receives lifecycle events, for metrics. Methods must not block.
 type Observer interface {
 	SandboxCreated()
-	// SandboxDestroyed is called with reason "deleted", "idle" or "shutdown".
-	SandboxDestroyed(reason string)
-	// Executed is called after each execution; outcome is "ok", "error"
-	// (non-zero exit or exception), "timeout", "oom" or "failed" (the
-	// execution could not run).
-	Executed(lang sandbox.Language, outcome string, d time.Duration)
+	SandboxDestroyed(reason DestroyReason)
+	// Executed is called after each execution.
+	Executed(lang sandbox.Language, outcome ExecOutcome, d time.Duration)
 }
 
 // Outcome classifies an execution for metrics.
-func Outcome(r sandbox.ExecResult, err error) string {
+func Outcome(r sandbox.ExecResult, err error) ExecOutcome {
 	switch {
 	case err != nil && r.Stdout == nil:
-		return "failed"
+		return OutcomeFailed
 	case r.TimedOut:
-		return "timeout"
+		return OutcomeTimeout
 	case r.OOMKilled:
-		return "oom"
+		return OutcomeOOM
 	case r.ExitCode != 0 || r.Error != nil:
-		return "error"
+		return OutcomeError
 	}
-	return "ok"
+	return OutcomeOK
 }

@@ -21,7 +21,7 @@ func TestCompiledAgent(t *testing.T) {
 	if st, err := os.Stat(p.agentFile); err != nil || st.Mode().Perm() != 0o644 || filepath.Dir(p.agentFile) != filepath.Join(p.opts.WorkspaceRoot, ".init") {
 		t.Errorf("compiled agent %s: %v, %v", p.agentFile, st, err)
 	}
-	b, err := p.boxes.Get(id)
+	b, err := p.Boxes.Get(id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestCompiledAgentGone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := p.boxes.Get(info.ID)
+	b, _ := p.Boxes.Get(info.ID)
 	if h, err := b.Session.Start(t.Context()); err != nil || h.Compiled {
 		t.Errorf("hello %+v, %v; want an agent compiled from source", h, err)
 	}

@@ -22,7 +22,7 @@ var errUnsupported = fmt.Errorf("bubblewrap needs Linux: %w", sandbox.ErrUnsuppo
 // New fails with sandbox.ErrUnsupported outside Linux.
 func New(ctx context.Context, opts Options) (*Provider, error) { return nil, errUnsupported }
 
-func (p *Provider) Name() string                       { return "bubblewrap" }
+func (p *Provider) Name() string                       { return string(sandbox.ProviderBubblewrap) }
 func (p *Provider) Capabilities() sandbox.Capabilities { return sandbox.Capabilities{} }
 func (p *Provider) Enforcement() Enforcement           { return Enforcement{Limits: LimitsNone} }
 func (p *Provider) HostUser() (RunAs, bool)            { return RunAs{}, false }

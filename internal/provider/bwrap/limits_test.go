@@ -229,7 +229,7 @@ print(round((time.process_time() - c0) / (time.monotonic() - t0), 2))`, 30*time.
 	if share > 0.7 {
 		t.Errorf("CPU share = %.2f, want about 0.5", share)
 	}
-	b, err := p.boxes.Get(id)
+	b, err := p.Boxes.Get(id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +298,7 @@ func TestBackgroundCreateLowWeight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := p.boxes.Get(info.ID)
+	b, err := p.Boxes.Get(info.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -159,7 +159,7 @@ func TestNoSlirp4netns(t *testing.T) {
 // slirpPID returns the PID of sandbox id's slirp4netns, 0 for none.
 func slirpPID(t *testing.T, p *Provider, id sandbox.ID) int {
 	t.Helper()
-	b, err := p.boxes.Get(id)
+	b, err := p.Boxes.Get(id)
 	if err != nil {
 		t.Fatal(err)
 	}

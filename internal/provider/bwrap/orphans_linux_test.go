@@ -186,7 +186,7 @@ func TestDestroyLeavesNothing(t *testing.T) {
 	testutil.RequireRoot(t)
 	t.Parallel()
 	p, id := newBox(t, sandbox.Spec{})
-	b, err := p.boxes.Get(id)
+	b, err := p.Boxes.Get(id)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,22 +1,15 @@
 package docker
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"net"
-	"os"
-	"os/exec"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/moby/moby/client"
 	"github.com/moby/moby/client/pkg/security"
-	"github.com/moby/moby/client/pkg/versions"
 )
 
 // Defaults for [DetectOptions]. They match the Agent Platform's documented
@@ -35,11 +28,50 @@ const (
 	detectCLIWaitDelay = 500 * time.Millisecond
 )
 
+// Status is the one word for what [Detect] found. The HTTP API says
+// "connected" for [StatusAvailable] (the Agent Platform's word); that
+// translation happens where the API answer is made, in cmd/warden.
+type Status string
+
 // Values of [Probe.Status].
 const (
-	detectStatusAvailable   = "available"
-	detectStatusUnavailable = "unavailable"
-	detectStatusError       = "error"
+	// StatusAvailable: the daemon answered a ping with an API version
+	// this client supports.
+	StatusAvailable Status = "available"
+	// StatusUnavailable: the daemon could not be reached.
+	StatusUnavailable Status = "unavailable"
+	// StatusError: the daemon could not be used for another reason (a
+	// bad host setting, an API version that is too old, an unexpected
+	// answer, or ctx ending before detection finished).
+	StatusError Status = "error"
+)
+
+// Failure says what made the daemon check fail, for whoever advises the
+// operator (warden doctor).
+type Failure int
+
+// Values of [Probe.Failure].
+const (
+	FailureNone        Failure = iota
+	FailureHostSetting         // the host setting does not parse
+	FailureUnreachable         // connection failed or no answer in time
+	FailureTooOld              // the daemon's API is below client.MinAPIVersion
+	FailureOther               // the daemon answered with an error
+	FailureInterrupted         // ctx ended before detection finished
+)
+
+// SocketState says what the socket check found.
+type SocketState int
+
+// Values of [Probe.Socket].
+const (
+	SocketOK        SocketState = iota
+	SocketNotUnix               // tcp or another transport: nothing to check
+	SocketMissing               // no file at the path
+	SocketDenied                // EACCES/EPERM on stat or connect
+	SocketRefused               // a stale socket: nobody listens
+	SocketNotSocket             // the path is not a socket
+	SocketOther
 )
 
 // Names of the checks in [Probe.Checks], in the order they are reported.
@@ -48,16 +80,6 @@ const (
 	detectCheckSocket   = "socket"
 	detectCheckDaemon   = "daemon"
 	detectCheckVersions = "versions"
-)
-
-// Remedies shown by [Probe.Text] and listed in [Probe.Remedies].
-const (
-	detectRemedyGroup   = "add your user to the docker group: sudo usermod -aG docker $USER, then log in again (or run warden as root)"
-	detectRemedyInstall = "install Docker (Debian/Ubuntu, as root): apt-get install -y docker.io"
-	detectRemedyStartSd = "start the Docker daemon (as root): systemctl start docker"
-	detectRemedyStartBg = "start the Docker daemon (as root; this system does not run systemd): dockerd &"
-	detectRemedyHungSd  = "the daemon accepts connections but does not answer: inspect it with systemctl status docker and journalctl -u docker, then restart it (as root): systemctl restart docker"
-	detectRemedyHungBg  = "the daemon accepts connections but does not answer: check its log, then restart it (as root; this system does not run systemd): stop dockerd and run dockerd &"
 )
 
 // DetectOptions configures [Detect]. The zero value probes the daemon named
@@ -100,7 +122,8 @@ type Check struct {
 }
 
 // Probe is the result of [Detect]: whether a Docker daemon is usable, what it
-// runs, and, when it is not usable, why and what to do about it.
+// runs, and, when it is not usable, why. Advice and rendering are the
+// caller's (warden doctor).
 type Probe struct {
 	// Available reports whether the daemon answered a ping with an API
 	// version this client supports.
@@ -109,7 +132,7 @@ type Probe struct {
 	// reached) or "error" (it could not be used for another reason: a bad
 	// host setting, an API version that is too old, an unexpected answer,
 	// or ctx ending before detection finished).
-	Status string `json:"status"`
+	Status Status `json:"status"`
 	// Host is the daemon address that was probed.
 	Host string `json:"host,omitempty"`
 
@@ -160,8 +183,14 @@ type Probe struct {
 
 	// Checks holds the steps in order: docker_cli, socket, daemon, versions.
 	Checks []Check `json:"checks"`
-	// Remedies are the commands or actions that would fix what failed.
-	Remedies []string `json:"remedies,omitempty"`
+
+	// Failure and Socket classify what failed; Systemd and Dockerd say,
+	// when the daemon is not available, whether the host boots with
+	// systemd and has the daemon installed.
+	Failure Failure     `json:"-"`
+	Socket  SocketState `json:"-"`
+	Systemd bool        `json:"-"`
+	Dockerd bool        `json:"-"`
 }
 
 // Detect probes the Docker daemon described by opts and reports what it
@@ -180,17 +209,14 @@ func Detect(ctx context.Context, opts DetectOptions) (p Probe) {
 	start := time.Now()
 	defer func() { p.Elapsed = time.Since(start) }()
 	opts = opts.withDefaults()
-	p.Status = detectStatusUnavailable
+	p.Status = StatusUnavailable
 
 	cliCheck := detectCLI(ctx, opts.Timeout)
 
-	ops := []client.Opt{client.FromEnv}
-	if opts.Host != "" {
-		ops = append(ops, client.WithHost(opts.Host))
-	}
-	c, err := client.New(ops...)
+	c, err := newClient(opts.Host)
 	if err != nil {
-		p.Status = detectStatusError
+		p.Status = StatusError
+		p.Failure = FailureHostSetting
 		p.Host = opts.Host
 		p.Error = fmt.Sprintf("creating docker client: %v", err)
 		p.Checks = []Check{
@@ -199,7 +225,6 @@ func Detect(ctx context.Context, opts DetectOptions) (p Probe) {
 			{Name: detectCheckDaemon, Detail: "not contacted: " + p.Error},
 			{Name: detectCheckVersions, Detail: "not queried"},
 		}
-		p.Remedies = []string{"fix the Docker host setting (DOCKER_HOST or the configured host): it must look like unix:///var/run/docker.sock or tcp://HOST:2375"}
 		return p
 	}
 	defer func() { _ = c.Close() }() // only closes idle connections; never fails
@@ -207,27 +232,15 @@ func Detect(ctx context.Context, opts DetectOptions) (p Probe) {
 
 	sock := detectSocket(ctx, p.Host, opts.Timeout)
 
-	var last detectAttempt
-	for attempt := 1; attempt <= opts.Retries+1; attempt++ {
-		if attempt > 1 && !detectSleep(ctx, detectBackoff(opts.Backoff, attempt-1)) {
-			break
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		p.Attempts++
-		last = detectPing(ctx, c, opts.Timeout)
-		if last.err == nil || last.kind == detectKindTooOld {
-			break
-		}
-	}
+	var last pingResult
+	p.Attempts, last = connect(ctx, c, opts.Timeout, opts.Retries, opts.Backoff)
 
 	daemonCheck := Check{Name: detectCheckDaemon}
 	versionsCheck := Check{Name: detectCheckVersions, Detail: "not queried: the daemon is not usable"}
 	switch {
 	case p.Attempts > 0 && last.err == nil:
 		p.Available = true
-		p.Status = detectStatusAvailable
+		p.Status = StatusAvailable
 		p.ClientAPIVersion = c.ClientVersion()
 		daemonCheck.OK = true
 		daemonCheck.Detail = fmt.Sprintf("%s answered on attempt %d of %d", p.Host, p.Attempts, opts.Retries+1)
@@ -238,7 +251,8 @@ func Detect(ctx context.Context, opts DetectOptions) (p Probe) {
 			sock = detectSocket(ctx, p.Host, opts.Timeout)
 		}
 	case ctx.Err() != nil:
-		p.Status = detectStatusError
+		p.Status = StatusError
+		p.Failure = FailureInterrupted
 		p.Error = fmt.Sprintf("detection stopped after %s: %v", detectAttempts(p.Attempts), context.Cause(ctx))
 		if last.err != nil && !errors.Is(last.err, ctx.Err()) {
 			p.Error += fmt.Sprintf(" (last attempt: %v)", last.err)
@@ -246,10 +260,11 @@ func Detect(ctx context.Context, opts DetectOptions) (p Probe) {
 		daemonCheck.Detail = p.Error
 	default:
 		p.Error = last.err.Error()
-		if last.kind != detectKindUnreachable {
-			p.Status = detectStatusError
+		p.Failure = last.failure
+		if last.failure != FailureUnreachable {
+			p.Status = StatusError
 		}
-		if last.kind == detectKindTooOld {
+		if last.failure == FailureTooOld {
 			p.APIVersion = last.apiVersion
 			daemonCheck.Detail = fmt.Sprintf("%s answered, but %v", p.Host, last.err)
 		} else {
@@ -258,8 +273,9 @@ func Detect(ctx context.Context, opts DetectOptions) (p Probe) {
 	}
 
 	p.Checks = []Check{cliCheck, sock.check, daemonCheck, versionsCheck}
-	if ctx.Err() == nil || p.Available {
-		p.Remedies = detectRemedies(p, sock.state, last.kind)
+	p.Socket = sock.state
+	if !p.Available {
+		p.Systemd, p.Dockerd = hasSystemd(), hasDockerd()
 	}
 	return p
 }
@@ -283,74 +299,6 @@ func (o DetectOptions) withDefaults() DetectOptions {
 		o.Backoff = 0
 	}
 	return o
-}
-
-// detectBackoff returns the wait before retry n (n >= 1): base doubled n-1
-// times, capped at detectMaxBackoff or base, whichever is larger.
-func detectBackoff(base time.Duration, n int) time.Duration {
-	limit := max(base, detectMaxBackoff)
-	d := base
-	for i := 1; i < n && d < limit; i++ {
-		d *= 2
-	}
-	return min(d, limit)
-}
-
-// detectSleep waits for d or until ctx ends, reporting whether the wait
-// completed.
-func detectSleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-// detectKind classifies the outcome of one ping.
-type detectKind int
-
-const (
-	detectKindOK          detectKind = iota
-	detectKindUnreachable            // connection failed or no answer in time
-	detectKindTooOld                 // the daemon's API is below client.MinAPIVersion
-	detectKindOther                  // the daemon answered with an error, or ctx ended
-)
-
-type detectAttempt struct {
-	kind       detectKind
-	err        error
-	apiVersion string // as reported by the daemon, when it answered
-}
-
-// detectPing makes one attempt, bounded by timeout.
-func detectPing(ctx context.Context, c *client.Client, timeout time.Duration) detectAttempt {
-	actx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	res, err := c.Ping(actx, client.PingOptions{NegotiateAPIVersion: true})
-	switch {
-	case err == nil:
-		return detectAttempt{kind: detectKindOK, apiVersion: res.APIVersion}
-	case ctx.Err() != nil:
-		return detectAttempt{kind: detectKindOther, err: context.Cause(ctx)}
-	case errors.Is(actx.Err(), context.DeadlineExceeded):
-		return detectAttempt{kind: detectKindUnreachable, err: fmt.Errorf("no answer within %v", timeout)}
-	case res.APIVersion != "" && versions.LessThan(res.APIVersion, client.MinAPIVersion):
-		return detectAttempt{
-			kind:       detectKindTooOld,
-			err:        fmt.Errorf("its API version %s is older than the minimum %s warden supports", res.APIVersion, client.MinAPIVersion),
-			apiVersion: res.APIVersion,
-		}
-	case client.IsErrConnectionFailed(err):
-		return detectAttempt{kind: detectKindUnreachable, err: fmt.Errorf("%v", err)}
-	default:
-		return detectAttempt{kind: detectKindOther, err: fmt.Errorf("%v", err)}
-	}
 }
 
 // readVersions fills the version fields of p from /version and /info and
@@ -465,225 +413,4 @@ func detectOr(s string) string {
 		return "?"
 	}
 	return s
-}
-
-// detectSockState classifies what detectSocket found.
-type detectSockState int
-
-const (
-	detectSockOK        detectSockState = iota
-	detectSockNotUnix                   // tcp or another transport: nothing to check
-	detectSockMissing                   // no file at the path
-	detectSockDenied                    // EACCES/EPERM on stat or connect
-	detectSockRefused                   // a stale socket: nobody listens
-	detectSockNotSocket                 // the path is not a socket
-	detectSockOther
-)
-
-type detectSocketResult struct {
-	check Check
-	state detectSockState
-	path  string
-}
-
-// detectSocket checks that a unix daemon socket exists and that this process
-// may connect to it. Connecting (and closing at once) is the only reliable
-// permission test: it is what the SDK will do, and access(2) ignores
-// supplementary groups set up after login.
-func detectSocket(ctx context.Context, host string, timeout time.Duration) detectSocketResult {
-	r := detectSocketResult{check: Check{Name: detectCheckSocket}}
-	u, err := client.ParseHostURL(host)
-	if err != nil || u.Scheme != "unix" {
-		r.state = detectSockNotUnix
-		r.check.OK = true
-		r.check.Detail = fmt.Sprintf("%s is not a unix socket; the daemon check below tests it", host)
-		return r
-	}
-	r.path = u.Host
-
-	mode := "abstract socket"
-	if !strings.HasPrefix(r.path, "@") {
-		fi, err := os.Stat(r.path)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			r.state = detectSockMissing
-			r.check.Detail = fmt.Sprintf("socket %s does not exist", r.path)
-			return r
-		case errors.Is(err, fs.ErrPermission):
-			r.state = detectSockDenied
-			r.check.Detail = fmt.Sprintf("socket %s cannot be reached as uid %d: a parent directory denies access", r.path, os.Geteuid())
-			return r
-		case err != nil:
-			r.state = detectSockOther
-			r.check.Detail = fmt.Sprintf("socket %s: %v", r.path, err)
-			return r
-		case fi.Mode().Type() != fs.ModeSocket:
-			r.state = detectSockNotSocket
-			r.check.Detail = fmt.Sprintf("%s exists but is not a socket (%v)", r.path, fi.Mode())
-			return r
-		}
-		mode = fi.Mode().String()
-	}
-
-	dctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(dctx, "unix", r.path)
-	switch {
-	case err == nil:
-		_ = conn.Close()
-		r.state = detectSockOK
-		r.check.OK = true
-		r.check.Detail = fmt.Sprintf("socket %s (%s) accepts connections", r.path, mode)
-	case errors.Is(err, fs.ErrPermission):
-		r.state = detectSockDenied
-		r.check.Detail = fmt.Sprintf("socket %s (%s) exists but uid %d may not connect to it: permission denied", r.path, mode, os.Geteuid())
-	case errors.Is(err, syscall.ECONNREFUSED):
-		r.state = detectSockRefused
-		r.check.Detail = fmt.Sprintf("socket %s exists but nothing listens on it: the daemon is not running", r.path)
-	default:
-		r.state = detectSockOther
-		r.check.Detail = fmt.Sprintf("connecting to socket %s: %v", r.path, err)
-	}
-	return r
-}
-
-// detectCLI looks for the docker CLI and runs `docker --version`, bounded by
-// timeout. The CLI is optional: warden talks to the Engine API directly.
-func detectCLI(ctx context.Context, timeout time.Duration) Check {
-	check := Check{Name: detectCheckCLI}
-	path, err := exec.LookPath("docker")
-	if err != nil {
-		check.Detail = "docker CLI not found on PATH (optional: warden uses the Engine API directly)"
-		return check
-	}
-	cctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	// `docker --version` starts no children of its own, so killing the
-	// process (the CommandContext default) is enough; WaitDelay stops a
-	// wrapper script's leftover children from holding Wait on our pipe.
-	//nolint:gosec // G204: the docker binary found on PATH, with a constant argument
-	cmd := exec.CommandContext(cctx, path, "--version")
-	// A fixed environment gives stable output; the CLI needs nothing from ours.
-	cmd.Env = []string{"LC_ALL=C"}
-	cmd.WaitDelay = detectCLIWaitDelay
-	out := &detectLimitedBuffer{max: detectMaxCLIOutput}
-	cmd.Stdout, cmd.Stderr = out, out
-	err = cmd.Run()
-	first, _, _ := strings.Cut(strings.TrimSpace(out.buf.String()), "\n")
-	switch {
-	case err == nil:
-		check.OK = true
-		check.Detail = fmt.Sprintf("%s: %s", path, first)
-	case errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
-		check.Detail = fmt.Sprintf("%s: docker --version did not finish within %v (optional: warden uses the Engine API directly)", path, timeout)
-	default:
-		check.Detail = fmt.Sprintf("%s: docker --version failed: %v", path, err)
-		if first != "" {
-			check.Detail += ": " + first
-		}
-	}
-	return check
-}
-
-// detectLimitedBuffer keeps the first max bytes written to it and discards
-// the rest, so a misbehaving binary cannot exhaust memory.
-type detectLimitedBuffer struct {
-	buf bytes.Buffer
-	max int
-}
-
-func (b *detectLimitedBuffer) Write(p []byte) (int, error) {
-	if room := b.max - b.buf.Len(); room > 0 {
-		b.buf.Write(p[:min(len(p), room)])
-	}
-	return len(p), nil
-}
-
-// detectRemedies lists what the operator should do about a failed probe.
-func detectRemedies(p Probe, sock detectSockState, kind detectKind) []string {
-	if p.Available {
-		return nil
-	}
-	systemd := detectHasSystemd()
-	switch {
-	case kind == detectKindTooOld:
-		return []string{fmt.Sprintf("upgrade Docker Engine: it speaks API %s and warden needs at least %s (Docker 19.03 or later); on Debian/Ubuntu, as root: apt-get install -y docker.io", p.APIVersion, client.MinAPIVersion)}
-	case sock == detectSockDenied:
-		return []string{detectRemedyGroup}
-	case sock == detectSockMissing || sock == detectSockRefused:
-		var r []string
-		if !detectHasDockerd() {
-			r = append(r, detectRemedyInstall)
-		}
-		if systemd {
-			return append(r, detectRemedyStartSd)
-		}
-		return append(r, detectRemedyStartBg)
-	case sock == detectSockNotSocket:
-		return []string{"the daemon address is not a socket: point DOCKER_HOST (or the configured host) at the daemon's socket, or remove the file and restart the daemon"}
-	case sock == detectSockOK && kind == detectKindUnreachable:
-		if systemd {
-			return []string{detectRemedyHungSd}
-		}
-		return []string{detectRemedyHungBg}
-	case sock == detectSockNotUnix && kind == detectKindUnreachable:
-		return []string{fmt.Sprintf("check that a Docker daemon listens at %s and that DOCKER_HOST (or the configured host) is right", p.Host)}
-	default:
-		return []string{fmt.Sprintf("check the Docker daemon at %s: %s", p.Host, p.Error)}
-	}
-}
-
-// detectHasSystemd reports whether the system was booted with systemd, using
-// the same test as sd_booted(3).
-func detectHasSystemd() bool {
-	fi, err := os.Stat("/run/systemd/system")
-	return err == nil && fi.IsDir()
-}
-
-// detectHasDockerd reports whether the daemon binary is installed. An
-// unprivileged PATH often lacks /usr/sbin, so the usual places are tried too.
-func detectHasDockerd() bool {
-	if _, err := exec.LookPath("dockerd"); err == nil {
-		return true
-	}
-	for _, p := range []string{"/usr/sbin/dockerd", "/usr/bin/dockerd", "/usr/local/bin/dockerd"} {
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
-			return true
-		}
-	}
-	return false
-}
-
-// Text renders p as the human-readable report printed by `warden doctor`: a
-// summary line, one line per check marked ✓ or ✗, then the remedies.
-func (p Probe) Text() string {
-	var b strings.Builder
-	switch {
-	case p.Available:
-		fmt.Fprintf(&b, "Docker: available: engine %s, API %s at %s (%v)\n",
-			detectOr(p.Version), detectOr(p.APIVersion), p.Host, p.Elapsed.Round(time.Millisecond))
-	default:
-		fmt.Fprintf(&b, "Docker: %s after %s (%v)\n", p.Status, detectAttempts(p.Attempts), p.Elapsed.Round(time.Millisecond))
-	}
-	for _, c := range p.Checks {
-		mark := "✗"
-		if c.OK {
-			mark = "✓"
-		}
-		fmt.Fprintf(&b, "  %s %s: %s\n", mark, c.Name, c.Detail)
-	}
-	for _, w := range p.Warnings {
-		fmt.Fprintf(&b, "  ! daemon warning: %s\n", w)
-	}
-	if p.Error != "" && p.Available {
-		fmt.Fprintf(&b, "  error: %s\n", p.Error)
-	}
-	if len(p.Remedies) > 0 {
-		b.WriteString("To fix:\n")
-		for _, r := range p.Remedies {
-			fmt.Fprintf(&b, "  - %s\n", r)
-		}
-	}
-	return b.String()
 }

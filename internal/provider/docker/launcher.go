@@ -26,12 +26,17 @@ type launcher struct {
 	cli         *client.Client
 	containerID string
 	workspace   string
+	code        []byte // the compiled agent (agentCode); nil: run from source
 
 	mu  sync.Mutex
 	cur *execProc // the agent last started
 }
 
 func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
+	cmd := []string{"python3", "-c", agent.Source, "agent"}
+	if l.code != nil {
+		cmd = agent.StdinLoaderCommand()
+	}
 	ex, err := l.cli.ExecCreate(ctx, l.containerID, client.ExecCreateOptions{
 		User:         execUser,
 		AttachStdin:  true,
@@ -39,7 +44,7 @@ func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 		AttachStderr: true,
 		Env:          agent.BaseEnv(l.workspace),
 		WorkingDir:   l.workspace,
-		Cmd:          []string{"python3", "-c", agent.Source, "agent"},
+		Cmd:          cmd,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating agent exec: %w", convert(err))
@@ -47,6 +52,12 @@ func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 	att, err := l.cli.ExecAttach(ctx, ex.ID, client.ExecAttachOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("attaching to agent exec: %w", convert(err))
+	}
+	if l.code != nil {
+		if _, err := att.Conn.Write(agent.StdinPayload(l.code)); err != nil {
+			att.Close()
+			return nil, fmt.Errorf("sending the compiled agent: %w", err)
+		}
 	}
 	p := &execProc{resp: att.HijackedResponse, stderr: &agent.TailBuffer{Max: 16 << 10}}
 	p.demux = &demuxReader{r: att.Reader, stderr: p.stderr}

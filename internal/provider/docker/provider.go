@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,8 +18,8 @@ import (
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/client"
 
-	"github.com/warden-sandbox/warden/internal/agent"
 	"github.com/warden-sandbox/warden/internal/owner"
+	"github.com/warden-sandbox/warden/internal/provider/kit"
 	"github.com/warden-sandbox/warden/internal/safedir"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
@@ -56,16 +57,20 @@ type Options struct {
 // Provider runs sandboxes as Docker containers. It is safe for concurrent
 // use.
 type Provider struct {
+	kit.Base[ctrState]
+
 	cli     *client.Client
 	opts    Options
 	log     *slog.Logger
 	owner   string
 	runtime Runtime
 
-	boxes agent.Sandboxes[ctrState]
-
-	mu     sync.Mutex
-	images map[string]bool // images known to be present
+	mu       sync.Mutex
+	images   map[string]bool   // images known to be present
+	imageIDs map[string]string // their IDs, when they were found
+	code     map[string][]byte // the compiled agent by image ID; nil: from source
+	// compiling serializes compilations of the agent (agentCode).
+	compiling sync.Mutex
 
 	// start starts a created container; tests replace it to make a start
 	// fail as the engine's sometimes does.
@@ -81,7 +86,7 @@ type ctrState struct {
 	end         *ending // under gVisor: watches the container stop
 }
 
-type box = agent.Sandbox[ctrState]
+type box = kit.Sandbox[ctrState]
 
 // New connects to the Docker daemon and, unless opts.KeepOrphans is set,
 // removes the containers that dead Warden processes of this host left
@@ -98,33 +103,35 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	copts := []client.Opt{client.FromEnv}
-	if opts.Host != "" {
-		copts = append(copts, client.WithHost(opts.Host))
-	}
-	cli, err := client.New(copts...)
+	cli, err := newClient(opts.Host)
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %v: %w", err, sandbox.ErrUnavailable)
 	}
+	if n, last := connect(ctx, cli, opts.Timeout, 0, 0); n == 0 || last.err != nil {
+		cli.Close()
+		if n == 0 { // ctx ended before the ping
+			last.err = context.Cause(ctx)
+		}
+		return nil, fmt.Errorf("docker daemon at %s: %v: %w", cli.DaemonHost(), last.err, sandbox.ErrUnavailable)
+	}
 	pctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-	if _, err := cli.Ping(pctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
-		cli.Close()
-		return nil, fmt.Errorf("docker daemon at %s: %v: %w", cli.DaemonHost(), err, sandbox.ErrUnavailable)
-	}
 	rt, err := resolveRuntime(pctx, cli, opts.Runtime)
 	if err != nil {
 		cli.Close()
 		return nil, err
 	}
 	p := &Provider{
-		cli:     cli,
-		opts:    opts,
-		log:     log.With("provider", "docker"),
-		owner:   owner.ID(),
-		runtime: rt,
-		images:  map[string]bool{},
+		cli:      cli,
+		opts:     opts,
+		log:      log.With("provider", string(sandbox.ProviderDocker)),
+		owner:    owner.ID(),
+		runtime:  rt,
+		images:   map[string]bool{},
+		imageIDs: map[string]string{},
+		code:     map[string][]byte{},
 	}
+	p.Teardown = p.teardown
 	p.start = func(ctx context.Context, id string) error {
 		_, err := p.cli.ContainerStart(ctx, id, client.ContainerStartOptions{})
 		return err
@@ -140,7 +147,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 }
 
 // Name implements sandbox.Provider.
-func (p *Provider) Name() string { return "docker" }
+func (p *Provider) Name() string { return string(sandbox.ProviderDocker) }
 
 // Runtime returns the OCI runtime the provider's containers run under.
 func (p *Provider) Runtime() Runtime { return p.runtime }
@@ -232,22 +239,23 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 	if err := p.startContainer(ctx, created.ID); err != nil {
 		return sandbox.Info{}, fmt.Errorf("starting container: %w", p.runtime.startError(convert(err)))
 	}
-	l := &launcher{cli: p.cli, containerID: created.ID, workspace: spec.WorkspacePath}
+	if rootTmpfs(hcfg) {
+		if err := p.openRoot(ctx, created.ID); err != nil {
+			return sandbox.Info{}, err
+		}
+	}
+	l := &launcher{cli: p.cli, containerID: created.ID, workspace: spec.WorkspacePath,
+		code: p.agentCode(ctx, spec.Image, created.ID)}
 	if p.runtime.GVisor {
 		b.Box.end = p.watch(created.ID, b.Info.Name, l)
 		cleanups = append(cleanups, b.Box.end.stop)
 	}
-	b.Session = agent.NewSession(l, agent.Options{
-		Workspace:   spec.WorkspacePath,
-		Timeout:     spec.Timeout,
-		OutputLimit: spec.OutputLimit,
-		Env:         spec.Env,
-	})
+	b.Session = kit.NewSession(l, spec, spec.WorkspacePath)
 	cleanups = append(cleanups, func() { _ = b.Session.Close() })
 	if _, err := b.Session.Start(ctx); err != nil {
 		return sandbox.Info{}, fmt.Errorf("image %s: %w", spec.Image, err)
 	}
-	p.boxes.Add(b)
+	p.Boxes.Add(b)
 	p.log.Debug("created sandbox", "sandbox_id", id, "container", b.Info.Name)
 	return b.Info, nil
 }
@@ -255,14 +263,12 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 // startAttempts bounds the starts of one container.
 const startAttempts = 3
 
-// startContainer starts a created container, again if runc failed to
-// create its first process, which leaves the container as it was. That
-// happens when something on the host unmounts the container's root
-// filesystem under runc: runc then fails with "stat /sbin/docker-init:
-// permission denied". A root slirp4netns --enable-sandbox does it (see
-// internal/provider/bwrap, which now starts it in a private mount
-// namespace); other software on the host may too. Starting the same
-// container again works, so that failure, and only it, is retried.
+// startContainer starts a created container, and starts it again when the
+// OCI runtime failed to create its first process (errRuntimeCreate),
+// which leaves the container as it was. Software on the host that
+// unmounts the container's root filesystem under runc (a root
+// slirp4netns --enable-sandbox, for one) causes that failure, and a
+// second start works; no other failure is retried.
 func (p *Provider) startContainer(ctx context.Context, id string) error {
 	var err error
 	for attempt := 1; attempt <= startAttempts; attempt++ {
@@ -282,8 +288,49 @@ func (p *Provider) startContainer(ctx context.Context, id string) error {
 // runtimeCreateFailed tells a failure of the OCI runtime to create the
 // container's process, which leaves the container as it was, created.
 func runtimeCreateFailed(err error) bool {
-	return strings.Contains(err.Error(), "OCI runtime create failed")
+	return errors.Is(startFailure(err), errRuntimeCreate)
 }
+
+// Failures of a container start that Warden handles, as startFailure
+// classifies them.
+var (
+	// errRuntimeCreate: the OCI runtime could not create the container's
+	// first process; the container is still created and can be started
+	// again.
+	errRuntimeCreate = errors.New("the OCI runtime failed to create the container's process")
+	// errRootNetns: runsc took the container's network namespace for the
+	// host's (gVisor issue 10704).
+	errRootNetns = errors.New("runsc cannot run its network stack in this network namespace")
+)
+
+// startFailure classifies an error of ContainerStart. The engine passes
+// the OCI runtime's failures on as text only, so this is the one place
+// that reads an error's text: the result matches errRuntimeCreate or
+// errRootNetns with errors.Is when the text says so, and wraps err.
+func startFailure(err error) error {
+	if err == nil {
+		return nil
+	}
+	errs := []error{err}
+	msg := err.Error()
+	if strings.Contains(msg, "OCI runtime create failed") {
+		errs = append(errs, errRuntimeCreate)
+	}
+	if strings.Contains(msg, "cannot run with network enabled in root network namespace") {
+		errs = append(errs, errRootNetns)
+	}
+	if len(errs) == 1 {
+		return err
+	}
+	return &classified{errs}
+}
+
+// classified is an engine error (first) with the classes startFailure
+// found in it.
+type classified struct{ errs []error }
+
+func (c *classified) Error() string   { return c.errs[0].Error() }
+func (c *classified) Unwrap() []error { return c.errs }
 
 // containerConfig is the hardened container definition of a sandbox.
 func (p *Provider) containerConfig(b *box, spec sandbox.Spec, ws string) (*container.Config, *container.HostConfig) {
@@ -333,6 +380,18 @@ func (p *Provider) containerConfig(b *box, spec sandbox.Spec, ws string) (*conta
 			PidsLimit:  &pids,
 		},
 	}
+	// Images keep /root for root alone (0700): a directory mounted below
+	// it, as `warden exec --read-dir` does with one of root's, would be out
+	// of the sandbox user's reach. Such a sandbox gets an empty /root of
+	// its own, which openRoot makes passable once the container runs (runc
+	// gives a tmpfs the mode of the directory it covers).
+	for _, m := range mounts {
+		if strings.HasPrefix(m.Target, "/root/") {
+			hcfg.Mounts = append(hcfg.Mounts, mount.Mount{Type: mount.TypeTmpfs, Target: "/root",
+				TmpfsOptions: &mount.TmpfsOptions{SizeBytes: 1 << 20, Mode: 0o755}})
+			break
+		}
+	}
 	p.runtime.applyRuntime(hcfg, pids)
 	return cfg, hcfg
 }
@@ -349,7 +408,7 @@ func (p *Provider) ensureImage(ctx context.Context, image string, pull bool) err
 	if ok {
 		return nil
 	}
-	_, err := p.cli.ImageInspect(ctx, image)
+	img, err := p.cli.ImageInspect(ctx, image)
 	if err != nil && cerrdefs.IsNotFound(err) && pull {
 		var rc io.ReadCloser
 		rc, err = p.cli.ImagePull(ctx, image, client.ImagePullOptions{})
@@ -358,7 +417,7 @@ func (p *Provider) ensureImage(ctx context.Context, image string, pull bool) err
 			rc.Close()
 		}
 		if err == nil {
-			_, err = p.cli.ImageInspect(ctx, image)
+			img, err = p.cli.ImageInspect(ctx, image)
 		}
 	}
 	if err != nil {
@@ -369,21 +428,23 @@ func (p *Provider) ensureImage(ctx context.Context, image string, pull bool) err
 	}
 	p.mu.Lock()
 	p.images[image] = true
+	p.imageIDs[image] = img.ID
 	p.mu.Unlock()
 	return nil
 }
 
-// Exec implements sandbox.Provider.
+// Exec implements sandbox.Provider. Under gVisor a sandbox whose
+// container has stopped (out of memory, say) says so instead of running.
 func (p *Provider) Exec(ctx context.Context, id sandbox.ID, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
 	var end *ending
 	var cid string
-	if b, err := p.boxes.Get(id); err == nil {
+	if b, err := p.Boxes.Get(id); err == nil {
 		end, cid = b.Box.end, b.Box.containerID
 	}
 	if why, _ := end.ended(); why != "" {
 		return sandbox.ExecResult{}, fmt.Errorf("sandbox %s: %s; destroy it and create another: %w", id, why, sandbox.ErrConflict)
 	}
-	r, err := p.boxes.Exec(ctx, id, req)
+	r, err := p.Base.Exec(ctx, id, req)
 	if r.ExitCode == 137 && r.Error != nil && r.Error.Name == "SandboxError" {
 		end.settle(ctx, p.cli, cid)
 	}
@@ -394,61 +455,29 @@ func (p *Provider) Exec(ctx context.Context, id sandbox.ID, req sandbox.ExecRequ
 	return r, err
 }
 
-// Processes implements sandbox.ProcessHost: background processes beside
-// each sandbox's Python session.
-func (p *Provider) Processes() sandbox.ProcessRunner { return &p.boxes }
-
-// Checkpoint snapshots the sandbox's Python session now (see
-// agent.Session.Checkpoint).
-func (p *Provider) Checkpoint(ctx context.Context, id sandbox.ID) error {
-	return p.boxes.Checkpoint(ctx, id)
-}
-
-// UpdateEnv implements sandbox.Provider.
-func (p *Provider) UpdateEnv(ctx context.Context, id sandbox.ID, u sandbox.EnvUpdate) (map[string]string, error) {
-	return p.boxes.UpdateEnv(id, u)
-}
-
-// Env implements sandbox.Provider.
-func (p *Provider) Env(ctx context.Context, id sandbox.ID) (map[string]string, error) {
-	return p.boxes.Env(id)
-}
-
-// Info returns the description of a live sandbox.
-func (p *Provider) Info(id sandbox.ID) (sandbox.Info, error) { return p.boxes.Info(id) }
-
-// Destroy implements sandbox.Provider: it removes the container and, if
-// Warden created it, the workspace directory.
-func (p *Provider) Destroy(ctx context.Context, id sandbox.ID) error {
-	b, err := p.boxes.Remove(id)
-	if err != nil {
-		return err
-	}
+// teardown removes the container and, if Warden created it, the
+// workspace directory. A container that cannot be removed keeps its
+// sandbox registered, so Destroy can be retried instead of leaking a
+// running container nobody can reach.
+func (p *Provider) teardown(ctx context.Context, b *box) error {
 	b.Box.end.stop()
 	_ = b.Session.Close()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
 	defer cancel()
-	var errs []error
 	if _, err := p.cli.ContainerRemove(ctx, b.Box.containerID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
-		// Keep it known, so Destroy can be retried instead of leaking a
-		// running container nobody can reach.
-		p.boxes.Add(b)
-		return fmt.Errorf("removing container %s: %w", b.Info.Name, convert(err))
+		return kit.Retry(fmt.Errorf("removing container %s: %w", b.Info.Name, convert(err)))
 	}
 	if b.Box.ownsWS {
 		if err := os.RemoveAll(b.Info.Workspace); err != nil {
-			errs = append(errs, fmt.Errorf("removing workspace: %w", err))
+			return fmt.Errorf("removing workspace: %w", err)
 		}
 	}
-	return errors.Join(errs...)
+	return nil
 }
-
-// List returns the live sandboxes of this provider.
-func (p *Provider) List() []sandbox.Info { return p.boxes.List() }
 
 // Close destroys every sandbox of this provider and closes the client.
 func (p *Provider) Close(ctx context.Context) error {
-	err := p.boxes.DestroyAll(ctx, p.Destroy)
+	err := p.Base.Close(ctx)
 	return errors.Join(err, p.cli.Close())
 }
 
@@ -527,5 +556,44 @@ func convert(err error) error {
 		return fmt.Errorf("%v: %w", err, sandbox.ErrUnavailable)
 	default:
 		return fmt.Errorf("%v", err)
+	}
+}
+
+// rootTmpfs reports whether containerConfig gave the sandbox a /root of
+// its own.
+func rootTmpfs(hcfg *container.HostConfig) bool {
+	for _, m := range hcfg.Mounts {
+		if m.Type == mount.TypeTmpfs && m.Target == "/root" {
+			return true
+		}
+	}
+	return false
+}
+
+// openRoot makes the sandbox's own /root (a tmpfs of root's) passable by
+// its user: mode 0755, set by root in the container before any of the
+// sandbox's code runs (root there has no capability; it owns the tmpfs).
+func (p *Provider) openRoot(ctx context.Context, id string) error {
+	ex, err := p.cli.ExecCreate(ctx, id, client.ExecCreateOptions{User: "0:0", Cmd: []string{"chmod", "0755", "/root"}})
+	if err != nil {
+		return fmt.Errorf("opening /root to the sandbox's user: %w", convert(err))
+	}
+	if _, err := p.cli.ExecStart(ctx, ex.ID, client.ExecStartOptions{Detach: true}); err != nil {
+		return fmt.Errorf("opening /root to the sandbox's user: %w", convert(err))
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		ins, err := p.cli.ExecInspect(ctx, ex.ID, client.ExecInspectOptions{})
+		if err != nil {
+			return fmt.Errorf("opening /root to the sandbox's user: %w", convert(err))
+		}
+		if !ins.Running {
+			if ins.ExitCode != 0 {
+				return fmt.Errorf("opening /root to the sandbox's user: chmod exited with %d", ins.ExitCode)
+			}
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("opening /root to the sandbox's user: chmod did not end: %w", cmp.Or(ctx.Err(), context.DeadlineExceeded))
+		}
 	}
 }

@@ -568,3 +568,23 @@ func TestStartRetried(t *testing.T) {
 		}
 	}
 }
+
+// TestMountBelowRoot: a directory mounted below /root, which images keep
+// for root alone, is within the sandbox user's reach.
+func TestMountBelowRoot(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "data.txt"), []byte("readable"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, id := create(t, sandbox.Spec{Mounts: []sandbox.Mount{{Source: dir, Target: "/root/project/data", ReadOnly: true}}})
+	r := run(t, p, id, sandbox.Shell, "cat /root/project/data/data.txt; stat -c %a /root", 0)
+	if string(r.Stdout) != "readable755\n" {
+		t.Fatalf("reading below /root = %q %q, want the file and a /root of mode 755", r.Stdout, r.Stderr)
+	}
+	// Without such a mount, /root is the image's.
+	p2, id2 := create(t, sandbox.Spec{})
+	if r := run(t, p2, id2, sandbox.Shell, "stat -c %a /root", 0); string(r.Stdout) != "700\n" {
+		t.Errorf("/root of a sandbox without mounts below it: mode %q", r.Stdout)
+	}
+}

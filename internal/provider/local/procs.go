@@ -10,40 +10,26 @@ import (
 	"time"
 
 	"github.com/warden-sandbox/warden/internal/owner"
+	"github.com/warden-sandbox/warden/internal/provider/kit/hostproc"
 )
 
-// killPause is the wait between two rounds of killMarked that found
-// processes, so that killed processes can exit.
-const killPause = 5 * time.Millisecond
-
-// killMarked sends SIGKILL to every process, other than this one, whose
-// initial environment holds the entry marker ("NAME=value"), and repeats
-// until a scan of /proc finds none: processes may fork between the scan and
-// the kill. Killed processes that are zombies no longer show an
-// environment, so they do not count. It returns an error if processes are
-// still found when ctx ends.
+// killMarked kills every process, other than this one, whose initial
+// environment holds the entry marker ("NAME=value"), found in /proc (see
+// hostproc.KillMarked). Killed processes that are zombies no longer show
+// an environment, so they do not count.
 //
 // A PID could be reused between the scan and the kill; that needs the
 // marked process to exit and ~4 million PIDs to be allocated in between.
 func killMarked(ctx context.Context, marker string) error {
 	needle := []byte("\x00" + marker + "\x00")
-	for {
-		pids := scanProc(func(env []byte) bool { return bytes.Contains(env, needle) })
-		if len(pids) == 0 {
-			return nil
-		}
-		for _, pid := range pids {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-		t := time.NewTimer(killPause)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("%d processes marked %s still running: %w", len(pids), marker, ctx.Err())
-		}
-	}
+	return hostproc.KillMarked(ctx, marker, func() ([]int, error) {
+		return scanProc(func(env []byte) bool { return bytes.Contains(env, needle) }), nil
+	})
 }
+
+// killPause is the wait between two rounds of killOrphans that found
+// processes, so that killed processes can exit.
+const killPause = 5 * time.Millisecond
 
 // killOrphans kills the processes of local sandboxes whose Warden process
 // is gone, judged by OwnerEnv; self is this process's owner ID. It returns

@@ -10,12 +10,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync/atomic"
-	"time"
 
 	"github.com/warden-sandbox/warden/internal/agent"
 	"github.com/warden-sandbox/warden/internal/owner"
-	"github.com/warden-sandbox/warden/internal/safedir"
+	"github.com/warden-sandbox/warden/internal/provider/kit"
+	"github.com/warden-sandbox/warden/internal/provider/kit/hostproc"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
 
@@ -39,10 +38,6 @@ const dirPrefix = "local-"
 // ownerFile, in a sandbox's private directory, holds the owner ID.
 const ownerFile = "owner"
 
-// teardownTimeout bounds killing a sandbox's processes and removing its
-// directory, even when the caller's ctx is already cancelled.
-const teardownTimeout = 30 * time.Second
-
 // Options configure a Provider.
 type Options struct {
 	// Enabled allows Create. The provider isolates nothing, so it is off
@@ -62,24 +57,17 @@ type Options struct {
 // Provider runs sandboxes as host processes with no isolation. It is safe
 // for concurrent use.
 type Provider struct {
+	kit.Base[hostproc.Box]
+
 	opts   Options
 	python string // resolved interpreter; "" when disabled
 	log    *slog.Logger
 	owner  string
-
-	boxes agent.Sandboxes[procs]
 }
 
 var _ sandbox.Provider = (*Provider)(nil)
 
-// procs is what the provider keeps of a sandbox besides its session.
-type procs struct {
-	dir      string // private directory: home, tmp, owner and maybe workspace
-	launcher *launcher
-	gone     atomic.Bool // set when teardown starts
-}
-
-type box = agent.Sandbox[procs]
+type box = kit.Sandbox[hostproc.Box]
 
 // New returns a local provider. When opts.Enabled is false it returns a
 // provider whose Create fails with sandbox.ErrDisabled, without looking for
@@ -101,9 +89,13 @@ func New(opts Options) (*Provider, error) {
 	}
 	p := &Provider{
 		opts:  opts,
-		log:   log.With("provider", "local"),
+		log:   log.With("provider", string(sandbox.ProviderLocal)),
 		owner: owner.ID(),
 	}
+	p.Teardown = p.teardown
+	p.Warning = Warning
+	p.ReservedEnv = []string{MarkerEnv, OwnerEnv}
+	p.ProviderName = sandbox.ProviderLocal
 	if !opts.Enabled {
 		return p, nil
 	}
@@ -123,7 +115,7 @@ func New(opts Options) (*Provider, error) {
 }
 
 // Name implements sandbox.Provider.
-func (p *Provider) Name() string { return "local" }
+func (p *Provider) Name() string { return string(sandbox.ProviderLocal) }
 
 // Capabilities implements sandbox.Provider: no isolation and no limits.
 // Mounts is false because read-only mounts and remapped paths cannot be
@@ -150,7 +142,7 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 	if err := spec.Validate(); err != nil {
 		return sandbox.Info{}, err
 	}
-	if err := checkSpec(spec); err != nil {
+	if err := errors.Join(checkSpec(spec), p.CheckEnv(spec.Env)); err != nil {
 		return sandbox.Info{}, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -159,73 +151,26 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 
 	id := sandbox.NewID()
 	dir := filepath.Join(p.opts.WorkspaceRoot, dirPrefix+string(id))
-	if err := safedir.EnsureRoot(p.opts.WorkspaceRoot); err != nil {
-		return sandbox.Info{}, fmt.Errorf("%w: %w", err, sandbox.ErrInvalid)
-	}
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		return sandbox.Info{}, fmt.Errorf("creating sandbox directory: %w", err)
-	}
-	var l *launcher
-	var sess *agent.Session
-	defer func() {
-		if err != nil {
-			_ = p.teardown(ctx, &box{Session: sess, Box: procs{dir: dir, launcher: l}})
+	b, err := hostproc.Create(ctx, p.Name(), id, spec, p.opts.WorkspaceRoot, dir, "python "+p.python, func(ws string) (*hostproc.Launcher, error) {
+		if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(p.owner), 0o600); err != nil {
+			return nil, fmt.Errorf("creating sandbox directory: %w", err)
 		}
-	}()
-	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(p.owner), 0o600); err != nil {
-		return sandbox.Info{}, fmt.Errorf("creating sandbox directory: %w", err)
-	}
-	for _, sub := range []string{"home", "tmp"} {
-		if err := os.Mkdir(filepath.Join(dir, sub), 0o700); err != nil {
-			return sandbox.Info{}, fmt.Errorf("creating sandbox directory: %w", err)
+		if st, err := os.Stat(ws); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("workspace_dir %q is not an existing directory: %w", ws, sandbox.ErrInvalid)
 		}
-	}
-	ws := spec.WorkspaceDir
-	if ws == "" {
-		ws = filepath.Join(dir, "workspace")
-		if err := os.Mkdir(ws, 0o755); err != nil {
-			return sandbox.Info{}, fmt.Errorf("creating workspace: %w", err)
-		}
-	} else {
-		ws = filepath.Clean(ws)
-		if st, serr := os.Stat(ws); serr != nil || !st.IsDir() {
-			return sandbox.Info{}, fmt.Errorf("workspace_dir %q is not an existing directory: %w", ws, sandbox.ErrInvalid)
-		}
-	}
-	// There is no inside: the workspace's path in the sandbox is its host
-	// path, so paths reported to and by the code are true.
-	spec.WorkspacePath = ws
-
-	l = &launcher{
-		python: p.python,
-		dir:    ws,
-		env:    baseEnv(p.python, dir, ws, id, p.owner),
-		marker: MarkerEnv + "=" + string(id),
-	}
-	sess = agent.NewSession(l, agent.Options{
-		Workspace:   ws,
-		Timeout:     spec.Timeout,
-		OutputLimit: spec.OutputLimit,
-		Env:         spec.Env,
+		return &hostproc.Launcher{
+			Argv:   []string{p.python, "-c", agent.Source, "agent"},
+			Dir:    ws,
+			Env:    baseEnv(p.python, dir, ws, id, p.owner),
+			Marker: MarkerEnv + "=" + string(id),
+			Kill:   killMarked,
+		}, nil
 	})
-	if _, err := sess.Start(ctx); err != nil {
-		return sandbox.Info{}, fmt.Errorf("python %s: %w", p.python, err)
+	if err != nil {
+		return sandbox.Info{}, err
 	}
-	b := &box{
-		Info: sandbox.Info{
-			ID:           id,
-			Provider:     p.Name(),
-			Name:         spec.NamePrefix + "-" + string(id),
-			Workspace:    ws,
-			Spec:         spec,
-			WorkspaceUID: -1,
-			WorkspaceGID: -1,
-		},
-		Session: sess,
-		Box:     procs{dir: dir, launcher: l},
-	}
-	p.boxes.Add(b)
-	p.log.Debug("created sandbox", "sandbox_id", id, "workspace", ws)
+	p.Boxes.Add(b)
+	p.log.Debug("created sandbox", "sandbox_id", id, "workspace", b.Info.Workspace)
 	return b.Info, nil
 }
 
@@ -241,21 +186,7 @@ func checkSpec(spec sandbox.Spec) error {
 			errs = append(errs, fmt.Errorf("mount source %q is not an existing directory: %w", m.Source, sandbox.ErrInvalid))
 		}
 	}
-	for k := range spec.Env {
-		if err := checkEnvName(k); err != nil {
-			errs = append(errs, err)
-		}
-	}
 	return errors.Join(errs...)
-}
-
-// checkEnvName refuses the marker names: a sandbox variable of that name
-// would hide its processes from Reset and Destroy.
-func checkEnvName(k string) error {
-	if k == MarkerEnv || k == OwnerEnv {
-		return fmt.Errorf("environment variable %s is reserved by the local provider: %w", k, sandbox.ErrInvalid)
-	}
-	return nil
 }
 
 // baseEnv is the whole environment of a sandbox's agent. Nothing comes from
@@ -283,114 +214,12 @@ func baseEnv(python, dir, ws string, id sandbox.ID, owner string) []string {
 	}
 }
 
-// Exec implements sandbox.Provider. Every result, including the partial
-// result returned with an error, carries [Warning].
-func (p *Provider) Exec(ctx context.Context, id sandbox.ID, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
-	b, err := p.boxes.Get(id)
-	if err != nil {
-		return sandbox.ExecResult{Warning: Warning}, err
-	}
-	res, err := b.Session.Exec(ctx, req)
-	res.Warning = Warning
-	if b.Box.gone.Load() {
-		// The processes were killed under the execution; say why.
-		return res, fmt.Errorf("sandbox %s was destroyed during the execution: %w", id, sandbox.ErrNotFound)
-	}
-	return res, err
-}
-
-// Checkpoint snapshots the sandbox's Python session now (see
-// agent.Session.Checkpoint).
-func (p *Provider) Checkpoint(ctx context.Context, id sandbox.ID) error {
-	return p.boxes.Checkpoint(ctx, id)
-}
-
-// UpdateEnv implements sandbox.Provider. MarkerEnv and OwnerEnv cannot be
-// set.
-func (p *Provider) UpdateEnv(ctx context.Context, id sandbox.ID, u sandbox.EnvUpdate) (map[string]string, error) {
-	var errs []error
-	for k := range u.Set {
-		if err := checkEnvName(k); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return p.boxes.UpdateEnv(id, u)
-}
-
-// Env implements sandbox.Provider.
-func (p *Provider) Env(ctx context.Context, id sandbox.ID) (map[string]string, error) {
-	return p.boxes.Env(id)
-}
-
-// Info returns the description of a live sandbox.
-func (p *Provider) Info(id sandbox.ID) (sandbox.Info, error) { return p.boxes.Info(id) }
-
-// Processes implements sandbox.ProcessHost: background processes beside
-// each sandbox's Python session, as unisolated as everything here. Their
-// environment may not set MarkerEnv or OwnerEnv, as UpdateEnv may not.
-func (p *Provider) Processes() sandbox.ProcessRunner { return localProcesses{&p.boxes} }
-
-type localProcesses struct{ *agent.Sandboxes[procs] }
-
-func (l localProcesses) StartProcess(ctx context.Context, id sandbox.ID, spec sandbox.ProcessSpec) (sandbox.ProcessInfo, *sandbox.ProcessWatch, error) {
-	for k := range spec.Env {
-		if err := checkEnvName(k); err != nil {
-			return sandbox.ProcessInfo{}, nil, err
-		}
-	}
-	return l.Sandboxes.StartProcess(ctx, id, spec)
-}
-
-// List returns the live sandboxes of this provider.
-func (p *Provider) List() []sandbox.Info { return p.boxes.List() }
-
-// Destroy implements sandbox.Provider: it kills every process of the
-// sandbox it can find (see the package doc) and removes the sandbox's
-// private directory, with the workspace if Warden created it. A
-// workspace_dir given in the spec is left in place. The teardown runs to
-// completion even if ctx is cancelled.
-func (p *Provider) Destroy(ctx context.Context, id sandbox.ID) error {
-	b, err := p.boxes.Remove(id)
-	if err != nil {
-		return err
-	}
-	err = p.teardown(ctx, b)
-	p.log.Debug("destroyed sandbox", "sandbox_id", id)
-	return err
-}
-
-// teardown stops the session, kills what is left and removes the
-// directory. Fields of b may be nil after a failed Create.
+// teardown kills the sandbox's processes and removes its directory (see
+// the package doc). A workspace_dir given in the spec is left in place.
 func (p *Provider) teardown(ctx context.Context, b *box) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), teardownTimeout)
-	defer cancel()
-	b.Box.gone.Store(true)
-	var errs []error
-	if b.Box.launcher != nil {
-		// No agent may start from now on; then every process is killed.
-		b.Box.launcher.shutdown()
-		if err := killMarked(ctx, b.Box.launcher.marker); err != nil {
-			errs = append(errs, fmt.Errorf("killing sandbox processes: %w", err))
-		}
-	}
-	// Closing the session only after the kill lets a running Exec see its
-	// agent die and return at once. (Closed first, the session may miss
-	// the agent's end and wait out the execution's timeout.)
-	if b.Session != nil {
-		_ = b.Session.Close()
-	}
-	if err := removeAll(b.Box.dir); err != nil {
-		errs = append(errs, fmt.Errorf("removing sandbox directory: %w", err))
-	}
-	return errors.Join(errs...)
-}
-
-// Close destroys every sandbox of this provider.
-func (p *Provider) Close(ctx context.Context) error {
-	return p.boxes.DestroyAll(ctx, p.Destroy)
+	err := hostproc.Teardown(ctx, b)
+	p.log.Debug("destroyed sandbox", "sandbox_id", b.Info.ID)
+	return err
 }
 
 // RemoveOrphans kills the processes, and removes the private directories
@@ -416,30 +245,11 @@ func (p *Provider) RemoveOrphans(ctx context.Context) (int, error) {
 		if oerr != nil || string(owner) == p.owner || ownerAlive(string(owner)) {
 			continue // not ours to judge, or still in use
 		}
-		if err := removeAll(dir); err != nil {
+		if err := hostproc.RemoveAll(dir); err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		n++
 	}
 	return n, errors.Join(errs...)
-}
-
-// removeAll removes dir. When Warden does not run as root, sandboxed code
-// may have taken write or search permission away from its own
-// directories; they are given back, and the removal retried. (For root
-// permissions are no obstacle, and chmod, which follows symlinks, is
-// better not run on paths code could still be changing.)
-func removeAll(dir string) error {
-	err := os.RemoveAll(dir)
-	if err == nil || os.Geteuid() == 0 {
-		return err
-	}
-	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if d != nil && d.IsDir() {
-			_ = os.Chmod(path, 0o700)
-		}
-		return nil
-	})
-	return os.RemoveAll(dir)
 }

@@ -1,7 +1,6 @@
 package local
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,8 +9,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/warden-sandbox/warden/internal/provider/kit/hostproc"
 )
 
 // systemPython is preferred when no interpreter is configured: the first
@@ -57,28 +57,17 @@ func findPython(ctx context.Context, want string) (string, error) {
 	defer cancel()
 	// -I: neither the environment nor the working directory may change
 	// what the probe runs.
-	//nolint:gosec // G204: the operator's interpreter with a constant script
-	cmd := exec.CommandContext(ctx, cand, "-I", "-c", probeScript)
-	cmd.Dir = "/"
-	cmd.Env = []string{"PATH=" + filepath.Dir(cand) + ":/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = waitDelay
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		msg := strings.TrimSpace(errb.String())
-		if len(msg) > 512 {
-			msg = msg[len(msg)-512:]
-		}
+	env := []string{"PATH=" + filepath.Dir(cand) + ":/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"}
+	out, msg, err := hostproc.Run(ctx, env, cand, "-I", "-c", probeScript)
+	if err != nil {
 		if msg != "" {
 			return "", fmt.Errorf("python interpreter %s does not run: %v: %s", cand, err, msg)
 		}
 		return "", fmt.Errorf("python interpreter %s does not run: %w", cand, err)
 	}
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	if len(lines) != 2 {
-		return "", fmt.Errorf("python interpreter %s: unexpected answer %.200q", cand, out.String())
+		return "", fmt.Errorf("python interpreter %s: unexpected answer %.200q", cand, out)
 	}
 	exe, ver := lines[0], lines[1]
 	major, minor, _ := strings.Cut(ver, ".")

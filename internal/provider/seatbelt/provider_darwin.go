@@ -7,17 +7,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"syscall"
 
 	"github.com/warden-sandbox/warden/internal/agent"
+	"github.com/warden-sandbox/warden/internal/provider/kit"
+	"github.com/warden-sandbox/warden/internal/provider/kit/hostproc"
 	"github.com/warden-sandbox/warden/internal/safedir"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
@@ -43,21 +43,14 @@ func Supported() (bool, string) {
 // Provider runs each sandbox as host processes confined by a Seatbelt
 // profile (see the package documentation). It is safe for concurrent use.
 type Provider struct {
+	kit.Base[hostproc.Box]
+
 	opts   Options
 	python pythonInstall
 	log    *slog.Logger
-
-	boxes agent.Sandboxes[procs]
 }
 
-// procs is what the provider keeps of a sandbox besides its session.
-type procs struct {
-	dir      string // private directory: home, tmp and maybe workspace
-	launcher *launcher
-	gone     atomic.Bool // set when teardown starts
-}
-
-type box = agent.Sandbox[procs]
+type box = kit.Sandbox[hostproc.Box]
 
 // New returns a Seatbelt provider. It fails with an error matching
 // [sandbox.ErrUnsupported], whose text starts with [UnsupportedMessage],
@@ -97,7 +90,10 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seatbelt provider: %w", err)
 	}
-	p := &Provider{opts: opts, python: py, log: log.With("provider", "seatbelt")}
+	p := &Provider{opts: opts, python: py, log: log.With("provider", string(sandbox.ProviderSeatbelt))}
+	p.Teardown = p.teardown
+	p.ReservedEnv = []string{MarkerEnv}
+	p.ProviderName = sandbox.ProviderSeatbelt
 	if err := p.probe(ctx); err != nil {
 		return nil, err
 	}
@@ -129,20 +125,14 @@ func (p *Provider) probe(ctx context.Context) error {
 	// Last, the agent itself, up to its hello: a provider that cannot
 	// create a sandbox is better not selected.
 	id := sandbox.ID("probe-" + strings.TrimPrefix(string(sandbox.NewID()), "sb-"))
-	l := &launcher{
-		python:  p.python.Executable,
-		profile: profile,
-		dir:     real,
-		env:     baseEnv(p.python.Executable, real, real, id),
-		marker:  MarkerEnv + "=" + string(id),
-	}
+	l := p.launcher(profile, real, real, id)
 	sess := agent.NewSession(l, agent.Options{Workspace: real, StartTimeout: probeTimeout})
 	_, err = sess.Start(ctx)
 	_ = sess.Close()
-	l.shutdown()
-	kctx, kcancel := context.WithTimeout(context.WithoutCancel(ctx), teardownTimeout)
+	l.Shutdown()
+	kctx, kcancel := context.WithTimeout(context.WithoutCancel(ctx), hostproc.TeardownTimeout)
 	defer kcancel()
-	_ = killMarked(kctx, l.marker)
+	_ = killMarked(kctx, l.Marker)
 	if err != nil {
 		return &unsupportedError{reason: fmt.Sprintf("the agent does not start under the profile: %v", err)}
 	}
@@ -157,7 +147,7 @@ func runSandboxed(ctx context.Context, profile, dir string, argv ...string) (str
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "LANG=C.UTF-8", "HOME=" + dir, "TMPDIR=" + dir}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = waitDelay
+	cmd.WaitDelay = hostproc.WaitDelay
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
@@ -185,7 +175,7 @@ func (p *Provider) profileOptions(ws, home, tmp string, ro, rw []string, network
 }
 
 // Name implements sandbox.Provider.
-func (p *Provider) Name() string { return "seatbelt" }
+func (p *Provider) Name() string { return string(sandbox.ProviderSeatbelt) }
 
 // Capabilities implements sandbox.Provider. The network switch is enforced
 // by the profile; sandbox-exec has no memory, CPU or process limits.
@@ -213,7 +203,7 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 		return sandbox.Info{}, err
 	}
 	ro, rw, err := checkSpec(spec)
-	if err != nil {
+	if err = errors.Join(err, p.CheckEnv(spec.Env)); err != nil {
 		return sandbox.Info{}, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -222,79 +212,27 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 
 	id := sandbox.NewID()
 	dir := filepath.Join(p.opts.WorkspaceRoot, dirPrefix+string(id))
-	if err := safedir.EnsureRoot(p.opts.WorkspaceRoot); err != nil {
-		return sandbox.Info{}, fmt.Errorf("%w: %w", err, sandbox.ErrInvalid)
-	}
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		return sandbox.Info{}, fmt.Errorf("creating sandbox directory: %w", err)
-	}
-	var l *launcher
-	var sess *agent.Session
-	defer func() {
+	b, err := hostproc.Create(ctx, p.Name(), id, spec, p.opts.WorkspaceRoot, dir, "python "+p.python.Executable+" under sandbox-exec", func(ws string) (*hostproc.Launcher, error) {
+		realWS, err := existingDir(ws)
 		if err != nil {
-			_ = p.teardown(ctx, &box{Session: sess, Box: procs{dir: dir, launcher: l}})
+			return nil, fmt.Errorf("workspace_dir: %w", err)
 		}
-	}()
-	for _, sub := range []string{"home", "tmp"} {
-		if err := os.Mkdir(filepath.Join(dir, sub), 0o700); err != nil {
-			return sandbox.Info{}, fmt.Errorf("creating sandbox directory: %w", err)
+		// Seatbelt matches resolved paths: $TMPDIR is under /var, a symlink.
+		realDir := resolve(dir)
+		if realDir == "" {
+			return nil, fmt.Errorf("resolving sandbox directory %s", dir)
 		}
-	}
-	ws := spec.WorkspaceDir
-	if ws == "" {
-		ws = filepath.Join(dir, "workspace")
-		if err := os.Mkdir(ws, 0o755); err != nil {
-			return sandbox.Info{}, fmt.Errorf("creating workspace: %w", err)
+		profile, err := Profile(p.profileOptions(realWS, filepath.Join(realDir, "home"), filepath.Join(realDir, "tmp"), ro, rw, spec.Network))
+		if err != nil {
+			return nil, err
 		}
-	}
-	ws = filepath.Clean(ws)
-	realWS, err := existingDir(ws)
-	if err != nil {
-		return sandbox.Info{}, fmt.Errorf("workspace_dir: %w", err)
-	}
-	// Seatbelt matches resolved paths: $TMPDIR is under /var, a symlink.
-	realDir := resolve(dir)
-	if realDir == "" {
-		return sandbox.Info{}, fmt.Errorf("resolving sandbox directory %s", dir)
-	}
-	profile, err := Profile(p.profileOptions(realWS, filepath.Join(realDir, "home"), filepath.Join(realDir, "tmp"), ro, rw, spec.Network))
+		return p.launcher(profile, dir, ws, id), nil
+	})
 	if err != nil {
 		return sandbox.Info{}, err
 	}
-	// The workspace appears at its host path: there is no inside.
-	spec.WorkspacePath = ws
-
-	l = &launcher{
-		python:  p.python.Executable,
-		profile: profile,
-		dir:     ws,
-		env:     baseEnv(p.python.Executable, dir, ws, id),
-		marker:  MarkerEnv + "=" + string(id),
-	}
-	sess = agent.NewSession(l, agent.Options{
-		Workspace:   ws,
-		Timeout:     spec.Timeout,
-		OutputLimit: spec.OutputLimit,
-		Env:         spec.Env,
-	})
-	if _, err := sess.Start(ctx); err != nil {
-		return sandbox.Info{}, fmt.Errorf("python %s under sandbox-exec: %w", p.python.Executable, err)
-	}
-	b := &box{
-		Info: sandbox.Info{
-			ID:           id,
-			Provider:     p.Name(),
-			Name:         spec.NamePrefix + "-" + string(id),
-			Workspace:    ws,
-			Spec:         spec,
-			WorkspaceUID: -1,
-			WorkspaceGID: -1,
-		},
-		Session: sess,
-		Box:     procs{dir: dir, launcher: l},
-	}
-	p.boxes.Add(b)
-	p.log.Debug("created sandbox", "sandbox_id", id, "workspace", ws, "network", spec.Network)
+	p.Boxes.Add(b)
+	p.log.Debug("created sandbox", "sandbox_id", id, "workspace", b.Info.Workspace, "network", spec.Network)
 	return b.Info, nil
 }
 
@@ -319,11 +257,6 @@ func checkSpec(spec sandbox.Spec) (ro, rw []string, err error) {
 			rw = append(rw, r)
 		}
 	}
-	for k := range spec.Env {
-		if err := checkEnvName(k); err != nil {
-			errs = append(errs, err)
-		}
-	}
 	return ro, rw, errors.Join(errs...)
 }
 
@@ -341,15 +274,6 @@ func existingDir(d string) (string, error) {
 		return "", fmt.Errorf("%q is not an existing directory: %w", d, sandbox.ErrInvalid)
 	}
 	return r, nil
-}
-
-// checkEnvName refuses the marker name: a sandbox variable of that name
-// would hide its processes from Reset and Destroy.
-func checkEnvName(k string) error {
-	if k == MarkerEnv {
-		return fmt.Errorf("environment variable %s is reserved by the seatbelt provider: %w", k, sandbox.ErrInvalid)
-	}
-	return nil
 }
 
 // baseEnv is the whole environment of a sandbox's agent: agent.BaseEnv
@@ -380,116 +304,28 @@ func baseEnv(python, dir, ws string, id sandbox.ID) []string {
 	return env
 }
 
-// Processes implements sandbox.ProcessHost: background processes beside
-// each sandbox's Python session, under the same profile. Their
-// environment may not set MarkerEnv, by which Destroy finds them.
-func (p *Provider) Processes() sandbox.ProcessRunner { return markedProcesses{&p.boxes} }
-
-type markedProcesses struct{ *agent.Sandboxes[procs] }
-
-func (m markedProcesses) StartProcess(ctx context.Context, id sandbox.ID, spec sandbox.ProcessSpec) (sandbox.ProcessInfo, *sandbox.ProcessWatch, error) {
-	if _, ok := spec.Env[MarkerEnv]; ok {
-		return sandbox.ProcessInfo{}, nil, fmt.Errorf("environment variable %s is Warden's own: %w", MarkerEnv, sandbox.ErrInvalid)
+// launcher starts the agents of the sandbox id, whose private directory
+// is dir and workspace ws, under profile: `sandbox-exec -p <profile>
+// <python> -c <agent> agent` in a new session, hence a new process group
+// and no controlling terminal. sandbox-exec applies the profile to itself
+// and then executes the interpreter, so the agent and everything it
+// starts are confined.
+func (p *Provider) launcher(profile, dir, ws string, id sandbox.ID) *hostproc.Launcher {
+	return &hostproc.Launcher{
+		Argv:   []string{SandboxExec, "-p", profile, p.python.Executable, "-c", agent.Source, "agent"},
+		Dir:    ws,
+		Env:    baseEnv(p.python.Executable, dir, ws, id),
+		Marker: MarkerEnv + "=" + string(id),
+		Setsid: true,
+		Kill:   killMarked,
 	}
-	return m.Sandboxes.StartProcess(ctx, id, spec)
 }
 
-// Exec implements sandbox.Provider.
-func (p *Provider) Exec(ctx context.Context, id sandbox.ID, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
-	b, err := p.boxes.Get(id)
-	if err != nil {
-		return sandbox.ExecResult{}, err
-	}
-	res, err := b.Session.Exec(ctx, req)
-	if b.Box.gone.Load() {
-		return res, fmt.Errorf("sandbox %s was destroyed during the execution: %w", id, sandbox.ErrNotFound)
-	}
-	return res, err
-}
-
-// Checkpoint snapshots the sandbox's Python session now (see
-// agent.Session.Checkpoint).
-func (p *Provider) Checkpoint(ctx context.Context, id sandbox.ID) error {
-	return p.boxes.Checkpoint(ctx, id)
-}
-
-// UpdateEnv implements sandbox.Provider. MarkerEnv cannot be set.
-func (p *Provider) UpdateEnv(ctx context.Context, id sandbox.ID, u sandbox.EnvUpdate) (map[string]string, error) {
-	for k := range u.Set {
-		if err := checkEnvName(k); err != nil {
-			return nil, err
-		}
-	}
-	return p.boxes.UpdateEnv(id, u)
-}
-
-// Env implements sandbox.Provider.
-func (p *Provider) Env(ctx context.Context, id sandbox.ID) (map[string]string, error) {
-	return p.boxes.Env(id)
-}
-
-// Info returns the description of a live sandbox.
-func (p *Provider) Info(id sandbox.ID) (sandbox.Info, error) { return p.boxes.Info(id) }
-
-// List returns the live sandboxes of this provider.
-func (p *Provider) List() []sandbox.Info { return p.boxes.List() }
-
-// Destroy implements sandbox.Provider: it kills every process of the
-// sandbox it can find and removes the sandbox's private directory, with
-// the workspace if Warden created it. A workspace_dir given in the spec is
-// left in place. The teardown runs to completion even if ctx is cancelled.
-func (p *Provider) Destroy(ctx context.Context, id sandbox.ID) error {
-	b, err := p.boxes.Remove(id)
-	if err != nil {
-		return err
-	}
-	err = p.teardown(ctx, b)
-	p.log.Debug("destroyed sandbox", "sandbox_id", id)
-	return err
-}
-
-// teardown stops the session, kills what is left and removes the
-// directory. Fields of b may be nil after a failed Create.
+// teardown kills every process of the sandbox it can find and removes the
+// sandbox's private directory, with the workspace if Warden created it. A
+// workspace_dir given in the spec is left in place.
 func (p *Provider) teardown(ctx context.Context, b *box) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), teardownTimeout)
-	defer cancel()
-	b.Box.gone.Store(true)
-	var errs []error
-	if b.Box.launcher != nil {
-		b.Box.launcher.shutdown()
-		if err := killMarked(ctx, b.Box.launcher.marker); err != nil {
-			errs = append(errs, fmt.Errorf("killing sandbox processes: %w", err))
-		}
-	}
-	// Closed after the kill, the session sees its agent die and a running
-	// Exec returns at once.
-	if b.Session != nil {
-		_ = b.Session.Close()
-	}
-	if err := removeAll(b.Box.dir); err != nil {
-		errs = append(errs, fmt.Errorf("removing sandbox directory: %w", err))
-	}
-	return errors.Join(errs...)
-}
-
-// Close destroys every sandbox of this provider.
-func (p *Provider) Close(ctx context.Context) error {
-	return p.boxes.DestroyAll(ctx, p.Destroy)
-}
-
-// removeAll removes dir. Sandboxed code may have taken write or search
-// permission away from its own directories; they are given back, and the
-// removal retried.
-func removeAll(dir string) error {
-	err := os.RemoveAll(dir)
-	if err == nil || os.Geteuid() == 0 {
-		return err
-	}
-	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if d != nil && d.IsDir() {
-			_ = os.Chmod(path, 0o700)
-		}
-		return nil
-	})
-	return os.RemoveAll(dir)
+	err := hostproc.Teardown(ctx, b)
+	p.log.Debug("destroyed sandbox", "sandbox_id", b.Info.ID)
+	return err
 }

@@ -29,7 +29,7 @@ type Provider struct{}
 func errUnsupported() error { return &unsupportedError{} }
 
 // Name implements sandbox.Provider.
-func (p *Provider) Name() string { return "seatbelt" }
+func (p *Provider) Name() string { return string(sandbox.ProviderSeatbelt) }
 
 // Capabilities implements sandbox.Provider: nothing, off macOS.
 func (p *Provider) Capabilities() sandbox.Capabilities {

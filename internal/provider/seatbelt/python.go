@@ -1,7 +1,6 @@
 package seatbelt
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,8 +9,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/warden-sandbox/warden/internal/provider/kit/hostproc"
 )
 
 // probeTimeout bounds asking the interpreter about itself.
@@ -96,23 +96,11 @@ func findPython(ctx context.Context, want string) (pythonInstall, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	//nolint:gosec // G204: the operator's interpreter with a constant script
-	cmd := exec.CommandContext(ctx, p, "-I", "-c", probeScript)
-	cmd.Dir = "/"
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "LANG=C.UTF-8"}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = waitDelay
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		msg := strings.TrimSpace(errb.String())
-		if len(msg) > 512 {
-			msg = msg[len(msg)-512:]
-		}
+	out, msg, err := hostproc.Run(ctx, []string{"PATH=/usr/bin:/bin", "LANG=C.UTF-8"}, p, "-I", "-c", probeScript)
+	if err != nil {
 		return pythonInstall{}, fmt.Errorf("python interpreter %s does not run: %v: %s", p, err, msg)
 	}
-	inst, err := parseProbe(out.Bytes(), p)
+	inst, err := parseProbe(out, p)
 	if err != nil {
 		return pythonInstall{}, fmt.Errorf("python interpreter %s: %w", p, err)
 	}

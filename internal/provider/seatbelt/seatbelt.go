@@ -2,7 +2,6 @@ package seatbelt
 
 import (
 	"log/slog"
-	"time"
 
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
@@ -23,10 +22,6 @@ const SandboxExec = "/usr/bin/sandbox-exec"
 // process, so that Reset and Destroy can find them. Sandbox environment
 // variables may not use this name.
 const MarkerEnv = "WARDEN_SEATBELT_SANDBOX"
-
-// waitDelay bounds how long Wait blocks on a child's pipes once it has been
-// killed, should a descendant still hold them.
-const waitDelay = 2 * time.Second
 
 // Options configure a Provider.
 type Options struct {

@@ -71,6 +71,15 @@ func (c Config) Run(t *testing.T, newProvider func(t *testing.T) sandbox.Provide
 	}
 }
 
+// Cases returns the names of the conformance cases, in order.
+func Cases() []string {
+	names := make([]string, len(cases))
+	for i, tc := range cases {
+		names[i] = tc.name
+	}
+	return names
+}
+
 // cases are the conformance cases, grouped by topic in the files of this
 // package.
 var cases = []struct {

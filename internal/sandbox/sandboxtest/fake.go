@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,6 +66,15 @@ func (f *Fake) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Info, err
 	if err := spec.Validate(); err != nil {
 		return sandbox.Info{}, err
 	}
+	dirs := []string{spec.WorkspaceDir}
+	for _, m := range spec.Mounts {
+		dirs = append(dirs, m.Source)
+	}
+	for _, d := range dirs {
+		if st, err := os.Stat(d); d != "" && (err != nil || !st.IsDir()) {
+			return sandbox.Info{}, fmt.Errorf("%q is not an existing directory: %w", d, sandbox.ErrInvalid)
+		}
+	}
 	if err := ctx.Err(); err != nil {
 		return sandbox.Info{}, err
 	}
@@ -82,6 +92,9 @@ func (f *Fake) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Info, err
 }
 
 func (f *Fake) get(id sandbox.ID) (*box, error) {
+	if err := sandbox.ValidateID(string(id)); err != nil {
+		return nil, err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	b := f.boxes[id]
@@ -199,6 +212,9 @@ func (f *Fake) Env(ctx context.Context, id sandbox.ID) (map[string]string, error
 }
 
 func (f *Fake) Destroy(ctx context.Context, id sandbox.ID) error {
+	if err := sandbox.ValidateID(string(id)); err != nil {
+		return err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.boxes[id] == nil {

@@ -1,4 +1,4 @@
-package agent
+package kit
 
 import (
 	"context"
@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"maps"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
+	"github.com/warden-sandbox/warden/internal/agent"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
 
@@ -15,15 +17,18 @@ import (
 // session that runs its code, and the provider's own state B.
 type Sandbox[B any] struct {
 	Info    sandbox.Info
-	Session *Session
+	Session *agent.Session
 	Box     B
+
+	gone atomic.Bool // set when its Destroy starts
 }
 
-// Sandboxes is a provider's set of live sandboxes, and the part of the
-// sandbox.Provider contract every provider built on the agent shares:
-// looking sandboxes up (ErrInvalid for a malformed ID, ErrNotFound for an
-// unknown one) and passing executions and environment changes to their
-// session. The zero value is ready to use; it is safe for concurrent use.
+// Gone reports whether the sandbox's Destroy has started.
+func (sb *Sandbox[B]) Gone() bool { return sb.gone.Load() }
+
+// Sandboxes is a provider's set of live sandboxes: it looks sandboxes up
+// (ErrInvalid for a malformed ID, ErrNotFound for an unknown one). The
+// zero value is ready to use; it is safe for concurrent use.
 type Sandboxes[B any] struct {
 	mu    sync.Mutex
 	boxes map[sandbox.ID]*Sandbox[B]
@@ -108,46 +113,8 @@ func (s *Sandboxes[B]) Info(id sandbox.ID) (sandbox.Info, error) {
 	return info, nil
 }
 
-// Exec runs req in the sandbox's session (sandbox.Provider.Exec).
-func (s *Sandboxes[B]) Exec(ctx context.Context, id sandbox.ID, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
-	sb, err := s.Get(id)
-	if err != nil {
-		return sandbox.ExecResult{}, err
-	}
-	return sb.Session.Exec(ctx, req)
-}
-
-// Checkpoint snapshots the sandbox's Python session now (see
-// Session.Checkpoint).
-func (s *Sandboxes[B]) Checkpoint(ctx context.Context, id sandbox.ID) error {
-	sb, err := s.Get(id)
-	if err != nil {
-		return err
-	}
-	return sb.Session.Checkpoint(ctx)
-}
-
-// UpdateEnv changes the sandbox's environment (sandbox.Provider.UpdateEnv).
-func (s *Sandboxes[B]) UpdateEnv(id sandbox.ID, u sandbox.EnvUpdate) (map[string]string, error) {
-	sb, err := s.Get(id)
-	if err != nil {
-		return nil, err
-	}
-	return sb.Session.UpdateEnv(u)
-}
-
-// Env returns a copy of the sandbox's environment (sandbox.Provider.Env).
-func (s *Sandboxes[B]) Env(id sandbox.ID) (map[string]string, error) {
-	sb, err := s.Get(id)
-	if err != nil {
-		return nil, err
-	}
-	return sb.Session.Env(), nil
-}
-
 // DestroyAll calls destroy for every live sandbox, concurrently, and joins
 // the errors; a sandbox destroyed meanwhile (ErrNotFound) is not an error.
-// Providers' Close uses it.
 func (s *Sandboxes[B]) DestroyAll(ctx context.Context, destroy func(context.Context, sandbox.ID) error) error {
 	ids := s.IDs()
 	var wg sync.WaitGroup
@@ -163,8 +130,6 @@ func (s *Sandboxes[B]) DestroyAll(ctx context.Context, destroy func(context.Cont
 	return errors.Join(errs...)
 }
 
-// Sandboxes implements sandbox.ProcessRunner for every provider built on
-// the agent: a provider's Processes method returns its registry.
 var _ sandbox.ProcessRunner = (*Sandboxes[struct{}])(nil)
 
 // StartProcess starts a background process in the sandbox's session.

@@ -1,4 +1,4 @@
-package local
+package hostproc
 
 import (
 	"context"
@@ -13,33 +13,48 @@ import (
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
 
-// waitDelay bounds how long Wait blocks on the agent's pipes once it has
+// WaitDelay bounds how long Wait blocks on a child's pipes once it has
 // been killed, should a descendant still hold them.
-const waitDelay = 2 * time.Second
+const WaitDelay = 2 * time.Second
+
+// TeardownTimeout bounds killing a sandbox's processes and removing its
+// directory, even when the caller's ctx is already cancelled.
+const TeardownTimeout = 30 * time.Second
 
 // stderrTail is how much of an agent's stderr is kept for diagnostics.
 const stderrTail = 16 << 10
 
-// launcher starts the agents of one sandbox as host processes. It
+// Launcher starts the agents of one sandbox as host processes. It
 // implements agent.Launcher.
-type launcher struct {
-	python string
-	dir    string   // working directory: the workspace
-	env    []string // the agent's whole environment
-	marker string   // MarkerEnv=<id>, an entry of env
+type Launcher struct {
+	// Argv runs the agent: an interpreter, or a confining wrapper with
+	// one, then "-c", agent.Source, "agent".
+	Argv []string
+	Dir  string   // working directory: the workspace
+	Env  []string // the agent's whole environment; holds Marker
+	// Marker is the "NAME=value" entry of Env that marks every process
+	// of the sandbox, which Kill finds them by.
+	Marker string
+	// Setsid starts the agent in a new session rather than only a new
+	// process group (no controlling terminal).
+	Setsid bool
+	// Kill kills every process carrying Marker (see [KillMarked]).
+	Kill func(ctx context.Context, marker string) error
 
 	mu     sync.Mutex
-	closed bool // set by shutdown; guarded by mu
+	closed bool // set by Shutdown; guarded by mu
 }
+
+var _ agent.Launcher = (*Launcher)(nil)
 
 // Start implements agent.Launcher. The agent outlives ctx, which bounds
 // only the start; the returned Process owns it.
-func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
+func (l *Launcher) Start(ctx context.Context) (agent.Process, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	// Holding mu across the start makes shutdown wait for it: whatever
-	// was started before shutdown returns carries the marker and is
+	// Holding mu across the start makes Shutdown wait for it: whatever
+	// was started before Shutdown returns carries the marker and is
 	// killed by the scan that follows, and nothing starts after.
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -47,13 +62,13 @@ func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 		return nil, fmt.Errorf("sandbox is being destroyed: %w", sandbox.ErrNotFound)
 	}
 	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	//nolint:gosec // G204: the operator's interpreter running the embedded agent
-	cmd := exec.CommandContext(pctx, l.python, "-c", agent.Source, "agent")
-	cmd.Dir = l.dir
-	cmd.Env = l.env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	//nolint:gosec // G204: the operator's interpreter (or the system's sandbox-exec) running the embedded agent
+	cmd := exec.CommandContext(pctx, l.Argv[0], l.Argv[1:]...)
+	cmd.Dir = l.Dir
+	cmd.Env = l.Env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: !l.Setsid, Setsid: l.Setsid}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = waitDelay
+	cmd.WaitDelay = WaitDelay
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		cancel()
@@ -68,18 +83,18 @@ func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		cancel()
-		return nil, fmt.Errorf("starting %s: %w", l.python, err)
+		return nil, fmt.Errorf("starting %s: %w", l.Argv[0], err)
 	}
-	return &proc{Reader: stdout, WriteCloser: stdin, cmd: cmd, cancel: cancel, stderr: stderr, marker: l.marker}, nil
+	return &proc{Reader: stdout, WriteCloser: stdin, cmd: cmd, cancel: cancel, stderr: stderr, l: l}, nil
 }
 
 // Reset implements agent.Launcher: it kills every process of the sandbox.
-func (l *launcher) Reset(ctx context.Context) error {
-	return killMarked(ctx, l.marker)
+func (l *Launcher) Reset(ctx context.Context) error {
+	return l.Kill(ctx, l.Marker)
 }
 
-// shutdown stops Start from starting agents, waiting for one in progress.
-func (l *launcher) shutdown() {
+// Shutdown stops Start from starting agents, waiting for one in progress.
+func (l *Launcher) Shutdown() {
 	l.mu.Lock()
 	l.closed = true
 	l.mu.Unlock()
@@ -93,7 +108,7 @@ type proc struct {
 	cmd            *exec.Cmd
 	cancel         context.CancelFunc
 	stderr         *agent.TailBuffer
-	marker         string
+	l              *Launcher
 	once           sync.Once
 }
 
@@ -104,9 +119,9 @@ type proc struct {
 func (p *proc) Close() error {
 	p.once.Do(func() {
 		p.cancel() // cmd.Cancel: SIGKILL to the agent's process group
-		ctx, cancel := context.WithTimeout(context.Background(), teardownTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), TeardownTimeout)
 		defer cancel()
-		_ = killMarked(ctx, p.marker)
+		_ = p.l.Kill(ctx, p.l.Marker)
 		// The exit status tells nothing the session does not know.
 		_ = p.cmd.Wait()
 	})
@@ -114,5 +129,5 @@ func (p *proc) Close() error {
 }
 
 // Diagnostics implements agent.Diagnoser with the tail of the agent's
-// stderr.
+// stderr (where sandbox-exec also reports a profile it cannot compile).
 func (p *proc) Diagnostics() string { return p.stderr.String() }

@@ -1,4 +1,4 @@
-package agent
+package kit
 
 import (
 	"context"
@@ -22,8 +22,8 @@ func TestSandboxes(t *testing.T) {
 	if _, err := s.Get("not an id"); !errors.Is(err, sandbox.ErrInvalid) {
 		t.Errorf("Get(malformed) = %v, want ErrInvalid", err)
 	}
-	if _, err := s.Env(sandbox.NewID()); !errors.Is(err, sandbox.ErrNotFound) {
-		t.Errorf("Env(unknown) = %v, want ErrNotFound", err)
+	if _, err := s.Get(sandbox.NewID()); !errors.Is(err, sandbox.ErrNotFound) {
+		t.Errorf("Get(unknown) = %v, want ErrNotFound", err)
 	}
 	info, err := s.Info(a.Info.ID)
 	if err != nil {

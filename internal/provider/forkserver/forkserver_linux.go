@@ -19,6 +19,7 @@ import (
 
 	"github.com/warden-sandbox/warden/internal/agent"
 	"github.com/warden-sandbox/warden/internal/provider/bwrap"
+	"github.com/warden-sandbox/warden/internal/provider/kit"
 	"github.com/warden-sandbox/warden/internal/safedir"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
@@ -44,8 +45,14 @@ type Provider struct {
 	zmu sync.Mutex
 	z   *zygote
 
-	boxes agent.Sandboxes[box]
+	// Base is the provider kit's: the live sandboxes, and every method of
+	// sandbox.Provider but Name, Capabilities, Create and Close, plus
+	// processes, checkpoints and listing.
+	kit.Base[box]
 }
+
+// Name is the provider's name (not one of sandbox's: it is not selectable).
+const Name sandbox.ProviderName = "forkserver"
 
 type box struct {
 	l      *launcher
@@ -63,7 +70,9 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
-	p.log = p.log.With("provider", "forkserver")
+	p.log = p.log.With("provider", string(Name))
+	p.Base.ProviderName = Name
+	p.Base.Teardown = p.teardown
 	p.bwrap = opts.Bwrap
 	if p.bwrap == "" {
 		b, err := exec.LookPath("bwrap")
@@ -105,7 +114,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 }
 
 // Name implements sandbox.Provider.
-func (p *Provider) Name() string { return "forkserver" }
+func (p *Provider) Name() string { return string(Name) }
 
 // Capabilities implements sandbox.Provider.
 func (p *Provider) Capabilities() sandbox.Capabilities {
@@ -118,9 +127,6 @@ func (p *Provider) Capabilities() sandbox.Capabilities {
 		Mounts:        true,
 	}
 }
-
-// Processes implements sandbox.ProcessHost.
-func (p *Provider) Processes() sandbox.ProcessRunner { return &p.boxes }
 
 // zygote returns the current fork server, starting a new one if it died
 // or if what it holds (the image's interpreter) changed. A replaced server
@@ -185,7 +191,7 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 		}
 	}
 	id := sandbox.NewID()
-	b := &agent.Sandbox[box]{Info: sandbox.Info{ID: id, Provider: p.Name(), Name: "fork-" + string(id), Spec: spec, WorkspaceUID: -1, WorkspaceGID: -1}}
+	b := &kit.Sandbox[box]{Info: sandbox.Info{ID: id, Provider: p.Name(), Name: "fork-" + string(id), Spec: spec, WorkspaceUID: -1, WorkspaceGID: -1}}
 	var undo []func()
 	defer func() {
 		if err != nil {
@@ -225,40 +231,20 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 		})
 	}
 	b.Box.l = &launcher{p: p, spec: spec, workspace: ws, cg: cg}
-	b.Session = agent.NewSession(b.Box.l, agent.Options{
-		Workspace: spec.WorkspacePath, Timeout: spec.Timeout, OutputLimit: spec.OutputLimit, Env: spec.Env,
-	})
+	b.Session = kit.NewSession(b.Box.l, spec, spec.WorkspacePath)
 	undo = append(undo, func() { _ = b.Session.Close(); b.Box.l.kill() })
 	if _, err = b.Session.Start(ctx); err != nil {
 		return sandbox.Info{}, err
 	}
-	p.boxes.Add(b)
+	p.Boxes.Add(b)
 	return b.Info, nil
 }
 
-// Exec implements sandbox.Provider.
-func (p *Provider) Exec(ctx context.Context, id sandbox.ID, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
-	return p.boxes.Exec(ctx, id, req)
-}
-
-// UpdateEnv implements sandbox.Provider.
-func (p *Provider) UpdateEnv(ctx context.Context, id sandbox.ID, u sandbox.EnvUpdate) (map[string]string, error) {
-	return p.boxes.UpdateEnv(id, u)
-}
-
-// Env implements sandbox.Provider.
-func (p *Provider) Env(ctx context.Context, id sandbox.ID) (map[string]string, error) {
-	return p.boxes.Env(id)
-}
-
-// Destroy implements sandbox.Provider: it kills the sandbox's pid
-// namespace (every process in it), removes its cgroups and its private
-// workspace.
-func (p *Provider) Destroy(ctx context.Context, id sandbox.ID) error {
-	b, err := p.boxes.Remove(id)
-	if err != nil {
-		return err
-	}
+// teardown is Destroy's part after the kit unregistered the sandbox: it
+// kills the sandbox's pid namespace (every process in it), removes its
+// cgroups and its private workspace. What it cannot remove is logged and
+// left to the sweep of a later provider ([Provider.RemoveOrphans]).
+func (p *Provider) teardown(ctx context.Context, b *kit.Sandbox[box]) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	_ = b.Session.Close()
@@ -275,7 +261,7 @@ func (p *Provider) Destroy(ctx context.Context, id sandbox.ID) error {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		p.log.Warn("destroyed sandbox not entirely removed", "sandbox_id", id, "err", err)
+		p.log.Warn("destroyed sandbox not entirely removed", "sandbox_id", b.Info.ID, "err", err)
 	}
 	return nil
 }
@@ -283,7 +269,7 @@ func (p *Provider) Destroy(ctx context.Context, id sandbox.ID) error {
 // HostPID returns the host PID of the sandbox's init (pid 1 of its pid
 // namespace; the agent and everything it started descend from it).
 func (p *Provider) HostPID(id sandbox.ID) (int, error) {
-	b, err := p.boxes.Get(id)
+	b, err := p.Boxes.Get(id)
 	if err != nil {
 		return 0, err
 	}
@@ -294,7 +280,7 @@ func (p *Provider) HostPID(id sandbox.ID) (int, error) {
 
 // Close destroys every sandbox and stops the fork server.
 func (p *Provider) Close(ctx context.Context) error {
-	err := p.boxes.DestroyAll(ctx, p.Destroy)
+	err := p.Base.Close(ctx)
 	p.zmu.Lock()
 	z := p.z
 	p.z = nil

@@ -63,7 +63,7 @@ for host in ('10.0.2.2', '127.0.0.1'):
 	if r := run(t, p, info.ID, sandbox.Shell, "touch /etc/resolv.conf 2>&1 | grep -c Read-only"); string(r.Stdout) != "1\n" {
 		t.Errorf("resolv.conf writable: %q %q", r.Stdout, r.Stderr)
 	}
-	b, _ := p.boxes.Get(info.ID)
+	b, _ := p.Boxes.Get(info.ID)
 	b.Box.l.mu.Lock()
 	slirpPID := b.Box.l.net.cmd.Process.Pid
 	b.Box.l.mu.Unlock()

@@ -40,7 +40,7 @@ func TestTrace(t *testing.T) {
 		r, err := p.Exec(t.Context(), info.ID, sandbox.ExecRequest{Language: sandbox.Python, Code: "print(1)"})
 		p.step("result")
 		t.Logf("create %v first result %v: %q %v", created, time.Since(start), r.Stdout, err)
-		b, _ := p.boxes.Get(info.ID)
+		b, _ := p.Boxes.Get(info.ID)
 		steps = append(steps, b.Box.l.stderr.String())
 		if err := p.Destroy(t.Context(), info.ID); err != nil {
 			t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/warden-sandbox/warden/internal/bench"
 	"github.com/warden-sandbox/warden/internal/provider/bwrap"
+	"github.com/warden-sandbox/warden/internal/provider/forkserver"
 )
 
 func cmdBench(ctx context.Context, args []string, e env) error {
@@ -16,7 +17,7 @@ func cmdBench(ctx context.Context, args []string, e env) error {
 	sf := newSettingFlags(e)
 	sf.add(fs, "image", "SANDBOX__IMAGE", "image for Warden and the baselines")
 	n := fs.Int("n", 0, "samples per operation (default 200 for exec, 20 for lifecycle, 3 passes for humaneval)")
-	cases := fs.String("cases", strings.Join(bench.AllCases(), ","), "comma-separated cases: "+strings.Join(bench.KnownCases(), ", ")+" (bwrap: the bubblewrap provider against the Docker provider)")
+	cases := fs.String("cases", strings.Join(bench.AllCases(), ","), "comma-separated cases: "+strings.Join(bench.KnownCases(), ", ")+" (bwrap: the bubblewrap provider against the Docker provider; forkserver: the experimental fork server provider against bubblewrap)")
 	idle := fs.Int("idle", bench.DefaultIdle, "sandboxes kept idle at once by the idle case")
 	format := fs.String("format", "text", "output: text, markdown or json")
 	if err := parseFlags(fs, args); err != nil {
@@ -42,7 +43,7 @@ func cmdBench(ctx context.Context, args []string, e env) error {
 		Idle:  *idle,
 	}
 	if slices.ContainsFunc(opts.Cases, func(c string) bool {
-		return c == bench.CaseBwrap || c == bench.CasePool || c == bench.CaseHumanEval || c == bench.CaseIdle
+		return c == bench.CaseBwrap || c == bench.CasePool || c == bench.CaseHumanEval || c == bench.CaseIdle || c == bench.CaseForkServer
 	}) {
 		bp, err := bwrap.New(ctx, bwrap.Options{})
 		if err != nil {
@@ -50,6 +51,14 @@ func cmdBench(ctx context.Context, args []string, e env) error {
 		}
 		defer bp.Close(context.WithoutCancel(ctx))
 		opts.Bwrap = bp
+	}
+	if slices.Contains(opts.Cases, bench.CaseForkServer) {
+		fp, err := forkserver.New(ctx, forkserver.Options{})
+		if err != nil {
+			return err
+		}
+		defer fp.Close(context.WithoutCancel(ctx))
+		opts.ForkServer = fp
 	}
 	rep, err := bench.Run(ctx, p, opts)
 	if err != nil {

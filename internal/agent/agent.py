@@ -1784,8 +1784,19 @@ class Agent(object):
         except Exception:
             pass
 
+    def revive_worker(self):
+        """Replace a worker that died while idle (with its snapshot: the code
+        of a shell command killed both, say, with kill -9 -1, which spares
+        an agent that is its pid namespace's init). Writing the next request
+        to it would fail for good."""
+        if self.worker is not None and self.dead(self.worker) is not None:
+            self.stop_worker()
+            self.notes.append("the Python interpreter had been killed while idle; it was restarted "
+                              "and its variables were lost")
+
     def run_python(self, req, warm=False):
         notes = []
+        self.revive_worker()
         if self.worker is None:
             self.start_worker()
         if self.notes and not warm:

@@ -40,7 +40,7 @@ func AllCases() []string { return []string{CaseExec, CaseLifecycle, CaseAPI} }
 
 // KnownCases lists every case Run accepts.
 func KnownCases() []string {
-	return append(AllCases(), CaseBwrap, CasePool, CaseRunsc, CaseHumanEval, CaseIdle)
+	return append(AllCases(), CaseBwrap, CasePool, CaseRunsc, CaseHumanEval, CaseIdle, CaseForkServer)
 }
 
 // Names of the measured operations ([Stats.Name]).
@@ -198,6 +198,9 @@ func describe(name string) string {
 	if d, ok := describeRunsc(name); ok {
 		return d
 	}
+	if d, ok := describeForkServer(name); ok {
+		return d
+	}
 	if d, ok := describeHumanEval(name); ok {
 		return d
 	}
@@ -233,7 +236,7 @@ func pairings() []pairing {
 		{"pooled create → first result, 2 clients", PoolFirst, HostPythonPair, "two plain `python3 -c 'print(1)'` at once"},
 		{"bubblewrap create + `print(1)` + destroy", BwrapLifecycle, HostPython, "plain `python3 -c 'print(1)'`"},
 		{"CPU of bubblewrap create + `print(1)` + destroy", BwrapLifecycleCPU, BareBwrapCPU, "CPU of bare `bwrap ... python3 -c 'print(1)'`"},
-	}, append(runscPairings(), humanEvalPairings()...)...)
+	}, append(append(runscPairings(), humanEvalPairings()...), forkServerPairings()...)...)
 }
 
 // Default sample counts and warm-up samples per case.
@@ -285,6 +288,9 @@ type Options struct {
 	// Bwrap is the bubblewrap provider the bwrap case measures against
 	// the Docker provider. Run neither opens nor closes it.
 	Bwrap sandbox.Provider
+	// ForkServer is the fork server provider the forkserver case measures
+	// against the bubblewrap provider. Run neither opens nor closes it.
+	ForkServer sandbox.Provider
 	// Runsc is the name of gVisor's runtime on the daemon, for the runsc
 	// case. Default: runsc.
 	Runsc string
@@ -324,7 +330,10 @@ func (o Options) validate() error {
 		if !slices.Contains(KnownCases(), c) {
 			errs = append(errs, fmt.Errorf("case %q is not one of %q: %w", c, KnownCases(), sandbox.ErrInvalid))
 		}
-		if (c == CaseBwrap || c == CasePool || c == CaseHumanEval || c == CaseIdle) && o.Bwrap == nil {
+		if c == CaseForkServer && o.ForkServer == nil {
+			errs = append(errs, fmt.Errorf("case %s needs a fork server provider: %w", c, sandbox.ErrInvalid))
+		}
+		if (c == CaseBwrap || c == CasePool || c == CaseHumanEval || c == CaseIdle || c == CaseForkServer) && o.Bwrap == nil {
 			errs = append(errs, fmt.Errorf("case %s needs a bubblewrap provider: %w", c, sandbox.ErrInvalid))
 		}
 	}
@@ -338,7 +347,7 @@ func (o Options) rounds(kase string) (n, warmup int) {
 	}
 	n, warmup = defaultExecN, defaultExecWarmup
 	switch kase {
-	case CaseLifecycle, CasePool:
+	case CaseLifecycle, CasePool, CaseForkServer:
 		n, warmup = defaultLifecycleN, defaultLifecycleWarmup
 	case CaseHumanEval:
 		n, warmup = defaultHumanEvalN, defaultHumanEvalWarmup
@@ -420,6 +429,8 @@ func Run(ctx context.Context, p *docker.Provider, opts Options) (rep Report, err
 			r = humanEvalCase(opts.Bwrap, n, warmup)
 		case CaseIdle:
 			r = idleCase(opts.Bwrap, opts.Idle)
+		case CaseForkServer:
+			r = forkServerCase(opts.ForkServer, opts.Bwrap)
 		}
 		start := time.Now()
 		fmt.Fprintf(opts.Log, "%s: %d samples per operation after %d warm-up samples\n", kase, n, warmup)

@@ -1,0 +1,724 @@
+package forkserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/warden-sandbox/warden/internal/agent"
+	"github.com/warden-sandbox/warden/internal/provider/bwrap"
+	"github.com/warden-sandbox/warden/internal/provider/kit"
+	"github.com/warden-sandbox/warden/internal/safedir"
+	"github.com/warden-sandbox/warden/internal/sandbox"
+)
+
+// Provider runs sandboxes forked from a fork server. It is safe for
+// concurrent use.
+type Provider struct {
+	opts     Options
+	log      *slog.Logger
+	bwrap    string
+	seccomp  []byte
+	layout   layout
+	uid, gid uint32
+	cgroups  bool   // cgroup v1 limits; else rlimits
+	slirp    string // slirp4netns, "" when missing
+	landlock int    // Landlock ABI, 0 for none
+
+	// trace, if set (by tests and benchmarks), is told when each step of a
+	// start happens, on CLOCK_MONOTONIC, and the children trace theirs on
+	// their stderr (see zygote.py).
+	trace func(step string, mono float64)
+
+	zmu sync.Mutex
+	z   *zygote
+
+	// Base is the provider kit's: the live sandboxes, and every method of
+	// sandbox.Provider but Name, Capabilities, Create and Close, plus
+	// processes, checkpoints and listing.
+	kit.Base[box]
+}
+
+// Name is the provider's name (not one of sandbox's: it is not selectable).
+const Name sandbox.ProviderName = "forkserver"
+
+type box struct {
+	l      *launcher
+	ownsWS bool
+}
+
+var _ sandbox.Provider = (*Provider)(nil)
+
+// New starts the fork server and returns the provider. It fails with
+// sandbox.ErrUnavailable where bubblewrap or nested user namespaces are
+// missing.
+func New(ctx context.Context, opts Options) (*Provider, error) {
+	opts = opts.withDefaults()
+	p := &Provider{opts: opts, log: opts.Log}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	p.log = p.log.With("provider", string(Name))
+	p.Base.ProviderName = Name
+	p.Base.Teardown = p.teardown
+	p.bwrap = opts.Bwrap
+	if p.bwrap == "" {
+		b, err := exec.LookPath("bwrap")
+		if err != nil {
+			return nil, fmt.Errorf("bubblewrap is not installed: %w", sandbox.ErrUnavailable)
+		}
+		p.bwrap = b
+	}
+	var err error
+	if p.seccomp, err = bwrap.SeccompProgram(); err != nil {
+		return nil, fmt.Errorf("forkserver: %v: %w", err, sandbox.ErrUnsupported)
+	}
+	if p.layout, err = systemLayout(opts.RootFS); err != nil {
+		return nil, err
+	}
+	p.uid, p.gid = uint32(os.Geteuid()), uint32(os.Getegid())
+	if os.Geteuid() == 0 {
+		p.uid, p.gid = opts.UID, opts.GID
+		p.cgroups = !opts.ForceRlimits && cgroupV1(opts.CgroupRoot)
+	}
+	p.landlock = landlockABI()
+	p.slirp, _ = exec.LookPath("slirp4netns")
+	if err := safedir.EnsureRoot(opts.WorkspaceRoot); err != nil {
+		return nil, fmt.Errorf("forkserver: %w: %w", err, sandbox.ErrInvalid)
+	}
+	// What dead Warden processes left: their sandboxes' cgroups and
+	// workspaces.
+	if n, err := p.RemoveOrphans(ctx); err != nil {
+		p.log.Warn("removing what dead Warden processes left of their fork server sandboxes", "err", err)
+	} else if n > 0 {
+		p.log.Info("removed orphaned fork server sandboxes", "count", n)
+	}
+	z, err := p.startZygote(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p.z = z
+	return p, nil
+}
+
+// Name implements sandbox.Provider.
+func (p *Provider) Name() string { return string(Name) }
+
+// Capabilities implements sandbox.Provider.
+func (p *Provider) Capabilities() sandbox.Capabilities {
+	return sandbox.Capabilities{
+		Isolation:     sandbox.IsolationNamespace,
+		NetworkToggle: p.networkErr() == nil,
+		MemoryLimit:   true,
+		CPULimit:      p.cgroups,
+		PidsLimit:     p.cgroups || p.uid != 0,
+		Mounts:        true,
+	}
+}
+
+// zygote returns the current fork server, starting a new one if it died
+// or if what it holds (the image's interpreter) changed. A replaced server
+// lives on until its last sandbox is destroyed: its sandboxes die with it.
+func (p *Provider) zygote(ctx context.Context) (*zygote, error) {
+	p.zmu.Lock()
+	defer p.zmu.Unlock()
+	z := p.z
+	if z != nil && z.alive() && z.key == p.zygoteKey() {
+		return z, nil
+	}
+	nz, err := p.startZygote(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if z != nil {
+		z.mu.Lock()
+		z.retire = true
+		idle := z.live == 0
+		z.mu.Unlock()
+		if idle {
+			go z.stop()
+		}
+	}
+	p.z = nz
+	return nz, nil
+}
+
+// release drops a sandbox's hold on the server it was forked from.
+func (p *Provider) release(z *zygote) {
+	if z == nil {
+		return
+	}
+	z.mu.Lock()
+	z.live--
+	stop := z.retire && z.live <= 0
+	z.mu.Unlock()
+	if stop {
+		go z.stop()
+	}
+}
+
+// Create implements sandbox.Provider.
+func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.Info, err error) {
+	spec = spec.WithDefaults()
+	if err := spec.Validate(); err != nil {
+		return sandbox.Info{}, err
+	}
+	if spec.Network {
+		if err := p.networkErr(); err != nil {
+			return sandbox.Info{}, err
+		}
+	}
+	if spec.WorkspaceDir != "" {
+		if st, err := os.Stat(spec.WorkspaceDir); err != nil || !st.IsDir() {
+			return sandbox.Info{}, fmt.Errorf("workspace_dir %q is not an existing directory: %w", spec.WorkspaceDir, sandbox.ErrInvalid)
+		}
+	}
+	for _, m := range spec.Mounts {
+		if st, err := os.Stat(m.Source); err != nil || !st.IsDir() {
+			return sandbox.Info{}, fmt.Errorf("mount source %q is not an existing directory: %w", m.Source, sandbox.ErrInvalid)
+		}
+	}
+	id := sandbox.NewID()
+	b := &kit.Sandbox[box]{Info: sandbox.Info{ID: id, Provider: p.Name(), Name: "fork-" + string(id), Spec: spec, WorkspaceUID: -1, WorkspaceGID: -1}}
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+			if !errors.Is(err, sandbox.ErrInvalid) && !errors.Is(err, sandbox.ErrUnsupported) {
+				err = fmt.Errorf("the sandbox could not be started now: %w: %w", err, sandbox.ErrUnavailable)
+			}
+		}
+	}()
+	ws := spec.WorkspaceDir
+	if ws == "" {
+		ws = filepath.Join(p.opts.WorkspaceRoot, wsPrefix+tagged(string(id)))
+		if err := os.Mkdir(ws, 0o700); err != nil {
+			return sandbox.Info{}, fmt.Errorf("creating workspace: %w", err)
+		}
+		b.Box.ownsWS = true
+		undo = append(undo, func() { _ = os.RemoveAll(ws) })
+		if os.Geteuid() == 0 {
+			if err := os.Lchown(ws, int(p.uid), int(p.gid)); err != nil {
+				return sandbox.Info{}, err
+			}
+			b.Info.WorkspaceUID, b.Info.WorkspaceGID = int(p.uid), int(p.gid)
+		}
+	}
+	b.Info.Workspace = ws
+	var cg *cgroup
+	if p.cgroups {
+		if cg, err = newCgroup(p.opts.CgroupRoot, tagged(string(id)), spec); err != nil {
+			return sandbox.Info{}, err
+		}
+		undo = append(undo, func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = cg.remove(ctx)
+		})
+	}
+	b.Box.l = &launcher{p: p, spec: spec, workspace: ws, cg: cg}
+	b.Session = kit.NewSession(b.Box.l, spec, spec.WorkspacePath)
+	undo = append(undo, func() { _ = b.Session.Close(); b.Box.l.kill() })
+	if _, err = b.Session.Start(ctx); err != nil {
+		return sandbox.Info{}, err
+	}
+	p.Boxes.Add(b)
+	return b.Info, nil
+}
+
+// teardown is Destroy's part after the kit unregistered the sandbox: it
+// kills the sandbox's pid namespace (every process in it), removes its
+// cgroups and its private workspace. What it cannot remove is logged and
+// left to the sweep of a later provider ([Provider.RemoveOrphans]).
+func (p *Provider) teardown(ctx context.Context, b *kit.Sandbox[box]) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	_ = b.Session.Close()
+	b.Box.l.kill()
+	var errs []error
+	if cg := b.Box.l.cg; cg != nil {
+		if err := cg.remove(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if b.Box.ownsWS {
+		if err := os.RemoveAll(b.Info.Workspace); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		p.log.Warn("destroyed sandbox not entirely removed", "sandbox_id", b.Info.ID, "err", err)
+	}
+	return nil
+}
+
+// HostPID returns the host PID of the sandbox's init (pid 1 of its pid
+// namespace; the agent and everything it started descend from it).
+func (p *Provider) HostPID(id sandbox.ID) (int, error) {
+	b, err := p.Boxes.Get(id)
+	if err != nil {
+		return 0, err
+	}
+	b.Box.l.mu.Lock()
+	defer b.Box.l.mu.Unlock()
+	return b.Box.l.pid, nil
+}
+
+// Close destroys every sandbox and stops the fork server.
+func (p *Provider) Close(ctx context.Context) error {
+	err := p.Base.Close(ctx)
+	p.zmu.Lock()
+	z := p.z
+	p.z = nil
+	p.zmu.Unlock()
+	if z != nil {
+		z.stop()
+	}
+	if _, serr := p.RemoveOrphans(ctx); serr != nil {
+		p.log.Warn("removing orphaned fork server sandboxes", "err", serr)
+	}
+	return err
+}
+
+// launcher forks a new process tree for one sandbox each time the session
+// starts an agent.
+type launcher struct {
+	p         *Provider
+	spec      sandbox.Spec
+	workspace string
+	cg        *cgroup
+
+	mu    sync.Mutex
+	pid   int // host pid of the tree's init, 0 when none
+	pidfd int
+	z     *zygote
+	file  *os.File
+	// stderr is the running tree's stderr (its last 16 KiB).
+	stderr *agent.TailBuffer
+	net    *slirp // the running tree's slirp4netns, nil without networking
+}
+
+// childRequest is what the fork server's child is told (see zygote.py).
+type childRequest struct {
+	Cgroups   int         `json:"cgroups"` // cgroup.procs files passed after the stderr pipe
+	Hostname  string      `json:"hostname"`
+	TmpSize   int64       `json:"tmp_size"`
+	Workspace string      `json:"workspace"`
+	Trees     []string    `json:"trees"`
+	Env       []string    `json:"env"`
+	Landlock  *llConfig   `json:"landlock,omitempty"`
+	Rlimits   [][2]uint64 `json:"rlimits,omitempty"`
+	Trace     bool        `json:"trace,omitempty"`
+	// With networking: wait for a byte before the agent runs, and these
+	// /etc/hosts and /etc/resolv.conf.
+	Network bool    `json:"network,omitempty"`
+	Hosts   *string `json:"hosts,omitempty"`
+	Resolv  *string `json:"resolv,omitempty"`
+}
+
+// oomDir is where the agent finds its memory cgroup's OOM counter.
+const oomDir = "/sys/fs/cgroup/memory"
+
+// openTree clones the mount tree at path, detached, for the child to
+// attach in its own mount namespace; read-only if ro, never setuid or
+// device files, and nothing executable if noexec.
+func openTree(path string, ro, noexec bool) (int, error) {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, path, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+	if err != nil {
+		return -1, fmt.Errorf("open_tree %s: %w", path, err)
+	}
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
+	if ro {
+		attr.Attr_set |= unix.MOUNT_ATTR_RDONLY
+	}
+	if noexec {
+		attr.Attr_set |= unix.MOUNT_ATTR_NOEXEC
+	}
+	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("mount_setattr %s: %w", path, err)
+	}
+	return fd, nil
+}
+
+func (l *launcher) request() (childRequest, []string, []bool) {
+	s := l.spec
+	req := childRequest{
+		Hostname: "sandbox", TmpSize: s.TmpSize,
+		Workspace: s.WorkspacePath, Env: agent.BaseEnv(s.WorkspacePath),
+	}
+	srcs := []string{l.workspace}
+	ros := []bool{false}
+	req.Trees = []string{s.WorkspacePath}
+	rules := llRules{RO: append([]string(nil), l.p.layout.dirs...), RW: []string{s.WorkspacePath, "/tmp", "/dev"}, ListDir: []string{"/"}, Proc: []string{"/proc"}}
+	for _, m := range s.Mounts {
+		srcs = append(srcs, m.Source)
+		ros = append(ros, m.ReadOnly)
+		req.Trees = append(req.Trees, m.Target)
+		if m.ReadOnly {
+			rules.RO = append(rules.RO, m.Target)
+		} else {
+			rules.RW = append(rules.RW, m.Target)
+		}
+	}
+	if l.cg != nil {
+		srcs = append(srcs, l.cg.dir("memory"))
+		ros = append(ros, true)
+		req.Trees = append(req.Trees, oomDir)
+		rules.RO = append(rules.RO, "/sys/fs/cgroup")
+	}
+	if l.p.landlock > 0 {
+		req.Landlock = landlockConfig(l.p.landlock, rules)
+	}
+	if s.Network {
+		hosts, resolv := localHostsNet, resolvNet
+		req.Network, req.Hosts, req.Resolv = true, &hosts, &resolv
+	}
+	if l.cg == nil {
+		req.Rlimits = [][2]uint64{{syscall.RLIMIT_DATA, uint64(s.MemoryLimit)}, {unix.RLIMIT_NPROC, uint64(s.PidsLimit)}}
+	}
+	return req, srcs, ros
+}
+
+// Start implements agent.Launcher: it asks the fork server for a new
+// process tree and waits until it is in its cgroup.
+func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
+	l.kill()
+	z, err := l.p.zygote(ctx)
+	if err != nil {
+		return nil, err
+	}
+	req, srcs, ros := l.request()
+	req.Trace = l.p.trace != nil
+	l.p.step("start")
+	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	hostFD, childFD := sp[0], sp[1]
+	var toClose []int
+	toClose = append(toClose, childFD)
+	defer func() {
+		for _, fd := range toClose {
+			unix.Close(fd)
+		}
+	}()
+	if err := unix.SetsockoptInt(hostFD, unix.SOL_SOCKET, unix.SO_PASSCRED, 1); err != nil {
+		unix.Close(hostFD)
+		return nil, err
+	}
+	if err := unix.SetNonblock(hostFD, true); err != nil {
+		unix.Close(hostFD)
+		return nil, err
+	}
+	f := os.NewFile(uintptr(hostFD), "agent")
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	defer errW.Close()
+	fds := []int{childFD, int(errW.Fd())}
+	if l.cg != nil {
+		// The child joins its cgroups itself, through files opened here:
+		// the kernel checks the opener's credentials.
+		for _, ctl := range controllers {
+			cfd, err := unix.Open(filepath.Join(l.cg.dir(ctl), "cgroup.procs"), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				f.Close()
+				errR.Close()
+				return nil, fmt.Errorf("opening the sandbox's %s cgroup: %w", ctl, err)
+			}
+			toClose = append(toClose, cfd)
+			fds = append(fds, cfd)
+			req.Cgroups++
+		}
+	}
+	for i, src := range srcs {
+		// Only the cgroup directory (the last, if any) is never executable:
+		// mounts are as the bubblewrap provider binds them.
+		tfd, err := openTree(src, ros[i], l.cg != nil && i == len(srcs)-1)
+		if err != nil {
+			f.Close()
+			errR.Close()
+			return nil, err
+		}
+		toClose = append(toClose, tfd)
+		fds = append(fds, tfd)
+	}
+	z.mu.Lock()
+	z.live++
+	z.mu.Unlock()
+	held := z
+	fail := func(err error) (agent.Process, error) {
+		f.Close()
+		errR.Close()
+		l.mu.Lock()
+		pidfd := l.pidfd
+		l.mu.Unlock()
+		if pidfd > 0 {
+			_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+		}
+		l.kill()
+		if held != nil {
+			l.p.release(held)
+		}
+		return nil, err
+	}
+	js, err := json.Marshal(req)
+	if err != nil {
+		return fail(err)
+	}
+	l.p.step("send")
+	if err := z.send(js, fds); err != nil {
+		return fail(fmt.Errorf("asking the fork server for a sandbox: %w", err))
+	}
+	for _, fd := range toClose {
+		unix.Close(fd)
+	}
+	toClose = nil
+	errW.Close()
+	stderr := &agent.TailBuffer{Max: 16 << 10}
+	go func() {
+		_, _ = io.Copy(stderr, errR)
+		errR.Close()
+	}()
+	unblock := context.AfterFunc(ctx, func() { _ = f.SetReadDeadline(time.Now()) })
+	defer unblock()
+	diag := func(err error) error {
+		if msg := stderr.String(); msg != "" {
+			return fmt.Errorf("%w (%s)", err, msg)
+		}
+		return err
+	}
+	b, pid2, err := recvCred(f)
+	if err != nil || b != '2' {
+		return fail(diag(fmt.Errorf("the sandbox's init did not report: %v", err)))
+	}
+	pidfd, err := unix.PidfdOpen(pid2, 0)
+	if err != nil {
+		return fail(fmt.Errorf("pidfd_open: %w", err))
+	}
+	l.p.step("cred2")
+	var net *slirp
+	if l.spec.Network {
+		if net, err = l.p.startSlirp(pid2, pidfd, l.cg); err == nil {
+			_, err = f.Write([]byte{'n'})
+		}
+		if err != nil {
+			net.stop()
+			_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+			unix.Close(pidfd)
+			return fail(diag(fmt.Errorf("connecting the sandbox's network: %w", err)))
+		}
+	}
+	_ = f.SetReadDeadline(time.Time{})
+	l.mu.Lock()
+	l.pid, l.pidfd, l.z, l.file, l.stderr, l.net = pid2, pidfd, held, f, stderr, net
+	l.mu.Unlock()
+	return &proc{f: f, l: l, stderr: stderr}, nil
+}
+
+func (p *Provider) step(what string) {
+	if p.trace == nil {
+		return
+	}
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	p.trace(what, float64(ts.Sec)+float64(ts.Nsec)/1e9)
+}
+
+// recvCred reads one byte and the sender's credentials (its pid in this
+// process's pid namespace).
+func recvCred(f *os.File) (byte, int, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return 0, 0, err
+	}
+	buf := make([]byte, 1)
+	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred))
+	var n, oobn int
+	var rerr error
+	err = rc.Read(func(fd uintptr) bool {
+		n, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf, oob, 0)
+		return rerr != unix.EAGAIN
+	})
+	if err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	if n != 1 {
+		return 0, 0, io.EOF
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, m := range msgs {
+		if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_CREDENTIALS {
+			uc, err := unix.ParseUnixCredentials(&m)
+			if err != nil {
+				return 0, 0, err
+			}
+			if uc.Pid <= 0 {
+				return 0, 0, errors.New("no pid in the credentials")
+			}
+			return buf[0], int(uc.Pid), nil
+		}
+	}
+	return 0, 0, errors.New("no credentials")
+}
+
+// Reset implements agent.Launcher: it kills the process tree; the next
+// Start forks a new one (fresh namespaces, /tmp and session; the same
+// workspace and cgroup).
+func (l *launcher) Reset(ctx context.Context) error {
+	l.kill()
+	return nil
+}
+
+// kill kills the sandbox's init, which takes its whole pid namespace
+// with it, waits for it to be gone, and empties the cgroup.
+func (l *launcher) kill() {
+	l.mu.Lock()
+	pidfd, z, f, net := l.pidfd, l.z, l.file, l.net
+	l.pid, l.pidfd, l.z, l.file, l.net = 0, 0, nil, nil, nil
+	l.mu.Unlock()
+	defer net.stop()
+	if pidfd > 0 {
+		_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			n, err := unix.Poll(fds, 1000)
+			if n > 0 || (err != nil && err != unix.EINTR) {
+				break
+			}
+		}
+		unix.Close(pidfd)
+	}
+	if f != nil {
+		f.Close()
+	}
+	if l.cg != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := l.cg.drain(ctx); err != nil {
+			l.p.log.Warn("killing the sandbox's processes", "err", err)
+		}
+	}
+	if z != nil {
+		l.p.release(z)
+	}
+}
+
+type proc struct {
+	f      *os.File
+	l      *launcher
+	stderr *agent.TailBuffer
+	once   sync.Once
+}
+
+func (p *proc) Read(b []byte) (int, error)  { return p.f.Read(b) }
+func (p *proc) Write(b []byte) (int, error) { return p.f.Write(b) }
+func (p *proc) Close() error {
+	p.once.Do(func() {
+		p.l.mu.Lock()
+		mine := p.l.file == p.f
+		p.l.mu.Unlock()
+		if mine {
+			p.l.kill()
+		} else {
+			p.f.Close()
+		}
+	})
+	return nil
+}
+func (p *proc) Diagnostics() string { return p.stderr.String() }
+
+// Landlock.
+
+type llRules struct {
+	RO, RW, ListDir, Proc []string
+}
+
+// llConfig is the ruleset the child builds: [path, access, the rights
+// that apply to a file] per rule.
+type llConfig struct {
+	Handled  uint64   `json:"handled"`
+	Scoped   uint64   `json:"scoped"`
+	AttrSize int      `json:"attr_size"`
+	Rules    [][3]any `json:"rules"`
+}
+
+const (
+	llRefer     = 1 << 13
+	llTruncate  = 1 << 14
+	llIoctlDev  = 1 << 15
+	llABI1      = 1<<13 - 1
+	llFileRight = unix.LANDLOCK_ACCESS_FS_EXECUTE | unix.LANDLOCK_ACCESS_FS_WRITE_FILE | unix.LANDLOCK_ACCESS_FS_READ_FILE | llTruncate | llIoctlDev
+)
+
+func landlockABI() int {
+	v, _, errno := syscall.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
+	if errno != 0 {
+		return 0
+	}
+	return int(v)
+}
+
+// landlockConfig gives the same rights as the bubblewrap provider's shim.
+func landlockConfig(abi int, r llRules) *llConfig {
+	h := uint64(llABI1)
+	if abi >= 2 {
+		h |= llRefer
+	}
+	if abi >= 3 {
+		h |= llTruncate
+	}
+	if abi >= 5 {
+		h |= llIoctlDev
+	}
+	var attr unix.LandlockRulesetAttr
+	c := &llConfig{Handled: h, AttrSize: int(unsafe.Sizeof(attr))}
+	switch {
+	case abi < 4:
+		c.AttrSize = int(unsafe.Offsetof(attr.Access_net))
+	case abi < 6:
+		c.AttrSize = int(unsafe.Offsetof(attr.Scoped))
+	default:
+		c.Scoped = 1 | 2 // abstract unix sockets, signals
+	}
+	ro := uint64(unix.LANDLOCK_ACCESS_FS_EXECUTE | unix.LANDLOCK_ACCESS_FS_READ_FILE | unix.LANDLOCK_ACCESS_FS_READ_DIR)
+	groups := []struct {
+		paths  []string
+		access uint64
+	}{
+		{r.RO, ro},
+		{r.RW, h},
+		{r.ListDir, unix.LANDLOCK_ACCESS_FS_READ_DIR},
+		{r.Proc, unix.LANDLOCK_ACCESS_FS_READ_FILE | unix.LANDLOCK_ACCESS_FS_READ_DIR | unix.LANDLOCK_ACCESS_FS_WRITE_FILE | llTruncate},
+	}
+	for _, g := range groups {
+		for _, p := range g.paths {
+			c.Rules = append(c.Rules, [3]any{p, g.access & h, uint64(llFileRight) & h})
+		}
+	}
+	return c
+}

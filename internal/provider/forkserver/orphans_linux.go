@@ -1,0 +1,110 @@
+package forkserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// What a Warden process killed before it could clean up leaves behind:
+// its sandboxes' cgroups and private workspaces. Their processes are gone
+// with it (its fork server's pid namespace ends with the server, and the
+// server with Warden). Each is named after the sandbox and its owner,
+// <id>@<pid>-<start time>, so that a later provider removes only those
+// whose owner no longer runs.
+
+const wsPrefix = "ws-"
+
+var (
+	ownTagOnce sync.Once
+	ownTagVal  string
+)
+
+// ownTag is this process's tag: its pid and start time (clock ticks since
+// boot), which together name one process for the life of the machine.
+func ownTag() string {
+	ownTagOnce.Do(func() {
+		pid := os.Getpid()
+		ownTagVal = fmt.Sprintf("%d-%d", pid, startTime(pid))
+	})
+	return ownTagVal
+}
+
+// startTime is field 22 of /proc/PID/stat, 0 if the process is gone.
+func startTime(pid int) uint64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 20 {
+		return 0
+	}
+	n, _ := strconv.ParseUint(f[19], 10, 64)
+	return n
+}
+
+func tagged(id string) string { return id + "@" + ownTag() }
+
+// ownerGone reports whether name (…@pid-start) belongs to a process that
+// no longer runs. A name without a valid tag is never taken for an orphan.
+func ownerGone(name string) bool {
+	_, tag, ok := strings.Cut(name, "@")
+	if !ok || tag == ownTag() {
+		return false
+	}
+	p, st, ok := strings.Cut(tag, "-")
+	if !ok {
+		return false
+	}
+	pid, err1 := strconv.Atoi(p)
+	start, err2 := strconv.ParseUint(st, 10, 64)
+	if err1 != nil || err2 != nil || pid <= 0 || start == 0 {
+		return false
+	}
+	return startTime(pid) != start
+}
+
+// RemoveOrphans removes the cgroups and private workspaces of fork server
+// sandboxes whose Warden process is gone, and returns how many sandboxes'
+// worth it found.
+func (p *Provider) RemoveOrphans(ctx context.Context) (int, error) {
+	seen := map[string]bool{}
+	var errs []error
+	if p.cgroups {
+		for _, ctl := range controllers {
+			ents, _ := os.ReadDir(filepath.Join(p.opts.CgroupRoot, ctl, "warden-fork"))
+			for _, e := range ents {
+				if !e.IsDir() || !ownerGone(e.Name()) {
+					continue
+				}
+				seen[e.Name()] = true
+				c := &cgroup{root: p.opts.CgroupRoot, name: e.Name()}
+				tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				if err := c.remove(tctx); err != nil {
+					errs = append(errs, err)
+				}
+				cancel()
+			}
+		}
+	}
+	ents, _ := os.ReadDir(p.opts.WorkspaceRoot)
+	for _, e := range ents {
+		name, ok := strings.CutPrefix(e.Name(), wsPrefix)
+		if !ok || !e.IsDir() || !ownerGone(name) {
+			continue
+		}
+		seen[name] = true
+		if err := os.RemoveAll(filepath.Join(p.opts.WorkspaceRoot, e.Name())); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return len(seen), errors.Join(errs...)
+}

@@ -100,11 +100,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	}
 	// What dead Warden processes left: their sandboxes' cgroups and
 	// workspaces.
-	if n, err := p.RemoveOrphans(ctx); err != nil {
-		p.log.Warn("removing what dead Warden processes left of their fork server sandboxes", "err", err)
-	} else if n > 0 {
-		p.log.Info("removed orphaned fork server sandboxes", "count", n)
-	}
+	kit.SweepOrphans(ctx, p.log, "fork server sandboxes", p.RemoveOrphans)
 	z, err := p.startZygote(ctx)
 	if err != nil {
 		return nil, err

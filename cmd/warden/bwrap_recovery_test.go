@@ -502,8 +502,15 @@ func TestServeCrashRecovery(t *testing.T) {
 	if err := prune.Run(); err != nil {
 		t.Errorf("warden prune: %v\n%s%s", err, out.String(), errb.String())
 	}
-	if want := fmt.Sprintf("removed %d orphaned bubblewrap sandboxes", len(bIDs)); !strings.Contains(out.String(), want) {
-		t.Errorf("warden prune said %q, want %q", out.String(), want)
+	// Any Warden's start sweeps the orphans of dead ones host-wide (their
+	// cgroups are shared), and other test packages start providers
+	// meanwhile: prune may find some already gone. What it must do is
+	// say how many it removed, and leave none (checked below).
+	var removed int
+	if _, err := fmt.Sscanf(out.String()[max(0, strings.Index(out.String(), "removed ")):], "removed %d orphaned bubblewrap sandboxes", &removed); err != nil || removed > len(bIDs) {
+		t.Errorf("warden prune said %q, want \"removed N orphaned bubblewrap sandboxes\", N at most %d", out.String(), len(bIDs))
+	} else if removed < len(bIDs) {
+		t.Logf("warden prune removed %d of the %d orphans: another Warden's sweep took the rest first", removed, len(bIDs))
 	}
 	if left := remains(b, bIDs); len(left) > 0 {
 		t.Errorf("%d remains of the second server after warden prune:\n%s", len(left), strings.Join(left, "\n"))

@@ -14,6 +14,7 @@ import (
 	"github.com/warden-sandbox/warden/internal/mcpserver"
 	"github.com/warden-sandbox/warden/internal/pool"
 	"github.com/warden-sandbox/warden/internal/provider"
+	"github.com/warden-sandbox/warden/internal/provider/kubernetes"
 	"github.com/warden-sandbox/warden/internal/quota"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 	"github.com/warden-sandbox/warden/internal/server"
@@ -37,6 +38,9 @@ type service struct {
 	closeDocker func()
 	// mode is how the service isolates code.
 	mode session.Mode
+	// replica is the kubernetes provider when this service is one of
+	// several replicas (ADR 0016); nil otherwise.
+	replica *kubernetes.Provider
 }
 
 // startService selects the provider and builds the service. withPool
@@ -57,6 +61,9 @@ func startService(ctx context.Context, cfg config.Config, log *slog.Logger, with
 		log.Warn(sel.Warning)
 	}
 	svc := &service{mode: sel.Mode}
+	if kp, ok := sel.Provider.(*kubernetes.Provider); ok && kp.ReplicaID() != "" {
+		svc.replica = kp
+	}
 	// Every execution and environment passes the shell and Python checks
 	// before the provider sees it.
 	var guarded sandbox.Provider
@@ -85,7 +92,12 @@ func startService(ctx context.Context, cfg config.Config, log *slog.Logger, with
 	for i, k := range cfg.API.Keys {
 		keys[i] = k.Reveal()
 	}
+	var reps server.Replicas
+	if svc.replica != nil {
+		reps = replicas{svc.replica}
+	}
 	svc.handler = server.New(server.Options{
+		Replicas:        reps,
 		Manager:         svc.mgr,
 		Status:          statusFunc(sel, cfg, guarded, dstate),
 		DockerInfo:      dstate.get,

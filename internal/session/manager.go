@@ -103,6 +103,28 @@ func (m *Manager) Removing() int {
 // sandbox.ErrDisabled when there is no provider or the manager is shutting
 // down, and sandbox.ErrLimit when MaxSandboxes are live or being removed.
 func (m *Manager) Create(ctx context.Context, spec sandbox.Spec, idle time.Duration) (Info, error) {
+	return m.add(ctx, idle, func(ctx context.Context) (sandbox.Info, error) { return m.p.Create(ctx, spec) })
+}
+
+// Adopt registers the sandbox that adopt takes over from another Warden
+// process (a replica that went away, ADR 0016) with the given idle
+// timeout, as Create registers a new one: the same limits apply. It fails
+// with sandbox.ErrConflict when the sandbox is registered already.
+func (m *Manager) Adopt(ctx context.Context, id sandbox.ID, idle time.Duration, adopt func(context.Context) (sandbox.Info, error)) (Info, error) {
+	if _, err := m.Get(id); err == nil {
+		return Info{}, fmt.Errorf("sandbox %s is registered already: %w", id, sandbox.ErrConflict)
+	}
+	return m.add(ctx, idle, func(ctx context.Context) (sandbox.Info, error) {
+		info, err := adopt(ctx)
+		if err == nil && info.ID != id {
+			return info, fmt.Errorf("adopting sandbox %s gave sandbox %s", id, info.ID)
+		}
+		return info, err
+	})
+}
+
+// add registers the sandbox that open creates or adopts.
+func (m *Manager) add(ctx context.Context, idle time.Duration, open func(context.Context) (sandbox.Info, error)) (Info, error) {
 	if m.p == nil {
 		return Info{}, fmt.Errorf("sandboxes are disabled: %w", sandbox.ErrDisabled)
 	}
@@ -121,7 +143,7 @@ func (m *Manager) Create(ctx context.Context, spec sandbox.Spec, idle time.Durat
 	m.pending++
 	m.mu.Unlock()
 
-	info, err := m.p.Create(ctx, spec)
+	info, err := open(ctx)
 
 	m.mu.Lock()
 	m.pending--
@@ -133,6 +155,10 @@ func (m *Manager) Create(ctx context.Context, spec sandbox.Spec, idle time.Durat
 	if err != nil {
 		m.mu.Unlock()
 		return Info{}, err
+	}
+	if _, dup := m.boxes[info.ID]; dup { // adopted twice at once
+		m.mu.Unlock()
+		return Info{}, fmt.Errorf("sandbox %s is registered already: %w", info.ID, sandbox.ErrConflict)
 	}
 	now := m.opts.Now()
 	ectx, cancel := context.WithCancel(m.base)

@@ -70,7 +70,12 @@ func startService(ctx context.Context, cfg config.Config, log *slog.Logger, with
 	if sel.Provider != nil {
 		// Private workspaces get their size limit below the pool, so that
 		// pooled sandboxes have it too.
-		base := quota.Wrap(sel.Provider, cfg.Sandbox.WorkspaceRoot, image.UID, image.GID, log)
+		// Not for pods: their workspace is on their node, and the
+		// kubernetes provider refuses a host directory.
+		base := sel.Provider
+		if sel.Provider.Name() != string(sandbox.ProviderKubernetes) {
+			base = quota.Wrap(sel.Provider, cfg.Sandbox.WorkspaceRoot, image.UID, image.GID, log)
+		}
 		svc.backend = base
 		if n := cfg.Sandbox.WarmPoolSize; n > 0 && withPool {
 			svc.backend = pool.New(base, pool.Options{Spec: cfg.SandboxSpec(), Size: n, Log: log})

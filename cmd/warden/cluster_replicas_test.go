@@ -31,7 +31,9 @@ import (
 // kept); A is killed with SIGKILL; B then adopts the sandbox once A's
 // Lease has expired (the workspace and environment are kept, the session
 // restarts and the result says so); deleting it through B leaves no pod
-// and no Secret, and B's graceful stop deletes its Lease.
+// and no Secret. Then B stops gracefully, as in a rolling update, and a
+// third replica C adopts B's sandbox at once; C's stop, with no sandbox,
+// deletes its Lease.
 func TestClusterReplicas(t *testing.T) {
 	kc := os.Getenv("WARDEN_TEST_KUBECONFIG")
 	if kc == "" {
@@ -61,13 +63,15 @@ func TestClusterReplicas(t *testing.T) {
 	env := []string{"SANDBOX__PROVIDER=kubernetes", "SANDBOX__KUBERNETES_KUBECONFIG=" + kc, "SANDBOX__KUBERNETES_NAMESPACE=" + ns,
 		"SANDBOX__IMAGE=" + testutil.Image(), "SANDBOX__WARM_POOL_SIZE=0", "SANDBOX__KUBERNETES_LEASE_DURATION=5s",
 		"API__HOST=127.0.0.1", "API__KEYS=" + key, "LOG__LEVEL=info", "LOG__FORMAT=text"}
-	idA, idB := "test-a-"+run, "test-b-"+run
+	idA, idB, idC := "test-a-"+run, "test-b-"+run, "test-c-"+run
 	a := startReplica(t, bin, append(env, "SANDBOX__KUBERNETES_REPLICA_ID="+idA)...)
 	b := startReplica(t, bin, append(env, "SANDBOX__KUBERNETES_REPLICA_ID="+idB)...)
 	t.Cleanup(func() {
-		// A's Lease outlives its kill until the adoption window passes.
-		_ = cs.CoordinationV1().Leases(ns).Delete(context.Background(), "warden-replica-"+idA, metav1.DeleteOptions{})
-		_ = cs.CoordinationV1().Leases(ns).Delete(context.Background(), "warden-replica-"+idB, metav1.DeleteOptions{})
+		// The Leases of A (killed) and B (which handed a sandbox over)
+		// stay, expired, until the adoption window passes.
+		for _, id := range []string{idA, idB, idC} {
+			_ = cs.CoordinationV1().Leases(ns).Delete(context.Background(), "warden-replica-"+id, metav1.DeleteOptions{})
+		}
 	})
 	call := func(w *replicaProc, method, path, body string) (int, []byte) {
 		t.Helper()
@@ -162,23 +166,54 @@ func TestClusterReplicas(t *testing.T) {
 	if st, out := call(b, http.MethodDelete, "/sandbox/"+id, ""); st != http.StatusOK {
 		t.Fatalf("delete through B: %d %s", st, out)
 	}
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
-		_, perr := cs.CoreV1().Pods(ns).Get(ctx, box.Name, metav1.GetOptions{})
-		_, serr := cs.CoreV1().Secrets(ns).Get(ctx, box.Name+"-env", metav1.GetOptions{})
-		if apierrors.IsNotFound(perr) && apierrors.IsNotFound(serr) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("a minute after the delete: pod %v, Secret %v", perr, serr)
+	gone := func(pod string) {
+		t.Helper()
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+			_, perr := cs.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
+			_, serr := cs.CoreV1().Secrets(ns).Get(ctx, pod+"-env", metav1.GetOptions{})
+			if apierrors.IsNotFound(perr) && apierrors.IsNotFound(serr) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("a minute after the delete: pod %v, Secret %v", perr, serr)
+			}
 		}
 	}
+	gone(box.Name)
+
+	// A rolling update: B stops (SIGTERM) and leaves its sandbox to C,
+	// which adopts it at the first request, without waiting for a Lease.
+	c := startReplica(t, bin, append(env, "SANDBOX__KUBERNETES_REPLICA_ID="+idC)...)
+	st, out = call(b, http.MethodPost, "/sandbox/create", `{}`)
+	var box2 api.Sandbox
+	if st != http.StatusCreated || json.Unmarshal(out, &box2) != nil {
+		t.Fatalf("create through B: %d %s", st, out)
+	}
+	t.Cleanup(func() {
+		_ = cs.CoreV1().Pods(ns).Delete(context.Background(), box2.Name, metav1.DeleteOptions{})
+	})
+	mustExec(b, box2.ID, "shell", "echo handed > /workspace/note.txt")
 	b.stop()
-	if _, err := cs.CoordinationV1().Leases(ns).Get(ctx, "warden-replica-"+idB, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-		t.Errorf("B's Lease after its stop: %v, want deleted", err)
+	if !strings.Contains(b.log(), "sandboxes left to the other replicas") {
+		t.Errorf("B's stop:\n%s", b.log())
 	}
-	list, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "warden.dev/sandbox=" + id})
-	if err != nil || len(list.Items) != 0 {
-		t.Errorf("pods of the sandbox left: %v %v", list, err)
+	if r := mustExec(c, box2.ID, "shell", "cat /workspace/note.txt"); r.Stdout != "handed\n" ||
+		!strings.Contains(strings.Join(r.Notes, "\n"), "session was restarted") {
+		t.Errorf("through C after B's stop: %q %q", r.Stdout, r.Notes)
+	}
+	if st, out := call(c, http.MethodDelete, "/sandbox/"+box2.ID, ""); st != http.StatusOK {
+		t.Fatalf("delete through C: %d %s", st, out)
+	}
+	gone(box2.Name)
+	c.stop()
+	if _, err := cs.CoordinationV1().Leases(ns).Get(ctx, "warden-replica-"+idC, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("C's Lease after its stop: %v, want deleted", err)
+	}
+	for _, id := range []string{id, box2.ID} {
+		list, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "warden.dev/sandbox=" + id})
+		if err != nil || len(list.Items) != 0 {
+			t.Errorf("pods of sandbox %s left: %v %v", id, list, err)
+		}
 	}
 }
 

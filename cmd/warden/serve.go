@@ -134,6 +134,10 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
+	if svc.replica != nil {
+		fmt.Fprintln(e.stderr, "warden: stopped; sandboxes left to the other replicas")
+		return nil
+	}
 	fmt.Fprintln(e.stderr, "warden: stopped; all sandboxes removed")
 	return nil
 }

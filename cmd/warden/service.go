@@ -87,12 +87,17 @@ func startService(ctx context.Context, cfg config.Config, log *slog.Logger, with
 	dstate, closeDocker := newDockerState(sel, cfg)
 	svc.closeDocker = closeDocker
 	metrics := server.NewMetrics()
-	svc.mgr = session.New(guarded, session.Options{
+	mopts := session.Options{
 		MaxSandboxes: cfg.Sandbox.MaxSandboxes,
 		IdleTimeout:  cfg.Sandbox.IdleTimeout,
 		Observer:     metrics,
 		Log:          log,
-	})
+	}
+	if svc.replica != nil {
+		// A replica that stops leaves its sandboxes to the others.
+		mopts.HandOver = svc.replica.HandOver
+	}
+	svc.mgr = session.New(guarded, mopts)
 	keys := make([]string, len(cfg.API.Keys))
 	for i, k := range cfg.API.Keys {
 		keys[i] = k.Reveal()

@@ -28,6 +28,10 @@ type Options struct {
 	Log *slog.Logger
 	// Now is the clock, for tests. Default time.Now.
 	Now func() time.Time
+	// HandOver, when set, is what Shutdown does with each live sandbox
+	// instead of destroying it: leave it to another replica (ADR 0016).
+	// A sandbox it fails to hand over is destroyed.
+	HandOver func(ctx context.Context, id sandbox.ID) error
 }
 
 // Manager is the registry of a service's live sandboxes.
@@ -341,6 +345,27 @@ func (m *Manager) destroy(id sandbox.ID, reason DestroyReason) error {
 	return nil
 }
 
+// handOver takes a sandbox out of the registry and hands it over with
+// Options.HandOver; it reports false, leaving the sandbox registered, when
+// that fails.
+func (m *Manager) handOver(id sandbox.ID) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := m.opts.HandOver(ctx, id); err != nil {
+		m.log.Warn("handing a sandbox over failed; destroying it", "sandbox_id", id, "err", err)
+		return false
+	}
+	m.mu.Lock()
+	e, ok := m.boxes[id]
+	delete(m.boxes, id)
+	m.mu.Unlock()
+	if ok {
+		e.cancel()
+	}
+	m.log.Info("sandbox handed over", "sandbox_id", id)
+	return true
+}
+
 // remove has the provider remove a deleted sandbox, trying again with
 // growing pauses while it fails, until the service shuts down.
 func (m *Manager) remove(id sandbox.ID) {
@@ -409,7 +434,8 @@ func (m *Manager) Reap(ctx context.Context) int {
 }
 
 // Shutdown refuses new sandboxes, lets running executions finish until ctx
-// is done, then cancels those still running, destroys every sandbox and
+// is done, then cancels those still running, destroys (or, with
+// Options.HandOver, hands over) every sandbox and
 // waits for every removal (each with a fresh 60-second budget, so removal
 // outlives ctx). It reports the sandboxes it could not remove.
 func (m *Manager) Shutdown(ctx context.Context) error {
@@ -435,6 +461,9 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	}
 	m.mu.Unlock()
 	for _, id := range ids {
+		if m.opts.HandOver != nil && m.handOver(id) {
+			continue
+		}
 		_ = m.destroy(id, DestroyShutdown)
 	}
 	m.removals.Wait()

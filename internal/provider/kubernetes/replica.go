@@ -79,11 +79,12 @@ func leaseName(id string) string { return leasePrefix + id }
 type replica struct {
 	opts ReplicaOptions
 
-	mu      sync.Mutex
-	address string
-	lease   *coordinationv1.Lease // as last written
-	stop    context.CancelFunc
-	done    chan struct{}
+	mu         sync.Mutex
+	address    string
+	lease      *coordinationv1.Lease // as last written
+	handedOver int                   // sandboxes left to the other replicas
+	stop       context.CancelFunc
+	done       chan struct{}
 }
 
 // ReplicaID is this provider's replica ID; "" when it is not a replica.
@@ -294,20 +295,53 @@ func (p *Provider) renew(ctx context.Context) error {
 	return nil
 }
 
-// closeReplica stops renewing and deletes the Lease, so that the other
-// replicas adopt what this one leaves at once.
+// HandOver leaves sandbox id, with its pod, to the other replicas: this
+// provider forgets it and ends its agent (the Python session is lost; the
+// workspace and the pod stay), and Close then marks the Lease expired so
+// that the next request for it, through any replica, adopts it. This is
+// what `warden serve` does with its sandboxes when it stops (a rolling
+// update, a scale-down).
+func (p *Provider) HandOver(ctx context.Context, id sandbox.ID) error {
+	if p.rep == nil || p.rep.stop == nil {
+		return fmt.Errorf("the provider is no replica with a Lease: %w", sandbox.ErrInvalid)
+	}
+	b, err := p.Boxes.Remove(id)
+	if err != nil {
+		return err
+	}
+	_ = b.Session.Close()
+	p.rep.mu.Lock()
+	p.rep.handedOver++
+	p.rep.mu.Unlock()
+	p.log.Info("sandbox handed over", "sandbox_id", id, "pod", b.Box.pod)
+	return nil
+}
+
+// closeReplica stops renewing the Lease and deletes it or, when sandboxes
+// were handed over, marks it expired: their pods are then adoptable at
+// once, and removed after the adoption window as those of a replica that
+// died.
 func (p *Provider) closeReplica(ctx context.Context) {
 	r := p.rep
 	if r == nil || !p.stopRenewing() {
 		return
 	}
 	r.mu.Lock()
-	l := r.lease
+	l, handed := r.lease.DeepCopy(), r.handedOver
 	r.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.opts.Timeout)
 	defer cancel()
+	leases := p.cs.CoordinationV1().Leases(p.opts.Namespace)
+	if handed > 0 {
+		past := metav1.NewMicroTime(time.Now().Add(-r.opts.LeaseDuration))
+		l.Spec.RenewTime = &past
+		if _, err := leases.Update(ctx, l, metav1.UpdateOptions{}); err != nil {
+			p.log.Warn("expiring the replica lease", "lease", l.Name, "err", err)
+		}
+		return
+	}
 	rv := l.ResourceVersion
-	err := p.cs.CoordinationV1().Leases(p.opts.Namespace).Delete(ctx, l.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &rv}})
+	err := leases.Delete(ctx, l.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &rv}})
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 		p.log.Warn("deleting the replica lease", "lease", l.Name, "err", err)
 	}

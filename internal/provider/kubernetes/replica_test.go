@@ -53,6 +53,7 @@ type replicaServer struct {
 	t   *testing.T
 	p   *Provider
 	mgr *session.Manager
+	srv *server.Server
 	ts  *httptest.Server
 	url string
 }
@@ -118,15 +119,15 @@ func metaOf(o runtime.Object) (metav1.Object, error) {
 func (c *cluster) replica(id string) *replicaServer {
 	c.t.Helper()
 	p := c.provider(Options{KeepOrphans: true, Replica: ReplicaOptions{ID: id}})
-	mgr := session.New(p, session.Options{})
-	var h http.Handler
+	mgr := session.New(p, session.Options{HandOver: p.HandOver})
+	var h *server.Server
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 	c.t.Cleanup(ts.Close)
 	h = server.New(server.Options{Manager: mgr, Keys: []string{replicaKey}, Defaults: hostSpec(c.t), Replicas: serverReplicas{p}})
 	if err := p.StartReplica(c.t.Context(), ts.URL); err != nil {
 		c.t.Fatal(err)
 	}
-	return &replicaServer{t: c.t, p: p, mgr: mgr, ts: ts, url: ts.URL}
+	return &replicaServer{t: c.t, p: p, mgr: mgr, srv: h, ts: ts, url: ts.URL}
 }
 
 type reply struct {
@@ -237,6 +238,12 @@ func TestReplicasShareSandboxes(t *testing.T) {
 		t.Errorf("through B, the session's state: %q %v", r.Stdout, r.Error)
 	}
 	b.exec(id, "shell", "echo kept > note.txt")
+	// An event stream, through B.
+	if r := b.do(http.MethodPost, "/sandbox/"+id+"/execute", `{"language":"python","code":"print('one', flush=True)\nprint(x)"}`,
+		"Accept", "text/event-stream"); r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), "text/event-stream") ||
+		!strings.Contains(string(r.body), "one") || !strings.Contains(string(r.body), "41") {
+		t.Errorf("event stream through B: %d %s %s", r.status, r.header.Get("Content-Type"), r.body)
+	}
 	if _, err := b.mgr.Get(sandbox.ID(id)); err == nil {
 		t.Error("B registered A's live sandbox")
 	}
@@ -250,6 +257,14 @@ func TestReplicasShareSandboxes(t *testing.T) {
 	// No key, no forwarding.
 	if r := b.do(http.MethodGet, "/sandbox/"+id, "", "Authorization", ""); r.status != http.StatusUnauthorized {
 		t.Errorf("without a key through B: %d %s", r.status, r.body)
+	}
+	// A request made in process (MCP, E2B) has no key of its own: the
+	// forwarded one carries the replica's.
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://warden.invalid/sandbox/"+id, nil)
+	if resp, err := b.srv.InProcess().RoundTrip(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("in-process request through B: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 	// A forwarded request is not forwarded again.
 	if r := b.do(http.MethodGet, "/sandbox/"+id, "", server.HeaderForwardedBy, "a"); r.status != http.StatusServiceUnavailable ||
@@ -293,6 +308,40 @@ func TestReplicasShareSandboxes(t *testing.T) {
 	waitFor(t, func() bool { return len(c.pods()) == 0 && b.mgr.Removing() == 0 })
 	if s, _ := c.cs.CoreV1().Secrets("warden").List(t.Context(), metav1.ListOptions{}); len(s.Items) != 0 {
 		t.Errorf("Secrets left: %d", len(s.Items))
+	}
+}
+
+// TestReplicaHandOver: a replica that stops leaves its sandboxes' pods
+// and marks its Lease expired; the next request through another replica
+// adopts them at once.
+func TestReplicaHandOver(t *testing.T) {
+	t.Parallel()
+	requirePython(t)
+	c := newCluster(t)
+	c.preconditions()
+	a, b := c.replica("a"), c.replica("b")
+	rep := a.do(http.MethodPost, "/sandbox/create", `{}`)
+	var box api.Sandbox
+	if err := json.Unmarshal(rep.body, &box); err != nil || rep.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", rep.status, rep.body)
+	}
+	a.exec(box.ID, "shell", "echo kept > note.txt")
+	if err := a.mgr.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.p.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	a.ts.Close()
+	if got := c.pods(); len(got) != 1 {
+		t.Fatalf("pods after A stopped: %v, want its sandbox's", got)
+	}
+	l, err := c.cs.CoordinationV1().Leases("warden").Get(t.Context(), leaseName("a"), metav1.GetOptions{})
+	if err != nil || !leaseExpired(l, time.Now()) {
+		t.Fatalf("A's Lease after its stop: %v, want it there and expired", err)
+	}
+	if r := b.exec(box.ID, "shell", "cat note.txt"); r.Stdout != "kept\n" || !strings.Contains(strings.Join(r.Notes, " "), "session was restarted") {
+		t.Errorf("through B after A's stop: %q %q", r.Stdout, r.Notes)
 	}
 }
 

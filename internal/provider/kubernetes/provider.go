@@ -332,11 +332,29 @@ func (p *Provider) Exec(ctx context.Context, id sandbox.ID, req sandbox.ExecRequ
 // can be tried again instead of leaking a pod nobody can reach.
 func (p *Provider) teardown(ctx context.Context, b *box) error {
 	_ = b.Session.Close()
+	if p.rep != nil && p.takenOver(context.WithoutCancel(ctx), b.Box.pod) {
+		return nil
+	}
 	if err := p.deletePod(context.WithoutCancel(ctx), b.Box.pod, true); err != nil {
 		return kit.Retry(err)
 	}
 	p.deleteEnvSecret(context.WithoutCancel(ctx), b.Box.pod)
 	return nil
+}
+
+// takenOver reports whether another replica adopted the pod (while this
+// one could not renew its Lease): then it is not this one's to delete,
+// whatever its registry says. The check and the delete are not atomic; a
+// replica whose Lease lapsed is the rare case it guards against.
+func (p *Provider) takenOver(ctx context.Context, name string) bool {
+	ctx, cancel := context.WithTimeout(ctx, p.opts.Timeout)
+	defer cancel()
+	pod, err := p.cs.CoreV1().Pods(p.opts.Namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil || pod.Annotations[annotationOwner] == p.owner && pod.Annotations[annotationReplica] == p.rep.opts.ID {
+		return false
+	}
+	p.log.Warn("not deleting a pod another replica took over", "pod", name, "replica", pod.Annotations[annotationReplica])
+	return true
 }
 
 // Close implements sandbox.Provider: it destroys every sandbox and, for a

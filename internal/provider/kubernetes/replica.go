@@ -244,11 +244,7 @@ func (p *Provider) renewLoop(ctx context.Context) {
 				if ctx.Err() != nil {
 					return
 				}
-				lvl := "warn"
 				if time.Since(lastOK) > r.opts.LeaseDuration {
-					lvl = "error"
-				}
-				if lvl == "error" {
 					p.log.Error("replica lease lapsed: other replicas may adopt this one's sandboxes", "replica", r.opts.ID, "err", err)
 				} else {
 					p.log.Warn("renewing the replica lease", "replica", r.opts.ID, "err", err)

@@ -302,6 +302,14 @@ func TestReplicasShareSandboxes(t *testing.T) {
 		t.Errorf("the old owner starting an agent = %v, want ErrConflict", err)
 	}
 
+	// A's registry still holds the sandbox (as a replica cut off from the
+	// API server would): its removal of it must not delete B's pod.
+	if err := a.p.Destroy(t.Context(), sandbox.ID(id)); err != nil {
+		t.Fatalf("the old owner's Destroy: %v", err)
+	}
+	if got := c.pods(); len(got) != 1 {
+		t.Fatalf("the old owner's Destroy deleted the adopter's pod: %v", got)
+	}
 	if r := b.do(http.MethodDelete, "/sandbox/"+id, ""); r.status != http.StatusOK {
 		t.Fatalf("delete through B: %d %s", r.status, r.body)
 	}

@@ -66,6 +66,9 @@ type Provider struct {
 	log   *slog.Logger
 	owner string   // owner.ID() of this process
 	rep   *replica // nil unless Options.Replica.ID is set
+	// tearing holds the pods being deleted by a Destroy: no longer in
+	// Boxes, not yet marked deleted in the cluster, and not adoptable.
+	tearing sync.Map
 
 	kit.Base[*podState]
 }
@@ -331,6 +334,8 @@ func (p *Provider) Exec(ctx context.Context, id sandbox.ID, req sandbox.ExecRequ
 // A pod that could not be deleted keeps the sandbox known, so that Destroy
 // can be tried again instead of leaking a pod nobody can reach.
 func (p *Provider) teardown(ctx context.Context, b *box) error {
+	p.tearing.Store(b.Box.pod, true)
+	defer p.tearing.Delete(b.Box.pod)
 	_ = b.Session.Close()
 	if p.rep != nil && p.takenOver(context.WithoutCancel(ctx), b.Box.pod) {
 		return nil

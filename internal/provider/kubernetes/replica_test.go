@@ -374,6 +374,12 @@ func TestReplicaDeleteElsewhere(t *testing.T) {
 	if r := b.do(http.MethodDelete, "/sandbox/"+live, ""); r.status != http.StatusOK {
 		t.Fatalf("delete of a live replica's sandbox through another: %d %s", r.status, r.body)
 	}
+	// At once, while A still removes it: gone, not adopted back.
+	for _, r := range []*replicaServer{a, b} {
+		if rep := r.do(http.MethodGet, "/sandbox/"+live, ""); rep.status != http.StatusNotFound {
+			t.Errorf("right after the delete, GET through %s: %d %s", r.p.ReplicaID(), rep.status, rep.body)
+		}
+	}
 	waitFor(t, func() bool { return len(c.pods()) == 1 })
 	a.die(c)
 	c.expire("a")

@@ -269,7 +269,8 @@ func (p *Provider) renew(ctx context.Context) error {
 	r.mu.Lock()
 	l := r.lease.DeepCopy()
 	r.mu.Unlock()
-	cctx, cancel := context.WithTimeout(ctx, r.opts.LeaseDuration/3)
+	// A slow answer is still worth having: the next tick waits for it.
+	cctx, cancel := context.WithTimeout(ctx, max(r.opts.LeaseDuration/3, p.opts.Timeout))
 	defer cancel()
 	now := metav1.NewMicroTime(time.Now())
 	l.Spec.RenewTime = &now
@@ -328,18 +329,31 @@ func (p *Provider) closeReplica(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.opts.Timeout)
 	defer cancel()
 	leases := p.cs.CoordinationV1().Leases(p.opts.Namespace)
-	if handed > 0 {
-		past := metav1.NewMicroTime(time.Now().Add(-r.opts.LeaseDuration))
-		l.Spec.RenewTime = &past
-		if _, err := leases.Update(ctx, l, metav1.UpdateOptions{}); err != nil {
-			p.log.Warn("expiring the replica lease", "lease", l.Name, "err", err)
+	// The last renewal may have been written although its answer was
+	// lost (a timeout): on a conflict, read the Lease again; leave it if
+	// another process holds it now.
+	for attempt := 0; attempt < 3; attempt++ {
+		var err error
+		if handed > 0 {
+			past := metav1.NewMicroTime(time.Now().Add(-r.opts.LeaseDuration))
+			l.Spec.RenewTime = &past
+			_, err = leases.Update(ctx, l, metav1.UpdateOptions{})
+		} else {
+			rv := l.ResourceVersion
+			err = leases.Delete(ctx, l.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &rv}})
 		}
-		return
-	}
-	rv := l.ResourceVersion
-	err := leases.Delete(ctx, l.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &rv}})
-	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-		p.log.Warn("deleting the replica lease", "lease", l.Name, "err", err)
+		if err == nil || apierrors.IsNotFound(err) {
+			return
+		}
+		if !apierrors.IsConflict(err) {
+			p.log.Warn("releasing the replica lease", "lease", l.Name, "err", err)
+			return
+		}
+		cur, gerr := leases.Get(ctx, l.Name, metav1.GetOptions{})
+		if gerr != nil || holder(cur) != p.owner {
+			return
+		}
+		l = cur
 	}
 }
 

@@ -475,6 +475,7 @@ func TestReplicaRemoveExpired(t *testing.T) {
 func TestReplicaLease(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
+	c.preconditions()
 	p := c.provider(Options{KeepOrphans: true, Replica: ReplicaOptions{ID: "a"}})
 	if err := p.StartReplica(t.Context(), "10.0.0.7:8000"); !errors.Is(err, sandbox.ErrInvalid) {
 		t.Errorf("an address without a scheme = %v", err)
@@ -505,6 +506,11 @@ func TestReplicaLease(t *testing.T) {
 		t.Errorf("a bad replica ID = %v", err)
 	}
 	if err := q.StartReplica(t.Context(), "http://10.0.0.9:8000"); err != nil {
+		t.Fatal(err)
+	}
+	// A renewal written whose answer was lost: q's copy is stale.
+	lq, _ := c.cs.CoordinationV1().Leases("warden").Get(t.Context(), leaseName("b"), metav1.GetOptions{})
+	if _, err := c.cs.CoordinationV1().Leases("warden").Update(t.Context(), lq, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	_ = q.Close(context.Background())

@@ -207,7 +207,7 @@ func TestClusterReplicas(t *testing.T) {
 	gone(box2.Name)
 	c.stop()
 	if _, err := cs.CoordinationV1().Leases(ns).Get(ctx, "warden-replica-"+idC, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-		t.Errorf("C's Lease after its stop: %v, want deleted", err)
+		t.Errorf("C's Lease after its stop: %v, want deleted; C's log:\n%s", err, c.log())
 	}
 	for _, id := range []string{id, box2.ID} {
 		list, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "warden.dev/sandbox=" + id})

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/warden-sandbox/warden/internal/sandbox"
 	"github.com/warden-sandbox/warden/internal/testutil"
 )
@@ -154,8 +156,13 @@ except OSError as e:
 		for {
 			r, err := p.Exec(t.Context(), id, sandbox.ExecRequest{Language: sandbox.Shell, Code: "sleep 2", Timeout: 30 * time.Second})
 			if errors.Is(err, sandbox.ErrConflict) {
+				// The pod's reason (Evicted) can come after its
+				// container's end: either may be what the error says.
 				if !strings.Contains(err.Error(), "vict") {
 					t.Errorf("the evicted sandbox's error does not say it was evicted: %v", err)
+				}
+				if pod, gerr := clientset(t, opts).CoreV1().Pods(p.Namespace()).Get(t.Context(), "warden-"+string(id), metav1.GetOptions{}); gerr == nil {
+					t.Logf("pod now: phase %s, reason %q, conditions %+v", pod.Status.Phase, pod.Status.Reason, pod.Status.Conditions)
 				}
 				t.Logf("ended: %v", err)
 				return

@@ -181,8 +181,15 @@ func podEnded(pod *corev1.Pod) string {
 		if cs.Name == containerName && cs.State.Terminated != nil {
 			t := cs.State.Terminated
 			why := "ended: " + t.Reason
-			if t.Reason == "OOMKilled" {
+			switch {
+			case t.Reason == "OOMKilled":
 				why = "was killed: out of memory (its init died)"
+			case t.ExitCode == 0:
+				// The pod's init ends, with 0, only on a SIGTERM from
+				// outside the container: the kubelet stopped it (an
+				// eviction whose reason the pod does not show yet, or
+				// its node shutting down).
+				why += " (stopped by its node: evicted, or the node shut down)"
 			}
 			if t.Message != "" {
 				why += ": " + bound(t.Message, 512)

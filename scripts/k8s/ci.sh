@@ -24,4 +24,9 @@ t=$(now_ms)
 (cd "$ROOT" && WARDEN_TEST_KUBECONFIG="$kc" WARDEN_REQUIRE_KUBERNETES=1 \
   go test -race -count=1 -timeout 20m -run "${WARDEN_K8S_TEST_RUN:-TestCluster}" ./internal/provider/kubernetes/ ./cmd/warden/)
 took "$t" "cluster tests"
+# Alone, after the others: it stops the cluster's only kubelet.
+t=$(now_ms)
+(cd "$ROOT" && WARDEN_TEST_KUBECONFIG="$kc" WARDEN_REQUIRE_KUBERNETES=1 WARDEN_TEST_K8S_KUBELET_PIDFILE="$K8S_RUN/kubelet.pid" \
+  go test -race -count=1 -timeout 10m -run '^TestNodeLost$' ./internal/provider/kubernetes/)
+took "$t" "node-lost test"
 took "$T0" "ci total (before teardown)"

@@ -99,14 +99,21 @@ func TestNodeLost(t *testing.T) {
 
 	o := <-idleDone
 	t.Logf("idle sandbox's next execution: %s: notes %q, err %v", o.took.Round(time.Millisecond), o.r.Notes, o.err)
-	if o.err == nil && !strings.Contains(strings.Join(o.r.Notes, " "), "cannot run anything more") {
-		t.Errorf("an execution on an idle sandbox of a lost node = %+v, want its death reported", o.r)
+	// The same for the idle sandbox's call: timed out, or its death
+	// reported; its next call knows.
+	if o.err == nil && !o.r.TimedOut && !strings.Contains(strings.Join(o.r.Notes, " "), "cannot run anything more") {
+		t.Errorf("an execution on an idle sandbox of a lost node = %+v, want it timed out or its death reported", o.r)
 	}
 	if o.err != nil && !errors.Is(o.err, sandbox.ErrConflict) {
 		t.Errorf("an execution on an idle sandbox of a lost node = %v, want ErrConflict saying why", o.err)
 	}
 	if o.took > 3*time.Minute {
-		t.Errorf("the idle sandbox's death took %s to be reported", o.took)
+		t.Errorf("the idle sandbox's call took %s to end", o.took)
+	}
+	if _, err := p.Exec(t.Context(), idle.ID, sandbox.ExecRequest{Language: sandbox.Python, Code: "y"}); !errors.Is(err, sandbox.ErrConflict) {
+		t.Errorf("the idle sandbox's next call after the node was lost = %v, want ErrConflict", err)
+	} else {
+		t.Logf("then: %v", err)
 	}
 
 	// The node comes back: the sandboxes stay ended (their agents'

@@ -260,8 +260,12 @@ func TestSelectMatrix(t *testing.T) {
 			wantReason: []string{"forkserver: forkserver works"},
 		},
 		{
-			name:      "forkserver missing never falls back",
-			edit:      func(s *config.SandboxConfig) { s.Provider = config.ProviderForkServer; s.ProviderFallback = true; s.MockMode = true },
+			name: "forkserver missing never falls back",
+			edit: func(s *config.SandboxConfig) {
+				s.Provider = config.ProviderForkServer
+				s.ProviderFallback = true
+				s.MockMode = true
+			},
 			avail:     []sandbox.ProviderName{nameBubblewrap, nameDocker, nameLocal},
 			wantTried: "forkserver=fail",
 			wantErr:   sandbox.ErrUnavailable,

@@ -42,7 +42,8 @@ func wardenBinary(t *testing.T) string {
 			return
 		}
 		cliBin = cliBinDir + "/warden"
-		out, err := exec.Command("go", "build", "-o", cliBin, ".").CombinedOutput()
+		// warden-init beside it, as the scripts and go install leave them.
+		out, err := exec.Command("go", "build", "-o", cliBinDir+"/", ".", "../warden-init").CombinedOutput()
 		if err != nil {
 			cliBinErr = errors.New(string(out))
 		}

@@ -55,6 +55,7 @@ func cmdDoctor(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
+	cfg.Sandbox.KubernetesReplicaID = "" // only warden serve is a replica
 	s := cfg.Sandbox
 	sel, serr := provider.Select(ctx, cfg, nil)
 	rep := doctorReport{Selected: string(sel.Mode), Reason: sel.Reason, Warning: sel.Warning,

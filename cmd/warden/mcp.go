@@ -55,6 +55,7 @@ func cmdMCP(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
+	cfg.Sandbox.KubernetesReplicaID = "" // only warden serve is a replica
 	log := logger(cfg, e.stderr)
 	svc, err := startService(ctx, cfg, log, false)
 	if err != nil {

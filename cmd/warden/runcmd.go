@@ -106,6 +106,7 @@ func cmdRun(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
+	cfg.Sandbox.KubernetesReplicaID = "" // only warden serve is a replica
 	if !cfg.Sandbox.Enabled {
 		return fmt.Errorf("sandboxes are disabled (SANDBOX__ENABLED=false)")
 	}

@@ -42,6 +42,9 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	log := logger(cfg, e.stderr)
+	if cfg.Sandbox.KubernetesReplicaID, err = replicaID(cfg); err != nil {
+		return err
+	}
 
 	svc, err := startService(ctx, cfg, log, true)
 	if err != nil {
@@ -55,6 +58,17 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 			_ = backend.Close(context.WithoutCancel(ctx))
 		}
 		return err
+	}
+	if svc.replica != nil {
+		addr, err := replicaAddress(cfg, ln)
+		if err == nil {
+			err = svc.replica.StartReplica(ctx, addr)
+		}
+		if err != nil {
+			_ = ln.Close()
+			_ = backend.Close(context.WithoutCancel(ctx))
+			return err
+		}
 	}
 	// Tests and scripts read the address from this line (port 0).
 	fmt.Fprintf(e.stderr, "warden: listening on http://%s (sandboxes: %s)\n", ln.Addr(), svc.mode)
@@ -119,6 +133,10 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
+	}
+	if svc.replica != nil {
+		fmt.Fprintln(e.stderr, "warden: stopped; sandboxes left to the other replicas")
+		return nil
 	}
 	fmt.Fprintln(e.stderr, "warden: stopped; all sandboxes removed")
 	return nil

@@ -14,6 +14,7 @@ import (
 	"github.com/warden-sandbox/warden/internal/mcpserver"
 	"github.com/warden-sandbox/warden/internal/pool"
 	"github.com/warden-sandbox/warden/internal/provider"
+	"github.com/warden-sandbox/warden/internal/provider/kubernetes"
 	"github.com/warden-sandbox/warden/internal/quota"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 	"github.com/warden-sandbox/warden/internal/server"
@@ -37,6 +38,9 @@ type service struct {
 	closeDocker func()
 	// mode is how the service isolates code.
 	mode session.Mode
+	// replica is the kubernetes provider when this service is one of
+	// several replicas (ADR 0016); nil otherwise.
+	replica *kubernetes.Provider
 }
 
 // startService selects the provider and builds the service. withPool
@@ -57,13 +61,21 @@ func startService(ctx context.Context, cfg config.Config, log *slog.Logger, with
 		log.Warn(sel.Warning)
 	}
 	svc := &service{mode: sel.Mode}
+	if kp, ok := sel.Provider.(*kubernetes.Provider); ok && kp.ReplicaID() != "" {
+		svc.replica = kp
+	}
 	// Every execution and environment passes the shell and Python checks
 	// before the provider sees it.
 	var guarded sandbox.Provider
 	if sel.Provider != nil {
 		// Private workspaces get their size limit below the pool, so that
 		// pooled sandboxes have it too.
-		base := quota.Wrap(sel.Provider, cfg.Sandbox.WorkspaceRoot, image.UID, image.GID, log)
+		// Not for pods: their workspace is on their node, and the
+		// kubernetes provider refuses a host directory.
+		base := sel.Provider
+		if sel.Provider.Name() != string(sandbox.ProviderKubernetes) {
+			base = quota.Wrap(sel.Provider, cfg.Sandbox.WorkspaceRoot, image.UID, image.GID, log)
+		}
 		svc.backend = base
 		if n := cfg.Sandbox.WarmPoolSize; n > 0 && withPool {
 			svc.backend = pool.New(base, pool.Options{Spec: cfg.SandboxSpec(), Size: n, Log: log})
@@ -75,17 +87,27 @@ func startService(ctx context.Context, cfg config.Config, log *slog.Logger, with
 	dstate, closeDocker := newDockerState(sel, cfg)
 	svc.closeDocker = closeDocker
 	metrics := server.NewMetrics()
-	svc.mgr = session.New(guarded, session.Options{
+	mopts := session.Options{
 		MaxSandboxes: cfg.Sandbox.MaxSandboxes,
 		IdleTimeout:  cfg.Sandbox.IdleTimeout,
 		Observer:     metrics,
 		Log:          log,
-	})
+	}
+	if svc.replica != nil {
+		// A replica that stops leaves its sandboxes to the others.
+		mopts.HandOver = svc.replica.HandOver
+	}
+	svc.mgr = session.New(guarded, mopts)
 	keys := make([]string, len(cfg.API.Keys))
 	for i, k := range cfg.API.Keys {
 		keys[i] = k.Reveal()
 	}
+	var reps server.Replicas
+	if svc.replica != nil {
+		reps = replicas{svc.replica}
+	}
 	svc.handler = server.New(server.Options{
+		Replicas:        reps,
 		Manager:         svc.mgr,
 		Status:          statusFunc(sel, cfg, guarded, dstate),
 		DockerInfo:      dstate.get,

@@ -56,6 +56,7 @@ const (
 	WardenDestroy     = "warden_destroy"       // its Destroy part
 	DockerRunCLI      = "docker_run_cli"       // docker run --rm ... python3 -c 'print(1)'
 	DockerRunSDK      = "docker_run_sdk"       // the same run through the SDK
+	DockerRunFloor    = "docker_run_sdk_floor" // the same, the removal off the measured path
 	WardenExecLibrary = "warden_exec_library"  // provider.Exec of `x = 1`, in the api case
 	WardenExecHTTP    = "warden_exec_http"     // the same through the HTTP API and the Go client
 
@@ -142,6 +143,8 @@ func describe(name string) string {
 		return "the same through the HTTP API (warden serve handler, Go client, loopback)"
 	case DockerRunSDK:
 		return "the same `docker run --rm` via SDK (create, wait, attach, start)"
+	case DockerRunFloor:
+		return "the same without the removal (create, attach, start, output, exit; removed afterwards, off the measured path): the floor of any lifecycle on Docker"
 	case BwrapExecPython:
 		return "bubblewrap provider exec `x = 1` (Python)"
 	case BwrapExecShell:
@@ -221,6 +224,8 @@ func pairings() []pairing {
 		{"exec `true` (shell)", WardenExecShell, DockerExecTrueCLI, "`docker exec C true`"},
 		{"create + `print(1)` + destroy", WardenLifecycle, DockerRunCLI, "`docker run --rm IMG python3 -c 'print(1)'`"},
 		{"create + `print(1)` + destroy", WardenLifecycle, DockerRunSDK, "same run via Docker SDK"},
+		{"create + `print(1)` + destroy", WardenLifecycle, DockerRunFloor, "the same run, removal off the path (the floor)"},
+		{"`docker run`, removal off the path (the floor)", DockerRunFloor, DockerRunSDK, "`docker run --rm` via SDK"},
 		{"exec `x = 1` over HTTP", WardenExecHTTP, WardenExecLibrary, "the same through the Go library"},
 		{"bubblewrap exec `x = 1` (Python)", BwrapExecPython, DockerProvExecPython, "Docker provider exec `x = 1`"},
 		{"bubblewrap exec `true` (shell)", BwrapExecShell, DockerProvExecShell, "Docker provider exec `true`"},
@@ -534,6 +539,7 @@ func lifecycleCase(ctx context.Context, e env, n, warmup int) ([]Stats, error) {
 	ops := []op{
 		wardenLifecycle(e.p, e.spec(), WardenLifecycle, WardenCreate, WardenFirstExec, WardenDestroy, nil),
 		sdkRun(e.p.Client(), e.image, e.runID),
+		sdkRunFloor(e.p.Client(), e.image, e.runID),
 	}
 	if e.dcli != nil {
 		ops = append(ops, e.dcli.runOnce(e.image, e.runID))

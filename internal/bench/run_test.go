@@ -35,11 +35,11 @@ func TestRun(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 	want := []string{WardenExecPython, WardenExecShell, DockerExecSDK, WardenLifecycle, WardenCreate, WardenFirstExec, WardenDestroy, DockerRunSDK,
-		WardenExecLibrary, WardenExecHTTP}
-	wantCmp := 4
+		DockerRunFloor, WardenExecLibrary, WardenExecHTTP}
+	wantCmp := 6
 	if len(rep.Notes) == 0 { // the docker CLI is there
 		want = append(want, DockerExecCLI, DockerExecTrueCLI, DockerRunCLI)
-		wantCmp = 6
+		wantCmp = 8
 	}
 	if len(rep.Stats) != len(want) {
 		t.Errorf("Run gave %d stats, want %d", len(rep.Stats), len(want))

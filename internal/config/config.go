@@ -93,6 +93,20 @@ type SandboxConfig struct {
 	// KubernetesStartTimeout bounds a pod's start
 	// (SANDBOX__KUBERNETES_START_TIMEOUT).
 	KubernetesStartTimeout time.Duration
+	// KubernetesReplicaID names this `warden serve` replica and its Lease;
+	// empty takes the host name (SANDBOX__KUBERNETES_REPLICA_ID).
+	KubernetesReplicaID string
+	// KubernetesReplicaAddress is the base URL other replicas forward
+	// requests to; empty derives it from the listen address
+	// (SANDBOX__KUBERNETES_REPLICA_ADDRESS).
+	KubernetesReplicaAddress string
+	// KubernetesLeaseDuration is how long a replica's Lease holds
+	// unrenewed (SANDBOX__KUBERNETES_LEASE_DURATION).
+	KubernetesLeaseDuration time.Duration
+	// KubernetesAdoptWindow is how long the sandboxes of a replica gone
+	// wait to be adopted before they are deleted
+	// (SANDBOX__KUBERNETES_ADOPT_WINDOW).
+	KubernetesAdoptWindow time.Duration
 	// Image is the sandbox container image (SANDBOX__IMAGE).
 	Image string
 	// E2BTemplates maps E2B template names to images, beside base and

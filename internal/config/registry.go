@@ -212,6 +212,34 @@ var registry = []setting{
 		doc:   "How long a sandbox's pod may take to be scheduled, pull its image and start before the create fails.",
 	},
 	{
+		name: "SANDBOX__KUBERNETES_REPLICA_ID", def: "",
+		field: func(c *Config) any { return &c.Sandbox.KubernetesReplicaID },
+		rule:  &rule{accepted: "empty or a DNS label of at most 48 characters", check: checkReplicaID},
+		doc: "Name of this `warden serve` replica on the `kubernetes` provider: every replica holds a Lease " +
+			"`warden-replica-<ID>` in the namespace, and any replica serves any sandbox (ADR 0016). Empty takes the host " +
+			"name, which in a pod is the pod's name; replicas on one host need distinct IDs.",
+	},
+	{
+		name: "SANDBOX__KUBERNETES_REPLICA_ADDRESS", def: "",
+		field: func(c *Config) any { return &c.Sandbox.KubernetesReplicaAddress },
+		doc: "Base URL at which the other replicas reach this one's API, such as `http://$(POD_IP):8000` " +
+			"(docs/kubernetes.md). Empty derives it from the listen address, which must then not be 0.0.0.0 or ::.",
+	},
+	{
+		name: "SANDBOX__KUBERNETES_LEASE_DURATION", def: "15s",
+		field: func(c *Config) any { return &c.Sandbox.KubernetesLeaseDuration },
+		rule:  between(3*time.Second, 5*time.Minute, showDuration),
+		doc: "How long a replica's Lease holds without renewal (it is renewed every third of it): after it, another " +
+			"replica adopts the sandboxes of a replica that died.",
+	},
+	{
+		name: "SANDBOX__KUBERNETES_ADOPT_WINDOW", def: "10m",
+		field: func(c *Config) any { return &c.Sandbox.KubernetesAdoptWindow },
+		rule:  between(time.Minute, 7*24*time.Hour, showDuration),
+		doc: "How long the sandboxes of a replica whose Lease expired wait for a request that adopts them; after it, " +
+			"any replica deletes their pods.",
+	},
+	{
 		name: "SANDBOX__IMAGE", def: "warden-runtime:latest",
 		field: func(c *Config) any { return &c.Sandbox.Image },
 		doc:   "Container image sandboxes run.",
@@ -502,6 +530,19 @@ func checkDNSLabel(_ *Config, p any) string {
 		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' && i > 0 && i < len(v)-1) {
 			return "must be a DNS label: 1 to 63 of a-z 0-9 -, starting and ending with a letter or digit"
 		}
+	}
+	return ""
+}
+
+func checkReplicaID(c *Config, p any) string {
+	if *p.(*string) == "" {
+		return ""
+	}
+	if msg := checkDNSLabel(c, p); msg != "" {
+		return msg
+	}
+	if len(*p.(*string)) > 48 {
+		return "must be at most 48 characters (the Lease's name adds 15)"
 	}
 	return ""
 }

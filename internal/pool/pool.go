@@ -104,7 +104,7 @@ func (p *Pool) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Info, err
 				break
 			}
 			p.refill()
-			if f, ok := p.Provider.(sandbox.Foregrounder); ok {
+			if f, ok := sandbox.Ability[sandbox.Foregrounder](p.Provider); ok {
 				if err := f.Foreground(ctx, info.ID); err != nil {
 					p.log.Warn("dropping a pooled sandbox that kept its low priority", "id", info.ID, "err", err)
 					p.destroy(info.ID)

@@ -229,13 +229,36 @@ func (f *lowFake) Foreground(ctx context.Context, id sandbox.ID) error {
 	return nil
 }
 
+// embedding wraps a provider as warden serve's quota wrapper does: by
+// embedding the interface, which hides the wrapped provider's optional
+// abilities from a type assertion.
+type embedding struct{ sandbox.Provider }
+
+func (e embedding) Unwrap() sandbox.Provider { return e.Provider }
+
 // TestPoolRefillsInTheBackground: refills are created in the background,
-// and what the pool hands over is in the foreground again; a create the
-// pool cannot serve is never in the background.
+// and what the pool hands over is in the foreground again, also through
+// a wrapper between the pool and the provider (warden serve puts the
+// workspace quota there: its pooled sandboxes once kept the lowest CPU
+// weight for their whole life and starved under load); a create the pool
+// cannot serve is never in the background.
 func TestPoolRefillsInTheBackground(t *testing.T) {
 	t.Parallel()
+	for _, wrapped := range []bool{false, true} {
+		t.Run(map[bool]string{false: "direct", true: "wrapped"}[wrapped], func(t *testing.T) {
+			t.Parallel()
+			testPoolRefillsInTheBackground(t, wrapped)
+		})
+	}
+}
+
+func testPoolRefillsInTheBackground(t *testing.T, wrapped bool) {
 	f := &lowFake{Fake: &sandboxtest.Fake{}, low: map[sandbox.ID]bool{}}
-	p := New(f, Options{Size: 1})
+	var under sandbox.Provider = f
+	if wrapped {
+		under = embedding{f}
+	}
+	p := New(under, Options{Size: 1})
 	waitReady(t, p, 1)
 	f.mu.Lock()
 	for id, low := range f.low {

@@ -26,7 +26,12 @@ func (s *selector) openKubernetes(ctx context.Context) (sandbox.Provider, string
 		NodeSelector:    sel,
 		ImagePullPolicy: corev1.PullPolicy(c.KubernetesImagePullPolicy),
 		StartTimeout:    c.KubernetesStartTimeout,
-		Log:             s.log,
+		Replica: kubernetes.ReplicaOptions{
+			ID:            c.KubernetesReplicaID,
+			LeaseDuration: c.KubernetesLeaseDuration,
+			AdoptWindow:   c.KubernetesAdoptWindow,
+		},
+		Log: s.log,
 	})
 	if err != nil {
 		return nil, "", err

@@ -118,6 +118,13 @@ func describeBwrap(p *bwrap.Provider) string {
 	} else {
 		parts = append(parts, "no network (slirp4netns is not installed)")
 	}
+	switch {
+	case e.Init == "":
+	case strings.Contains(filepath.Base(e.Init), bwrap.InitName) || strings.Contains(e.Init, "/.init/"):
+		parts = append(parts, "sandbox init: "+bwrap.InitName)
+	default:
+		parts = append(parts, "sandbox init: this program (no "+bwrap.InitName+" beside it, so each sandbox start pays this program's start-up)")
+	}
 	s := strings.Join(parts, ", ")
 	if e.Note != "" {
 		s += " (" + e.Note + ")"

@@ -178,6 +178,34 @@ type Foregrounder interface {
 	Foreground(ctx context.Context, id ID) error
 }
 
+// Wrapper is implemented by providers that wrap another one (a quota,
+// a warm pool, the policy guard) and pass most calls through.
+type Wrapper interface {
+	Unwrap() Provider
+}
+
+// Ability returns the first provider of p's chain of wrappers (p, then
+// what each [Wrapper] unwraps to) that implements T, an optional ability
+// such as [Foregrounder]. A wrapper that embeds [Provider] hides the
+// wrapped provider's abilities from a type assertion on it; this finds
+// them. Use it only for abilities a wrapper has no reason to intercept
+// (a wrapper that must see a call implements it itself, and is found
+// first).
+func Ability[T any](p Provider) (T, bool) {
+	for p != nil {
+		if a, ok := p.(T); ok {
+			return a, true
+		}
+		w, ok := p.(Wrapper)
+		if !ok {
+			break
+		}
+		p = w.Unwrap()
+	}
+	var zero T
+	return zero, false
+}
+
 // Checkpointer is implemented by providers whose sandboxes can snapshot
 // their Python session on demand, so that a later execution that must be
 // killed restores the state of now rather than of the last idle moment.

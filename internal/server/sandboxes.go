@@ -85,6 +85,9 @@ func (s *Server) listSandboxes(w http.ResponseWriter, r *http.Request) error {
 	for i, info := range infos {
 		list.Sandboxes[i] = sandboxOf(info)
 	}
+	if s.replicas != nil && r.Header.Get(HeaderForwardedBy) == "" {
+		list.Sandboxes = s.listEverywhere(w, r, list.Sandboxes)
+	}
 	return writeJSON(w, http.StatusOK, list)
 }
 

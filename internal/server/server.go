@@ -62,6 +62,11 @@ type Options struct {
 	// as the rest of the API, from a transport that reaches this server in
 	// process (see [Server.InProcess]).
 	MCP func(inProcess http.RoundTripper) http.Handler
+	// Replicas, when set, makes this server one of several replicas that
+	// share sandboxes (ADR 0016): requests for a sandbox it does not hold
+	// go to the replica that does, or adopt the sandbox when that one is
+	// gone, and GET /sandbox lists every live replica's sandboxes.
+	Replicas Replicas
 	// Metrics collects the /metrics counters. Nil makes New create one;
 	// execution and lifecycle counters then stay at zero unless the same
 	// Metrics is also the Manager's session.Observer.
@@ -119,6 +124,8 @@ type Server struct {
 	chown bool
 	// keepalive is the interval of comments on a silent event stream.
 	keepalive time.Duration
+	// replicas is the state of Options.Replicas; nil without.
+	replicas *replicaState
 }
 
 // handlerFunc is an HTTP handler that returns its error; handle turns the
@@ -154,6 +161,9 @@ func New(opts Options) *Server {
 	}
 	for _, k := range opts.Keys {
 		s.keys = append(s.keys, sha256.Sum256([]byte(k)))
+	}
+	if opts.Replicas != nil {
+		s.replicas = newReplicaState()
 	}
 	s.routes = s.routeTable()
 	if opts.MCP != nil {
@@ -218,6 +228,15 @@ func (s *Server) handle(rt route) http.Handler {
 		var err error
 		if !rt.public {
 			err = s.authorize(w, r)
+		}
+		if err == nil && s.replicas != nil && strings.Contains(rt.pattern, "{id}") {
+			var done bool
+			if done, err = s.elsewhere(w, r, rt.pattern); done {
+				if err != nil {
+					s.writeError(w, r, err)
+				}
+				return
+			}
 		}
 		if err == nil {
 			err = rt.h(w, r)

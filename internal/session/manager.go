@@ -28,6 +28,10 @@ type Options struct {
 	Log *slog.Logger
 	// Now is the clock, for tests. Default time.Now.
 	Now func() time.Time
+	// HandOver, when set, is what Shutdown does with each live sandbox
+	// instead of destroying it: leave it to another replica (ADR 0016).
+	// A sandbox it fails to hand over is destroyed.
+	HandOver func(ctx context.Context, id sandbox.ID) error
 }
 
 // Manager is the registry of a service's live sandboxes.
@@ -103,6 +107,28 @@ func (m *Manager) Removing() int {
 // sandbox.ErrDisabled when there is no provider or the manager is shutting
 // down, and sandbox.ErrLimit when MaxSandboxes are live or being removed.
 func (m *Manager) Create(ctx context.Context, spec sandbox.Spec, idle time.Duration) (Info, error) {
+	return m.add(ctx, idle, func(ctx context.Context) (sandbox.Info, error) { return m.p.Create(ctx, spec) })
+}
+
+// Adopt registers the sandbox that adopt takes over from another Warden
+// process (a replica that went away, ADR 0016) with the given idle
+// timeout, as Create registers a new one: the same limits apply. It fails
+// with sandbox.ErrConflict when the sandbox is registered already.
+func (m *Manager) Adopt(ctx context.Context, id sandbox.ID, idle time.Duration, adopt func(context.Context) (sandbox.Info, error)) (Info, error) {
+	if _, err := m.Get(id); err == nil {
+		return Info{}, fmt.Errorf("sandbox %s is registered already: %w", id, sandbox.ErrConflict)
+	}
+	return m.add(ctx, idle, func(ctx context.Context) (sandbox.Info, error) {
+		info, err := adopt(ctx)
+		if err == nil && info.ID != id {
+			return info, fmt.Errorf("adopting sandbox %s gave sandbox %s", id, info.ID)
+		}
+		return info, err
+	})
+}
+
+// add registers the sandbox that open creates or adopts.
+func (m *Manager) add(ctx context.Context, idle time.Duration, open func(context.Context) (sandbox.Info, error)) (Info, error) {
 	if m.p == nil {
 		return Info{}, fmt.Errorf("sandboxes are disabled: %w", sandbox.ErrDisabled)
 	}
@@ -121,7 +147,7 @@ func (m *Manager) Create(ctx context.Context, spec sandbox.Spec, idle time.Durat
 	m.pending++
 	m.mu.Unlock()
 
-	info, err := m.p.Create(ctx, spec)
+	info, err := open(ctx)
 
 	m.mu.Lock()
 	m.pending--
@@ -133,6 +159,10 @@ func (m *Manager) Create(ctx context.Context, spec sandbox.Spec, idle time.Durat
 	if err != nil {
 		m.mu.Unlock()
 		return Info{}, err
+	}
+	if _, dup := m.boxes[info.ID]; dup { // adopted twice at once
+		m.mu.Unlock()
+		return Info{}, fmt.Errorf("sandbox %s is registered already: %w", info.ID, sandbox.ErrConflict)
 	}
 	now := m.opts.Now()
 	ectx, cancel := context.WithCancel(m.base)
@@ -315,6 +345,27 @@ func (m *Manager) destroy(id sandbox.ID, reason DestroyReason) error {
 	return nil
 }
 
+// handOver takes a sandbox out of the registry and hands it over with
+// Options.HandOver; it reports false, leaving the sandbox registered, when
+// that fails.
+func (m *Manager) handOver(id sandbox.ID) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := m.opts.HandOver(ctx, id); err != nil {
+		m.log.Warn("handing a sandbox over failed; destroying it", "sandbox_id", id, "err", err)
+		return false
+	}
+	m.mu.Lock()
+	e, ok := m.boxes[id]
+	delete(m.boxes, id)
+	m.mu.Unlock()
+	if ok {
+		e.cancel()
+	}
+	m.log.Info("sandbox handed over", "sandbox_id", id)
+	return true
+}
+
 // remove has the provider remove a deleted sandbox, trying again with
 // growing pauses while it fails, until the service shuts down.
 func (m *Manager) remove(id sandbox.ID) {
@@ -383,7 +434,8 @@ func (m *Manager) Reap(ctx context.Context) int {
 }
 
 // Shutdown refuses new sandboxes, lets running executions finish until ctx
-// is done, then cancels those still running, destroys every sandbox and
+// is done, then cancels those still running, destroys (or, with
+// Options.HandOver, hands over) every sandbox and
 // waits for every removal (each with a fresh 60-second budget, so removal
 // outlives ctx). It reports the sandboxes it could not remove.
 func (m *Manager) Shutdown(ctx context.Context) error {
@@ -409,6 +461,9 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	}
 	m.mu.Unlock()
 	for _, id := range ids {
+		if m.opts.HandOver != nil && m.handOver(id) {
+			continue
+		}
 		_ = m.destroy(id, DestroyShutdown)
 	}
 	m.removals.Wait()

@@ -314,3 +314,49 @@ func TestDestroyInBackground(t *testing.T) {
 		t.Fatalf("Create once the removal is done = %v", err)
 	}
 }
+
+// TestAdoptAndHandOver: Adopt registers what its function takes over,
+// within the limit, once; Shutdown with HandOver leaves sandboxes to it
+// rather than destroying them, and destroys those it fails to hand over.
+func TestAdoptAndHandOver(t *testing.T) {
+	t.Parallel()
+	f := &sandboxtest.Fake{}
+	other := New(f, Options{})
+	info, err := other.Create(t.Context(), sandbox.Spec{}, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var handed []sandbox.ID
+	m := New(f, Options{MaxSandboxes: 1, HandOver: func(_ context.Context, id sandbox.ID) error {
+		if id != info.ID {
+			return errors.New("refused")
+		}
+		handed = append(handed, id)
+		return nil
+	}})
+	adopt := func(context.Context) (sandbox.Info, error) { return info.Info, nil }
+	got, err := m.Adopt(t.Context(), info.ID, time.Minute, adopt)
+	if err != nil || got.ID != info.ID || got.IdleTimeoutSeconds != 60 {
+		t.Fatalf("Adopt = %+v, %v", got, err)
+	}
+	if _, err := m.Adopt(t.Context(), info.ID, -1, adopt); !errors.Is(err, sandbox.ErrConflict) {
+		t.Errorf("second Adopt = %v, want ErrConflict", err)
+	}
+	if _, err := m.Adopt(t.Context(), "sb-0000000000000001", -1, func(context.Context) (sandbox.Info, error) {
+		return sandbox.Info{ID: "sb-0000000000000001"}, nil
+	}); !errors.Is(err, sandbox.ErrLimit) {
+		t.Errorf("Adopt past MaxSandboxes = %v, want ErrLimit", err)
+	}
+	if _, err := m.Exec(t.Context(), info.ID, sandbox.ExecRequest{Language: sandbox.Python, Code: "1"}); err != nil {
+		t.Errorf("Exec in the adopted sandbox: %v", err)
+	}
+	if err := m.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if len(handed) != 1 || m.Active() != 0 {
+		t.Errorf("handed over %v, %d left", handed, m.Active())
+	}
+	if _, err := f.Env(t.Context(), info.ID); err != nil {
+		t.Errorf("the handed-over sandbox was destroyed: %v", err)
+	}
+}

@@ -23,7 +23,16 @@ const (
 	initMarker = "__warden_bwrap_init__"
 	initDir    = "/.warden"
 	initPath   = initDir + "/init"
+	// protocolMarker asks a program whether it is a shim this package can
+	// use: it prints protocolLine and exits 0.
+	protocolMarker = "__warden_bwrap_init_protocol__"
+	// shimProtocol changes whenever the shim's arguments or shimConfig
+	// change meaning: a shim of another protocol is never used.
+	shimProtocol = 1
 )
+
+// protocolLine is what a shim of this package prints for protocolMarker.
+var protocolLine = fmt.Sprintf("warden-bwrap-init %d", shimProtocol)
 
 // hooked records that this process's main called Init, so its executable
 // can serve as the shim. It is process-wide by nature, like the hook it
@@ -42,6 +51,10 @@ func Init() {
 		err := shim(os.Args[2], os.Args[3:])
 		fmt.Fprintf(os.Stderr, "warden sandbox init: %v\n", err)
 		os.Exit(127)
+	}
+	if len(os.Args) == 2 && os.Args[1] == protocolMarker {
+		fmt.Println(protocolLine)
+		os.Exit(0)
 	}
 	// Descriptors this process inherited stay out of every sandbox and
 	// slirp4netns: Go opens its own close-on-exec, but whatever started

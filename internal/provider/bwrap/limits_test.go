@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warden-sandbox/warden/internal/pool"
+	"github.com/warden-sandbox/warden/internal/quota"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 	"github.com/warden-sandbox/warden/internal/testutil"
 )
@@ -298,11 +300,76 @@ func TestBackgroundCreateLowWeight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := p.Boxes.Get(info.ID)
+	weight := cpuWeight(t, p, info.ID)
+	if w := weight(); w != "2" && w != "1" {
+		t.Errorf("CPU weight of a sandbox created in the background = %s, want the lowest", w)
+	}
+	if err := p.Foreground(t.Context(), info.ID); err != nil {
+		t.Fatal(err)
+	}
+	if w := weight(); w != "1024" && w != "100" {
+		t.Errorf("CPU weight after Foreground = %s, want the default", w)
+	}
+	if r := run(t, p, info.ID, sandbox.Python, "print(1)", 30*time.Second); string(r.Stdout) != "1\n" {
+		t.Errorf("print(1) = %q %q", r.Stdout, r.Stderr)
+	}
+}
+
+// TestPooledSandboxDefaultWeight: warden serve's stack as root (a warm
+// pool over the workspace quota over this provider) hands over pooled
+// sandboxes at the default CPU weight. The quota wrapper once hid
+// Foreground from the pool: the pool's sandboxes kept the lowest weight
+// for their whole life, and under a 50-client load their executions
+// waited up to 80 s for a CPU.
+func TestPooledSandboxDefaultWeight(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.RequireBwrap(t)
+	if err := quota.Supported(); err != nil {
+		t.Skip(err)
+	}
+	root := testutil.SharedDir(t)
+	p, err := New(t.Context(), Options{WorkspaceRoot: root})
 	if err != nil {
 		t.Fatal(err)
 	}
-	weight := func() string {
+	if !p.Capabilities().CPULimit {
+		_ = p.Close(context.Background())
+		t.Skipf("no cgroups here: %s", p.Enforcement().Note)
+	}
+	spec := sandbox.Spec{WorkspaceSize: 16 << 20}.WithDefaults()
+	pl := pool.New(quota.Wrap(p, root, os.Getuid(), os.Getgid(), nil), pool.Options{Spec: spec, Size: 1})
+	t.Cleanup(func() { _ = pl.Close(context.Background()) })
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if _, _, ready := pl.Stats(); ready > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the pool made no sandbox in a minute")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	info, err := pl.Create(t.Context(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hits, _, _ := pl.Stats(); hits != 1 {
+		t.Fatalf("the create was not served by the pool (hits %d)", hits)
+	}
+	if w := cpuWeight(t, p, info.ID)(); w != "1024" && w != "100" {
+		t.Errorf("CPU weight of a sandbox the pool handed over = %s, want the default", w)
+	}
+}
+
+// cpuWeight returns a function reading the sandbox's CPU weight (cgroup
+// v1 shares or v2 weight).
+func cpuWeight(t *testing.T, p *Provider, id sandbox.ID) func() string {
+	t.Helper()
+	b, err := p.Boxes.Get(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func() string {
 		var file string
 		switch c := b.Box.l.cg.(type) {
 		case *cgroup:
@@ -315,17 +382,5 @@ func TestBackgroundCreateLowWeight(t *testing.T) {
 			t.Fatal(err)
 		}
 		return strings.TrimSpace(string(data))
-	}
-	if w := weight(); w != "2" && w != "1" {
-		t.Errorf("CPU weight of a sandbox created in the background = %s, want the lowest", w)
-	}
-	if err := p.Foreground(t.Context(), info.ID); err != nil {
-		t.Fatal(err)
-	}
-	if w := weight(); w != "1024" && w != "100" {
-		t.Errorf("CPU weight after Foreground = %s, want the default", w)
-	}
-	if r := run(t, p, info.ID, sandbox.Python, "print(1)", 30*time.Second); string(r.Stdout) != "1\n" {
-		t.Errorf("print(1) = %q %q", r.Stdout, r.Stderr)
 	}
 }

@@ -35,8 +35,11 @@ type Options struct {
 	RootFS string
 	// Init is the executable run inside each sandbox as the shim that
 	// applies Landlock and rlimits before Python starts; it must call
-	// [Init] first thing in main. Default: this program, if its main
-	// called Init; otherwise there is no shim, and no Landlock or rlimits.
+	// [Init] first thing in main. Default: [InitName] beside this
+	// program's executable when it speaks this package's protocol (a
+	// small program that starts in a fraction of the time a large one
+	// takes, every sandbox start), else this program, if its main called
+	// Init; otherwise there is no shim, and no Landlock or rlimits.
 	Init string
 	// RunAs, if set, runs bwrap (and so the sandbox) as this host user
 	// and group; Warden must be root. The sandbox's uid 1000 then maps to
@@ -100,6 +103,8 @@ type Enforcement struct {
 	// Network is what connects a sandbox with networking enabled:
 	// "slirp4netns", or "none" when networking is refused.
 	Network string `json:"network"`
+	// Init is the shim run in each sandbox before Python (empty: none).
+	Init string `json:"init,omitempty"`
 	// Note says what is missing and why, if anything is.
 	Note string `json:"note,omitempty"`
 }

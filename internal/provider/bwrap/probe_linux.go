@@ -70,11 +70,15 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 		}
 	}
 	p.shim = opts.Init
+	if p.shim == "" {
+		p.shim = siblingInit(tctx)
+	}
 	if p.shim == "" && hooked.Load() {
 		if exe, err := os.Executable(); err == nil {
 			p.shim = exe
 		}
 	}
+	p.enf.Init = p.shim
 	var notes []string
 	p.disableUserns = nestedErr == nil
 	if !p.disableUserns {

@@ -38,7 +38,10 @@ func encodeSpec(spec sandbox.Spec) string {
 // variables set through the API are not carried over. It fails with
 // ErrNotFound when no live pod has that ID, and ErrConflict when another
 // process adopted it meanwhile. Adopting a sandbox of a live owner takes
-// it away from that owner.
+// it away from that owner; a replica (Options.Replica) refuses to, with
+// ErrConflict: it adopts only sandboxes whose replica's Lease has expired,
+// or its own (a restart under the same ID), and it restores the
+// environment variables kept in the sandbox's Secret.
 func (p *Provider) Adopt(ctx context.Context, id sandbox.ID) (sandbox.Info, error) {
 	if err := sandbox.ValidateID(string(id)); err != nil {
 		return sandbox.Info{}, err
@@ -55,6 +58,24 @@ func (p *Provider) Adopt(ctx context.Context, id sandbox.ID) (sandbox.Info, erro
 		return sandbox.Info{}, fmt.Errorf("sandbox %s: no pod: %w", id, sandbox.ErrNotFound)
 	}
 	pod := list.Items[0].DeepCopy()
+	from := pod.Annotations[annotationReplica]
+	if from == "" {
+		from = pod.Annotations[annotationOwner]
+	}
+	var env map[string]string
+	if p.rep != nil {
+		// Checked on the version the update below is conditional on.
+		o, err := p.ownerOf(ctx, pod)
+		if err != nil {
+			return sandbox.Info{}, err
+		}
+		if !o.Adoptable {
+			return sandbox.Info{}, fmt.Errorf("sandbox %s: its replica %s lives (at %s): %w", id, o.Replica, o.Address, sandbox.ErrConflict)
+		}
+		if env, err = p.loadEnv(ctx, pod.Name); err != nil {
+			return sandbox.Info{}, fmt.Errorf("sandbox %s: %w", id, err)
+		}
+	}
 	if why := podEnded(pod); why != "" {
 		return sandbox.Info{}, fmt.Errorf("sandbox %s: its pod %s %s: %w", id, pod.Name, why, sandbox.ErrConflict)
 	}
@@ -68,6 +89,9 @@ func (p *Provider) Adopt(ctx context.Context, id sandbox.ID) (sandbox.Info, erro
 	// since we read it, so that one adopter wins.
 	pod.Labels[LabelOwner] = labelValue(owner.TagOf(p.owner))
 	pod.Annotations[annotationOwner] = p.owner
+	if p.rep != nil {
+		pod.Annotations[annotationReplica] = p.rep.opts.ID
+	}
 	if _, err := pods.Update(ctx, pod, metav1.UpdateOptions{}); err != nil {
 		if apierrors.IsConflict(err) {
 			return sandbox.Info{}, fmt.Errorf("sandbox %s: adopted by another process meanwhile: %w", id, sandbox.ErrConflict)
@@ -79,13 +103,19 @@ func (p *Provider) Adopt(ctx context.Context, id sandbox.ID) (sandbox.Info, erro
 		p.log.Warn("resetting an adopted sandbox", "sandbox_id", id, "err", err)
 	}
 	b := &box{Info: sandbox.Info{ID: id, Provider: p.Name(), Name: pod.Name, Spec: spec, WorkspaceUID: -1, WorkspaceGID: -1}, Box: &podState{pod: pod.Name}}
-	spec.Env = nil // not kept in the pod's annotation
+	b.Box.adopted = "the sandbox's session was restarted: its Warden replica " + from + " went away and this one took the sandbox over; " +
+		"Python variables and imports are lost, the workspace's files and the environment variables are kept"
+	if p.rep == nil {
+		b.Box.adopted = "the sandbox's session was restarted: its Warden process " + from + " went away and this one took the sandbox over; " +
+			"Python variables and imports are lost, the workspace's files are kept, the environment variables set through the API are not"
+	}
+	spec.Env = env // not kept in the pod's annotation; a replica's are in a Secret
 	b.Session = kit.NewSession(l, spec, spec.WorkspacePath)
 	if _, err := b.Session.Start(ctx); err != nil {
 		_ = b.Session.Close()
 		return sandbox.Info{}, fmt.Errorf("sandbox %s: %w", id, err)
 	}
 	p.Boxes.Add(b)
-	p.log.Info("adopted sandbox", "sandbox_id", id, "pod", pod.Name)
+	p.log.Info("adopted sandbox", "sandbox_id", id, "pod", pod.Name, "from", from)
 	return b.Info, nil
 }

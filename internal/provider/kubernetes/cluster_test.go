@@ -245,9 +245,13 @@ func TestClusterFaults(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Many processes, none worth killing alone: the kernel ends them
-		// one after the other, the agent among them.
+		// one after the other. Which it picks decides whether the pod
+		// ends (its PID 1, the reaper, must go for that): the reaper's
+		// OOM score, raised as the sandbox user may, makes it the
+		// first pick after a snapshot's, so that the whole container is
+		// OOM-killed every time.
 		r, err := p.Exec(t.Context(), info.ID, sandbox.ExecRequest{Language: sandbox.Shell, Timeout: 60 * time.Second,
-			Code: "for i in $(seq 1 40); do python3 -c 'b = bytearray(8 << 20); import time; time.sleep(60)' & done; wait"})
+			Code: "echo 1000 > /proc/1/oom_score_adj; for i in $(seq 1 40); do python3 -c 'b = bytearray(8 << 20); import time; time.sleep(60)' & done; wait"})
 		t.Logf("result: exit %d oom %v notes %q err %v", r.ExitCode, r.OOMKilled, r.Notes, err)
 		if !r.OOMKilled || !strings.Contains(strings.Join(r.Notes, " "), "out of memory") {
 			t.Errorf("an OOM-killed pod = exit %d, oom %v, notes %q, %v; want OOMKilled and a note saying so", r.ExitCode, r.OOMKilled, r.Notes, err)

@@ -1,11 +1,14 @@
 package kubernetes
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -113,8 +116,7 @@ func (c *cluster) exec(ctx context.Context, pod string, cmd []string, stdin io.R
 	return x.Wait()
 }
 
-// kill ends every process the pod's agents started, as a container's end
-// would.
+// kill ends the process groups of the pod's agents, as a reset does.
 func (c *cluster) kill(pod string) {
 	c.mu.Lock()
 	procs := c.procs[pod]
@@ -125,15 +127,44 @@ func (c *cluster) kill(pod string) {
 	}
 }
 
+// killAll ends every process the pods' agents started, as the end of
+// their containers would: their process groups, and the processes that
+// left them (the worker's snapshot has a group of its own, background
+// processes a session), found by a pod's workspace in their environment.
+// Without the second part each test run left host processes behind.
 func (c *cluster) killAll() {
 	c.mu.Lock()
 	pods := make([]string, 0, len(c.procs))
 	for p := range c.procs {
 		pods = append(pods, p)
 	}
+	marks := make([][]byte, 0, len(c.dirs))
+	for _, dir := range c.dirs {
+		if dir != "" {
+			marks = append(marks, []byte("\x00WARDEN_WORKSPACE="+dir+"\x00"))
+		}
+	}
 	c.mu.Unlock()
 	for _, p := range pods {
 		c.kill(p)
+	}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err != nil {
+			continue
+		}
+		env = append([]byte{0}, env...)
+		for _, m := range marks {
+			if bytes.Contains(env, m) {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+				break
+			}
+		}
 	}
 }
 

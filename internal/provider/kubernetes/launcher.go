@@ -5,11 +5,15 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/warden-sandbox/warden/internal/agent"
+	"github.com/warden-sandbox/warden/internal/sandbox"
 )
 
 // bootProgram starts the agent from its source, read from stdin as a
@@ -58,6 +62,14 @@ type launcher struct {
 func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if l.p.rep != nil {
+		// Another replica may have adopted the pod while this one could
+		// not renew its Lease: never run a second agent beside its.
+		pod, err := l.p.cs.CoreV1().Pods(l.p.opts.Namespace).Get(ctx, l.pod, metav1.GetOptions{})
+		if err == nil && (pod.Annotations[annotationOwner] != l.p.owner || pod.Annotations[annotationReplica] != l.p.rep.opts.ID) {
+			return nil, fmt.Errorf("pod %s was taken over by replica %s: %w", l.pod, pod.Annotations[annotationReplica], sandbox.ErrConflict)
+		}
 	}
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()

@@ -42,8 +42,13 @@ func (p *Provider) RemoveOrphans(ctx context.Context) (int, error) {
 	return n, errors.Join(errs...)
 }
 
-// orphan reports whether a Warden pod's owner is known to be gone.
+// orphan reports whether a Warden pod's owner is known to be gone. A
+// replica's pods are left to RemoveExpired, which reads its Lease: its
+// process may run on another host, or on this one under a new ID.
 func orphan(pod *corev1.Pod) bool {
+	if pod.Annotations[annotationReplica] != "" {
+		return false
+	}
 	id := pod.Annotations[annotationOwner]
 	alive, ok := owner.Alive(id)
 	return !ok || !alive

@@ -108,6 +108,9 @@ func (p *Provider) podFor(id sandbox.ID, name string, spec sandbox.Spec) *corev1
 		LabelNetwork:   network,
 	}
 	annotations := map[string]string{annotationOwner: p.owner, annotationSpec: encodeSpec(spec)}
+	if p.rep != nil {
+		annotations[annotationReplica] = p.rep.opts.ID
+	}
 	for k, v := range spec.Labels {
 		annotations[annotationUser+k] = v
 	}

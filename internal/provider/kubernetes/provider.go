@@ -48,6 +48,11 @@ type Options struct {
 	// KeepOrphans disables the removal, at start-up, of the pods that a
 	// Warden process of this host which no longer runs left behind.
 	KeepOrphans bool
+	// Replica, when its ID is set, makes the provider one of several
+	// `warden serve` replicas sharing the namespace's sandboxes: its pods
+	// name it, their environment is kept in a Secret for an adopter, and
+	// StartReplica takes its Lease (see replica.go).
+	Replica ReplicaOptions
 	// Log receives operational messages. Default: discard.
 	Log *slog.Logger
 }
@@ -59,7 +64,11 @@ type Provider struct {
 	exec  execFunc
 	opts  Options
 	log   *slog.Logger
-	owner string // owner.ID() of this process
+	owner string   // owner.ID() of this process
+	rep   *replica // nil unless Options.Replica.ID is set
+	// tearing holds the pods being deleted by a Destroy: no longer in
+	// Boxes, not yet marked deleted in the cluster, and not adoptable.
+	tearing sync.Map
 
 	kit.Base[*podState]
 }
@@ -73,6 +82,19 @@ type podState struct {
 	mu  sync.Mutex
 	why string // set once the pod is known dead: why
 	oom bool
+	// adopted is set on a sandbox taken over from another Warden process
+	// until its first execution, whose result says the session restarted.
+	adopted string
+}
+
+// takeAdopted returns, once, why the session of an adopted sandbox
+// restarted.
+func (s *podState) takeAdopted() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.adopted
+	s.adopted = ""
+	return a
 }
 
 func (s *podState) ended() (string, bool) {
@@ -163,6 +185,12 @@ func newProvider(ctx context.Context, cs kubernetes.Interface, exec execFunc, op
 	}
 	p := &Provider{cs: cs, exec: exec, opts: opts, log: log.With("provider", string(sandbox.ProviderKubernetes), "namespace", opts.Namespace), owner: owner.ID()}
 	p.Teardown = p.teardown
+	if opts.Replica.ID != "" {
+		if err := ValidateReplicaID(opts.Replica.ID); err != nil {
+			return nil, err
+		}
+		p.rep = &replica{opts: opts.Replica.withDefaults()}
+	}
 
 	cctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
@@ -235,7 +263,8 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 	b := &box{Info: sandbox.Info{ID: id, Provider: p.Name(), Name: name, Spec: spec, WorkspaceUID: -1, WorkspaceGID: -1}, Box: &podState{pod: name}}
 
 	pods := p.cs.CoreV1().Pods(p.opts.Namespace)
-	if _, err := pods.Create(ctx, p.podFor(id, name, spec), metav1.CreateOptions{}); err != nil {
+	made, err := pods.Create(ctx, p.podFor(id, name, spec), metav1.CreateOptions{})
+	if err != nil {
 		if apierrors.IsNotFound(err) {
 			return sandbox.Info{}, fmt.Errorf("creating pod: namespace %q does not exist: %w", p.opts.Namespace, sandbox.ErrInvalid)
 		}
@@ -248,6 +277,9 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 			}
 		}
 	}()
+	if err := p.saveEnv(ctx, made, spec.Env); err != nil {
+		return sandbox.Info{}, err
+	}
 	if err := p.waitStarted(ctx, name, spec.Image); err != nil {
 		return sandbox.Info{}, err
 	}
@@ -276,6 +308,9 @@ func (p *Provider) Exec(ctx context.Context, id sandbox.ID, req sandbox.ExecRequ
 		return sandbox.ExecResult{}, fmt.Errorf("sandbox %s: %s; destroy it and create another: %w", id, why, sandbox.ErrConflict)
 	}
 	r, err := p.Base.Exec(ctx, id, req)
+	if why := b.Box.takeAdopted(); why != "" {
+		r.Notes = append(r.Notes, why)
+	}
 	lost := r.Error != nil && r.Error.Name == "SandboxError"
 	failed := err != nil && ctx.Err() == nil && !errors.Is(err, sandbox.ErrNotFound) && !errors.Is(err, sandbox.ErrInvalid)
 	if !lost && !failed {
@@ -299,11 +334,40 @@ func (p *Provider) Exec(ctx context.Context, id sandbox.ID, req sandbox.ExecRequ
 // A pod that could not be deleted keeps the sandbox known, so that Destroy
 // can be tried again instead of leaking a pod nobody can reach.
 func (p *Provider) teardown(ctx context.Context, b *box) error {
+	p.tearing.Store(b.Box.pod, true)
+	defer p.tearing.Delete(b.Box.pod)
 	_ = b.Session.Close()
+	if p.rep != nil && p.takenOver(context.WithoutCancel(ctx), b.Box.pod) {
+		return nil
+	}
 	if err := p.deletePod(context.WithoutCancel(ctx), b.Box.pod, true); err != nil {
 		return kit.Retry(err)
 	}
+	p.deleteEnvSecret(context.WithoutCancel(ctx), b.Box.pod)
 	return nil
+}
+
+// takenOver reports whether another replica adopted the pod (while this
+// one could not renew its Lease): then it is not this one's to delete,
+// whatever its registry says. The check and the delete are not atomic; a
+// replica whose Lease lapsed is the rare case it guards against.
+func (p *Provider) takenOver(ctx context.Context, name string) bool {
+	ctx, cancel := context.WithTimeout(ctx, p.opts.Timeout)
+	defer cancel()
+	pod, err := p.cs.CoreV1().Pods(p.opts.Namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil || pod.Annotations[annotationOwner] == p.owner && pod.Annotations[annotationReplica] == p.rep.opts.ID {
+		return false
+	}
+	p.log.Warn("not deleting a pod another replica took over", "pod", name, "replica", pod.Annotations[annotationReplica])
+	return true
+}
+
+// Close implements sandbox.Provider: it destroys every sandbox and, for a
+// replica, deletes its Lease.
+func (p *Provider) Close(ctx context.Context) error {
+	err := p.Base.Close(ctx)
+	p.closeReplica(ctx)
+	return err
 }
 
 // deletePod deletes a pod. With wait it waits until the pod is gone (its

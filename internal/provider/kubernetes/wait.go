@@ -167,6 +167,16 @@ func podEnded(pod *corev1.Pod) string {
 	if pod.DeletionTimestamp != nil {
 		return "is being deleted"
 	}
+	// The pod's own reason (Evicted, NodeLost, ...) says more than its
+	// container's (Completed, Error): an eviction stops the container
+	// with a plain SIGTERM.
+	if (pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded) && pod.Status.Reason != "" {
+		why := "ended: " + pod.Status.Reason
+		if pod.Status.Message != "" {
+			why += ": " + bound(pod.Status.Message, 512)
+		}
+		return why
+	}
 	for _, cs := range pod.Status.ContainerStatuses {
 		if cs.Name == containerName && cs.State.Terminated != nil {
 			t := cs.State.Terminated
@@ -204,6 +214,20 @@ func (p *Provider) diagnose(ctx context.Context, name string) (string, bool) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	why, oom, known := p.podDeath(ctx, name)
+	if known && !oom {
+		// The container's end shows before the pod's phase and reason
+		// (an eviction's, say, which stops the container with a plain
+		// SIGTERM: "Completed"): give the kubelet a moment to say why.
+		wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+		_ = p.watchPod(wctx, name, func(pod *corev1.Pod) (bool, error) {
+			return pod == nil || pod.DeletionTimestamp != nil ||
+				pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded, nil
+		})
+		wcancel()
+		if w, o, k := p.podDeath(ctx, name); k {
+			why, oom = w, o
+		}
+	}
 	if known {
 		return why, oom
 	}
@@ -233,13 +257,23 @@ func (p *Provider) podDeath(ctx context.Context, name string) (why string, oom, 
 	if err != nil {
 		return "", false, false
 	}
-	if why := podEnded(pod); why != "" {
-		return "its pod " + name + " " + why, strings.Contains(why, "out of memory"), true
-	}
+	// The kubelet marks a pod it evicts (DisruptionTarget) before it
+	// stops the container, and sets the pod's phase and reason after:
+	// in between, the container's end alone would hide why.
+	var evicted string
 	for _, c := range pod.Status.Conditions {
 		if c.Type == corev1.DisruptionTarget && c.Status == corev1.ConditionTrue {
-			return "its pod " + name + " is being evicted: " + c.Reason + ": " + bound(c.Message, 256), false, true
+			evicted = "evicted: " + c.Reason + ": " + bound(c.Message, 256)
 		}
+	}
+	ended := podEnded(pod)
+	switch {
+	case ended != "" && evicted != "" && !strings.Contains(ended, "Evicted"):
+		return "its pod " + name + " " + ended + " (" + evicted + ")", strings.Contains(ended, "out of memory"), true
+	case ended != "":
+		return "its pod " + name + " " + ended, strings.Contains(ended, "out of memory"), true
+	case evicted != "":
+		return "its pod " + name + " is being " + evicted, false, true
 	}
 	return "", false, false
 }

@@ -94,8 +94,8 @@ type Sandbox struct {
 	ID string `json:"id"`
 	// SandboxID repeats ID (alias for Agent Platform clients).
 	SandboxID string `json:"sandbox_id"`
-	// Provider is the backend: "bubblewrap", "docker", "seatbelt" or
-	// "local".
+	// Provider is the backend: "bubblewrap", "docker", "seatbelt",
+	// "forkserver", "kubernetes" or "local".
 	Provider string `json:"provider"`
 	// Name is the backend's name for the sandbox (the container name).
 	Name string `json:"name,omitempty"`

@@ -10,6 +10,9 @@ const (
 	ModeDocker     Mode = "docker"
 	ModeBubblewrap Mode = "bubblewrap"
 	ModeSeatbelt   Mode = "seatbelt"
+	// ModeForkServer: sandboxes forked from a fork server (experimental,
+	// chosen by name only).
+	ModeForkServer Mode = "forkserver"
 	// ModeMock runs code with no isolation (SANDBOX__MOCK_MODE).
 	ModeMock Mode = "mock"
 	// ModeDisabled creates no sandboxes.

@@ -40,7 +40,7 @@ type doctorReport struct {
 func cmdDoctor(ctx context.Context, args []string, e env) error {
 	fs := newFlagSet("warden doctor")
 	sf := newSettingFlags(e)
-	sf.add(fs, "provider", "SANDBOX__PROVIDER", "provider to check: auto, seatbelt, bubblewrap, docker, local or kubernetes")
+	sf.add(fs, "provider", "SANDBOX__PROVIDER", "provider to check: auto, seatbelt, bubblewrap, docker, local, kubernetes or forkserver")
 	sf.add(fs, "timeout", "SANDBOX__DOCKER_CONNECTION_TIMEOUT", "timeout of one connection attempt")
 	sf.add(fs, "retries", "SANDBOX__DOCKER_MAX_RETRIES", "connection retries")
 	sf.add(fs, "image", "SANDBOX__IMAGE", "runtime image to look for")

@@ -27,8 +27,8 @@ import (
 // surface with the official E2B JS SDKs, pinned by its package-lock.json.
 const e2bClientDir = "testdata/e2bclient"
 
-// TestE2BJSSDK builds warden, starts `warden serve` on bubblewrap and on
-// Docker, and points the unmodified official E2B SDKs (e2b and
+// TestE2BJSSDK builds warden, starts `warden serve` on bubblewrap, on the
+// fork server and on Docker, and points the unmodified official E2B SDKs (e2b and
 // @e2b/code-interpreter) at it with E2B_API_URL and E2B_SANDBOX_URL: the
 // scenarios are in testdata/e2bclient/client.mjs. Afterwards no sandbox
 // may be left, by Warden's own API and by E2B's, and once the service has
@@ -51,6 +51,7 @@ func TestE2BJSSDK(t *testing.T) {
 		// The sandbox user (host uid 1000 under a root test run) must reach
 		// the workspace root: t.TempDir's parent is private.
 		{"bubblewrap", testutil.RequireBwrap, testutil.SharedDir},
+		{"forkserver", requireForkServer, testutil.SharedDir},
 		{"docker", testutil.RequireDocker, func(t testing.TB) string { return t.TempDir() }},
 	} {
 		t.Run(tc.provider, func(t *testing.T) {

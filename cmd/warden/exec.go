@@ -67,7 +67,7 @@ func cmdExec(ctx context.Context, args []string, e env) error {
 		cells = append(cells, cell{lang: lang, code: code})
 		return err
 	})
-	sf.add(fs, "provider", "SANDBOX__PROVIDER", "isolation backend: auto, bubblewrap, docker, seatbelt or local")
+	sf.add(fs, "provider", "SANDBOX__PROVIDER", "isolation backend: auto, bubblewrap, docker, seatbelt, local, forkserver or kubernetes")
 	sf.add(fs, "timeout", "SANDBOX__TIMEOUT", "per-execution timeout, seconds or a duration like 90s")
 	sf.add(fs, "memory", "SANDBOX__MEMORY_LIMIT", "memory limit, e.g. 512m or 1g")
 	sf.add(fs, "cpus", "SANDBOX__CPU_LIMIT", "CPU limit, e.g. 0.5")

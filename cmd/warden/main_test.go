@@ -108,8 +108,8 @@ func TestDoctor(t *testing.T) {
 	}
 	// This machine has bubblewrap and Docker: auto takes bubblewrap, and
 	// docker is listed as available with its probe.
-	if rep.Selected != "bubblewrap" || strings.Join(rep.Available, ",") != "bubblewrap,docker" ||
-		rep.Docker == nil || rep.Docker.APIVersion == "" || !rep.ImagePresent || rep.Policy == "" || len(rep.Providers) != 4 {
+	if rep.Selected != "bubblewrap" || strings.Join(rep.Available, ",") != "bubblewrap,docker,forkserver" ||
+		rep.Docker == nil || rep.Docker.APIVersion == "" || !rep.ImagePresent || rep.Policy == "" || len(rep.Providers) != 5 {
 		t.Errorf("doctor = %+v", rep)
 	}
 	if code != 0 {

@@ -23,7 +23,7 @@ func cmdMCP(ctx context.Context, args []string, e env) error {
 	fs := newFlagSet("warden mcp")
 	server := fs.String("server", "", "use the sandboxes of this warden serve (URL) instead of running them here; the key comes from WARDEN_API_KEY")
 	sf := newSettingFlags(e)
-	sf.add(fs, "provider", "SANDBOX__PROVIDER", "isolation backend: auto, bubblewrap, docker, seatbelt or local")
+	sf.add(fs, "provider", "SANDBOX__PROVIDER", "isolation backend: auto, bubblewrap, docker, seatbelt, local, forkserver or kubernetes")
 	sf.addBool(fs, "mock", "SANDBOX__MOCK_MODE", "allow the unisolated local provider")
 	sf.add(fs, "image", "SANDBOX__IMAGE", "image sandboxes run")
 	sf.add(fs, "memory", "SANDBOX__MEMORY_LIMIT", "memory per sandbox, e.g. 512m or 2g")

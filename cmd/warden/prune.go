@@ -8,13 +8,14 @@ import (
 	"github.com/warden-sandbox/warden/internal/config"
 	"github.com/warden-sandbox/warden/internal/provider/bwrap"
 	"github.com/warden-sandbox/warden/internal/provider/docker"
+	"github.com/warden-sandbox/warden/internal/provider/forkserver"
 	"github.com/warden-sandbox/warden/internal/provider/local"
 	"github.com/warden-sandbox/warden/internal/quota"
 )
 
 // cmdPrune removes what Warden processes that no longer run left of their
 // sandboxes: containers (docker), processes, cgroups and directories
-// (bubblewrap, local), bounded workspaces (internal/quota), idmapped views
+// (bubblewrap, forkserver, local), bounded workspaces (internal/quota), idmapped views
 // of writable directories (internal/idmap). SANDBOX__PROVIDER names the provider; auto sweeps
 // every one that can have left something here. Sandboxes of live Warden
 // processes are never touched.
@@ -36,6 +37,11 @@ func cmdPrune(ctx context.Context, args []string, e env) error {
 	if s.Provider == config.ProviderAuto || s.Provider == config.ProviderBubblewrap {
 		n, err := bwrap.RemoveOrphans(ctx, bwrap.Options{WorkspaceRoot: s.WorkspaceRoot})
 		fmt.Fprintf(e.stdout, "removed %d orphaned bubblewrap sandboxes\n", n)
+		errs = append(errs, err)
+	}
+	if s.Provider == config.ProviderAuto || s.Provider == config.ProviderForkServer {
+		n, err := forkserver.RemoveOrphans(ctx, forkserver.Options{WorkspaceRoot: s.WorkspaceRoot})
+		fmt.Fprintf(e.stdout, "removed %d orphaned fork server sandboxes\n", n)
 		errs = append(errs, err)
 	}
 	if s.Provider == config.ProviderAuto || s.Provider == config.ProviderLocal {

@@ -61,7 +61,7 @@ func cmdRun(ctx context.Context, args []string, e env) error {
 	fs.Var(&envs, "env", "environment variable `K=V` for the scripts; repeatable")
 	fs.Var(&envFiles, "env-file", "read environment variables from a .env `file`; repeatable")
 	fs.Var(&packages, "package", "extra pip `requirement` for the image, e.g. pandas==2.2.3; repeatable")
-	sf.add(fs, "provider", "SANDBOX__PROVIDER", "isolation backend: auto, bubblewrap, docker, seatbelt or local")
+	sf.add(fs, "provider", "SANDBOX__PROVIDER", "isolation backend: auto, bubblewrap, docker, seatbelt, local, forkserver or kubernetes")
 	sf.add(fs, "memory", "SANDBOX__MEMORY_LIMIT", "memory limit of each script's sandbox, e.g. 1g")
 	sf.add(fs, "cpus", "SANDBOX__CPU_LIMIT", "CPU limit of each sandbox, e.g. 0.5")
 	sf.add(fs, "pids", "SANDBOX__PIDS_LIMIT", "maximum number of processes in each sandbox")

@@ -27,7 +27,7 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 	sf := newSettingFlags(e)
 	sf.add(fs, "host", "API__HOST", "listen address")
 	sf.add(fs, "port", "API__PORT", "listen port; 0 picks a free one")
-	sf.add(fs, "provider", "SANDBOX__PROVIDER", "isolation backend: auto, bubblewrap, docker, seatbelt or local")
+	sf.add(fs, "provider", "SANDBOX__PROVIDER", "isolation backend: auto, bubblewrap, docker, seatbelt, local, forkserver or kubernetes")
 	sf.addBool(fs, "mock", "SANDBOX__MOCK_MODE", "allow the unisolated local provider")
 	sf.add(fs, "max-sandboxes", "SANDBOX__MAX_SANDBOXES", "maximum number of live sandboxes")
 	sf.add(fs, "idle-timeout", "SANDBOX__IDLE_TIMEOUT", "destroy sandboxes unused this long; 0 never")

@@ -294,8 +294,12 @@ type Options struct {
 	// the Docker provider. Run neither opens nor closes it.
 	Bwrap sandbox.Provider
 	// ForkServer is the fork server provider the forkserver case measures
-	// against the bubblewrap provider. Run neither opens nor closes it.
+	// against the bubblewrap provider, and the humaneval case runs on when
+	// HumanEval names it. Run neither opens nor closes it.
 	ForkServer sandbox.Provider
+	// HumanEval names the providers the humaneval case runs on, in order:
+	// bubblewrap, docker, forkserver. Default: [DefaultHumanEval].
+	HumanEval []string
 	// Runsc is the name of gVisor's runtime on the daemon, for the runsc
 	// case. Default: runsc.
 	Runsc string
@@ -320,6 +324,9 @@ func (o Options) withDefaults() Options {
 	if o.Idle == 0 {
 		o.Idle = DefaultIdle
 	}
+	if len(o.HumanEval) == 0 {
+		o.HumanEval = DefaultHumanEval()
+	}
 	return o
 }
 
@@ -338,8 +345,25 @@ func (o Options) validate() error {
 		if c == CaseForkServer && o.ForkServer == nil {
 			errs = append(errs, fmt.Errorf("case %s needs a fork server provider: %w", c, sandbox.ErrInvalid))
 		}
-		if (c == CaseBwrap || c == CasePool || c == CaseHumanEval || c == CaseIdle || c == CaseForkServer) && o.Bwrap == nil {
+		if (c == CaseBwrap || c == CasePool || c == CaseIdle || c == CaseForkServer) && o.Bwrap == nil {
 			errs = append(errs, fmt.Errorf("case %s needs a bubblewrap provider: %w", c, sandbox.ErrInvalid))
+		}
+		if c != CaseHumanEval {
+			continue
+		}
+		seen := map[string]bool{}
+		for _, on := range o.HumanEval {
+			switch {
+			case seen[on]:
+				errs = append(errs, fmt.Errorf("case %s names provider %q twice: %w", c, on, sandbox.ErrInvalid))
+			case on == HumanEvalOnBwrap && o.Bwrap == nil:
+				errs = append(errs, fmt.Errorf("case %s needs a bubblewrap provider: %w", c, sandbox.ErrInvalid))
+			case on == HumanEvalOnForkServer && o.ForkServer == nil:
+				errs = append(errs, fmt.Errorf("case %s on the fork server needs a fork server provider: %w", c, sandbox.ErrInvalid))
+			case on != HumanEvalOnBwrap && on != HumanEvalOnDocker && on != HumanEvalOnForkServer:
+				errs = append(errs, fmt.Errorf("case %s: provider %q is not one of bubblewrap, docker, forkserver: %w", c, on, sandbox.ErrInvalid))
+			}
+			seen[on] = true
 		}
 	}
 	return errors.Join(errs...)
@@ -431,7 +455,7 @@ func Run(ctx context.Context, p *docker.Provider, opts Options) (rep Report, err
 		case CaseRunsc:
 			r = runscCase(opts.Runsc, opts.N, opts.Warmup)
 		case CaseHumanEval:
-			r = humanEvalCase(opts.Bwrap, n, warmup)
+			r = humanEvalCase(opts.HumanEval, opts.Bwrap, opts.ForkServer, n, warmup)
 		case CaseIdle:
 			r = idleCase(opts.Bwrap, opts.Idle)
 		case CaseForkServer:

@@ -55,3 +55,39 @@ func TestRunForkServer(t *testing.T) {
 	}
 	t.Logf("\n%s", rep.Markdown())
 }
+
+// TestRunHumanEvalForkServer: the humaneval case runs on the fork server
+// alone when asked, every program passing, beside the host's pass; asked
+// for without a fork server provider, Run refuses.
+func TestRunHumanEvalForkServer(t *testing.T) {
+	if _, err := Run(t.Context(), nil, Options{Cases: []string{CaseHumanEval}, HumanEval: []string{HumanEvalOnForkServer}}); !errors.Is(err, sandbox.ErrInvalid) {
+		t.Errorf("Run(humaneval on forkserver) without the provider = %v, want ErrInvalid", err)
+	}
+	if _, err := Run(t.Context(), nil, Options{Cases: []string{CaseHumanEval}, HumanEval: []string{"gvisor"}}); !errors.Is(err, sandbox.ErrInvalid) {
+		t.Errorf("Run(humaneval on gvisor) = %v, want ErrInvalid", err)
+	}
+	testutil.RequireBwrap(t)
+	testutil.RequireRoot(t)
+	p := newProvider(t)
+	fp, err := forkserver.New(t.Context(), forkserver.Options{WorkspaceRoot: testutil.SharedDir(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fp.Close(t.Context())
+	rep, err := Run(t.Context(), p, Options{Image: testutil.Image(), N: 1, Warmup: -1, Cases: []string{CaseHumanEval},
+		HumanEval: []string{HumanEvalOnForkServer}, ForkServer: fp, Log: t.Output()})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	for _, name := range []string{HumanEvalFork, HumanEvalForkRun, HumanEvalHost} {
+		if s, ok := rep.Stat(name); !ok || s.N != 1 || s.Median <= 0 {
+			t.Errorf("%s: %+v (present %v)", name, s, ok)
+		}
+	}
+	for _, name := range []string{HumanEvalBwrap, HumanEvalDocker} {
+		if _, ok := rep.Stat(name); ok {
+			t.Errorf("%s measured, though not asked for", name)
+		}
+	}
+	t.Logf("\n%s", rep.Markdown())
+}

@@ -20,21 +20,35 @@ import (
 
 // CaseHumanEval runs HumanEval's 164 programs (each a solution and its
 // tests), each in its own fresh sandbox through warden serve's handler
-// with its warm pool of two, two clients at once, on the bubblewrap
-// provider and on the Docker provider; the baseline is the host running
+// with its warm pool of two, two clients at once, on each provider of
+// [Options.HumanEval] (default: the bubblewrap provider and the Docker
+// provider; the fork server on request); the baseline is the host running
 // the same programs as plain `python3 -c` subprocesses, two at once. One
 // sample is one pass over all 164; every program must pass. It needs
-// [Options.Bwrap] and is not among the default cases.
+// [Options.Bwrap] (and [Options.ForkServer] for the fork server) and is
+// not among the default cases.
 const CaseHumanEval = "humaneval"
 
 // Operations of the humaneval case.
 const (
-	HumanEvalBwrap     = "humaneval_bwrap"      // a pass over the 164 through warden serve on bubblewrap, pool refill included
-	HumanEvalBwrapRun  = "humaneval_bwrap_run"  // of which the 164 programs, first create to last delete
-	HumanEvalDocker    = "humaneval_docker"     // the same on the Docker provider
-	HumanEvalDockerRun = "humaneval_docker_run" // of which the 164 programs
-	HumanEvalHost      = "humaneval_host"       // the 164 as plain python3 -c subprocesses on the host
+	HumanEvalBwrap     = "humaneval_bwrap"          // a pass over the 164 through warden serve on bubblewrap, pool refill included
+	HumanEvalBwrapRun  = "humaneval_bwrap_run"      // of which the 164 programs, first create to last delete
+	HumanEvalDocker    = "humaneval_docker"         // the same on the Docker provider
+	HumanEvalDockerRun = "humaneval_docker_run"     // of which the 164 programs
+	HumanEvalFork      = "humaneval_forkserver"     // the same on the fork server provider
+	HumanEvalForkRun   = "humaneval_forkserver_run" // of which the 164 programs
+	HumanEvalHost      = "humaneval_host"           // the 164 as plain python3 -c subprocesses on the host
 )
+
+// The providers the humaneval case can run on ([Options.HumanEval]).
+const (
+	HumanEvalOnBwrap      = "bubblewrap"
+	HumanEvalOnDocker     = "docker"
+	HumanEvalOnForkServer = "forkserver"
+)
+
+// DefaultHumanEval is the humaneval case's providers by default.
+func DefaultHumanEval() []string { return []string{HumanEvalOnBwrap, HumanEvalOnDocker} }
 
 // humanEvalClients is the concurrency of every pass, Warden's and the
 // host's alike.
@@ -90,7 +104,9 @@ func describeHumanEval(name string) (string, bool) {
 	switch name {
 	case HumanEvalBwrap:
 		return "HumanEval's 164 programs, each in a fresh bubblewrap sandbox through warden serve (pool of 2), 2 clients, then the pool's refill", true
-	case HumanEvalBwrapRun, HumanEvalDockerRun:
+	case HumanEvalFork:
+		return "HumanEval's 164 programs, each in a fresh fork server sandbox through warden serve (pool of 2), 2 clients, then the pool's refill", true
+	case HumanEvalBwrapRun, HumanEvalDockerRun, HumanEvalForkRun:
 		return "of which the 164 programs, first create to last delete", true
 	case HumanEvalDocker:
 		return "HumanEval's 164 programs, each in a fresh Docker sandbox through warden serve (pool of 2), 2 clients, then the pool's refill", true
@@ -106,31 +122,41 @@ func humanEvalPairings() []pairing {
 	return []pairing{
 		{"HumanEval, 164 programs each in a fresh sandbox, 2 clients (bubblewrap)", HumanEvalBwrapRun, HumanEvalHost, "plain `python3 -c` subprocesses on the host, 2 at once"},
 		{"HumanEval, 164 programs each in a fresh sandbox, 2 clients (Docker)", HumanEvalDockerRun, HumanEvalHost, "plain `python3 -c` subprocesses on the host, 2 at once"},
+		{"HumanEval, 164 programs each in a fresh sandbox, 2 clients (fork server)", HumanEvalForkRun, HumanEvalHost, "plain `python3 -c` subprocesses on the host, 2 at once"},
+		{"HumanEval, 164 programs each in a fresh sandbox, 2 clients (fork server)", HumanEvalForkRun, HumanEvalBwrapRun, "the same on bubblewrap"},
 	}
 }
 
-// humanEvalCase is the humaneval case over the bubblewrap provider bw and
-// the run's Docker provider: n passes of each after warmup ones.
-func humanEvalCase(bw sandbox.Provider, n, warmup int) caseRunner {
+// humanEvalCase is the humaneval case over the providers named in on:
+// the bubblewrap provider bw, the run's Docker provider, the fork server
+// fs: n passes of each after warmup ones.
+func humanEvalCase(on []string, bw, fs sandbox.Provider, n, warmup int) caseRunner {
 	return func(ctx context.Context, e env, _, _ int) (_ []Stats, err error) {
 		probs, err := humanEvalPrograms()
 		if err != nil {
 			return nil, err
 		}
 		spec := e.spec()
-		bsvc, err := newService(ctx, bw, spec, poolSize)
-		if err != nil {
-			return nil, err
-		}
-		defer func() { err = errors.Join(err, bsvc.close(context.WithoutCancel(ctx))) }()
-		dsvc, err := newService(ctx, e.p, spec, poolSize)
-		if err != nil {
-			return nil, err
-		}
-		defer func() { err = errors.Join(err, dsvc.close(context.WithoutCancel(ctx))) }()
-		ops := []op{
-			bsvc.humanEvalOp(HumanEvalBwrap, HumanEvalBwrapRun, probs),
-			dsvc.humanEvalOp(HumanEvalDocker, HumanEvalDockerRun, probs),
+		var ops []op
+		for _, name := range on {
+			var (
+				p            sandbox.Provider
+				opName, part string
+			)
+			switch name {
+			case HumanEvalOnBwrap:
+				p, opName, part = bw, HumanEvalBwrap, HumanEvalBwrapRun
+			case HumanEvalOnDocker:
+				p, opName, part = e.p, HumanEvalDocker, HumanEvalDockerRun
+			case HumanEvalOnForkServer:
+				p, opName, part = fs, HumanEvalFork, HumanEvalForkRun
+			}
+			svc, err := newService(ctx, p, spec, poolSize)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			defer func() { err = errors.Join(err, svc.close(context.WithoutCancel(ctx))) }()
+			ops = append(ops, svc.humanEvalOp(opName, part, probs))
 		}
 		f, ferr := newFloor()
 		if ferr != nil {

@@ -357,11 +357,14 @@ const (
 	// ProviderKubernetes runs one pod per sandbox on a cluster; never
 	// chosen by auto.
 	ProviderKubernetes = ProviderName(sandbox.ProviderKubernetes)
+	// ProviderForkServer forks Linux sandboxes from a fork server (ADR
+	// 0017); chosen by name only, never by auto.
+	ProviderForkServer = ProviderName(sandbox.ProviderForkServer)
 )
 
 var providerEnum = enum{
 	what:    "provider",
-	values:  []string{string(ProviderAuto), string(ProviderSeatbelt), string(ProviderBubblewrap), string(ProviderDocker), string(ProviderLocal), string(ProviderKubernetes)},
+	values:  []string{string(ProviderAuto), string(ProviderSeatbelt), string(ProviderBubblewrap), string(ProviderDocker), string(ProviderLocal), string(ProviderKubernetes), string(ProviderForkServer)},
 	aliases: map[string]string{"bwrap": string(ProviderBubblewrap), "k8s": string(ProviderKubernetes)},
 }
 

@@ -123,13 +123,14 @@ var registry = []setting{
 		field: func(c *Config) any { return &c.Sandbox.Provider },
 		doc: "Isolation backend. `auto` takes the first that works in TinyAgent's order: seatbelt (macOS), bubblewrap (Linux), " +
 			"docker, then local only if `SANDBOX__MOCK_MODE` is true; `local` requires `SANDBOX__MOCK_MODE=true`. " +
-			"`bwrap` is accepted for `bubblewrap`.",
+			"`bwrap` is accepted for `bubblewrap`. `forkserver` (Linux, root, experimental: sandboxes forked from a pre-imported " +
+			"agent, ADR 0017) and `kubernetes` are chosen by name only, never by `auto`, and never fall back to another backend.",
 	},
 	{
 		name: "SANDBOX__PROVIDER_FALLBACK", def: "true",
 		field: func(c *Config) any { return &c.Sandbox.ProviderFallback },
 		doc: "When the backend named by `SANDBOX__PROVIDER` is unavailable at startup, try the others in the `auto` order " +
-			"instead of failing. Never falls back to `local` unless `SANDBOX__MOCK_MODE` is true.",
+			"instead of failing. Never falls back to `local` unless `SANDBOX__MOCK_MODE` is true. Does not apply to `forkserver` and `kubernetes`.",
 	},
 	{
 		name: "SANDBOX__DOCKER_AUTO_DETECT", def: "true",
@@ -140,7 +141,7 @@ var registry = []setting{
 		name: "SANDBOX__DOCKER_REQUIRED", def: "false",
 		field: func(c *Config) any { return &c.Sandbox.DockerRequired },
 		doc: "Use Docker, and fail startup if the Docker daemon is unreachable instead of falling back. " +
-			"Contradicts `SANDBOX__PROVIDER=seatbelt`, `bubblewrap` or `local`, and `SANDBOX__DOCKER_AUTO_DETECT=false` with `auto`.",
+			"Contradicts `SANDBOX__PROVIDER=seatbelt`, `bubblewrap`, `forkserver` or `local`, and `SANDBOX__DOCKER_AUTO_DETECT=false` with `auto`.",
 	},
 	{
 		name: "SANDBOX__DOCKER_CONNECTION_TIMEOUT", def: "5s",
@@ -320,7 +321,7 @@ var registry = []setting{
 		name: "SANDBOX__BWRAP_ROOT", def: "auto",
 		field: func(c *Config) any { return &c.Sandbox.BwrapRoot },
 		rule:  &rule{accepted: "`auto`, `host` or an absolute directory", check: checkBwrapRoot},
-		doc: "Root filesystem of bubblewrap sandboxes, read-only. `auto`: the root filesystem of `SANDBOX__IMAGE`, " +
+		doc: "Root filesystem of bubblewrap and fork server sandboxes, read-only. `auto`: the root filesystem of `SANDBOX__IMAGE`, " +
 			"extracted once per image under `SANDBOX__WORKSPACE_ROOT/.rootfs` when Docker has the image (so bubblewrap " +
 			"sandboxes run the same system as Docker's); when Docker does not have it (or does not answer), the host's `/usr` for the default image " +
 			"when no source set `SANDBOX__IMAGE`, and for an image given by name bubblewrap refuses to run (never another system than the one asked " +

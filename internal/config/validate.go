@@ -98,7 +98,7 @@ func (c *Config) validate(origins map[string]origin) []error {
 	}
 	if sb.DockerRequired {
 		switch {
-		case sb.Provider == ProviderBubblewrap || sb.Provider == ProviderSeatbelt || sb.Provider == ProviderLocal:
+		case sb.Provider == ProviderBubblewrap || sb.Provider == ProviderSeatbelt || sb.Provider == ProviderLocal || sb.Provider == ProviderForkServer:
 			bad("SANDBOX__DOCKER_REQUIRED", fmt.Sprintf("true contradicts SANDBOX__PROVIDER=%s", sb.Provider))
 		case sb.Provider == ProviderAuto && !sb.DockerAutoDetect:
 			bad("SANDBOX__DOCKER_REQUIRED", "true contradicts SANDBOX__DOCKER_AUTO_DETECT=false")

@@ -197,7 +197,7 @@ func TestValidateAllAtOnce(t *testing.T) {
 	c.Sandbox.Image = ""
 	c.Security.SecretKey = "tiny"
 	wantMsgs := []string{
-		`SANDBOX__PROVIDER: not a provider (want one of auto, seatbelt, bubblewrap, docker, local, kubernetes)`,
+		`SANDBOX__PROVIDER: not a provider (want one of auto, seatbelt, bubblewrap, docker, local, kubernetes, forkserver)`,
 		`SANDBOX__PIDS_LIMIT="1": must be between 8 and 32768`,
 		`LOG__LEVEL="loud": not a log level (want one of debug, info, warn, error)`,
 		`SANDBOX__IMAGE: must be an image reference without spaces, such as warden-runtime:latest`,

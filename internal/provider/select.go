@@ -36,7 +36,11 @@
 //     this system. It requires Linux with bubblewrap." or "Docker provider
 //     is not supported on this system. Docker must be installed and
 //     running.", followed by what was found.
-//  5. SANDBOX__DOCKER_REQUIRED=true makes docker the provider (with auto,
+//  5. SANDBOX__PROVIDER=forkserver (Linux, root; ADR 0017) and
+//     SANDBOX__PROVIDER=kubernetes open that provider or fail, saying
+//     why: they are chosen by name only, auto never tries them, and
+//     SANDBOX__PROVIDER_FALLBACK does not apply to them.
+//  6. SANDBOX__DOCKER_REQUIRED=true makes docker the provider (with auto,
 //     docker is tried first and alone): if Docker is not usable, Select
 //     fails with the probe's error and its remedies, so the service does
 //     not start.
@@ -44,7 +48,8 @@
 // Whatever is selected, [Select] probes the providers after it in the
 // order (cheaply, without opening them), so [Selection.Tried] lists every
 // provider and whether it could run here: the list of available
-// providers, Docker included. [Open] makes the same choice without those
+// providers, Docker included, and the fork server last (its prerequisites
+// only: [forkserver.Check] starts no server). [Open] makes the same choice without those
 // probes, for commands that only need a sandbox: with bubblewrap selected
 // it never contacts Docker, except to find the runtime image's root
 // filesystem when SANDBOX__BWRAP_ROOT is auto.
@@ -58,6 +63,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -76,6 +82,7 @@ const (
 	nameDocker     = sandbox.ProviderDocker
 	nameLocal      = sandbox.ProviderLocal
 	nameKubernetes = sandbox.ProviderKubernetes
+	nameForkServer = sandbox.ProviderForkServer
 )
 
 // localOrder is TinyAgent's order of local providers.
@@ -182,12 +189,14 @@ func selectWith(ctx context.Context, cfg config.Config, log *slog.Logger, probeR
 		nameDocker:     s.openDocker,
 		nameLocal:      s.openLocal,
 		nameKubernetes: s.openKubernetes,
+		nameForkServer: s.openForkServer,
 	}
 	s.probeOnly = map[sandbox.ProviderName]prober{
 		nameSeatbelt:   s.probeSeatbelt,
 		nameBubblewrap: s.probeBubblewrap,
 		nameDocker:     s.probeDocker,
 		nameLocal:      s.probeLocal,
+		nameForkServer: s.probeForkServer,
 	}
 	return s.selectProvider(ctx)
 }
@@ -205,6 +214,8 @@ type selector struct {
 
 	tried []Attempt
 	probe *docker.Probe
+	// openErr is the error of the last provider that failed to open.
+	openErr error
 }
 
 func (s *selector) selectProvider(ctx context.Context) (Selection, error) {
@@ -240,7 +251,7 @@ func (s *selector) considered(name sandbox.ProviderName) bool {
 // probeRest records, for each provider not yet considered, whether it
 // could run here.
 func (s *selector) probeRest(ctx context.Context) {
-	for _, name := range append(localOrder[:len(localOrder):len(localOrder)], nameLocal) {
+	for _, name := range append(localOrder[:len(localOrder):len(localOrder)], nameLocal, nameForkServer) {
 		if s.considered(name) || ctx.Err() != nil {
 			continue
 		}
@@ -312,8 +323,21 @@ func (s *selector) run(ctx context.Context) (Selection, error) {
 		}
 		return sel, err
 
+	case config.ProviderForkServer:
+		// Experimental, and asked for by name only: never traded for
+		// another backend (SANDBOX__PROVIDER_FALLBACK does not apply).
+		sel, ok, err := s.try(ctx, nameForkServer)
+		if err == nil && !ok {
+			class := sandbox.ErrUnavailable
+			if errors.Is(s.openErr, sandbox.ErrUnsupported) {
+				class = sandbox.ErrUnsupported
+			}
+			err = fmt.Errorf("SANDBOX__PROVIDER=forkserver: %s (the fork server never falls back to another provider; run `warden doctor`): %w", s.last().Reason, class)
+		}
+		return sel, err
+
 	default:
-		return Selection{}, fmt.Errorf("Unknown provider: %s. Supported providers are: auto, seatbelt, bubblewrap, docker, local, kubernetes: %w", c.Provider, sandbox.ErrInvalid)
+		return Selection{}, fmt.Errorf("Unknown provider: %s. Supported providers are: auto, seatbelt, bubblewrap, docker, local, kubernetes, forkserver: %w", c.Provider, sandbox.ErrInvalid)
 	}
 }
 
@@ -333,6 +357,7 @@ func (s *selector) try(ctx context.Context, name sandbox.ProviderName) (sel Sele
 		return Selection{}, false, fmt.Errorf("selecting a sandbox provider: %w", cerr)
 	}
 	if oerr != nil {
+		s.openErr = oerr
 		s.attempt(name, false, false, oneLine(oerr.Error()))
 		return Selection{}, false, nil
 	}

@@ -49,7 +49,7 @@ func (s *selector) bwrapRoot(ctx context.Context) (string, string, error) {
 	chosen := s.imageNamed || s.cfg.Image != config.Defaults().Sandbox.Image
 	fallBack := func(why string) (string, string, error) {
 		if chosen {
-			return "", "", fmt.Errorf("cannot run image %s: %s (bubblewrap runs the root filesystem of the image, taken from Docker; set SANDBOX__BWRAP_ROOT=host to run on the host's /usr instead): %w",
+			return "", "", fmt.Errorf("cannot run image %s: %s (bubblewrap and the fork server run the root filesystem of the image, taken from Docker; set SANDBOX__BWRAP_ROOT=host to run on the host's /usr instead): %w",
 				s.cfg.Image, why, sandbox.ErrUnavailable)
 		}
 		return "", host + " (" + why + ")", nil

@@ -17,3 +17,11 @@ func (s *selector) openBubblewrap(ctx context.Context) (sandbox.Provider, string
 func (s *selector) probeBubblewrap(ctx context.Context) (bool, string) {
 	return false, "bubblewrap runs only on Linux, and this is " + runtime.GOOS
 }
+
+func (s *selector) openForkServer(ctx context.Context) (sandbox.Provider, string, error) {
+	return nil, "", fmt.Errorf("the fork server runs only on Linux, and this is %s: %w", runtime.GOOS, sandbox.ErrUnsupported)
+}
+
+func (s *selector) probeForkServer(ctx context.Context) (bool, string) {
+	return false, "the fork server runs only on Linux, and this is " + runtime.GOOS
+}

@@ -64,7 +64,7 @@ func (p *stub) Close(context.Context) error               { *p.closed = true; re
 func stubSelector(cfg config.SandboxConfig, avail ...sandbox.ProviderName) *selector {
 	s := &selector{cfg: cfg, log: slog.New(slog.DiscardHandler), open: map[sandbox.ProviderName]opener{}, probeOnly: map[sandbox.ProviderName]prober{}, probeAll: true}
 	isos := map[sandbox.ProviderName]sandbox.Isolation{nameSeatbelt: "sandbox", nameBubblewrap: sandbox.IsolationNamespace,
-		nameDocker: sandbox.IsolationContainer, nameLocal: sandbox.IsolationNone}
+		nameDocker: sandbox.IsolationContainer, nameLocal: sandbox.IsolationNone, nameForkServer: sandbox.IsolationNamespace}
 	for name, iso := range isos {
 		ok := slices.Contains(avail, name)
 		s.open[name] = func(ctx context.Context) (sandbox.Provider, string, error) {
@@ -117,19 +117,19 @@ func TestSelectMatrix(t *testing.T) {
 			name:      "auto takes bubblewrap before docker, and lists docker as available",
 			avail:     []sandbox.ProviderName{nameBubblewrap, nameDocker},
 			wantMode:  session.ModeBubblewrap,
-			wantTried: "seatbelt=fail,bubblewrap=ok,docker=avail,local=fail",
+			wantTried: "seatbelt=fail,bubblewrap=ok,docker=avail,local=fail,forkserver=fail",
 		},
 		{
 			name:      "auto takes seatbelt first",
 			avail:     []sandbox.ProviderName{nameSeatbelt, nameBubblewrap, nameDocker},
 			wantMode:  session.ModeSeatbelt,
-			wantTried: "seatbelt=ok,bubblewrap=avail,docker=avail,local=fail",
+			wantTried: "seatbelt=ok,bubblewrap=avail,docker=avail,local=fail,forkserver=fail",
 		},
 		{
 			name:      "auto falls to docker",
 			avail:     []sandbox.ProviderName{nameDocker},
 			wantMode:  session.ModeDocker,
-			wantTried: "seatbelt=fail,bubblewrap=fail,docker=ok,local=fail",
+			wantTried: "seatbelt=fail,bubblewrap=fail,docker=ok,local=fail,forkserver=fail",
 		},
 		{
 			name:       "auto, nothing, no mock mode",
@@ -142,7 +142,7 @@ func TestSelectMatrix(t *testing.T) {
 			edit:       func(s *config.SandboxConfig) { s.MockMode = true },
 			avail:      []sandbox.ProviderName{nameLocal},
 			wantMode:   session.ModeMock,
-			wantTried:  "seatbelt=fail,bubblewrap=fail,docker=fail,local=ok",
+			wantTried:  "seatbelt=fail,bubblewrap=fail,docker=fail,local=ok,forkserver=fail",
 			wantReason: []string{noLocalProvider, "NO isolation"},
 		},
 		{
@@ -158,7 +158,7 @@ func TestSelectMatrix(t *testing.T) {
 			edit:      func(s *config.SandboxConfig) { s.DockerRequired = true },
 			avail:     []sandbox.ProviderName{nameBubblewrap, nameDocker},
 			wantMode:  session.ModeDocker,
-			wantTried: "docker=ok,seatbelt=fail,bubblewrap=avail,local=fail",
+			wantTried: "docker=ok,seatbelt=fail,bubblewrap=avail,local=fail,forkserver=fail",
 		},
 		{
 			name:      "docker required and absent",
@@ -181,7 +181,7 @@ func TestSelectMatrix(t *testing.T) {
 			edit:      func(s *config.SandboxConfig) { s.Provider = config.ProviderSeatbelt },
 			avail:     []sandbox.ProviderName{nameBubblewrap, nameDocker},
 			wantMode:  session.ModeBubblewrap,
-			wantTried: "seatbelt=fail,bubblewrap=ok,docker=avail,local=fail",
+			wantTried: "seatbelt=fail,bubblewrap=ok,docker=avail,local=fail,forkserver=fail",
 		},
 		{
 			name:       "seatbelt, no suitable fallback",
@@ -203,7 +203,7 @@ func TestSelectMatrix(t *testing.T) {
 			edit:      func(s *config.SandboxConfig) { s.Provider = config.ProviderBubblewrap },
 			avail:     []sandbox.ProviderName{nameDocker},
 			wantMode:  session.ModeDocker,
-			wantTried: "bubblewrap=fail,seatbelt=fail,docker=ok,local=fail",
+			wantTried: "bubblewrap=fail,seatbelt=fail,docker=ok,local=fail,forkserver=fail",
 		},
 		{
 			name:      "docker without fallback",
@@ -218,21 +218,21 @@ func TestSelectMatrix(t *testing.T) {
 			edit:      func(s *config.SandboxConfig) { s.Provider = config.ProviderDocker },
 			avail:     []sandbox.ProviderName{nameBubblewrap},
 			wantMode:  session.ModeBubblewrap,
-			wantTried: "docker=fail,seatbelt=fail,bubblewrap=ok,local=fail",
+			wantTried: "docker=fail,seatbelt=fail,bubblewrap=ok,local=fail,forkserver=fail",
 		},
 		{
 			name:      "docker asked for is tried without auto-detection",
 			edit:      func(s *config.SandboxConfig) { s.Provider = config.ProviderDocker; s.DockerAutoDetect = false },
 			avail:     []sandbox.ProviderName{nameDocker},
 			wantMode:  session.ModeDocker,
-			wantTried: "docker=ok,seatbelt=fail,bubblewrap=fail,local=fail",
+			wantTried: "docker=ok,seatbelt=fail,bubblewrap=fail,local=fail,forkserver=fail",
 		},
 		{
 			name:       "docker, no suitable fallback, mock mode",
 			edit:       func(s *config.SandboxConfig) { s.Provider = config.ProviderDocker; s.MockMode = true },
 			avail:      []sandbox.ProviderName{nameLocal},
 			wantMode:   session.ModeMock,
-			wantTried:  "docker=fail,seatbelt=fail,bubblewrap=fail,local=ok",
+			wantTried:  "docker=fail,seatbelt=fail,bubblewrap=fail,local=ok,forkserver=fail",
 			wantReason: []string{"Docker provider is not supported on this system. No suitable fallback found."},
 		},
 		{
@@ -248,8 +248,28 @@ func TestSelectMatrix(t *testing.T) {
 			edit:       func(s *config.SandboxConfig) { s.Provider = config.ProviderLocal; s.MockMode = true },
 			avail:      []sandbox.ProviderName{nameLocal, nameDocker},
 			wantMode:   session.ModeMock,
-			wantTried:  "local=ok,seatbelt=fail,bubblewrap=fail,docker=avail",
+			wantTried:  "local=ok,seatbelt=fail,bubblewrap=fail,docker=avail,forkserver=fail",
 			wantReason: []string{"SANDBOX__PROVIDER=local"},
+		},
+		{
+			name:       "forkserver by name",
+			edit:       func(s *config.SandboxConfig) { s.Provider = config.ProviderForkServer },
+			avail:      []sandbox.ProviderName{nameForkServer, nameBubblewrap},
+			wantMode:   session.Mode(nameForkServer),
+			wantTried:  "forkserver=ok,seatbelt=fail,bubblewrap=avail,docker=fail,local=fail",
+			wantReason: []string{"forkserver: forkserver works"},
+		},
+		{
+			name: "forkserver missing never falls back",
+			edit: func(s *config.SandboxConfig) {
+				s.Provider = config.ProviderForkServer
+				s.ProviderFallback = true
+				s.MockMode = true
+			},
+			avail:     []sandbox.ProviderName{nameBubblewrap, nameDocker, nameLocal},
+			wantTried: "forkserver=fail",
+			wantErr:   sandbox.ErrUnavailable,
+			wantInErr: []string{"SANDBOX__PROVIDER=forkserver: forkserver is missing here", "never falls back"},
 		},
 		{
 			name:      "unknown provider",
@@ -353,7 +373,7 @@ func TestSelectHere(t *testing.T) {
 	if sel.Mode != session.ModeBubblewrap || sel.Provider.Name() != "bubblewrap" {
 		t.Fatalf("Select() = %+v, want bubblewrap", sel)
 	}
-	if got := attempts(sel.Tried); got != "seatbelt=fail,bubblewrap=ok,docker=avail,local=fail" {
+	if got := attempts(sel.Tried); got != "seatbelt=fail,bubblewrap=ok,docker=avail,local=fail,forkserver=avail" {
 		t.Errorf("Tried = %s\n%+v", got, sel.Tried)
 	}
 	if !strings.Contains(sel.Reason, "root: the root filesystem of "+cfg.Sandbox.Image) {
@@ -487,5 +507,45 @@ current-context: c
 	}
 	if len(sel.Tried) != 1 || sel.Tried[0].Name != "kubernetes" {
 		t.Errorf("Select() tried %+v, want kubernetes alone", sel.Tried)
+	}
+}
+
+// TestSelectForkServerHere: SANDBOX__PROVIDER=forkserver opens the fork
+// server on the runtime image's root, as bubblewrap gets it, and its
+// sandboxes run code behind the policy guard.
+func TestSelectForkServerHere(t *testing.T) {
+	testutil.RequireBwrap(t)
+	testutil.RequireDocker(t)
+	if os.Geteuid() != 0 {
+		t.Skip("the fork server needs a root Warden")
+	}
+	t.Parallel()
+	cfg := config.Defaults()
+	cfg.Sandbox.WorkspaceRoot = testutil.SharedDir(t)
+	cfg.Sandbox.Provider = config.ProviderForkServer
+	sel, err := Open(t.Context(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sel.Provider.Close(context.WithoutCancel(t.Context()))
+	if sel.Mode != session.Mode(sandbox.ProviderForkServer) || sel.Provider.Name() != "forkserver" {
+		t.Fatalf("Open() = %+v, want forkserver", sel)
+	}
+	if got := attempts(sel.Tried); got != "forkserver=ok" {
+		t.Errorf("Tried = %s\n%+v", got, sel.Tried)
+	}
+	if !strings.Contains(sel.Reason, "root: the root filesystem of "+cfg.Sandbox.Image) {
+		t.Errorf("Reason = %q, want the runtime image's root (SANDBOX__BWRAP_ROOT=auto)", sel.Reason)
+	}
+	g := Guard(sel.Provider, cfg.Sandbox)
+	info, err := g.Create(t.Context(), sandbox.Spec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Destroy(context.WithoutCancel(t.Context()), info.ID)
+	// numpy is in the runtime image, not on this host.
+	r, err := g.Exec(t.Context(), info.ID, sandbox.ExecRequest{Language: sandbox.Python, Code: "import numpy\nint(numpy.int64(6) * 7)"})
+	if err != nil || r.ReturnValue == nil || *r.ReturnValue != "42" {
+		t.Fatalf("Exec = %+v, %v; want 42", r, err)
 	}
 }

@@ -32,6 +32,9 @@ const (
 	ProviderLocal      ProviderName = "local"
 	// ProviderKubernetes runs one pod per sandbox on a cluster.
 	ProviderKubernetes ProviderName = "kubernetes"
+	// ProviderForkServer forks Linux sandboxes from a pre-imported agent
+	// (docs/adr/0017-fork-server.md).
+	ProviderForkServer ProviderName = "forkserver"
 )
 
 // Capabilities says what a provider can enforce. Callers refuse specs that

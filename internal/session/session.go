@@ -22,6 +22,7 @@ const (
 	ModeDocker          = Mode(sandbox.ProviderDocker)
 	ModeBubblewrap      = Mode(sandbox.ProviderBubblewrap)
 	ModeSeatbelt        = Mode(sandbox.ProviderSeatbelt)
+	ModeForkServer      = Mode(sandbox.ProviderForkServer)
 	ModeMock       Mode = "mock"
 	ModeDisabled   Mode = "disabled"
 )

@@ -11,7 +11,8 @@
 // agent's main loop runs. No interpreter starts and nothing is compiled
 // per sandbox. See docs/adr/0017-fork-server.md.
 //
-// It is not selected by default: construct it with [New].
+// SANDBOX__PROVIDER=forkserver selects it (internal/provider); `auto`
+// never does.
 package forkserver
 
 import (

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -51,8 +52,8 @@ type Provider struct {
 	kit.Base[box]
 }
 
-// Name is the provider's name (not one of sandbox's: it is not selectable).
-const Name sandbox.ProviderName = "forkserver"
+// Name is the provider's name: SANDBOX__PROVIDER=forkserver selects it.
+const Name = sandbox.ProviderForkServer
 
 type box struct {
 	l      *launcher
@@ -62,8 +63,9 @@ type box struct {
 var _ sandbox.Provider = (*Provider)(nil)
 
 // New starts the fork server and returns the provider. It fails with
-// sandbox.ErrUnavailable where bubblewrap or nested user namespaces are
-// missing.
+// sandbox.ErrUnsupported where the kernel lacks what it needs (see
+// [Check]) and sandbox.ErrUnavailable where bubblewrap is missing or the
+// server cannot start (no user namespaces, say).
 func New(ctx context.Context, opts Options) (*Provider, error) {
 	opts = opts.withDefaults()
 	p := &Provider{opts: opts, log: opts.Log}
@@ -73,19 +75,8 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	p.log = p.log.With("provider", string(Name))
 	p.Base.ProviderName = Name
 	p.Base.Teardown = p.teardown
-	p.bwrap = opts.Bwrap
-	if p.bwrap == "" {
-		b, err := exec.LookPath("bwrap")
-		if err != nil {
-			return nil, fmt.Errorf("bubblewrap is not installed: %w", sandbox.ErrUnavailable)
-		}
-		p.bwrap = b
-	}
 	var err error
-	if p.seccomp, err = bwrap.SeccompProgram(); err != nil {
-		return nil, fmt.Errorf("forkserver: %v: %w", err, sandbox.ErrUnsupported)
-	}
-	if p.layout, err = systemLayout(opts.RootFS); err != nil {
+	if p.bwrap, p.seccomp, p.layout, err = check(opts); err != nil {
 		return nil, err
 	}
 	p.uid, p.gid = uint32(os.Geteuid()), uint32(os.Getegid())
@@ -107,6 +98,63 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	}
 	p.z = z
 	return p, nil
+}
+
+// Check says, without starting a fork server, whether [New] could: the
+// Linux calls it needs (open_tree and mount_setattr, Linux 5.12, with
+// CAP_SYS_ADMIN, so a root Warden), bubblewrap, the seccomp filter for
+// this architecture and the image's root. It does not try a user
+// namespace: [New] does, by starting the server.
+func Check(opts Options) error {
+	_, _, _, err := check(opts.withDefaults())
+	return err
+}
+
+func check(opts Options) (bwrapPath string, seccomp []byte, l layout, err error) {
+	bwrapPath = opts.Bwrap
+	if bwrapPath == "" {
+		if bwrapPath, err = exec.LookPath("bwrap"); err != nil {
+			return "", nil, layout{}, fmt.Errorf("the fork server needs bubblewrap, which is not installed: %w", sandbox.ErrUnavailable)
+		}
+	}
+	// The host hands each sandbox its directories as detached mount trees
+	// (one mount here, not the recursive tree a sandbox gets).
+	if err := probeOpenTree(); err != nil {
+		why := "the kernel lacks it (Linux 5.12 or later is needed)"
+		if errors.Is(err, unix.EPERM) {
+			why = "it needs CAP_SYS_ADMIN: run Warden as root"
+		}
+		return "", nil, layout{}, fmt.Errorf("the fork server cannot give sandboxes their directories: %v: %s: %w", err, why, sandbox.ErrUnsupported)
+	}
+	if seccomp, err = bwrap.SeccompProgram(); err != nil {
+		return "", nil, layout{}, fmt.Errorf("forkserver: %v: %w", err, sandbox.ErrUnsupported)
+	}
+	if l, err = systemLayout(opts.RootFS); err != nil {
+		return "", nil, layout{}, fmt.Errorf("forkserver: %w: %w", err, sandbox.ErrUnavailable)
+	}
+	return bwrapPath, seccomp, l, nil
+}
+
+// Describe says in one line what the provider enforces here.
+func (p *Provider) Describe() string {
+	parts := []string{"sandboxes forked from a pre-imported agent in fresh Linux namespaces", "seccomp"}
+	if p.landlock > 0 {
+		parts = append(parts, fmt.Sprintf("Landlock ABI %d", p.landlock))
+	}
+	if p.cgroups {
+		parts = append(parts, "limits: cgroup-v1")
+	} else {
+		parts = append(parts, "limits: rlimits")
+	}
+	switch {
+	case p.networkErr() == nil:
+		parts = append(parts, "network when enabled: slirp4netns")
+	case p.slirp == "":
+		parts = append(parts, "no network (slirp4netns is not installed)")
+	default:
+		parts = append(parts, "no network (needs a root Warden)")
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Name implements sandbox.Provider.
@@ -349,6 +397,21 @@ func openTree(path string, ro, noexec bool) (int, error) {
 		return -1, fmt.Errorf("mount_setattr %s: %w", path, err)
 	}
 	return fd, nil
+}
+
+// probeOpenTree clones the root mount alone, detached, and makes the
+// clone read-only, as [openTree] does for each directory of a sandbox.
+func probeOpenTree() error {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, "/", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("open_tree: %w", err)
+	}
+	defer unix.Close(fd)
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_RDONLY}
+	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &attr); err != nil {
+		return fmt.Errorf("mount_setattr: %w", err)
+	}
+	return nil
 }
 
 func (l *launcher) request() (childRequest, []string, []bool) {

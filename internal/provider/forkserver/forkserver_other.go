@@ -5,6 +5,7 @@ package forkserver
 import (
 	"context"
 	"fmt"
+	"runtime"
 
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
@@ -14,12 +15,21 @@ type Provider struct{}
 
 var _ sandbox.Provider = (*Provider)(nil)
 
-var errUnsupported = fmt.Errorf("the fork server needs Linux: %w", sandbox.ErrUnsupported)
+var errUnsupported = fmt.Errorf("the fork server runs only on Linux, and this is %s: %w", runtime.GOOS, sandbox.ErrUnsupported)
 
 // New fails with sandbox.ErrUnsupported outside Linux.
 func New(ctx context.Context, opts Options) (*Provider, error) { return nil, errUnsupported }
 
-func (p *Provider) Name() string                       { return "forkserver" }
+// Check fails with sandbox.ErrUnsupported outside Linux.
+func Check(opts Options) error { return errUnsupported }
+
+// RemoveOrphans finds nothing outside Linux.
+func RemoveOrphans(ctx context.Context, opts Options) (int, error) { return 0, nil }
+
+// Describe is empty outside Linux.
+func (p *Provider) Describe() string { return "" }
+
+func (p *Provider) Name() string                       { return string(sandbox.ProviderForkServer) }
 func (p *Provider) Capabilities() sandbox.Capabilities { return sandbox.Capabilities{} }
 func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Info, error) {
 	return sandbox.Info{}, errUnsupported

@@ -76,17 +76,28 @@ func ownerGone(name string) bool {
 // sandboxes whose Warden process is gone, and returns how many sandboxes'
 // worth it found.
 func (p *Provider) RemoveOrphans(ctx context.Context) (int, error) {
+	return removeOrphans(ctx, p.opts, p.cgroups)
+}
+
+// RemoveOrphans is [Provider.RemoveOrphans] without a provider, and so
+// without a fork server: for `warden prune`.
+func RemoveOrphans(ctx context.Context, opts Options) (int, error) {
+	opts = opts.withDefaults()
+	return removeOrphans(ctx, opts, os.Geteuid() == 0 && cgroupV1(opts.CgroupRoot))
+}
+
+func removeOrphans(ctx context.Context, opts Options, cgroups bool) (int, error) {
 	seen := map[string]bool{}
 	var errs []error
-	if p.cgroups {
+	if cgroups {
 		for _, ctl := range controllers {
-			ents, _ := os.ReadDir(filepath.Join(p.opts.CgroupRoot, ctl, "warden-fork"))
+			ents, _ := os.ReadDir(filepath.Join(opts.CgroupRoot, ctl, "warden-fork"))
 			for _, e := range ents {
 				if !e.IsDir() || !ownerGone(e.Name()) {
 					continue
 				}
 				seen[e.Name()] = true
-				c := &cgroup{root: p.opts.CgroupRoot, name: e.Name()}
+				c := &cgroup{root: opts.CgroupRoot, name: e.Name()}
 				tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 				if err := c.remove(tctx); err != nil {
 					errs = append(errs, err)
@@ -95,14 +106,14 @@ func (p *Provider) RemoveOrphans(ctx context.Context) (int, error) {
 			}
 		}
 	}
-	ents, _ := os.ReadDir(p.opts.WorkspaceRoot)
+	ents, _ := os.ReadDir(opts.WorkspaceRoot)
 	for _, e := range ents {
 		name, ok := strings.CutPrefix(e.Name(), wsPrefix)
 		if !ok || !e.IsDir() || !ownerGone(name) {
 			continue
 		}
 		seen[name] = true
-		if err := os.RemoveAll(filepath.Join(p.opts.WorkspaceRoot, e.Name())); err != nil {
+		if err := os.RemoveAll(filepath.Join(opts.WorkspaceRoot, e.Name())); err != nil {
 			errs = append(errs, err)
 		}
 	}

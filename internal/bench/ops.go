@@ -284,28 +284,19 @@ func sdkExec(cli *client.Client, name, containerID string, argv ...string) op {
 // start, read its output to EOF and collect the exit status.
 func sdkRun(cli *client.Client, image, runID string) op {
 	return op{name: DockerRunSDK, fn: func(ctx context.Context) (_ []time.Duration, err error) {
-		created, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{
-			Config: &container.Config{
-				Image:        image,
-				Cmd:          []string{"python3", "-c", pyPrint},
-				AttachStdout: true,
-				AttachStderr: true,
-				Labels:       map[string]string{LabelBench: "1", LabelRun: runID},
-			},
-			HostConfig: &container.HostConfig{AutoRemove: true, NetworkMode: "none"},
-		})
+		id, err := createPrint(ctx, cli, image, runID, true)
 		if err != nil {
-			return nil, sdkErr(ctx, "creating container", err)
+			return nil, err
 		}
 		defer func() {
 			if err != nil {
-				removeContainer(ctx, cli, created.ID)
+				removeContainer(ctx, cli, id)
 			}
 		}()
 		// Like the CLI: wait first, so the removal cannot be missed.
 		wctx, cancelWait := context.WithCancel(ctx)
 		defer cancelWait()
-		wait := cli.ContainerWait(wctx, created.ID, client.ContainerWaitOptions{Condition: container.WaitConditionRemoved})
+		wait := cli.ContainerWait(wctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionRemoved})
 		consumed := false
 		defer func() {
 			if !consumed {
@@ -319,16 +310,8 @@ func sdkRun(cli *client.Client, image, runID string) op {
 				}()
 			}
 		}()
-		att, err := cli.ContainerAttach(ctx, created.ID, client.ContainerAttachOptions{Stream: true, Stdout: true, Stderr: true})
-		if err != nil {
-			return nil, sdkErr(ctx, "attaching to container", err)
-		}
-		if _, err := cli.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
-			att.Close()
-			return nil, sdkErr(ctx, "starting container", err)
-		}
-		if err := drain(ctx, att.HijackedResponse); err != nil {
-			return nil, fmt.Errorf("reading container output: %w", err)
+		if err := attachStartDrain(ctx, cli, id); err != nil {
+			return nil, err
 		}
 		select {
 		case res := <-wait.Result:
@@ -354,34 +337,17 @@ func sdkRun(cli *client.Client, image, runID string) op {
 // start, and an interpreter besides.
 func sdkRunFloor(cli *client.Client, image, runID string) op {
 	return op{name: DockerRunFloor, fn: func(ctx context.Context) (_ []time.Duration, err error) {
-		created, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{
-			Config: &container.Config{
-				Image:        image,
-				Cmd:          []string{"python3", "-c", pyPrint},
-				AttachStdout: true,
-				AttachStderr: true,
-				Labels:       map[string]string{LabelBench: "1", LabelRun: runID},
-			},
-			HostConfig: &container.HostConfig{NetworkMode: "none"},
-		})
+		id, err := createPrint(ctx, cli, image, runID, false)
 		if err != nil {
-			return nil, sdkErr(ctx, "creating container", err)
+			return nil, err
 		}
-		defer func() { go removeContainer(ctx, cli, created.ID) }()
-		att, err := cli.ContainerAttach(ctx, created.ID, client.ContainerAttachOptions{Stream: true, Stdout: true, Stderr: true})
-		if err != nil {
-			return nil, sdkErr(ctx, "attaching to container", err)
-		}
-		if _, err := cli.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
-			att.Close()
-			return nil, sdkErr(ctx, "starting container", err)
-		}
-		if err := drain(ctx, att.HijackedResponse); err != nil {
-			return nil, fmt.Errorf("reading container output: %w", err)
+		defer func() { go removeContainer(ctx, cli, id) }()
+		if err := attachStartDrain(ctx, cli, id); err != nil {
+			return nil, err
 		}
 		// The output ended with the process: the exit status is there
 		// (not-running: whether or not it was seen running).
-		wait := cli.ContainerWait(ctx, created.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
+		wait := cli.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
 		select {
 		case res := <-wait.Result:
 			if res.StatusCode != 0 {
@@ -394,6 +360,42 @@ func sdkRunFloor(cli *client.Client, image, runID string) op {
 		}
 		return nil, nil
 	}}
+}
+
+// createPrint creates the baselines' container: the image running
+// print(1), without network, labelled for the sweep.
+func createPrint(ctx context.Context, cli *client.Client, image, runID string, autoRemove bool) (string, error) {
+	created, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Config: &container.Config{
+			Image:        image,
+			Cmd:          []string{"python3", "-c", pyPrint},
+			AttachStdout: true,
+			AttachStderr: true,
+			Labels:       map[string]string{LabelBench: "1", LabelRun: runID},
+		},
+		HostConfig: &container.HostConfig{AutoRemove: autoRemove, NetworkMode: "none"},
+	})
+	if err != nil {
+		return "", sdkErr(ctx, "creating container", err)
+	}
+	return created.ID, nil
+}
+
+// attachStartDrain attaches to a created container, starts it and reads
+// its output to EOF, as `docker run` does.
+func attachStartDrain(ctx context.Context, cli *client.Client, id string) error {
+	att, err := cli.ContainerAttach(ctx, id, client.ContainerAttachOptions{Stream: true, Stdout: true, Stderr: true})
+	if err != nil {
+		return sdkErr(ctx, "attaching to container", err)
+	}
+	if _, err := cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+		att.Close()
+		return sdkErr(ctx, "starting container", err)
+	}
+	if err := drain(ctx, att.HijackedResponse); err != nil {
+		return fmt.Errorf("reading container output: %w", err)
+	}
+	return nil
 }
 
 // sdkErr wraps an error of the Docker SDK with what, as text (its types
@@ -439,12 +441,13 @@ func startBaseline(ctx context.Context, cli *client.Client, image, runID string)
 	if err != nil {
 		return "", nil, sdkErr(ctx, "creating baseline container", err)
 	}
-	remove = func() { removeContainer(ctx, cli, created.ID) }
-	if _, err := cli.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
+	id = created.ID
+	remove = func() { removeContainer(ctx, cli, id) }
+	if _, err := cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		remove()
 		return "", nil, sdkErr(ctx, "starting baseline container", err)
 	}
-	return created.ID, remove, nil
+	return id, remove, nil
 }
 
 // removeContainer force-removes a container, even after ctx is cancelled.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/warden-sandbox/warden/api"
 	"github.com/warden-sandbox/warden/client"
+	"github.com/warden-sandbox/warden/internal/owner"
 	"github.com/warden-sandbox/warden/internal/provider/forkserver"
 	"github.com/warden-sandbox/warden/internal/testutil"
 )
@@ -94,7 +95,7 @@ func TestServeForkServer(t *testing.T) {
 	kids := map[int]uint64{}
 	if pid > 0 {
 		for _, k := range descendants(pid) {
-			kids[k] = procStart(k)
+			kids[k] = owner.StartTime(k)
 		}
 	}
 	stop()
@@ -111,7 +112,7 @@ func TestServeForkServer(t *testing.T) {
 	}
 	for k, start := range kids {
 		// A zombie not yet reaped by its new parent runs nothing.
-		if start != 0 && procStart(k) == start && procState(k) != "Z" {
+		if start != 0 && owner.StartTime(k) == start && procState(k) != "Z" {
 			cmdline, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(k), "cmdline"))
 			t.Errorf("process %d (%q) of the stopped service remains", k, strings.ReplaceAll(string(cmdline), "\x00", " "))
 		}
@@ -167,21 +168,6 @@ func servePID(t *testing.T, url, bin string) int {
 		return 0
 	}
 	return pids[0]
-}
-
-// procStart is field 22 of /proc/PID/stat, 0 if the process is gone.
-func procStart(pid int) uint64 {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 20 {
-		return 0
-	}
-	n, _ := strconv.ParseUint(f[19], 10, 64)
-	return n
 }
 
 // procState is field 3 of /proc/PID/stat ("Z" for a zombie).

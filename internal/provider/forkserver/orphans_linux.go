@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/warden-sandbox/warden/internal/owner"
 )
 
 // What a Warden process killed before it could clean up leaves behind:
@@ -36,20 +38,9 @@ func ownTag() string {
 	return ownTagVal
 }
 
-// startTime is field 22 of /proc/PID/stat, 0 if the process is gone.
-func startTime(pid int) uint64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 20 {
-		return 0
-	}
-	n, _ := strconv.ParseUint(f[19], 10, 64)
-	return n
-}
+// startTime is owner.StartTime: the process's start in clock ticks since
+// boot, 0 if it is gone.
+func startTime(pid int) uint64 { return owner.StartTime(pid) }
 
 func tagged(id string) string { return id + "@" + ownTag() }
 

@@ -15,6 +15,9 @@
 # KeyboardInterrupt, out of memory, crash) the snapshot is promoted and the
 # session continues with the globals it had before that execution. Nothing
 # here is ever unpickled by the host: the snapshot never leaves the sandbox.
+# A worker that has completed no execution takes none: a new worker forked
+# from the agent has the same state, and a sandbox used once (a pooled one,
+# say) is spared a fork and its page copies.
 #
 # Start-up cost is kept low: only modules that the interpreter has loaded
 # already, or that are written in C, are imported here (_signal, not
@@ -1094,7 +1097,9 @@ class Worker(object):
         # the agent has read that execution's result ("r"): before that,
         # the agent may find garbage the code wrote into our channel, kill
         # us and promote the snapshot it knows of, which must still exist.
-        if snapshots and (promoted or (self.result_read and self.snap_done != self.done and self.idle())):
+        # Not before the first execution: a new worker is that state.
+        if snapshots and (promoted or (self.done > 0 and self.result_read and self.snap_done != self.done
+                                       and self.idle())):
             self.resnapshot()
         f = self.rq.read_blocking()
         if f is None:
@@ -1120,7 +1125,7 @@ class Worker(object):
         # even before execute() arms the handler: record it, not ignore it.
         self.deferred_int = self.int_raised = False
         signal.signal(signal.SIGINT, self.defer_int)
-        self.send(b"s", {"frozen": self.frozen, "snap": self.snap_done})
+        self.send(b"s", {"frozen": self.frozen, "snap": self.snap_done, "done": self.done})
         self.rich.begin(int(req.get("limit", 1 << 20)))
         try:
             res = self.execute(req)
@@ -1138,7 +1143,7 @@ class Worker(object):
         on globals of its own, leaving the session as it was."""
         self.deferred_int = self.int_raised = False
         signal.signal(signal.SIGINT, self.defer_int)
-        self.send(b"s", {"frozen": self.frozen, "snap": self.snap_done})
+        self.send(b"s", {"frozen": self.frozen, "snap": self.snap_done, "done": self.done})
         self.rich.begin(int(req.get("limit", 1 << 20)))
         try:
             res = self.dry_run(req)
@@ -1820,6 +1825,7 @@ class Agent(object):
         send(self.w_rq, b"x", send_req)
         frozen = 0
         snap = -1
+        ran = True  # the worker has completed an execution before this one
         phase = 0  # 0 running, 1 interrupted, 2 killed
         result = None
         cancelled = False
@@ -1875,6 +1881,7 @@ class Agent(object):
                     started = True
                     frozen = int(msg.get("frozen") or 0)
                     snap = int(msg.get("snap", -1))
+                    ran = int(msg.get("done", 1)) > 0
                 elif kind == b"d":
                     result = msg
                 elif kind == b"m":
@@ -1921,7 +1928,7 @@ class Agent(object):
                 elif status is not None and status >= 0 and os.WIFSIGNALED(status):
                     result["exit_code"] = 128 + os.WTERMSIG(status)
                     notes.append("the interpreter was killed by signal %d" % os.WTERMSIG(status))
-                notes.extend(self.recover(frozen, snap, n))
+                notes.extend(self.recover(frozen, snap, n, ran))
                 frozen = 0
                 break
             if phase == 0 and now() >= deadline:
@@ -1973,8 +1980,10 @@ class Agent(object):
                 self.notes.extend(notes)
         return result
 
-    def recover(self, frozen, snap, n):
-        """After the worker was killed: promote its snapshot or start anew."""
+    def recover(self, frozen, snap, n, ran=True):
+        """After the worker was killed: promote its snapshot or start anew.
+        ran is false when the worker had completed no execution (and so
+        took no snapshot): a new worker is the state it had."""
         old = self.worker
         kill_group(old, signal.SIGKILL)
         if frozen > 0 and self.dead(frozen) is None:
@@ -2013,6 +2022,8 @@ class Agent(object):
                 pass
         self.stop_worker()
         self.start_worker()
+        if not ran:
+            return ["variables from before this execution were kept"]
         return ["the interpreter was restarted and its variables were lost"]
 
     def drain_stdio(self):

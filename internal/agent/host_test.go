@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -509,5 +510,66 @@ func TestHostOutputAfterExitKept(t *testing.T) {
 	}
 	if r := sh(t, s, "echo hi", 0); string(r.Stdout) != "hi\n" {
 		t.Fatalf("echo = %q", r.Stdout)
+	}
+}
+
+// marked counts the processes whose environment holds marker.
+func marked(marker string) int {
+	n := 0
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err != nil {
+			continue
+		}
+		if slices.Contains(strings.Split(string(env), "\x00"), marker) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestHostNoSnapshotBeforeTheFirstExecution: a worker that has run
+// nothing forks no snapshot (a new worker is the same state, and a
+// sandbox used once is spared the fork); when its first execution is
+// killed, a new worker takes over and the note says the variables from
+// before the execution (none) were kept. After an execution, the idle
+// worker takes its snapshot as before.
+func TestHostNoSnapshotBeforeTheFirstExecution(t *testing.T) {
+	t.Parallel()
+	s := newHostSession(t, Options{})
+	marker := "WARDEN_HOSTTEST=" + s.launcher.(*hostLauncher).dir
+	// Idle well past the snapshot's delay and the agent's warm-up.
+	for range 20 {
+		if n := marked(marker); n != 2 {
+			t.Fatalf("%d processes before the first execution, want 2 (agent and worker, no snapshot)", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r := py(t, s, "import os, signal\nx = 1\nos.kill(os.getpid(), signal.SIGKILL)", 10*time.Second)
+	if r.ExitCode != 137 || !slices.Equal(r.Notes, []string{"the interpreter was killed by signal 9", "variables from before this execution were kept"}) {
+		t.Fatalf("first execution killed = exit %d notes %q", r.ExitCode, r.Notes)
+	}
+	r = py(t, s, "'x' in globals()", 0)
+	if r.ReturnValue == nil || *r.ReturnValue != "False" || len(r.Notes) != 0 {
+		t.Fatalf("after the kill: %v notes %q", r.ReturnValue, r.Notes)
+	}
+	py(t, s, "x = 2", 0)
+	deadline := time.Now().Add(10 * time.Second)
+	for marked(marker) != 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no snapshot after an execution: %d processes", marked(marker))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r = py(t, s, "import os, signal\nx = 3\nos.kill(os.getpid(), signal.SIGKILL)", 10*time.Second)
+	if r.ExitCode != 137 || !slices.Contains(r.Notes, "variables from before this execution were kept") {
+		t.Fatalf("later execution killed = exit %d notes %q", r.ExitCode, r.Notes)
+	}
+	if r := py(t, s, "x", 0); r.ReturnValue == nil || *r.ReturnValue != "2" {
+		t.Fatalf("after the second kill x = %v notes %q", r.ReturnValue, r.Notes)
 	}
 }

@@ -212,11 +212,23 @@ func (r Report) machineLine() string {
 		add("docker CLI %s", m.DockerCLI)
 	}
 	add("%s", m.GoVersion)
+	if m.PageFault > 0 && m.Syscall > 0 {
+		cost := fmt.Sprintf("a page fault %s", fmtMicros(m.PageFault))
+		if m.PopulatePage > 0 {
+			cost += fmt.Sprintf(" (%s per page made present by madvise, without the trap)", fmtMicros(m.PopulatePage))
+		}
+		add("%s, a system call %s", cost, fmtMicros(m.Syscall))
+	}
 	img := r.Image
 	if id := strings.TrimPrefix(r.ImageID, "sha256:"); len(id) >= 12 {
 		img += " (" + id[:12] + ")"
 	}
 	return fmt.Sprintf("Measured %s on %s; image `%s`.", r.Date.Format(time.DateOnly), strings.Join(parts, ", "), img)
+}
+
+// fmtMicros prints d in microseconds with two decimals.
+func fmtMicros(d time.Duration) string {
+	return fmt.Sprintf("%.2f µs", float64(d.Nanoseconds())/1e3)
 }
 
 // fmtDuration prints d in milliseconds with three significant digits

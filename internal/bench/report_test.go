@@ -2,6 +2,7 @@ package bench
 
 import (
 	"encoding/json"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -108,4 +109,23 @@ func TestReportJSON(t *testing.T) {
 	if back.Stats[0].Median != r.Stats[0].Median || back.Comparisons[0].Ratio != r.Comparisons[0].Ratio {
 		t.Errorf("JSON round trip changed the report: %+v", back.Stats[0])
 	}
+}
+
+// TestMachineCosts: the costs a report's machine line gives, measured here
+// (positive: the kernel maps, faults and populates) and printed.
+func TestMachineCosts(t *testing.T) {
+	r := sampleReport()
+	r.Machine.PageFault, r.Machine.PopulatePage, r.Machine.Syscall = 11100*time.Nanosecond, 700*time.Nanosecond, 950*time.Nanosecond
+	want := "go1.26, a page fault 11.10 µs (0.70 µs per page made present by madvise, without the trap), a system call 0.95 µs; image"
+	if md := r.Markdown(); !strings.Contains(md, want) {
+		t.Errorf("Markdown() lacks %q:\n%s", want, md)
+	}
+	if runtime.GOOS != "linux" {
+		return
+	}
+	fault, populate, call := machineCosts()
+	if fault <= 0 || populate <= 0 || call <= 0 {
+		t.Errorf("machineCosts() = %v, %v, %v; want each measured", fault, populate, call)
+	}
+	t.Logf("page fault %v, populated page %v, system call %v", fault, populate, call)
 }

@@ -14,6 +14,15 @@
 // take only the CPU time running code leaves, and the pool raises a
 // sandbox to the normal priority (sandbox.Foregrounder) when it hands it
 // over.
+//
+// A hand-over's refill starts when the sandbox handed over is destroyed,
+// or Options.RefillDelay after the hand-over, whichever comes first, not
+// at the hand-over: a start is a burst of kernel work (namespaces, mounts,
+// cgroups, page tables) that a low CPU weight does not keep off the CPUs,
+// and on a small machine it tripled the time to the first result of the
+// sandbox just handed over. A sandbox used once (one program, then
+// deleted) is replaced as it goes; one kept longer, a moment later. A
+// create the pool cannot serve starts every refill owed at once.
 package pool
 
 import (
@@ -29,6 +38,10 @@ import (
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
 
+// DefaultRefillDelay is how long a hand-over's refill waits at most for
+// the sandbox handed over to be destroyed.
+const DefaultRefillDelay = 250 * time.Millisecond
+
 // Options configure a Pool.
 type Options struct {
 	// Spec is what pooled sandboxes are created with. WithDefaults is
@@ -39,15 +52,19 @@ type Options struct {
 	Size int
 	// Log receives fill failures. Default: discard.
 	Log *slog.Logger
+	// RefillDelay bounds how long a hand-over's refill waits for the
+	// sandbox handed over to be destroyed. Default: DefaultRefillDelay.
+	RefillDelay time.Duration
 }
 
 // Pool keeps Options.Size fresh sandboxes ready. It is safe for concurrent
 // use.
 type Pool struct {
 	sandbox.Provider
-	spec sandbox.Spec
-	size int
-	log  *slog.Logger
+	spec  sandbox.Spec
+	size  int
+	log   *slog.Logger
+	delay time.Duration // Options.RefillDelay
 
 	ctx    context.Context // ends at Close: stops filling
 	cancel context.CancelFunc
@@ -56,6 +73,9 @@ type Pool struct {
 	mu      sync.Mutex
 	ready   []sandbox.Info
 	filling int
+	// owed holds the sandboxes handed over whose refill waits for their
+	// end (see the package doc), each with its deadline.
+	owed    map[sandbox.ID]*time.Timer
 	closed  bool
 	backoff time.Duration // after a failed fill; 0 when the last worked
 
@@ -71,7 +91,11 @@ func New(p sandbox.Provider, opts Options) *Pool {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	pl := &Pool{Provider: p, spec: opts.Spec.WithDefaults(), size: max(opts.Size, 0), log: log, ctx: ctx, cancel: cancel}
+	pl := &Pool{Provider: p, spec: opts.Spec.WithDefaults(), size: max(opts.Size, 0), log: log, ctx: ctx, cancel: cancel,
+		owed: map[sandbox.ID]*time.Timer{}, delay: opts.RefillDelay}
+	if pl.delay <= 0 {
+		pl.delay = DefaultRefillDelay
+	}
 	pl.refill()
 	return pl
 }
@@ -103,11 +127,11 @@ func (p *Pool) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Info, err
 			if !ok {
 				break
 			}
-			p.refill()
 			if f, ok := sandbox.Ability[sandbox.Foregrounder](p.Provider); ok {
 				if err := f.Foreground(ctx, info.ID); err != nil {
 					p.log.Warn("dropping a pooled sandbox that kept its low priority", "id", info.ID, "err", err)
 					p.destroy(info.ID)
+					p.settle(info.ID)
 					continue
 				}
 			}
@@ -115,6 +139,7 @@ func (p *Pool) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Info, err
 				if _, err := p.Provider.UpdateEnv(ctx, info.ID, sandbox.EnvUpdate{Set: maps.Clone(spec.Env), Replace: true}); err != nil {
 					p.log.Warn("dropping a pooled sandbox that refused its environment", "id", info.ID, "err", err)
 					p.destroy(info.ID)
+					p.settle(info.ID)
 					continue
 				}
 			}
@@ -124,7 +149,45 @@ func (p *Pool) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Info, err
 		}
 	}
 	p.misses.Add(1)
+	if p.size > 0 && p.matches(spec) {
+		p.settleAll() // the pool ran dry: refill now
+	}
 	return p.Provider.Create(ctx, spec)
+}
+
+// Destroy implements sandbox.Provider; it starts the refill the
+// sandbox's hand-over deferred, if that is still owed.
+func (p *Pool) Destroy(ctx context.Context, id sandbox.ID) error {
+	p.settle(id)
+	return p.Provider.Destroy(ctx, id)
+}
+
+// settle starts the refill owed for the sandbox id handed over, if any.
+func (p *Pool) settle(id sandbox.ID) {
+	p.mu.Lock()
+	t, ok := p.owed[id]
+	if ok {
+		t.Stop()
+		delete(p.owed, id)
+	}
+	p.mu.Unlock()
+	if ok {
+		p.refill()
+	}
+}
+
+// settleAll starts every refill owed: the pool ran dry.
+func (p *Pool) settleAll() {
+	p.mu.Lock()
+	n := len(p.owed)
+	for id, t := range p.owed {
+		t.Stop()
+		delete(p.owed, id)
+	}
+	p.mu.Unlock()
+	if n > 0 {
+		p.refill()
+	}
 }
 
 func (p *Pool) take() (sandbox.Info, bool) {
@@ -135,14 +198,17 @@ func (p *Pool) take() (sandbox.Info, bool) {
 	}
 	info := p.ready[0]
 	p.ready = p.ready[1:]
+	// Its refill is owed until it is destroyed (see the package doc).
+	p.owed[info.ID] = time.AfterFunc(p.delay, func() { p.settle(info.ID) })
 	return info, true
 }
 
-// refill starts as many background creates as the pool is short.
+// refill starts as many background creates as the pool is short, but
+// for the refills still owed.
 func (p *Pool) refill() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for !p.closed && len(p.ready)+p.filling < p.size {
+	for !p.closed && len(p.ready)+p.filling+len(p.owed) < p.size {
 		p.filling++
 		p.wg.Add(1)
 		go p.fill(p.backoff)
@@ -201,6 +267,10 @@ func (p *Pool) Close(ctx context.Context) error {
 	p.closed = true
 	ready := p.ready
 	p.ready = nil
+	for id, t := range p.owed {
+		t.Stop()
+		delete(p.owed, id)
+	}
 	p.mu.Unlock()
 	p.cancel()
 	p.wg.Wait()

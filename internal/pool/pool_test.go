@@ -280,3 +280,70 @@ func testPoolRefillsInTheBackground(t *testing.T, wrapped bool) {
 		}
 	}
 }
+
+// TestPoolRefillWaitsForTheEnd: a hand-over's refill starts when the
+// sandbox handed over is destroyed, or Options.RefillDelay after the
+// hand-over, and at once when a create finds the pool empty; never at the
+// hand-over itself, nor with its executions.
+func TestPoolRefillWaitsForTheEnd(t *testing.T) {
+	t.Parallel()
+	start := func(t *testing.T, delay time.Duration) (*Pool, *atomic.Int64) {
+		var calls atomic.Int64
+		p := New(&countingCreate{Fake: &sandboxtest.Fake{}, n: &calls}, Options{Size: 1, RefillDelay: delay})
+		t.Cleanup(func() { _ = p.Close(context.Background()) })
+		waitReady(t, p, 1)
+		return p, &calls
+	}
+	// noRefill checks that the pool, after a hand-over, started none.
+	noRefill := func(t *testing.T, p *Pool, calls *atomic.Int64, when string) {
+		t.Helper()
+		time.Sleep(20 * time.Millisecond)
+		if hits, _, ready := p.Stats(); hits != 1 || calls.Load() != 1 || ready != 0 {
+			t.Fatalf("%s: %d hits, %d creates, %d ready; want 1, 1 (no refill yet), 0", when, hits, calls.Load(), ready)
+		}
+	}
+	handOver := func(t *testing.T, p *Pool, calls *atomic.Int64) sandbox.ID {
+		info, err := p.Create(t.Context(), sandbox.Spec{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		noRefill(t, p, calls, "after the hand-over")
+		return info.ID
+	}
+	t.Run("destroyed", func(t *testing.T) {
+		t.Parallel()
+		p, calls := start(t, time.Hour)
+		id := handOver(t, p, calls)
+		for range 2 {
+			if _, err := p.Exec(t.Context(), id, sandbox.ExecRequest{Language: sandbox.Python, Code: "1"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		noRefill(t, p, calls, "after two executions")
+		if err := p.Destroy(t.Context(), id); err != nil {
+			t.Fatal(err)
+		}
+		waitReady(t, p, 1)
+		if n := calls.Load(); n != 2 {
+			t.Errorf("%d creates, want 2", n)
+		}
+	})
+	t.Run("delay", func(t *testing.T) {
+		t.Parallel()
+		p, calls := start(t, 300*time.Millisecond)
+		handOver(t, p, calls)
+		waitReady(t, p, 1)
+	})
+	t.Run("pool empty", func(t *testing.T) {
+		t.Parallel()
+		p, calls := start(t, time.Hour)
+		handOver(t, p, calls)
+		if _, err := p.Create(t.Context(), sandbox.Spec{}); err != nil {
+			t.Fatal(err)
+		}
+		waitReady(t, p, 1)
+		if hits, misses, _ := p.Stats(); hits != 1 || misses != 1 || calls.Load() != 3 {
+			t.Errorf("%d hits, %d misses, %d creates; want 1, 1, 3", hits, misses, calls.Load())
+		}
+	})
+}

@@ -15,14 +15,14 @@
 // sandbox to the normal priority (sandbox.Foregrounder) when it hands it
 // over.
 //
-// A hand-over's refill starts when the sandbox handed over is destroyed,
-// or Options.RefillDelay after the hand-over, whichever comes first, not
-// at the hand-over: a start is a burst of kernel work (namespaces, mounts,
-// cgroups, page tables) that a low CPU weight does not keep off the CPUs,
-// and on a small machine it tripled the time to the first result of the
-// sandbox just handed over. A sandbox used once (one program, then
-// deleted) is replaced as it goes; one kept longer, a moment later. A
-// create the pool cannot serve starts every refill owed at once.
+// Refills do not start at a hand-over but once every sandbox handed over
+// in the last Options.RefillDelay (250 ms) has been destroyed: a start is
+// a burst of kernel work (namespaces, mounts, cgroups, page tables) that a
+// low CPU weight does not keep off the CPUs, and on a small machine it
+// tripled the time to the first results of the sandboxes just handed
+// over. Sandboxes used once (one program, then deleted) are replaced as
+// they go; one kept longer, a moment later. A create the pool cannot
+// serve starts every refill owed at once.
 package pool
 
 import (
@@ -38,8 +38,8 @@ import (
 	"github.com/warden-sandbox/warden/internal/sandbox"
 )
 
-// DefaultRefillDelay is how long a hand-over's refill waits at most for
-// the sandbox handed over to be destroyed.
+// DefaultRefillDelay is how long a hand-over holds the refills back at
+// most while the sandbox handed over lives.
 const DefaultRefillDelay = 250 * time.Millisecond
 
 // Options configure a Pool.
@@ -52,8 +52,8 @@ type Options struct {
 	Size int
 	// Log receives fill failures. Default: discard.
 	Log *slog.Logger
-	// RefillDelay bounds how long a hand-over's refill waits for the
-	// sandbox handed over to be destroyed. Default: DefaultRefillDelay.
+	// RefillDelay bounds how long a hand-over holds the refills back
+	// while the sandbox handed over lives. Default: DefaultRefillDelay.
 	RefillDelay time.Duration
 }
 
@@ -73,8 +73,8 @@ type Pool struct {
 	mu      sync.Mutex
 	ready   []sandbox.Info
 	filling int
-	// owed holds the sandboxes handed over whose refill waits for their
-	// end (see the package doc), each with its deadline.
+	// owed holds the sandboxes handed over that hold the refills back
+	// (see the package doc), each with its deadline.
 	owed    map[sandbox.ID]*time.Timer
 	closed  bool
 	backoff time.Duration // after a failed fill; 0 when the last worked
@@ -155,14 +155,16 @@ func (p *Pool) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Info, err
 	return p.Provider.Create(ctx, spec)
 }
 
-// Destroy implements sandbox.Provider; it starts the refill the
-// sandbox's hand-over deferred, if that is still owed.
+// Destroy implements sandbox.Provider; it lets the refills start if the
+// sandbox was the last recent hand-over alive.
 func (p *Pool) Destroy(ctx context.Context, id sandbox.ID) error {
 	p.settle(id)
 	return p.Provider.Destroy(ctx, id)
 }
 
-// settle starts the refill owed for the sandbox id handed over, if any.
+// settle notes that the sandbox id handed over is gone, or was handed over
+// RefillDelay ago, and starts the refills owed once no other recent
+// hand-over is alive.
 func (p *Pool) settle(id sandbox.ID) {
 	p.mu.Lock()
 	t, ok := p.owed[id]
@@ -170,8 +172,9 @@ func (p *Pool) settle(id sandbox.ID) {
 		t.Stop()
 		delete(p.owed, id)
 	}
+	last := len(p.owed) == 0
 	p.mu.Unlock()
-	if ok {
+	if ok && last {
 		p.refill()
 	}
 }
@@ -198,7 +201,7 @@ func (p *Pool) take() (sandbox.Info, bool) {
 	}
 	info := p.ready[0]
 	p.ready = p.ready[1:]
-	// Its refill is owed until it is destroyed (see the package doc).
+	// It holds the refills back until it is destroyed (see the package doc).
 	p.owed[info.ID] = time.AfterFunc(p.delay, func() { p.settle(info.ID) })
 	return info, true
 }

@@ -281,10 +281,10 @@ func testPoolRefillsInTheBackground(t *testing.T, wrapped bool) {
 	}
 }
 
-// TestPoolRefillWaitsForTheEnd: a hand-over's refill starts when the
-// sandbox handed over is destroyed, or Options.RefillDelay after the
-// hand-over, and at once when a create finds the pool empty; never at the
-// hand-over itself, nor with its executions.
+// TestPoolRefillWaitsForTheEnd: refills start once every sandbox handed
+// over in the last Options.RefillDelay has been destroyed, and at once
+// when a create finds the pool empty; never at a hand-over itself, nor
+// with its executions.
 func TestPoolRefillWaitsForTheEnd(t *testing.T) {
 	t.Parallel()
 	start := func(t *testing.T, delay time.Duration) (*Pool, *atomic.Int64) {
@@ -326,6 +326,35 @@ func TestPoolRefillWaitsForTheEnd(t *testing.T) {
 		waitReady(t, p, 1)
 		if n := calls.Load(); n != 2 {
 			t.Errorf("%d creates, want 2", n)
+		}
+	})
+	t.Run("every recent hand-over destroyed", func(t *testing.T) {
+		t.Parallel()
+		var calls atomic.Int64
+		p := New(&countingCreate{Fake: &sandboxtest.Fake{}, n: &calls}, Options{Size: 2, RefillDelay: time.Hour})
+		t.Cleanup(func() { _ = p.Close(context.Background()) })
+		waitReady(t, p, 2)
+		var ids []sandbox.ID
+		for range 2 {
+			info, err := p.Create(t.Context(), sandbox.Spec{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, info.ID)
+		}
+		if err := p.Destroy(t.Context(), ids[0]); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+		if n := calls.Load(); n != 2 {
+			t.Fatalf("%d creates while a sandbox handed over still lives, want 2", n)
+		}
+		if err := p.Destroy(t.Context(), ids[1]); err != nil {
+			t.Fatal(err)
+		}
+		waitReady(t, p, 2)
+		if n := calls.Load(); n != 4 {
+			t.Errorf("%d creates, want 4", n)
 		}
 	})
 	t.Run("delay", func(t *testing.T) {

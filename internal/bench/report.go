@@ -168,7 +168,7 @@ func (r Report) method() string {
 		}
 		if c.Name == CasePool {
 			extra += " In the pool case, two clients at once create a sandbox through warden serve's handler on the bubblewrap provider (the Go client over loopback HTTP), " +
-				"run print(1) and delete it, with a warm pool of 2 (refills at the lowest CPU weight) and without one; each sample then waits until the pool is full again " +
+				"run print(1) and delete it, with a warm pool of 2 (each refill starts when the sandbox it replaces is deleted, at the lowest CPU weight) and without one; each sample then waits until the pool is full again " +
 				"and the deleted sandboxes are removed; the figures are the slower client's."
 		}
 		if c.Name == CaseRunsc {

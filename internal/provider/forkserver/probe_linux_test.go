@@ -149,3 +149,52 @@ func TestBwrapFaultsProbe(t *testing.T) {
 		_ = p.Destroy(t.Context(), info.ID)
 	}
 }
+
+func TestSmapsProbe(t *testing.T) {
+	if os.Getenv("WARDEN_FORK_PROBE") == "" {
+		t.Skip()
+	}
+	p, err := New(t.Context(), Options{WorkspaceRoot: testutil.SharedDir(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(t.Context())
+	zpid := zygotePID(t, p.z)
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", zpid))
+	var cur string
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 5 && strings.Contains(f[0], "-") {
+			cur = l
+		}
+		if len(f) == 3 && f[0] == "Anonymous:" && f[1] != "0" {
+			t.Logf("%6s kB anon  %s", f[1], cur)
+		}
+	}
+}
+
+// TestLoopProbe creates, uses and destroys N sandboxes one after the
+// other (WARDEN_FORK_PROBE=1, N): a load to time or profile from outside.
+func TestLoopProbe(t *testing.T) {
+	if os.Getenv("WARDEN_FORK_PROBE") == "" {
+		t.Skip()
+	}
+	p, err := New(t.Context(), Options{WorkspaceRoot: testutil.SharedDir(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(t.Context())
+	n, _ := strconv.Atoi(os.Getenv("N"))
+	for range max(n, 1) {
+		info, err := p.Create(t.Context(), sandbox.Spec{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r, err := p.Exec(t.Context(), info.ID, sandbox.ExecRequest{Language: sandbox.Python, Code: "print(1)"}); err != nil || string(r.Stdout) != "1\n" {
+			t.Fatalf("print(1) = %q, %v", r.Stdout, err)
+		}
+		if err := p.Destroy(t.Context(), info.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

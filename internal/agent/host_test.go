@@ -573,3 +573,18 @@ func TestHostNoSnapshotBeforeTheFirstExecution(t *testing.T) {
 		t.Fatalf("after the second kill x = %v notes %q", r.ReturnValue, r.Notes)
 	}
 }
+
+// TestHostWarmUpPrintsNothing: the agent's warm-up cell prints, and none
+// of it reaches the host: the first execution's output is its own.
+func TestHostWarmUpPrintsNothing(t *testing.T) {
+	t.Parallel()
+	s := newHostSession(t, Options{})
+	time.Sleep(200 * time.Millisecond) // idle: the agent warms up
+	r := py(t, s, "pass", 0)
+	if len(r.Stdout) != 0 || len(r.Stderr) != 0 || len(r.Notes) != 0 {
+		t.Fatalf("first execution: stdout %q stderr %q notes %q; want nothing", r.Stdout, r.Stderr, r.Notes)
+	}
+	if r := py(t, s, "print(2)", 0); string(r.Stdout) != "2\n" {
+		t.Fatalf("second execution: stdout %q", r.Stdout)
+	}
+}

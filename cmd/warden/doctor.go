@@ -87,7 +87,7 @@ func cmdDoctor(ctx context.Context, args []string, e env) error {
 		return nil
 	}
 	w := e.stdout
-	fmt.Fprintf(w, "Providers, in the order SANDBOX__PROVIDER=%s considers them:\n", s.Provider)
+	fmt.Fprintf(w, "Providers (SANDBOX__PROVIDER=%s; auto tries them in this order, never those chosen by name only):\n", s.Provider)
 	for _, a := range rep.Providers {
 		mark := "✗"
 		switch {

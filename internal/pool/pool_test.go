@@ -287,12 +287,25 @@ func testPoolRefillsInTheBackground(t *testing.T, wrapped bool) {
 // with its executions.
 func TestPoolRefillWaitsForTheEnd(t *testing.T) {
 	t.Parallel()
-	start := func(t *testing.T, delay time.Duration) (*Pool, *atomic.Int64) {
+	startN := func(t *testing.T, size int, delay time.Duration) (*Pool, *atomic.Int64) {
 		var calls atomic.Int64
-		p := New(&countingCreate{Fake: &sandboxtest.Fake{}, n: &calls}, Options{Size: 1, RefillDelay: delay})
+		p := New(&countingCreate{Fake: &sandboxtest.Fake{}, n: &calls}, Options{Size: size, RefillDelay: delay})
 		t.Cleanup(func() { _ = p.Close(context.Background()) })
-		waitReady(t, p, 1)
+		waitReady(t, p, size)
 		return p, &calls
+	}
+	start := func(t *testing.T, delay time.Duration) (*Pool, *atomic.Int64) { return startN(t, 1, delay) }
+	// destroy destroys id and, once the pool is full again, checks that
+	// it made want sandboxes in all.
+	destroy := func(t *testing.T, p *Pool, calls *atomic.Int64, id sandbox.ID, size int, want int64) {
+		t.Helper()
+		if err := p.Destroy(t.Context(), id); err != nil {
+			t.Fatal(err)
+		}
+		waitReady(t, p, size)
+		if n := calls.Load(); n != want {
+			t.Errorf("%d creates, want %d", n, want)
+		}
 	}
 	// noRefill checks that the pool, after a hand-over, started none.
 	noRefill := func(t *testing.T, p *Pool, calls *atomic.Int64, when string) {
@@ -320,20 +333,11 @@ func TestPoolRefillWaitsForTheEnd(t *testing.T) {
 			}
 		}
 		noRefill(t, p, calls, "after two executions")
-		if err := p.Destroy(t.Context(), id); err != nil {
-			t.Fatal(err)
-		}
-		waitReady(t, p, 1)
-		if n := calls.Load(); n != 2 {
-			t.Errorf("%d creates, want 2", n)
-		}
+		destroy(t, p, calls, id, 1, 2)
 	})
 	t.Run("every recent hand-over destroyed", func(t *testing.T) {
 		t.Parallel()
-		var calls atomic.Int64
-		p := New(&countingCreate{Fake: &sandboxtest.Fake{}, n: &calls}, Options{Size: 2, RefillDelay: time.Hour})
-		t.Cleanup(func() { _ = p.Close(context.Background()) })
-		waitReady(t, p, 2)
+		p, calls := startN(t, 2, time.Hour)
 		var ids []sandbox.ID
 		for range 2 {
 			info, err := p.Create(t.Context(), sandbox.Spec{})
@@ -349,13 +353,7 @@ func TestPoolRefillWaitsForTheEnd(t *testing.T) {
 		if n := calls.Load(); n != 2 {
 			t.Fatalf("%d creates while a sandbox handed over still lives, want 2", n)
 		}
-		if err := p.Destroy(t.Context(), ids[1]); err != nil {
-			t.Fatal(err)
-		}
-		waitReady(t, p, 2)
-		if n := calls.Load(); n != 4 {
-			t.Errorf("%d creates, want 4", n)
-		}
+		destroy(t, p, calls, ids[1], 2, 4)
 	})
 	t.Run("delay", func(t *testing.T) {
 		t.Parallel()

@@ -1,6 +1,7 @@
 package forkserver
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strconv"
@@ -80,14 +81,7 @@ func ms2(d time.Duration) float64 { return float64(d) / 1e6 }
 // TestFaultsProbe prints the server's size and, per sandbox, each
 // process's minor faults and CPU time (WARDEN_FORK_PROBE=1).
 func TestFaultsProbe(t *testing.T) {
-	if os.Getenv("WARDEN_FORK_PROBE") == "" {
-		t.Skip()
-	}
-	p, err := New(t.Context(), Options{WorkspaceRoot: testutil.SharedDir(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close(t.Context())
+	p := probeProvider(t)
 	zpid := zygotePID(t, p.z)
 	st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", zpid))
 	for _, l := range strings.Split(string(st), "\n") {
@@ -151,14 +145,7 @@ func TestBwrapFaultsProbe(t *testing.T) {
 }
 
 func TestSmapsProbe(t *testing.T) {
-	if os.Getenv("WARDEN_FORK_PROBE") == "" {
-		t.Skip()
-	}
-	p, err := New(t.Context(), Options{WorkspaceRoot: testutil.SharedDir(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close(t.Context())
+	p := probeProvider(t)
 	zpid := zygotePID(t, p.z)
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", zpid))
 	var cur string
@@ -176,14 +163,7 @@ func TestSmapsProbe(t *testing.T) {
 // TestLoopProbe creates, uses and destroys N sandboxes one after the
 // other (WARDEN_FORK_PROBE=1, N): a load to time or profile from outside.
 func TestLoopProbe(t *testing.T) {
-	if os.Getenv("WARDEN_FORK_PROBE") == "" {
-		t.Skip()
-	}
-	p, err := New(t.Context(), Options{WorkspaceRoot: testutil.SharedDir(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close(t.Context())
+	p := probeProvider(t)
 	n, _ := strconv.Atoi(os.Getenv("N"))
 	for range max(n, 1) {
 		info, err := p.Create(t.Context(), sandbox.Spec{})
@@ -197,4 +177,19 @@ func TestLoopProbe(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// probeProvider is a fork server provider for a probe, which runs only
+// with WARDEN_FORK_PROBE=1.
+func probeProvider(t *testing.T) *Provider {
+	t.Helper()
+	if os.Getenv("WARDEN_FORK_PROBE") == "" {
+		t.Skip("a probe: WARDEN_FORK_PROBE=1 runs it")
+	}
+	p, err := New(t.Context(), Options{WorkspaceRoot: testutil.SharedDir(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close(context.Background()) })
+	return p
 }

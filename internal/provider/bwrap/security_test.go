@@ -122,13 +122,7 @@ func TestLandlock(t *testing.T) {
 		}
 		t.Skip("no Landlock on this kernel")
 	}
-	code := `import os
-def tryit(f):
-    try:
-        f(); return "ok"
-    except OSError as e:
-        return type(e).__name__
-print("stat", tryit(lambda: os.stat("/.warden/init")))
+	code := pyTryIt + `print("stat", tryit(lambda: os.stat("/.warden/init")))
 print("mode", oct(os.stat("/.warden/init").st_mode & 0o777))
 print("read shim", tryit(lambda: open("/.warden/init", "rb").read(4)))
 print("list root", tryit(lambda: os.listdir("/")))
@@ -206,3 +200,13 @@ for pid in filter(str.isdigit, os.listdir('/proc')):
 		t.Fatalf("child with an inherited descriptor: %v\n%s", err, out)
 	}
 }
+
+// pyTryIt defines tryit(f) for a test's Python: "ok", or the name of the
+// OSError f raised.
+const pyTryIt = `import os
+def tryit(f):
+    try:
+        f(); return "ok"
+    except OSError as e:
+        return type(e).__name__
+`

@@ -80,13 +80,7 @@ func TestWardenInitEnforces(t *testing.T) {
 	if p.Enforcement().LandlockABI == 0 {
 		t.Skip("no Landlock on this kernel")
 	}
-	code := `import os
-def tryit(f):
-    try:
-        f(); return "ok"
-    except OSError as e:
-        return type(e).__name__
-print("read shim", tryit(lambda: open("/.warden/init", "rb").read(4)))
+	code := pyTryIt + `print("read shim", tryit(lambda: open("/.warden/init", "rb").read(4)))
 print("write workspace", tryit(lambda: open("/workspace/x", "w").write("x")))
 `
 	r := run(t, p, id, sandbox.Python, code, 0)

@@ -1317,6 +1317,124 @@ def worker_child(out_w, err_w, rq, rs, cwd):
         os._exit(code)
 
 
+# ---------------------------------------------------------------- one-shot
+
+def oneshot(sock, out_w, err_w):
+    """A one-shot run (the fork server's Run): a sandbox made for one
+    execution and gone after it. This process, the sandbox's init, reads
+    the one request ("q") from the host on sock, forks the process that
+    runs it, and waits: it touches next to nothing after the fork, so the
+    run costs one forked interpreter's copies, not an agent's and a
+    worker's. The runner writes its stdout and stderr straight into the
+    host's pipes out_w and err_w, and its rich outputs ("m", each
+    acknowledged with "a") and a Python result ("d") on sock; then this
+    process sends the runner's wait status ("x") and returns, and the
+    sandbox ends with it. The host enforces the time and output limits
+    and kills the sandbox, as it reads everything from inside it, as
+    untrusted."""
+    f = FrameReader(sock).read_blocking()
+    if f is None or f[0] != b"q":
+        return 2
+    req = json_loads(f[1].decode())
+    pid = fork()
+    if pid == 0:
+        oneshot_child(req, sock, out_w, err_w)  # never returns
+    os.close(out_w)
+    os.close(err_w)
+    status = None
+    while True:  # as init: orphans are reaped too
+        try:
+            p, st = os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+        if p == pid:
+            status = st
+            break
+    try:
+        send(sock, b"x", {"status": status})
+    except OSError:
+        pass
+    return 0
+
+
+def on_fd(stream, fd):
+    try:
+        return stream.fileno() == fd
+    except Exception:
+        return False
+
+
+def oneshot_child(req, sock, out_w, err_w):
+    """The runner of a one-shot run: a fresh interpreter's equal, as the
+    worker is (worker_child), which runs req once and exits."""
+    code = 70
+    try:
+        os.setsid()
+        signal.pthread_sigmask(signal.SIG_SETMASK, ())
+        for sig in (signal.SIGCHLD, signal.SIGUSR1, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        rs = os.dup(sock)  # first: sock may be 0, 1 or 2
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, 0)
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
+        os.closerange(3, rs)  # close_range(2): the listing costs more
+        os.closerange(rs + 1, 1 << 16)
+        sys.path[:] = WORKER_PATH
+        if req.get("op") == "shell":
+            apply_env(set(), req.get("env") or {})
+            cwd = req.get("cwd") or ""
+            argv = req.get("argv") or [SHELL, "-c", req.get("command") or ""]
+            os.close(rs)
+            if cwd:
+                try:
+                    os.chdir(cwd)
+                except OSError:
+                    os.write(2, ("working directory %s does not exist\n" % cwd).encode("utf-8", "backslashreplace"))
+                    code = 1
+                    return
+            signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+            try:
+                os.execvp(argv[0], argv)
+            except OSError as e:
+                os.write(2, ("%s: %s\n" % (argv[0], e.strerror or e)).encode("utf-8", "backslashreplace"))
+                code = 127 if e.errno == errno.ENOENT else 126
+            return
+        sys.argv[:] = ["-c"]
+        w = Worker(rs, rs)
+        # The interpreter's own streams are on fds 1 and 2 already (the
+        # fork server made them line-buffered, as a worker's are): new
+        # ones would cost a codec lookup and their pages.
+        if on_fd(sys.stdout, 1) and on_fd(sys.stderr, 2):
+            w.streams = (sys.stdout, sys.stderr)
+        w.rich.begin(int(req.get("limit", 1 << 20)))
+        try:
+            res = w.execute(req)
+        finally:
+            dropped = w.rich.end()
+        if dropped:
+            res["outputs_dropped"] = dropped
+        w.send(b"d", res)
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    except BaseException:
+        try:
+            stdlib_import("traceback").print_exc()
+        except BaseException:
+            pass
+    finally:
+        for f in (sys.stdout, sys.stderr):
+            try:
+                f.flush()
+            except BaseException:
+                pass
+        os._exit(code)
+
+
 # ---------------------------------------------------------------- agent
 
 class Output(object):

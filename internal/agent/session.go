@@ -332,7 +332,7 @@ func (s *Session) await(ctx context.Context, req sandbox.ExecRequest, timeout ti
 					why = "the sandbox agent broke the protocol (" + f.err.Error() + ")"
 				}
 				s.lostAgent(ctx, why)
-				return s.finish(outs, sandbox.ExecResult{ExitCode: 137, Error: &sandbox.ExecError{Name: "SandboxError", Value: why, Traceback: why + "\n"}}, out, errb, start), ctxErr
+				return finish(outs, sandbox.ExecResult{ExitCode: 137, Error: &sandbox.ExecError{Name: "SandboxError", Value: why, Traceback: why + "\n"}}, out, errb, start), ctxErr
 			}
 			switch f.kind {
 			case kindStdout:
@@ -356,14 +356,14 @@ func (s *Session) await(ctx context.Context, req sandbox.ExecRequest, timeout ti
 				if wr.AgentError != "" {
 					return sandbox.ExecResult{}, fmt.Errorf("sandbox agent failed: %s", bound(wr.AgentError, 4096))
 				}
-				return s.finish(outs, wr.toResult(), out, errb, start), ctxErr
+				return finish(outs, wr.toResult(), out, errb, start), ctxErr
 			default:
 				s.lostAgent(ctx, "the sandbox agent sent an unexpected frame")
 				return sandbox.ExecResult{}, fmt.Errorf("%w: unexpected %q frame", errProtocol, f.kind)
 			}
 		case <-c.quit:
 			// Closed under us (Close or Destroy): there is no answer to wait for.
-			return s.finish(outs, sandbox.ExecResult{ExitCode: 137}, out, errb, start), ErrClosed
+			return finish(outs, sandbox.ExecResult{ExitCode: 137}, out, errb, start), ErrClosed
 		case <-done:
 			ctxErr = fmt.Errorf("execution cancelled: %w", ctx.Err())
 			done = nil
@@ -375,13 +375,13 @@ func (s *Session) await(ctx context.Context, req sandbox.ExecRequest, timeout ti
 			msg := fmt.Sprintf("Execution timed out after %s seconds", fmtSeconds(timeout))
 			r := sandbox.ExecResult{ExitCode: sandbox.TimeoutExitCode, TimedOut: ctxErr == nil,
 				Error: &sandbox.ExecError{Name: "TimeoutError", Value: msg, Traceback: msg + "\n"}}
-			return s.finish(outs, r, out, errb, start), ctxErr
+			return finish(outs, r, out, errb, start), ctxErr
 		}
 	}
 }
 
 // finish bounds and completes a result.
-func (s *Session) finish(outs *outputList, r sandbox.ExecResult, out, errb *capBuffer, start time.Time) sandbox.ExecResult {
+func finish(outs *outputList, r sandbox.ExecResult, out, errb *capBuffer, start time.Time) sandbox.ExecResult {
 	r.Stdout, r.Stderr = out.buf, errb.buf
 	if r.Stdout == nil {
 		r.Stdout = []byte{}

@@ -21,6 +21,9 @@ const (
 	ForkFirstExec    = "forkserver_first_exec"
 	ForkDestroy      = "forkserver_destroy"
 	ForkLifecycleCPU = "forkserver_lifecycle_cpu"
+	// ForkRun is the fork server's one-shot path (sandbox.Runner): a
+	// fresh sandbox for print(1), gone when Run returns.
+	ForkRun = "forkserver_run"
 	// Idle memory ([MemStats]): fork server sandboxes after one execution.
 	ForkIdlePSS = "forkserver_idle_pss"
 )
@@ -35,6 +38,8 @@ func describeForkServer(name string) (string, bool) {
 		return "of which the first Exec `print(1)`", true
 	case ForkDestroy:
 		return "of which Destroy", true
+	case ForkRun:
+		return "fork server one-shot Run `print(1)` (a fresh sandbox made for it, removed before Run returns)", true
 	case ForkLifecycleCPU:
 		return "its CPU time (the sandbox's processes and Warden's; not the server's fork)", true
 	case ForkIdlePSS:
@@ -49,6 +54,9 @@ func forkServerPairings() []pairing {
 		{"fork server create + `print(1)` + destroy", ForkLifecycle, BwrapLifecycle, "bubblewrap provider create + `print(1)` + destroy"},
 		{"fork server create + `print(1)` + destroy", ForkLifecycle, HostPython, "plain `python3 -c 'print(1)'`"},
 		{"fork server create", ForkCreate, BwrapCreate, "bubblewrap provider create"},
+		{"fork server one-shot run `print(1)`", ForkRun, BareBwrapPython, "bare `bwrap ... python3 -c 'print(1)'`"},
+		{"fork server one-shot run `print(1)`", ForkRun, HostPython, "plain `python3 -c 'print(1)'`"},
+		{"fork server one-shot run `print(1)`", ForkRun, ForkLifecycle, "fork server create + `print(1)` + destroy"},
 		{"CPU of fork server create + `print(1)` + destroy", ForkLifecycleCPU, BareBwrapCPU, "CPU of bare `bwrap ... python3 -c 'print(1)'`"},
 		{"CPU of fork server create + `print(1)` + destroy", ForkLifecycleCPU, BwrapLifecycleCPU, "CPU of the bubblewrap provider's"},
 	}
@@ -69,6 +77,9 @@ func forkServerCase(fs, bw sandbox.Provider) caseRunner {
 		ops := []op{
 			wardenLifecycle(fs, spec, ForkLifecycle, ForkCreate, ForkFirstExec, ForkDestroy, fsCPU),
 			wardenLifecycle(bw, spec, BwrapLifecycle, BwrapCreate, BwrapFirstExec, BwrapDestroy, bwCPU),
+		}
+		if _, ok := fs.(sandbox.Runner); ok {
+			ops = append(ops, wardenRun(fs, spec, ForkRun))
 		}
 		if floor, err := newFloor(); err != nil {
 			fmt.Fprintf(e.log, "%s: no bare bwrap and python3 baselines: %v\n", CaseForkServer, err)

@@ -130,6 +130,24 @@ func wardenLifecycle(p sandbox.Provider, spec sandbox.Spec, name, create, first,
 	}
 }
 
+// wardenRun is p's one-shot run of print(1) (sandbox.Run): a fresh
+// sandbox made for it and removed before Run returns.
+func wardenRun(p sandbox.Provider, spec sandbox.Spec, name string) op {
+	return op{name: name, fn: func(ctx context.Context) ([]time.Duration, error) {
+		res, err := sandbox.Run(ctx, p, spec, sandbox.ExecRequest{Language: sandbox.Python, Code: pyPrint})
+		if err != nil {
+			return nil, err
+		}
+		if err := checkResult(res); err != nil {
+			return nil, err
+		}
+		if got := strings.TrimSpace(string(res.Stdout)); got != "1" {
+			return nil, fmt.Errorf("print(1) wrote %q", res.Stdout)
+		}
+		return nil, nil
+	}}
+}
+
 // cpuProbe measures the CPU time of a sandbox's processes, all of which
 // descend from its root (the Docker provider's agent does not): a
 // lifecycle's part named name.

@@ -108,13 +108,27 @@ func TestBenchLifecycle(t *testing.T) {
 			return werr
 		}
 	}
+	oneshot := func() error {
+		c0 := cpu()
+		start := time.Now()
+		r, err := fs.Run(ctx, spec, sandbox.ExecRequest{Language: sandbox.Python, Code: "print(1)"})
+		if err == nil && string(r.Stdout) != "1\n" {
+			err = fmt.Errorf("print(1) printed %q (%q)", r.Stdout, r.Stderr)
+		}
+		samples["forkserver one-shot Run"] = append(samples["forkserver one-shot Run"], time.Since(start))
+		if c := cpu() - c0; c > 0 {
+			samples["forkserver one-shot Run CPU"] = append(samples["forkserver one-shot Run CPU"], c)
+		}
+		return err
+	}
 	ops := map[string]func() error{
+		"oneshot":     oneshot,
 		"forkserver":  lifecycle("forkserver", fs),
 		"bubblewrap":  lifecycle("bubblewrap", bw),
 		"bare bwrap":  floor("bare bwrap python3 print(1)", bwrapPath, "--unshare-all", "--die-with-parent", "--new-session", "--clearenv", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--", python, "-c", "print(1)"),
 		"host python": floor("host python3 print(1)", python, "-c", "print(1)"),
 	}
-	names := []string{"forkserver", "bubblewrap", "bare bwrap", "host python"}
+	names := []string{"oneshot", "forkserver", "bubblewrap", "bare bwrap", "host python"}
 	load0, _ := os.ReadFile("/proc/loadavg")
 	warmup := 3
 	for round := 0; round < n+warmup; round++ {

@@ -128,3 +128,19 @@ func (c *cgroup) remove(ctx context.Context) error {
 	}
 	return errors.Join(append(errs, err)...)
 }
+
+// oomKills is the count of out-of-memory kills in the sandbox's memory
+// cgroup (memory.oom_control's oom_kill, Linux 4.13).
+func (c *cgroup) oomKills() (int64, bool) {
+	b, err := os.ReadFile(filepath.Join(c.dir("memory"), "memory.oom_control"))
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "oom_kill "); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n, err == nil
+		}
+	}
+	return 0, false
+}

@@ -216,48 +216,81 @@ func (p *Provider) release(z *zygote) {
 // Create implements sandbox.Provider.
 func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.Info, err error) {
 	spec = spec.WithDefaults()
-	if err := spec.Validate(); err != nil {
+	b, undo, err := p.newBox(spec)
+	if err != nil {
+		return sandbox.Info{}, startErr(err)
+	}
+	defer func() {
+		if err != nil {
+			undo()
+			err = startErr(err)
+		}
+	}()
+	b.Session = kit.NewSession(b.Box.l, spec, spec.WorkspacePath)
+	if _, err = b.Session.Start(ctx); err != nil {
+		_ = b.Session.Close()
+		b.Box.l.kill()
 		return sandbox.Info{}, err
+	}
+	p.Boxes.Add(b)
+	return b.Info, nil
+}
+
+// startErr marks a failure to start a sandbox as ErrUnavailable, unless
+// it is the caller's (ErrInvalid) or a lack of this host (ErrUnsupported).
+func startErr(err error) error {
+	if err == nil || errors.Is(err, sandbox.ErrInvalid) || errors.Is(err, sandbox.ErrUnsupported) {
+		return err
+	}
+	return fmt.Errorf("the sandbox could not be started now: %w: %w", err, sandbox.ErrUnavailable)
+}
+
+// newBox checks spec (which has its defaults) and makes what a sandbox
+// needs before its processes: the private workspace, the cgroups and the
+// launcher. undo removes them.
+func (p *Provider) newBox(spec sandbox.Spec) (b *kit.Sandbox[box], _ func(), err error) {
+	var undos []func()
+	undo := func() {
+		for i := len(undos) - 1; i >= 0; i-- {
+			undos[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			undo()
+		}
+	}()
+	if err := spec.Validate(); err != nil {
+		return nil, nil, err
 	}
 	if spec.Network {
 		if err := p.networkErr(); err != nil {
-			return sandbox.Info{}, err
+			return nil, nil, err
 		}
 	}
 	if spec.WorkspaceDir != "" {
 		if st, err := os.Stat(spec.WorkspaceDir); err != nil || !st.IsDir() {
-			return sandbox.Info{}, fmt.Errorf("workspace_dir %q is not an existing directory: %w", spec.WorkspaceDir, sandbox.ErrInvalid)
+			return nil, nil, fmt.Errorf("workspace_dir %q is not an existing directory: %w", spec.WorkspaceDir, sandbox.ErrInvalid)
 		}
 	}
 	for _, m := range spec.Mounts {
 		if st, err := os.Stat(m.Source); err != nil || !st.IsDir() {
-			return sandbox.Info{}, fmt.Errorf("mount source %q is not an existing directory: %w", m.Source, sandbox.ErrInvalid)
+			return nil, nil, fmt.Errorf("mount source %q is not an existing directory: %w", m.Source, sandbox.ErrInvalid)
 		}
 	}
 	id := sandbox.NewID()
-	b := &kit.Sandbox[box]{Info: sandbox.Info{ID: id, Provider: p.Name(), Name: "fork-" + string(id), Spec: spec, WorkspaceUID: -1, WorkspaceGID: -1}}
-	var undo []func()
-	defer func() {
-		if err != nil {
-			for i := len(undo) - 1; i >= 0; i-- {
-				undo[i]()
-			}
-			if !errors.Is(err, sandbox.ErrInvalid) && !errors.Is(err, sandbox.ErrUnsupported) {
-				err = fmt.Errorf("the sandbox could not be started now: %w: %w", err, sandbox.ErrUnavailable)
-			}
-		}
-	}()
+	b = &kit.Sandbox[box]{Info: sandbox.Info{ID: id, Provider: p.Name(), Name: "fork-" + string(id), Spec: spec, WorkspaceUID: -1, WorkspaceGID: -1}}
 	ws := spec.WorkspaceDir
 	if ws == "" {
 		ws = filepath.Join(p.opts.WorkspaceRoot, wsPrefix+tagged(string(id)))
 		if err := os.Mkdir(ws, 0o700); err != nil {
-			return sandbox.Info{}, fmt.Errorf("creating workspace: %w", err)
+			return nil, nil, fmt.Errorf("creating workspace: %w", err)
 		}
 		b.Box.ownsWS = true
-		undo = append(undo, func() { _ = os.RemoveAll(ws) })
+		undos = append(undos, func() { _ = os.RemoveAll(ws) })
 		if os.Geteuid() == 0 {
 			if err := os.Lchown(ws, int(p.uid), int(p.gid)); err != nil {
-				return sandbox.Info{}, err
+				return nil, nil, err
 			}
 			b.Info.WorkspaceUID, b.Info.WorkspaceGID = int(p.uid), int(p.gid)
 		}
@@ -266,22 +299,57 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 	var cg *cgroup
 	if p.cgroups {
 		if cg, err = newCgroup(p.opts.CgroupRoot, tagged(string(id)), spec); err != nil {
-			return sandbox.Info{}, err
+			return nil, nil, err
 		}
-		undo = append(undo, func() {
+		undos = append(undos, func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			_ = cg.remove(ctx)
 		})
 	}
 	b.Box.l = &launcher{p: p, spec: spec, workspace: ws, cg: cg}
-	b.Session = kit.NewSession(b.Box.l, spec, spec.WorkspacePath)
-	undo = append(undo, func() { _ = b.Session.Close(); b.Box.l.kill() })
-	if _, err = b.Session.Start(ctx); err != nil {
-		return sandbox.Info{}, err
+	return b, undo, nil
+}
+
+// Run implements sandbox.Runner: a one-shot run (agent.OneShot) in a
+// sandbox forked for it, isolated and limited as one from Create, whose
+// init forks one process for the run and waits, instead of an agent that
+// forks a worker and relays. The sandbox is killed and removed (cgroups,
+// private workspace) before Run returns.
+func (p *Provider) Run(ctx context.Context, spec sandbox.Spec, req sandbox.ExecRequest) (res sandbox.ExecResult, err error) {
+	if err := req.Validate(); err != nil {
+		return sandbox.ExecResult{}, err
 	}
-	p.Boxes.Add(b)
-	return b.Info, nil
+	if req.Language == sandbox.Python && req.Workdir != "" {
+		return sandbox.ExecResult{}, fmt.Errorf("workdir applies to shell executions; in Python use os.chdir: %w", sandbox.ErrInvalid)
+	}
+	spec = spec.WithDefaults()
+	b, undo, err := p.newBox(spec)
+	if err != nil {
+		return sandbox.ExecResult{}, startErr(err)
+	}
+	l := b.Box.l
+	l.oneshot = true
+	defer func() {
+		l.kill()
+		undo()
+	}()
+	pr, err := l.Start(ctx)
+	if err != nil {
+		return sandbox.ExecResult{}, startErr(err)
+	}
+	pc := pr.(*proc)
+	defer pc.runOut.Close()
+	defer pc.runErr.Close()
+	run := &agent.OneShot{
+		Conn: pc.f, Stdout: pc.runOut, Stderr: pc.runErr,
+		Kill:      l.kill,
+		Workspace: spec.WorkspacePath, Env: spec.Env, Timeout: spec.Timeout, OutputLimit: spec.OutputLimit,
+	}
+	if cg := l.cg; cg != nil {
+		run.OOMKills = cg.oomKills
+	}
+	return run.Run(ctx, req)
 }
 
 // teardown is Destroy's part after the kit unregistered the sandbox: it
@@ -345,6 +413,9 @@ type launcher struct {
 	spec      sandbox.Spec
 	workspace string
 	cg        *cgroup
+	// oneshot: the tree is a one-shot run's (agent.OneShot), not an
+	// agent's: two more descriptors, the run's stdout and stderr pipes.
+	oneshot bool
 
 	mu    sync.Mutex
 	pid   int // host pid of the tree's init, 0 when none
@@ -367,6 +438,7 @@ type childRequest struct {
 	Landlock  *llConfig   `json:"landlock,omitempty"`
 	Rlimits   [][2]uint64 `json:"rlimits,omitempty"`
 	Trace     bool        `json:"trace,omitempty"`
+	Oneshot   bool        `json:"oneshot,omitempty"` // a one-shot run: its stdout and stderr pipes come last
 	// With networking: wait for a byte before the agent runs, and these
 	// /etc/hosts and /etc/resolv.conf.
 	Network bool    `json:"network,omitempty"`
@@ -463,6 +535,7 @@ func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 	}
 	req, srcs, ros := l.request()
 	req.Trace = l.p.trace != nil
+	req.Oneshot = l.oneshot
 	l.p.step("start")
 	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -519,6 +592,24 @@ func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 		toClose = append(toClose, tfd)
 		fds = append(fds, tfd)
 	}
+	var runOut, runErr *os.File
+	if l.oneshot {
+		var ow, ew *os.File
+		if runOut, ow, err = os.Pipe(); err == nil {
+			if runErr, ew, err = os.Pipe(); err != nil {
+				runOut.Close()
+				ow.Close()
+			}
+		}
+		if err != nil {
+			f.Close()
+			errR.Close()
+			return nil, err
+		}
+		defer ow.Close()
+		defer ew.Close()
+		fds = append(fds, int(ow.Fd()), int(ew.Fd()))
+	}
 	z.mu.Lock()
 	z.live++
 	z.mu.Unlock()
@@ -526,6 +617,10 @@ func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 	fail := func(err error) (agent.Process, error) {
 		f.Close()
 		errR.Close()
+		if runOut != nil {
+			runOut.Close()
+			runErr.Close()
+		}
 		l.mu.Lock()
 		pidfd := l.pidfd
 		l.mu.Unlock()
@@ -589,7 +684,7 @@ func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 	l.mu.Lock()
 	l.pid, l.pidfd, l.z, l.file, l.stderr, l.net = pid2, pidfd, held, f, stderr, net
 	l.mu.Unlock()
-	return &proc{f: f, l: l, stderr: stderr}, nil
+	return &proc{f: f, l: l, stderr: stderr, runOut: runOut, runErr: runErr}, nil
 }
 
 func (p *Provider) step(what string) {
@@ -692,6 +787,8 @@ type proc struct {
 	l      *launcher
 	stderr *agent.TailBuffer
 	once   sync.Once
+	// A one-shot run's stdout and stderr (read ends), else nil.
+	runOut, runErr *os.File
 }
 
 func (p *proc) Read(b []byte) (int, error)  { return p.f.Read(b) }

@@ -163,6 +163,14 @@ class Zygote(object):
     # -- the zygote's loop
 
     def serve(self, ctl):
+        # A one-shot run's process writes through the interpreter's own
+        # streams, on the pipes its fds 1 and 2 become: made here, once,
+        # as a worker's are (UTF-8, line-buffered, nothing unprintable).
+        for f in (sys.stdout, sys.stderr):
+            try:
+                f.reconfigure(encoding="utf-8", errors="backslashreplace", line_buffering=True)
+            except Exception:
+                pass
         gc.collect()
         gc.freeze()  # what is alive now stays put: no copies from the collector
         # Children are reaped as they end, also while no request comes: a
@@ -329,7 +337,8 @@ class Zygote(object):
         mount("tmpfs", r + "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, tmp + ",mode=1777")
         mount("devpts", r + "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620")
         mount("tmpfs", r + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, tmp + ",mode=1777")
-        trees = fds[2:]
+        trees = fds[2:2 + len(req["trees"])]
+        del fds[2:2 + len(req["trees"])]  # what is left after them: a one-shot run's pipes
         for i, target in enumerate(req["trees"]):
             os.makedirs(r + target, exist_ok=True)
             check(libc.syscall(self.sys["move_mount"], trees[i], b"", AT_FDCWD, b(r + target),
@@ -419,10 +428,13 @@ class Zygote(object):
         os.dup2(sock, 0)
         os.dup2(sock, 1)
         os.dup2(errw, 2)
-        for fd in (sock, errw):
-            if fd > 2:
-                os.close(fd)
-        os.closerange(3, 1 << 16)
+        # A one-shot run keeps its output pipes (the last two descriptors,
+        # both above 2: every descriptor passed is); the agent, nothing more.
+        pipes = sorted(fds[-2:]) if req.get("oneshot") else []
+        lo = 3
+        for fd in pipes + [1 << 16]:
+            os.closerange(lo, fd)
+            lo = fd + 1
         os.environ.clear()
         for kv in req["env"]:
             k, _, v = kv.partition("=")
@@ -436,6 +448,8 @@ class Zygote(object):
         a["WORKER_PATH"] = list(path)
         sys.argv[:] = ["-c", "agent"]
         trace("agent")
+        if pipes:
+            return a["oneshot"](0, fds[-2], fds[-1])
         return a["main"]()
 
 

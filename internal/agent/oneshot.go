@@ -264,7 +264,7 @@ func (o *OneShot) Run(ctx context.Context, req sandbox.ExecRequest) (sandbox.Exe
 			req.OnOutput(sandbox.Stderr, kept)
 		}
 	}
-	r := o.result(req, result, status, why, timedOut, ctxDone, timeout, oom0, oomOK, feed)
+	r := o.result(req, result, status, why, timedOut, ctxDone, timeout, oom0, oomOK, errb, feed)
 	r = finish(outs, r, out, errb, start)
 	return r, ctxErr
 }
@@ -272,11 +272,19 @@ func (o *OneShot) Run(ctx context.Context, req sandbox.ExecRequest) (sandbox.Exe
 // result turns how the run ended into its result, as the agent's
 // run_python and run_shell make theirs.
 func (o *OneShot) result(req sandbox.ExecRequest, wr *wireResult, status *int, why string, timedOut, cancelled bool,
-	timeout time.Duration, oom0 int64, oomOK bool, feed func(string)) sandbox.ExecResult {
+	timeout time.Duration, oom0 int64, oomOK bool, errb *capBuffer, feed func(string)) sandbox.ExecResult {
 	var r sandbox.ExecResult
 	ws := syscall.WaitStatus(0)
 	if status != nil {
 		ws = syscall.WaitStatus(*status)
+	}
+	if req.Language == sandbox.Shell {
+		return o.shellResult(status, why, timedOut, cancelled, timeout, oom0, oomOK, func(msg string) {
+			if len(errb.buf) > 0 {
+				msg = "\n" + msg
+			}
+			feed(msg)
+		})
 	}
 	switch {
 	case timedOut:
@@ -312,6 +320,39 @@ func (o *OneShot) result(req sandbox.ExecRequest, wr *wireResult, status *int, w
 			// Only os._exit or a crash end a Python run without a result.
 			r.Notes = append(r.Notes, fmt.Sprintf("the interpreter exited with code %d", r.ExitCode))
 		}
+	}
+	return r
+}
+
+// shellResult is a shell run's result, as the agent's run_shell makes
+// it: no error but the exit code, and a line on stderr for a timeout.
+func (o *OneShot) shellResult(status *int, why string, timedOut, cancelled bool, timeout time.Duration, oom0 int64, oomOK bool, feed func(string)) sandbox.ExecResult {
+	var r sandbox.ExecResult
+	ws := syscall.WaitStatus(0)
+	if status != nil {
+		ws = syscall.WaitStatus(*status)
+	}
+	switch {
+	case timedOut || cancelled:
+		r.ExitCode, r.TimedOut = sandbox.TimeoutExitCode, timedOut
+		msg := "Command cancelled"
+		if timedOut {
+			msg = fmt.Sprintf("Command timed out after %s seconds", fmtSeconds(timeout))
+		}
+		feed(msg)
+		return r
+	case status == nil:
+		r.ExitCode = 137
+		if why != "" {
+			r.Error = &sandbox.ExecError{Name: "SandboxError", Value: why, Traceback: why + "\n"}
+		}
+	case ws.Signaled():
+		r.ExitCode = 128 + int(ws.Signal())
+	default:
+		r.ExitCode = ws.ExitStatus()
+	}
+	if n, ok := o.oomKills(); r.ExitCode == 137 && ok && oomOK && n > oom0 {
+		r.OOMKilled, r.Error = true, nil
 	}
 	return r
 }

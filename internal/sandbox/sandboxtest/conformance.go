@@ -124,6 +124,7 @@ var cases = []struct {
 	{"InvalidSpec", testInvalidSpec},
 	{"InvalidRequest", testInvalidRequest},
 	{"ResultShape", testResultShape},
+	{"OneShot", testOneShot},
 	{"Serialised", testSerialised},
 	{"Independent", testIndependent},
 }

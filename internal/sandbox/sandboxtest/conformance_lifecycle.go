@@ -255,16 +255,26 @@ func testInvalidRequest(t *testing.T, s *suite) {
 // formatting) and messages with timings.
 func testResultShape(t *testing.T, s *suite) {
 	b := s.create(t, func(sp *sandbox.Spec) { sp.OutputLimit = 1000 })
+	for _, c := range resultShapes() {
+		s.checkShape(t, c, b.exec(t, c.req))
+	}
+}
+
+// resultShape is an execution and the JSON result it must give (through
+// the API's wire form), with a spec's OutputLimit of 1000.
+type resultShape struct {
+	name string
+	req  sandbox.ExecRequest
+	mask []string // string fields whose value may differ: "a" or "a.b"
+	want string
+}
+
+func resultShapes() []resultShape {
 	// Long enough for the code to print before its timeout even when the
 	// interpreter begins late (under gVisor a fork for an idle snapshot
 	// took that long): a cell interrupted before it began prints nothing.
 	const half = 2 * time.Second
-	cases := []struct {
-		name string
-		req  sandbox.ExecRequest
-		mask []string // string fields whose value may differ: "a" or "a.b"
-		want string
-	}{
+	return []resultShape{
 		{"python value", py("print('hi')\n40 + 2"), nil,
 			`{"stdout":"hi\n","stderr":"","exit_code":0,"error":null,"error_traceback":null,"return_value":"42",
 			"timed_out":false,"oom_killed":false,"truncated":false,"stdout_truncated":false,"stderr_truncated":false}`},
@@ -287,47 +297,49 @@ func testResultShape(t *testing.T, s *suite) {
 			`{"stdout":"p\n","stderr":"*","exit_code":124,"error":null,"error_traceback":null,"return_value":null,
 			"timed_out":true,"oom_killed":false,"truncated":false,"stdout_truncated":false,"stderr_truncated":false}`},
 	}
-	for _, c := range cases {
-		r := b.exec(t, c.req)
-		data, err := json.Marshal(wire.ExecResult(r))
-		if err != nil {
-			t.Fatalf("%s: %v", c.name, err)
-		}
-		var got, want map[string]any
-		if err := json.Unmarshal(data, &got); err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal([]byte(c.want), &want); err != nil {
-			t.Fatalf("%s: bad expectation: %v", c.name, err)
-		}
-		if ms, ok := got["duration_ms"].(float64); !ok || ms < 0 {
-			t.Errorf("%s: duration_ms = %v", c.name, got["duration_ms"])
-		}
-		if sec, ok := got["execution_time"].(float64); !ok || math.Abs(sec*1000-got["duration_ms"].(float64)) > 1e-6 {
-			t.Errorf("%s: execution_time = %v, want duration_ms in seconds", c.name, got["execution_time"])
-		}
-		wantSuccess := want["exit_code"] == 0.0 && want["error"] == nil && want["timed_out"] == false && want["oom_killed"] == false
-		if got["success"] != wantSuccess {
-			t.Errorf("%s: success = %v, want %v", c.name, got["success"], wantSuccess)
-		}
-		delete(got, "duration_ms")
-		delete(got, "execution_time")
-		delete(got, "success")
-		if w, ok := got["warning"]; ok != (s.caps.Isolation == sandbox.IsolationNone) || ok && w == "" {
-			t.Errorf("%s: warning = %v with isolation %q", c.name, w, s.caps.Isolation)
-		}
-		delete(got, "warning")
-		if e, ok := got["error"].(map[string]any); ok && got["error_traceback"] != e["traceback"] {
-			t.Errorf("%s: error_traceback %q differs from error.traceback %q", c.name, got["error_traceback"], e["traceback"])
-		}
-		for _, m := range c.mask {
-			mask(t, c.name, got, m)
-		}
-		if !reflect.DeepEqual(got, want) {
-			g, _ := json.Marshal(got)
-			w, _ := json.Marshal(want)
-			t.Errorf("%s: result\n%s\nwant\n%s", c.name, g, w)
-		}
+}
+
+// checkShape checks r against c.
+func (s *suite) checkShape(t *testing.T, c resultShape, r sandbox.ExecResult) {
+	t.Helper()
+	data, err := json.Marshal(wire.ExecResult(r))
+	if err != nil {
+		t.Fatalf("%s: %v", c.name, err)
+	}
+	var got, want map[string]any
+	if err := json.Unmarshal(data, &got); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(c.want), &want); err != nil {
+		t.Fatalf("%s: bad expectation: %v", c.name, err)
+	}
+	if ms, ok := got["duration_ms"].(float64); !ok || ms < 0 {
+		t.Errorf("%s: duration_ms = %v", c.name, got["duration_ms"])
+	}
+	if sec, ok := got["execution_time"].(float64); !ok || math.Abs(sec*1000-got["duration_ms"].(float64)) > 1e-6 {
+		t.Errorf("%s: execution_time = %v, want duration_ms in seconds", c.name, got["execution_time"])
+	}
+	wantSuccess := want["exit_code"] == 0.0 && want["error"] == nil && want["timed_out"] == false && want["oom_killed"] == false
+	if got["success"] != wantSuccess {
+		t.Errorf("%s: success = %v, want %v", c.name, got["success"], wantSuccess)
+	}
+	delete(got, "duration_ms")
+	delete(got, "execution_time")
+	delete(got, "success")
+	if w, ok := got["warning"]; ok != (s.caps.Isolation == sandbox.IsolationNone) || ok && w == "" {
+		t.Errorf("%s: warning = %v with isolation %q", c.name, w, s.caps.Isolation)
+	}
+	delete(got, "warning")
+	if e, ok := got["error"].(map[string]any); ok && got["error_traceback"] != e["traceback"] {
+		t.Errorf("%s: error_traceback %q differs from error.traceback %q", c.name, got["error_traceback"], e["traceback"])
+	}
+	for _, m := range c.mask {
+		mask(t, c.name, got, m)
+	}
+	if !reflect.DeepEqual(got, want) {
+		g, _ := json.Marshal(got)
+		w, _ := json.Marshal(want)
+		t.Errorf("%s: result\n%s\nwant\n%s", c.name, g, w)
 	}
 }
 
@@ -438,5 +450,47 @@ func testIndependent(t *testing.T, s *suite) {
 	if begin, end := max(spans[0][0], spans[1][0]), min(spans[0][1], spans[1][1]); begin >= end {
 		t.Errorf("a 2 s command in each of two sandboxes ran at %.3f-%.3f and %.3f-%.3f: sandboxes are serialised together",
 			spans[0][0], spans[0][1], spans[1][0], spans[1][1])
+	}
+}
+
+// testOneShot: sandbox.Run (the provider's one-shot path, or Create, Exec
+// and Destroy) gives what an execution in a new sandbox gives, each run in
+// a sandbox of its own.
+func testOneShot(t *testing.T, s *suite) {
+	ctx := t.Context()
+	spec := s.spec(func(sp *sandbox.Spec) {
+		sp.OutputLimit = 1000
+		sp.Env = map[string]string{"WARDEN_ONE_SHOT": "yes"}
+	})
+	for _, c := range resultShapes() {
+		r, err := sandbox.Run(ctx, s.p, spec, c.req)
+		if err != nil {
+			t.Fatalf("%s: Run: %v", c.name, err)
+		}
+		s.checkShape(t, c, r)
+	}
+	// The spec's environment, and nothing of an earlier run.
+	run := func(req sandbox.ExecRequest) sandbox.ExecResult {
+		t.Helper()
+		r, err := sandbox.Run(ctx, s.p, spec, req)
+		if err != nil {
+			t.Fatalf("Run(%q): %v", req.Code, err)
+		}
+		return r
+	}
+	if r := run(sh("echo $WARDEN_ONE_SHOT > mark; cat mark")); string(r.Stdout) != "yes\n" || r.ExitCode != 0 {
+		t.Errorf("first run: %d %q %q", r.ExitCode, r.Stdout, r.Stderr)
+	}
+	if r := run(py("import os\nprint(os.path.exists('mark'))")); string(r.Stdout) != "False\n" {
+		t.Errorf("a run sees an earlier run's workspace: %q %q", r.Stdout, r.Stderr)
+	}
+	// A bad request is refused, and a bad spec.
+	if _, err := sandbox.Run(ctx, s.p, spec, sandbox.ExecRequest{Language: sandbox.Python, Code: "1", Workdir: "/tmp"}); !errors.Is(err, sandbox.ErrInvalid) {
+		t.Errorf("Python with a workdir: %v, want ErrInvalid", err)
+	}
+	bad := spec
+	bad.WorkspaceDir = filepath.Join(t.TempDir(), "missing")
+	if _, err := sandbox.Run(ctx, s.p, bad, py("1")); !errors.Is(err, sandbox.ErrInvalid) {
+		t.Errorf("a missing workspace dir: %v, want ErrInvalid", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/warden-sandbox/warden/api"
+	"github.com/warden-sandbox/warden/client"
 	"github.com/warden-sandbox/warden/internal/policy"
 	"github.com/warden-sandbox/warden/internal/sandbox"
 	"github.com/warden-sandbox/warden/internal/sandbox/sandboxtest"
@@ -274,5 +276,44 @@ func TestRunBodyLimit(t *testing.T) {
 	wantError(t, "run over the body cap", ts.do(t, "POST", "/sandbox/run", body), http.StatusRequestEntityTooLarge, "too_large")
 	if ts.fake.Created != 0 {
 		t.Errorf("a run over the body cap created %d sandboxes", ts.fake.Created)
+	}
+}
+
+// TestRunClient: the Go client's Run against the server, plain and
+// streamed, and its errors.
+func TestRunClient(t *testing.T) {
+	t.Parallel()
+	rec := newRunRecorder()
+	g := &policy.Guard{Provider: rec, Python: policy.DefaultPythonPolicy()}
+	ts := newServer(t, setup{provider: g})
+	c := ts.client(t)
+
+	res, err := c.Run(t.Context(), client.RunOptions{
+		CreateOptions:  client.CreateOptions{MemoryLimit: "128m", Timeout: 3 * time.Second},
+		ExecuteOptions: client.ExecuteOptions{Code: "print(1)"},
+	})
+	if err != nil || res.Stdout != "print(1)" || !res.Success {
+		t.Fatalf("Run = %+v, %v", res, err)
+	}
+	if _, spec, req := rec.seen(); spec.MemoryLimit != 128<<20 || req.Timeout != 3*time.Second {
+		t.Errorf("the run reached the provider with memory %d, timeout %s; want 128 MiB and 3s", spec.MemoryLimit, req.Timeout)
+	}
+
+	var streamed strings.Builder
+	res, err = c.Run(t.Context(), client.RunOptions{ExecuteOptions: client.ExecuteOptions{Language: api.Shell, Command: []string{"echo", "hi"},
+		OnOutput: func(s api.Stream, p []byte) { streamed.WriteString(string(s) + ":" + string(p)) }}})
+	if err != nil || res.Stdout != "echo hi" || streamed.String() != "stdout:echo hi" {
+		t.Errorf("streamed Run = %+v, %v; streamed %q", res, err, streamed.String())
+	}
+
+	_, err = c.Run(t.Context(), client.RunOptions{ExecuteOptions: client.ExecuteOptions{Language: api.Shell, Code: "rm -rf /"}})
+	if ae, ok := errors.AsType[*client.APIError](err); !errors.Is(err, client.ErrDenied) || !ok || ae.Rule != string(policy.RuleShellCommand) {
+		t.Errorf("refused Run = %v, want ErrDenied with rule %s", err, policy.RuleShellCommand)
+	}
+	if _, err := c.Run(t.Context(), client.RunOptions{CreateOptions: client.CreateOptions{CPULimit: -1}}); !errors.Is(err, client.ErrInvalid) {
+		t.Errorf("Run with cpu_limit -1 = %v, want ErrInvalid", err)
+	}
+	if runs, _, _ := rec.seen(); runs != 2 || rec.Live() != 0 {
+		t.Errorf("%d runs reached the provider, %d sandboxes left; want 2 and 0", runs, rec.Live())
 	}
 }

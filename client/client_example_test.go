@@ -64,6 +64,25 @@ func ExampleClient_Execute_errors() {
 	// n = 1
 }
 
+// ExampleClient_Run runs one Python cell in a sandbox made for it alone,
+// which is gone when Run returns: nothing to delete.
+func ExampleClient_Run() {
+	ctx := context.Background()
+	c, _ := client.NewFromEnv()
+	res, err := c.Run(ctx, client.RunOptions{
+		CreateOptions:  client.CreateOptions{EnvironmentVariables: map[string]string{"GREETING": "hello"}},
+		ExecuteOptions: client.ExecuteOptions{Code: "import os\nprint(os.environ['GREETING'])\n6 * 7"},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(res.Stdout)
+	fmt.Println("value:", *res.ReturnValue)
+	// Output:
+	// hello
+	// value: 42
+}
+
 // ExampleClient_Execute_stream runs a shell command and prints its output
 // as it arrives.
 func ExampleClient_Execute_stream() {

@@ -202,6 +202,44 @@ func TestEndpoints(t *testing.T) {
 		status: 200, answer: `{"stdout":"","stderr":"","exit_code":0}`,
 		want: api.ExecResult{},
 	}, {
+		name: "Run/every option",
+		call: func(ctx context.Context, c *client.Client) (any, error) {
+			return c.Run(ctx, client.RunOptions{
+				CreateOptions: client.CreateOptions{
+					Image: "python:3.12", MemoryLimit: "256m", CPULimit: 0.5, PidsLimit: 64, Timeout: 90 * time.Second,
+					EnableNetwork: new(false), EnvironmentVariables: map[string]string{"A": "1"},
+					AdditionalReadDirs: []string{"/data"}, AdditionalWriteDirs: []string{"/tmp/out"},
+					WorkspaceSize: "1g", WorkspaceMountPath: "/home/user",
+				},
+				ExecuteOptions: client.ExecuteOptions{Language: api.Shell, Command: []string{"ls", "|", "wc"}, ShellOperators: true,
+					Timeout: 1500 * time.Millisecond, Workdir: "src"},
+			})
+		},
+		method: "POST", path: "/sandbox/run", ctype: "application/json", accept: "application/json",
+		body: `{"image":"python:3.12","memory_limit":"256m","cpu_limit":0.5,"pids_limit":64,"enable_network":false,
+			"environment_variables":{"A":"1"},"additional_read_dirs":["/data"],"additional_write_dirs":["/tmp/out"],
+			"workspace_size":"1g","workspace_mount_path":"/home/user",
+			"language":"shell","command":["ls","|","wc"],"shell_operators":true,"timeout":1.5,"workdir":"src"}`,
+		status: 200, answer: `{"stdout":"3\n","stderr":"","exit_code":0,"success":true}`,
+		want: api.ExecResult{Stdout: "3\n", Success: true},
+	}, {
+		name: "Run/the sandbox's timeout bounds the execution",
+		call: func(ctx context.Context, c *client.Client) (any, error) {
+			return c.Run(ctx, client.RunOptions{CreateOptions: client.CreateOptions{Timeout: time.Minute, WorkspacePath: "/srv/p"},
+				ExecuteOptions: client.ExecuteOptions{Code: "x"}})
+		},
+		method: "POST", path: "/sandbox/run", ctype: "application/json", accept: "application/json",
+		body:   `{"code":"x","timeout":60,"workspace_path":"/srv/p"}`,
+		status: 200, answer: `{"stdout":"","stderr":"","exit_code":1,"error":{"name":"NameError","value":"name 'x' is not defined","traceback":"NameError"}}`,
+		want: api.ExecResult{ExitCode: 1, Error: &api.ExecError{Name: "NameError", Value: "name 'x' is not defined", Traceback: "NameError"}},
+	}, {
+		name:   "Run/zero options send empty Python code",
+		call:   func(ctx context.Context, c *client.Client) (any, error) { return c.Run(ctx, client.RunOptions{}) },
+		method: "POST", path: "/sandbox/run", ctype: "application/json", accept: "application/json",
+		body:   `{"code":""}`,
+		status: 200, answer: `{"stdout":"","stderr":"","exit_code":0,"success":true}`,
+		want: api.ExecResult{Success: true},
+	}, {
 		name:   "Env",
 		call:   func(ctx context.Context, c *client.Client) (any, error) { return c.Env(ctx, "sb-1") },
 		method: "GET", path: "/sandbox/sb-1/env", accept: "application/json",
@@ -506,6 +544,9 @@ func TestLocalValidation(t *testing.T) {
 				t.Errorf("%s(%q) = %v, want ErrInvalid", name, id, err)
 			}
 		}
+	}
+	if _, err := c.Run(ctx, client.RunOptions{CreateOptions: client.CreateOptions{IdleTimeout: time.Minute}}); !errors.Is(err, client.ErrInvalid) {
+		t.Errorf("Run with an idle timeout = %v, want ErrInvalid", err)
 	}
 	if _, err := c.UnsetEnv(ctx, "sb-1", ""); !errors.Is(err, client.ErrInvalid) {
 		t.Errorf("UnsetEnv with an empty name = %v, want ErrInvalid", err)

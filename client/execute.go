@@ -64,22 +64,33 @@ func (c *Client) Execute(ctx context.Context, id string, opts ExecuteOptions) (a
 	if err != nil {
 		return api.ExecResult{}, err
 	}
-	body := api.ExecuteRequest{
-		Language:       opts.Language,
-		Command:        opts.Command,
-		ShellOperators: opts.ShellOperators,
-		Timeout:        seconds(opts.Timeout),
-		Workdir:        opts.Workdir,
+	return c.execute(ctx, p, opts.request(), opts)
+}
+
+// request is the wire form of o.
+func (o ExecuteOptions) request() api.ExecuteRequest {
+	r := api.ExecuteRequest{
+		Language:       o.Language,
+		Command:        o.Command,
+		ShellOperators: o.ShellOperators,
+		Timeout:        seconds(o.Timeout),
+		Workdir:        o.Workdir,
 	}
-	if opts.Code != "" || len(opts.Command) == 0 {
+	if o.Code != "" || len(o.Command) == 0 {
 		// Empty Python code is valid: it runs nothing.
-		body.Code = &opts.Code
+		r.Code = &o.Code
 	}
+	return r
+}
+
+// execute posts body to path, a route answering as execute does, and
+// reads the result, streamed when opts asks for output as it comes.
+func (c *Client) execute(ctx context.Context, path string, body any, opts ExecuteOptions) (api.ExecResult, error) {
 	b, err := json.Marshal(body)
 	if err != nil {
-		return api.ExecResult{}, fmt.Errorf("encoding execute request: %w", err)
+		return api.ExecResult{}, fmt.Errorf("encoding POST %s request: %w", path, err)
 	}
-	r := request{method: http.MethodPost, path: p, body: bytes.NewReader(b), contentType: "application/json", accept: "application/json"}
+	r := request{method: http.MethodPost, path: path, body: bytes.NewReader(b), contentType: "application/json", accept: "application/json"}
 	if opts.OnOutput != nil || opts.OnDisplay != nil {
 		r.accept = "text/event-stream"
 	}
@@ -95,7 +106,7 @@ func (c *Client) Execute(ctx context.Context, id string, opts ExecuteOptions) (a
 	defer closeBody(resp.Body)
 	var res api.ExecResult
 	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
-		return api.ExecResult{}, fmt.Errorf("decoding execute response: %w", err)
+		return api.ExecResult{}, fmt.Errorf("decoding POST %s response: %w", path, err)
 	}
 	if opts.OnDisplay != nil {
 		for _, o := range res.Outputs {

@@ -25,8 +25,8 @@ const DefaultMaxInput = 256 << 10
 // the provider sees it, so a refused command never starts a process. It
 // implements sandbox.Provider and passes everything else through.
 //
-// Refusals are [*PolicyError] values (sandbox.ErrDenied): Exec returns
-// one with a zero result, Create and UpdateEnv return one and change
+// Refusals are [*PolicyError] values (sandbox.ErrDenied): Exec and Run
+// return one with a zero result, Create and UpdateEnv return one and change
 // nothing. [RefusalResult] renders one in TinyAgent's result shape.
 type Guard struct {
 	sandbox.Provider
@@ -42,7 +42,10 @@ type Guard struct {
 	MaxInput int
 }
 
-var _ sandbox.Provider = (*Guard)(nil)
+var (
+	_ sandbox.Provider = (*Guard)(nil)
+	_ sandbox.Runner   = (*Guard)(nil)
+)
 
 // Check decides whether req may run: nil, or a [*PolicyError]. A request
 // of the wrong shape is left for the provider to refuse.
@@ -105,6 +108,20 @@ func (g *Guard) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Info, er
 		return sandbox.Info{}, err
 	}
 	return g.Provider.Create(ctx, spec)
+}
+
+// Run implements sandbox.Runner: a one-shot run passes the checks of
+// Create (the spec's environment) and of Exec (the request) before the
+// guarded provider sees it. A refusal is returned as Exec returns one,
+// with a zero result, and nothing is created.
+func (g *Guard) Run(ctx context.Context, spec sandbox.Spec, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
+	if err := g.Check(req); err != nil {
+		return sandbox.ExecResult{}, err
+	}
+	if err := g.Shell.CheckEnv(spec.Env); err != nil {
+		return sandbox.ExecResult{}, err
+	}
+	return sandbox.Run(ctx, g.Provider, spec, req)
 }
 
 // UpdateEnv implements sandbox.Provider: the variables set are checked

@@ -7,7 +7,9 @@
 // anyway) hands over a sandbox that was created fresh and never ran
 // anything, and starts a replacement in the background; any other spec is
 // created by the provider as usual. Every pooled sandbox is new: none is
-// ever reused after a client had it.
+// ever reused after a client had it. A one-shot run (sandbox.Runner) takes
+// a pooled sandbox too, unless the provider has a one-shot path of its
+// own.
 //
 // Refills are created in the background (sandbox.WithBackground): a
 // provider that can starts them at the lowest CPU priority, so that they
@@ -82,7 +84,10 @@ type Pool struct {
 	hits, misses atomic.Int64
 }
 
-var _ sandbox.Provider = (*Pool)(nil)
+var (
+	_ sandbox.Provider = (*Pool)(nil)
+	_ sandbox.Runner   = (*Pool)(nil)
+)
 
 // New starts filling a pool in front of p.
 func New(p sandbox.Provider, opts Options) *Pool {
@@ -153,6 +158,38 @@ func (p *Pool) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Info, err
 		p.settleAll() // the pool ran dry: refill now
 	}
 	return p.Provider.Create(ctx, spec)
+}
+
+// Run implements sandbox.Runner. A provider with a one-shot path of its
+// own takes the run there, and the pool is not used; otherwise a sandbox
+// of the pool (when spec matches the pool's) serves it: Create, Exec and
+// Destroy on the pool, which then refills as after any hand-over.
+func (p *Pool) Run(ctx context.Context, spec sandbox.Spec, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
+	if oneShot(p.Provider) {
+		return sandbox.Run(ctx, p.Provider, spec, req)
+	}
+	return sandbox.RunWith(ctx, p, spec, req)
+}
+
+// oneShot reports whether p takes runs on a one-shot path of its own: p is
+// a sandbox.Runner, and so is the provider at the end of its chain of
+// wrappers. Wrappers on the way (a workspace quota) implement Run only to
+// pass the run on, so that a Run of theirs says nothing about the
+// provider behind them.
+func oneShot(p sandbox.Provider) bool {
+	if _, ok := p.(sandbox.Runner); !ok {
+		return false
+	}
+	for {
+		w, ok := p.(sandbox.Wrapper)
+		if !ok {
+			_, ok := p.(sandbox.Runner)
+			return ok
+		}
+		if p = w.Unwrap(); p == nil {
+			return false
+		}
+	}
 }
 
 // Destroy implements sandbox.Provider; it lets the refills start if the

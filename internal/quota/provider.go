@@ -27,8 +27,9 @@ const (
 // limit: for a spec with WorkspaceSize and no WorkspaceDir, it makes the
 // workspace itself (a mounted file system of that size, see [Mount]) and
 // hands it to the provider as the spec's WorkspaceDir, then removes it
-// after Destroy. Specs with a WorkspaceDir of the caller's pass through
-// unbounded. Everything else is the wrapped provider's.
+// after Destroy; a one-shot run ([Provider.Run]) has one for its time.
+// Specs with a WorkspaceDir of the caller's pass through unbounded.
+// Everything else is the wrapped provider's.
 type Provider struct {
 	sandbox.Provider
 	root     string
@@ -38,6 +39,8 @@ type Provider struct {
 	mu   sync.Mutex
 	dirs map[sandbox.ID]string
 }
+
+var _ sandbox.Runner = (*Provider)(nil)
 
 // Wrap returns p with quotas on its private workspaces under root (the
 // SANDBOX__WORKSPACE_ROOT p uses), owned inside by uid:gid (the sandbox
@@ -96,6 +99,26 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (info sandbox.
 	p.dirs[info.ID] = dir
 	p.mu.Unlock()
 	return info, nil
+}
+
+// Run implements [sandbox.Runner]: a run whose spec asks for a bounded
+// private workspace gets one, as Create gives it, for the time of the
+// run, then it is removed whatever happened; other runs pass straight to
+// the wrapped provider (its one-shot path if it has one).
+func (p *Provider) Run(ctx context.Context, spec sandbox.Spec, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
+	if spec.WorkspaceSize <= 0 || spec.WorkspaceDir != "" {
+		return sandbox.Run(ctx, p.Provider, spec, req)
+	}
+	if err := req.Validate(); err != nil {
+		return sandbox.ExecResult{}, err // before making a file system for nothing
+	}
+	dir, err := p.make(ctx, spec.WorkspaceSize)
+	if err != nil {
+		return sandbox.ExecResult{}, err
+	}
+	defer p.remove(dir)
+	spec.WorkspaceDir = dir
+	return sandbox.Run(ctx, p.Provider, spec, req)
 }
 
 // make creates a bounded workspace directory under the root.

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -93,11 +94,14 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request) error {
 	// Executions of one sandbox are serialised by the provider
 	// (sandbox.Provider's contract, checked by this package's tests).
 	s.extendWriteDeadline(w, req)
+	id := sandboxID(r)
 	if wantsEventStream(r) {
-		return s.executeStream(w, r, req)
+		return s.executeStream(w, r, req, func(ctx context.Context, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
+			return s.mgr.Exec(ctx, id, req)
+		})
 	}
 	// The request's context cancels the execution when the client goes.
-	res, err := s.mgr.Exec(r.Context(), sandboxID(r), req)
+	res, err := s.mgr.Exec(r.Context(), id, req)
 	if err != nil {
 		return err
 	}
@@ -194,14 +198,16 @@ func wantsEventStream(r *http.Request) bool {
 	return false
 }
 
-// executeStream runs an execution and streams its output as server-sent
-// events: "stdout" and "stderr" events with {"text": ...} as output
-// arrives, "display" events with each rich output (an api.Output), then
-// one "result" event with the ExecResult. The response
-// begins with the first event, so an execution refused before any output
-// (unknown sandbox, policy, limits) still gets its status and JSON error;
-// an error after that is sent as an "error" event with the error body.
-func (s *Server) executeStream(w http.ResponseWriter, r *http.Request, req sandbox.ExecRequest) error {
+// executeStream runs an execution with exec (in a sandbox, or a one-shot
+// run) and streams its output as server-sent events: "stdout" and
+// "stderr" events with {"text": ...} as output arrives, "display" events
+// with each rich output (an api.Output), then one "result" event with the
+// ExecResult. The response begins with the first event, so an execution
+// refused before any output (unknown sandbox, policy, limits) still gets
+// its status and JSON error; an error after that is sent as an "error"
+// event with the error body.
+func (s *Server) executeStream(w http.ResponseWriter, r *http.Request, req sandbox.ExecRequest,
+	exec func(context.Context, sandbox.ExecRequest) (sandbox.ExecResult, error)) error {
 	st := &eventStream{w: w, rc: http.NewResponseController(w)}
 	req.OnOutput = st.output
 	req.OnDisplay = st.display
@@ -221,7 +227,7 @@ func (s *Server) executeStream(w http.ResponseWriter, r *http.Request, req sandb
 			}
 		}
 	})
-	res, err := s.mgr.Exec(r.Context(), sandboxID(r), req)
+	res, err := exec(r.Context(), req)
 	close(stop)
 	wg.Wait()
 

@@ -123,16 +123,16 @@ func (m *Metrics) observeHTTP(route string, code int, d time.Duration) {
 
 // writeTo writes the exposition, series sorted by labels, then the Go
 // runtime's and the process's series. live is the number of live sandboxes
-// now. The text is rendered under the lock and written after it, so a slow
+// now, runs that of one-shot runs. The text is rendered under the lock and written after it, so a slow
 // scraper never blocks the observers.
-func (m *Metrics) writeTo(w io.Writer, live, removing int) (int64, error) {
+func (m *Metrics) writeTo(w io.Writer, live, runs, removing int) (int64, error) {
 	var buf bytes.Buffer
-	m.render(&buf, live, removing)
+	m.render(&buf, live, runs, removing)
 	renderRuntime(&buf)
 	return buf.WriteTo(w)
 }
 
-func (m *Metrics) render(b *bytes.Buffer, live, removing int) {
+func (m *Metrics) render(b *bytes.Buffer, live, runs, removing int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	header := func(name, typ, help string) {
@@ -141,6 +141,9 @@ func (m *Metrics) render(b *bytes.Buffer, live, removing int) {
 
 	header("warden_sandboxes_live", "gauge", "Sandboxes live now.")
 	fmt.Fprintf(b, "warden_sandboxes_live %d\n", live)
+
+	header("warden_runs_live", "gauge", "One-shot runs (POST /sandbox/run) in progress; each holds a sandbox that counts toward the limit.")
+	fmt.Fprintf(b, "warden_runs_live %d\n", runs)
 
 	header("warden_sandboxes_removing", "gauge", "Sandboxes deleted whose removal is still under way; they count toward the limit.")
 	fmt.Fprintf(b, "warden_sandboxes_removing %d\n", removing)

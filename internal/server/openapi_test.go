@@ -162,7 +162,7 @@ func TestOpenAPISchemasMatchWireTypes(t *testing.T) {
 	types := map[string]any{
 		"Error": api.ErrorResponse{}, "ErrorObject": api.Error{}, "Health": api.Health{}, "Status": api.Status{}, "DockerInfo": api.DockerInfo{},
 		"CreateRequest": api.CreateRequest{}, "Mount": api.Mount{}, "Spec": api.Spec{}, "SandboxInfo": api.Sandbox{},
-		"SandboxList": api.SandboxList{}, "Deleted": api.DeleteResponse{}, "ExecuteRequest": api.ExecuteRequest{},
+		"SandboxList": api.SandboxList{}, "Deleted": api.DeleteResponse{}, "ExecuteRequest": api.ExecuteRequest{}, "RunRequest": api.RunRequest{},
 		"ExecError": api.ExecError{}, "ExecResult": api.ExecResult{}, "TextEvent": api.OutputEvent{}, "Output": api.Output{},
 		"Env": api.Env{}, "PatchEnvRequest": api.EnvPatch{}, "PutFile": api.Upload{}, "FileEntry": api.FileEntry{},
 		"FileList": api.FileList{}, "MoveRequest": api.MoveRequest{}, "Removed": api.Removed{}, "ProviderInfo": api.ProviderInfo{}, "PolicyInfo": api.PolicyInfo{},

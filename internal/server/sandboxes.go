@@ -114,7 +114,7 @@ func sandboxID(r *http.Request) sandbox.ID { return sandbox.ID(r.PathValue("id")
 func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
-	_, _ = s.metrics.writeTo(w, s.mgr.Active(), s.mgr.Removing())
+	_, _ = s.metrics.writeTo(w, s.mgr.Active(), s.mgr.Runs(), s.mgr.Removing())
 	return nil
 }
 

@@ -189,6 +189,7 @@ func (s *Server) routeTable() []route {
 		{pattern: "GET /sandbox/status", h: s.status},
 		{pattern: "GET /sandbox/docker-info", h: s.dockerInfo},
 		{pattern: "POST /sandbox/create", h: s.createSandbox},
+		{pattern: "POST /sandbox/run", h: s.run},
 		{pattern: "GET /sandbox", h: s.listSandboxes},
 		{pattern: "GET /sandbox/{id}", h: s.getSandbox},
 		{pattern: "DELETE /sandbox/{id}", h: s.deleteSandbox},

@@ -15,8 +15,8 @@ import (
 
 // Options configure a Manager.
 type Options struct {
-	// MaxSandboxes bounds the live sandboxes (creations in flight count).
-	// 0 means no limit.
+	// MaxSandboxes bounds the live sandboxes (creations in flight and
+	// one-shot runs count). 0 means no limit.
 	MaxSandboxes int
 	// IdleTimeout is the default idle timeout of a sandbox; 0 never reaps.
 	IdleTimeout time.Duration
@@ -48,6 +48,7 @@ type Manager struct {
 	mu       sync.Mutex
 	boxes    map[sandbox.ID]*entry
 	pending  int  // creations in flight
+	runs     int  // one-shot runs in flight (RunOneShot)
 	removing int  // deleted sandboxes whose removal has not finished
 	closed   bool // Shutdown has begun
 	running  sync.WaitGroup
@@ -94,6 +95,14 @@ func (m *Manager) Active() int {
 	return len(m.boxes)
 }
 
+// Runs returns the number of one-shot runs in progress. Each holds a
+// sandbox of its own, which counts toward MaxSandboxes.
+func (m *Manager) Runs() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.runs
+}
+
 // Removing returns the number of deleted sandboxes whose removal is still
 // under way. They count toward MaxSandboxes until they are gone.
 func (m *Manager) Removing() int {
@@ -136,13 +145,9 @@ func (m *Manager) add(ctx context.Context, idle time.Duration, open func(context
 		idle = m.opts.IdleTimeout
 	}
 	m.mu.Lock()
-	switch {
-	case m.closed:
+	if err := m.admit(); err != nil {
 		m.mu.Unlock()
-		return Info{}, fmt.Errorf("the service is shutting down: %w", sandbox.ErrDisabled)
-	case m.opts.MaxSandboxes > 0 && len(m.boxes)+m.pending+m.removing >= m.opts.MaxSandboxes:
-		m.mu.Unlock()
-		return Info{}, fmt.Errorf("%d sandboxes are live or being removed, the maximum: %w", m.opts.MaxSandboxes, sandbox.ErrLimit)
+		return Info{}, err
 	}
 	m.pending++
 	m.mu.Unlock()
@@ -184,6 +189,58 @@ func (m *Manager) add(ctx context.Context, idle time.Duration, open func(context
 	}
 	m.log.Info("sandbox created", "sandbox_id", info.ID, "provider", info.Provider)
 	return e.snapshot(), nil
+}
+
+// admit says whether a new sandbox may start now: nil, or why not. m.mu
+// is held.
+func (m *Manager) admit() error {
+	switch {
+	case m.closed:
+		return fmt.Errorf("the service is shutting down: %w", sandbox.ErrDisabled)
+	case m.opts.MaxSandboxes > 0 && len(m.boxes)+m.pending+m.runs+m.removing >= m.opts.MaxSandboxes:
+		return fmt.Errorf("%d sandboxes are live or being removed, the maximum: %w", m.opts.MaxSandboxes, sandbox.ErrLimit)
+	}
+	return nil
+}
+
+// RunOneShot runs req in a sandbox of its own made from spec, removed
+// before it returns (sandbox.Run: the provider's one-shot path, or
+// create, execute, destroy). The sandbox is never registered, but it
+// counts toward MaxSandboxes while the run lasts (see Runs), so RunOneShot
+// fails as Create does: sandbox.ErrDisabled without a provider or while
+// shutting down, sandbox.ErrLimit at the limit. The run is reported to the
+// Observer as an execution; Shutdown waits for it as for Exec, and
+// cancels it when its grace period runs out.
+func (m *Manager) RunOneShot(ctx context.Context, spec sandbox.Spec, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
+	if m.p == nil {
+		return sandbox.ExecResult{}, fmt.Errorf("sandboxes are disabled: %w", sandbox.ErrDisabled)
+	}
+	m.mu.Lock()
+	if err := m.admit(); err != nil {
+		m.mu.Unlock()
+		return sandbox.ExecResult{}, err
+	}
+	m.runs++
+	m.running.Add(1)
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		m.runs--
+		m.mu.Unlock()
+		m.running.Done()
+	}()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(m.base, cancel)()
+
+	start := m.opts.Now()
+	r, err := sandbox.Run(ctx, m.p, spec, req)
+	d := m.opts.Now().Sub(start)
+	if o := m.opts.Observer; o != nil {
+		o.Executed(req.Language, Outcome(r, err), d)
+	}
+	m.log.Debug("one-shot run", "language", req.Language, "duration", d, "err", err)
+	return r, err
 }
 
 func (e *entry) snapshot() Info {

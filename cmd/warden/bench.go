@@ -19,7 +19,7 @@ func cmdBench(ctx context.Context, args []string, e env) error {
 	n := fs.Int("n", 0, "samples per operation (default 200 for exec, 20 for lifecycle, 3 passes for humaneval)")
 	cases := fs.String("cases", strings.Join(bench.AllCases(), ","), "comma-separated cases: "+strings.Join(bench.KnownCases(), ", ")+" (bwrap: the bubblewrap provider against the Docker provider; forkserver: the experimental fork server provider against bubblewrap)")
 	idle := fs.Int("idle", bench.DefaultIdle, "sandboxes kept idle at once by the idle case")
-	humanEval := fs.String("providers", strings.Join(bench.DefaultHumanEval(), ","), "comma-separated providers the humaneval case runs on through warden serve: bubblewrap, docker, forkserver")
+	humanEval := fs.String("providers", strings.Join(bench.DefaultHumanEval(), ","), "comma-separated providers the humaneval case runs on through warden serve: bubblewrap, docker, forkserver, forkserver-run (the fork server through one-shot POST /sandbox/run)")
 	format := fs.String("format", "text", "output: text, markdown or json")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -56,7 +56,8 @@ func cmdBench(ctx context.Context, args []string, e env) error {
 		defer bp.Close(context.WithoutCancel(ctx))
 		opts.Bwrap = bp
 	}
-	if slices.Contains(opts.Cases, bench.CaseForkServer) || slices.Contains(opts.HumanEval, bench.HumanEvalOnForkServer) {
+	if slices.Contains(opts.Cases, bench.CaseForkServer) || slices.Contains(opts.HumanEval, bench.HumanEvalOnForkServer) ||
+		slices.Contains(opts.HumanEval, bench.HumanEvalOnForkServerRun) {
 		fp, err := forkserver.New(ctx, forkserver.Options{})
 		if err != nil {
 			return err

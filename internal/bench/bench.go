@@ -358,10 +358,10 @@ func (o Options) validate() error {
 				errs = append(errs, fmt.Errorf("case %s names provider %q twice: %w", c, on, sandbox.ErrInvalid))
 			case on == HumanEvalOnBwrap && o.Bwrap == nil:
 				errs = append(errs, fmt.Errorf("case %s needs a bubblewrap provider: %w", c, sandbox.ErrInvalid))
-			case on == HumanEvalOnForkServer && o.ForkServer == nil:
+			case (on == HumanEvalOnForkServer || on == HumanEvalOnForkServerRun) && o.ForkServer == nil:
 				errs = append(errs, fmt.Errorf("case %s on the fork server needs a fork server provider: %w", c, sandbox.ErrInvalid))
-			case on != HumanEvalOnBwrap && on != HumanEvalOnDocker && on != HumanEvalOnForkServer:
-				errs = append(errs, fmt.Errorf("case %s: provider %q is not one of bubblewrap, docker, forkserver: %w", c, on, sandbox.ErrInvalid))
+			case on != HumanEvalOnBwrap && on != HumanEvalOnDocker && on != HumanEvalOnForkServer && on != HumanEvalOnForkServerRun:
+				errs = append(errs, fmt.Errorf("case %s: provider %q is not one of bubblewrap, docker, forkserver, forkserver-run: %w", c, on, sandbox.ErrInvalid))
 			}
 			seen[on] = true
 		}

@@ -75,11 +75,11 @@ func TestRunHumanEvalForkServer(t *testing.T) {
 	}
 	defer fp.Close(t.Context())
 	rep, err := Run(t.Context(), p, Options{Image: testutil.Image(), N: 1, Warmup: -1, Cases: []string{CaseHumanEval},
-		HumanEval: []string{HumanEvalOnForkServer}, ForkServer: fp, Log: t.Output()})
+		HumanEval: []string{HumanEvalOnForkServer, HumanEvalOnForkServerRun}, ForkServer: fp, Log: t.Output()})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	for _, name := range []string{HumanEvalFork, HumanEvalForkRun, HumanEvalHost} {
+	for _, name := range []string{HumanEvalFork, HumanEvalForkRun, HumanEvalForkOneShot, HumanEvalForkOneShotRun, HumanEvalHost} {
 		if s, ok := rep.Stat(name); !ok || s.N != 1 || s.Median <= 0 {
 			t.Errorf("%s: %+v (present %v)", name, s, ok)
 		}

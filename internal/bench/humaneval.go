@@ -38,6 +38,10 @@ const (
 	HumanEvalFork      = "humaneval_forkserver"     // the same on the fork server provider
 	HumanEvalForkRun   = "humaneval_forkserver_run" // of which the 164 programs
 	HumanEvalHost      = "humaneval_host"           // the 164 as plain python3 -c subprocesses on the host
+	// The 164 through POST /sandbox/run on the fork server: a one-shot
+	// run each (sandbox.Runner), no pool.
+	HumanEvalForkOneShot    = "humaneval_forkserver_oneshot"
+	HumanEvalForkOneShotRun = "humaneval_forkserver_oneshot_run" // of which the 164 programs
 )
 
 // The providers the humaneval case can run on ([Options.HumanEval]).
@@ -45,6 +49,9 @@ const (
 	HumanEvalOnBwrap      = "bubblewrap"
 	HumanEvalOnDocker     = "docker"
 	HumanEvalOnForkServer = "forkserver"
+	// HumanEvalOnForkServerRun is the fork server through one-shot runs
+	// (POST /sandbox/run) instead of create, execute and delete.
+	HumanEvalOnForkServerRun = "forkserver-run"
 )
 
 // DefaultHumanEval is the humaneval case's providers by default.
@@ -108,6 +115,10 @@ func describeHumanEval(name string) (string, bool) {
 		return "HumanEval's 164 programs, each in a fresh fork server sandbox through warden serve (pool of 2), 2 clients, then the pool's refill", true
 	case HumanEvalBwrapRun, HumanEvalDockerRun, HumanEvalForkRun:
 		return "of which the 164 programs, first create to last delete", true
+	case HumanEvalForkOneShot:
+		return "HumanEval's 164 programs, each in a fresh fork server sandbox through warden serve's one-shot POST /sandbox/run, 2 clients", true
+	case HumanEvalForkOneShotRun:
+		return "of which the 164 programs, first run to last", true
 	case HumanEvalDocker:
 		return "HumanEval's 164 programs, each in a fresh Docker sandbox through warden serve (pool of 2), 2 clients, then the pool's refill", true
 	case HumanEvalHost:
@@ -124,6 +135,8 @@ func humanEvalPairings() []pairing {
 		{"HumanEval, 164 programs each in a fresh sandbox, 2 clients (Docker)", HumanEvalDockerRun, HumanEvalHost, "plain `python3 -c` subprocesses on the host, 2 at once"},
 		{"HumanEval, 164 programs each in a fresh sandbox, 2 clients (fork server)", HumanEvalForkRun, HumanEvalHost, "plain `python3 -c` subprocesses on the host, 2 at once"},
 		{"HumanEval, 164 programs each in a fresh sandbox, 2 clients (fork server)", HumanEvalForkRun, HumanEvalBwrapRun, "the same on bubblewrap"},
+		{"HumanEval, 164 programs each in a fresh sandbox, 2 clients (fork server, one-shot runs)", HumanEvalForkOneShotRun, HumanEvalHost, "plain `python3 -c` subprocesses on the host, 2 at once"},
+		{"HumanEval, 164 programs each in a fresh sandbox, 2 clients (fork server, one-shot runs)", HumanEvalForkOneShotRun, HumanEvalForkRun, "fork server, create + execute + delete"},
 	}
 }
 
@@ -142,6 +155,7 @@ func humanEvalCase(on []string, bw, fs sandbox.Provider, n, warmup int) caseRunn
 			var (
 				p            sandbox.Provider
 				opName, part string
+				oneShot      bool
 			)
 			switch name {
 			case HumanEvalOnBwrap:
@@ -150,13 +164,15 @@ func humanEvalCase(on []string, bw, fs sandbox.Provider, n, warmup int) caseRunn
 				p, opName, part = e.p, HumanEvalDocker, HumanEvalDockerRun
 			case HumanEvalOnForkServer:
 				p, opName, part = fs, HumanEvalFork, HumanEvalForkRun
+			case HumanEvalOnForkServerRun:
+				p, opName, part, oneShot = fs, HumanEvalForkOneShot, HumanEvalForkOneShotRun, true
 			}
 			svc, err := newService(ctx, p, spec, poolSize)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", name, err)
 			}
 			defer func() { err = errors.Join(err, svc.close(context.WithoutCancel(ctx))) }()
-			ops = append(ops, svc.humanEvalOp(opName, part, probs))
+			ops = append(ops, svc.humanEvalOp(opName, part, probs, oneShot))
 		}
 		f, ferr := newFloor()
 		if ferr != nil {
@@ -169,11 +185,19 @@ func humanEvalCase(on []string, bw, fs sandbox.Provider, n, warmup int) caseRunn
 }
 
 // humanEvalOp is one pass through the service: the programs, then the
-// wait for the pool to fill again (so that every pass starts alike).
-func (s *service) humanEvalOp(name, run string, probs []humanEvalProblem) op {
+// wait for the pool to fill again (so that every pass starts alike). With
+// oneShot, each program is one POST /sandbox/run.
+func (s *service) humanEvalOp(name, run string, probs []humanEvalProblem, oneShot bool) op {
 	return op{name: name, parts: []string{run}, fn: func(ctx context.Context) ([]time.Duration, error) {
 		start := time.Now()
 		err := runAll(ctx, probs, func(ctx context.Context, p humanEvalProblem) error {
+			if oneShot {
+				res, err := s.c.Run(ctx, client.RunOptions{ExecuteOptions: client.ExecuteOptions{Language: api.Python, Code: p.program(), Timeout: humanEvalProgramLimit}})
+				if err == nil && !res.Success {
+					err = fmt.Errorf("exit code %d: %s", res.ExitCode, tail([]byte(res.Stderr)))
+				}
+				return err
+			}
 			sb, err := s.c.Create(ctx, client.CreateOptions{})
 			if err != nil {
 				return fmt.Errorf("creating: %w", err)

@@ -7,6 +7,11 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/warden-sandbox/warden/api"
+	"github.com/warden-sandbox/warden/client"
+	"github.com/warden-sandbox/warden/internal/sandbox"
+	"github.com/warden-sandbox/warden/internal/sandbox/sandboxtest"
 )
 
 // TestHumanEvalPrograms: the embedded dataset holds the 164 problems, and
@@ -84,5 +89,32 @@ func TestIdleRounds(t *testing.T) {
 	}
 	if err := (Options{Idle: -1, Cases: []string{CaseIdle}}).validate(); err == nil {
 		t.Error("validate accepted Idle -1 and no bubblewrap provider")
+	}
+}
+
+// oneShotFake is a provider with a one-shot path that counts its runs.
+type oneShotFake struct {
+	*sandboxtest.Fake
+	runs atomic.Int64
+}
+
+func (f *oneShotFake) Run(ctx context.Context, spec sandbox.Spec, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
+	f.runs.Add(1)
+	return sandbox.ExecResult{Stdout: []byte("ran")}, nil
+}
+
+// TestServiceOneShot: a run through the bench's service takes the
+// provider's one-shot path, not the pool's sandboxes (the wrapper that
+// keeps the pool from closing the provider must not hide it).
+func TestServiceOneShot(t *testing.T) {
+	f := &oneShotFake{Fake: &sandboxtest.Fake{}}
+	svc, err := newService(t.Context(), f, sandbox.Spec{}.WithDefaults(), poolSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.close(context.Background())
+	res, err := svc.c.Run(t.Context(), client.RunOptions{ExecuteOptions: client.ExecuteOptions{Language: api.Python, Code: "1"}})
+	if err != nil || res.Stdout != "ran" || f.runs.Load() != 1 {
+		t.Errorf("Run = %q, %v; one-shot runs %d, want the provider's path", res.Stdout, err, f.runs.Load())
 	}
 }

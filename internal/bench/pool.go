@@ -96,6 +96,13 @@ type unclosing struct{ sandbox.Provider }
 
 func (unclosing) Close(context.Context) error { return nil }
 
+// Unwrap and Run let the pool see a one-shot path of the provider's.
+func (u unclosing) Unwrap() sandbox.Provider { return u.Provider }
+
+func (u unclosing) Run(ctx context.Context, spec sandbox.Spec, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
+	return sandbox.Run(ctx, u.Provider, spec, req)
+}
+
 func (s *service) close(ctx context.Context) error {
 	_ = s.srv.Close()
 	err := s.mgr.Shutdown(ctx)

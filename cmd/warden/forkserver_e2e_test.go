@@ -86,6 +86,16 @@ func TestServeForkServer(t *testing.T) {
 			t.Fatalf("warden exec --server = %d, %q, %q", code, out.String(), errb.String())
 		}
 	}
+	// A one-shot run takes the fork server's own path (its runner is
+	// the only interpreter: sys.argv as python3 -c has it, where a
+	// session's worker has more), through the quota wrapper and the pool.
+	for _, size := range []string{"", "16m"} {
+		r, err := c.Run(ctx, client.RunOptions{CreateOptions: client.CreateOptions{WorkspaceSize: size},
+			ExecuteOptions: client.ExecuteOptions{Language: api.Python, Code: "import sys, os\nprint(sys.argv, os.getcwd())\n6 * 7"}})
+		if err != nil || r.ReturnValue == nil || *r.ReturnValue != "42" || r.Stdout != "['-c'] /workspace\n" {
+			t.Fatalf("run (workspace size %q) = %+v, %v", size, r, err)
+		}
+	}
 	if err := c.Delete(ctx, info.ID); err != nil {
 		t.Fatal(err)
 	}

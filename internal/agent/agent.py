@@ -1322,23 +1322,27 @@ def worker_child(out_w, err_w, rq, rs, cwd):
 def oneshot(sock, out_w, err_w):
     """A one-shot run (the fork server's Run): a sandbox made for one
     execution and gone after it. This process, the sandbox's init, reads
-    the one request ("q") from the host on sock, forks the process that
-    runs it, and waits: it touches next to nothing after the fork, so the
-    run costs one forked interpreter's copies, not an agent's and a
-    worker's. The runner writes its stdout and stderr straight into the
-    host's pipes out_w and err_w, and its rich outputs ("m", each
-    acknowledged with "a") and a Python result ("d") on sock; then this
-    process sends the runner's wait status ("x") and returns, and the
-    sandbox ends with it. The host enforces the time and output limits
-    and kills the sandbox, as it reads everything from inside it, as
+    the one request ("q") from the host on sock. Python runs here, in the
+    init itself: no second interpreter pays again for the pages this one
+    has copied (each first write to a page shared with the fork server
+    traps, 10 to 15 us on a paravirtualised machine). A shell command
+    runs in a child, which this process waits for, then sends its wait
+    status ("x"). The code's stdout and stderr go straight into the
+    host's pipes out_w and err_w, its rich outputs ("m", each
+    acknowledged with "a") and a Python result ("d") on sock, and the
+    sandbox ends with this process. The host enforces the time and output
+    limits, kills the sandbox, reads how the init ended from its pidfd
+    when it ended without a result, and takes everything from inside as
     untrusted."""
     f = FrameReader(sock).read_blocking()
     if f is None or f[0] != b"q":
         return 2
     req = json_loads(f[1].decode())
+    if req.get("op") != "shell":
+        oneshot_python(req, sock, out_w, err_w)  # never returns
     pid = fork()
     if pid == 0:
-        oneshot_child(req, sock, out_w, err_w)  # never returns
+        oneshot_shell(req, out_w, err_w)  # never returns
     os.close(out_w)
     os.close(err_w)
     status = None
@@ -1359,50 +1363,57 @@ def oneshot(sock, out_w, err_w):
     return 0
 
 
-def on_fd(stream, fd):
-    try:
-        return stream.fileno() == fd
-    except Exception:
-        return False
+# Signals that end a process by default. The init of a pid namespace
+# ignores them when they come from inside it (the kernel's rule), so a
+# one-shot Python run, which is its sandbox's init, ends on them through
+# these handlers: as it would have, but SIGKILL and SIGSTOP, which no
+# handler can catch, from the code itself.
+ENDING_SIGNALS = ("SIGHUP", "SIGTERM", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM",
+                  "SIGVTALRM", "SIGPROF", "SIGXCPU", "SIGPOLL")
 
 
-def oneshot_child(req, sock, out_w, err_w):
-    """The runner of a one-shot run: a fresh interpreter's equal, as the
-    worker is (worker_child), which runs req once and exits."""
+def oneshot_stdio(out_w, err_w, keep=-1):
+    """stdin /dev/null, stdout and stderr the run's pipes, and no other
+    descriptor but keep."""
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(out_w, 1)
+    os.dup2(err_w, 2)
+    if keep > 2:
+        os.closerange(3, keep)  # close_range(2): a listing costs more
+        os.closerange(keep + 1, 1 << 16)
+    else:
+        os.closerange(3, 1 << 16)
+
+
+def oneshot_python(req, sock, out_w, err_w):
+    """Run a one-shot Python request in this process, the sandbox's init,
+    as a worker would (its parsing, result, exceptions, rich outputs),
+    send the result and exit."""
     code = 70
     try:
-        os.setsid()
-        signal.pthread_sigmask(signal.SIG_SETMASK, ())
-        for sig in (signal.SIGCHLD, signal.SIGUSR1, signal.SIGTERM):
-            signal.signal(sig, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
         rs = os.dup(sock)  # first: sock may be 0, 1 or 2
-        null = os.open(os.devnull, os.O_RDWR)
-        os.dup2(null, 0)
-        os.dup2(out_w, 1)
-        os.dup2(err_w, 2)
-        os.closerange(3, rs)  # close_range(2): the listing costs more
-        os.closerange(rs + 1, 1 << 16)
-        sys.path[:] = WORKER_PATH
-        if req.get("op") == "shell":
-            apply_env(set(), req.get("env") or {})
-            cwd = req.get("cwd") or ""
-            argv = req.get("argv") or [SHELL, "-c", req.get("command") or ""]
-            os.close(rs)
-            if cwd:
+        oneshot_stdio(out_w, err_w, rs)
+
+        def ended(signum, frame):
+            for f in (sys.stdout, sys.stderr):
                 try:
-                    os.chdir(cwd)
-                except OSError:
-                    os.write(2, ("working directory %s does not exist\n" % cwd).encode("utf-8", "backslashreplace"))
-                    code = 1
-                    return
-            signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+                    f.flush()
+                except BaseException:
+                    pass
             try:
-                os.execvp(argv[0], argv)
-            except OSError as e:
-                os.write(2, ("%s: %s\n" % (argv[0], e.strerror or e)).encode("utf-8", "backslashreplace"))
-                code = 127 if e.errno == errno.ENOENT else 126
-            return
+                send(rs, b"x", {"status": signum})  # as a wait status: killed by signum
+            finally:
+                os._exit(128 + signum)
+
+        signal.pthread_sigmask(signal.SIG_SETMASK, ())
+        for name in ENDING_SIGNALS:
+            sig = getattr(signal, name, None)
+            if sig is not None:
+                signal.signal(sig, ended)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        sys.path[:] = WORKER_PATH
         sys.argv[:] = ["-c"]
         w = Worker(rs, rs)
         # The interpreter's own streams are on fds 1 and 2 already (the
@@ -1417,6 +1428,7 @@ def oneshot_child(req, sock, out_w, err_w):
             dropped = w.rich.end()
         if dropped:
             res["outputs_dropped"] = dropped
+        w.flush()
         w.send(b"d", res)
         code = 0
     except SystemExit as e:
@@ -1433,6 +1445,44 @@ def oneshot_child(req, sock, out_w, err_w):
             except BaseException:
                 pass
         os._exit(code)
+
+
+def oneshot_shell(req, out_w, err_w):
+    """The child that runs a one-shot shell request: bash -c (or the
+    argv) in its working directory, with the request's environment."""
+    code = 70
+    try:
+        os.setsid()
+        signal.pthread_sigmask(signal.SIG_SETMASK, ())
+        for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_DFL)
+        oneshot_stdio(out_w, err_w)
+        apply_env(set(), req.get("env") or {})
+        cwd = req.get("cwd") or ""
+        argv = req.get("argv") or [SHELL, "-c", req.get("command") or ""]
+        if cwd:
+            try:
+                os.chdir(cwd)
+            except OSError:
+                os.write(2, ("working directory %s does not exist\n" % cwd).encode("utf-8", "backslashreplace"))
+                code = 1
+                return
+        try:
+            os.execvp(argv[0], argv)
+        except OSError as e:
+            os.write(2, ("%s: %s\n" % (argv[0], e.strerror or e)).encode("utf-8", "backslashreplace"))
+            code = 127 if e.errno == errno.ENOENT else 126
+    except BaseException:
+        pass
+    finally:
+        os._exit(code)
+
+
+def on_fd(stream, fd):
+    try:
+        return stream.fileno() == fd
+    except Exception:
+        return False
 
 
 # ---------------------------------------------------------------- agent

@@ -18,12 +18,13 @@ import (
 const (
 	kindAck       = 'a' // host → runner: a display frame was read
 	kindRunResult = 'd' // runner → host: a Python execution's result
-	kindRunStatus = 'x' // init → host: the runner's wait status; the end
+	kindRunStatus = 'x' // init → host: a wait status (the shell's, or the signal a Python run ended on); the end
 )
 
 // OneShot is the host's side of a one-shot run: the sandbox's init reads
-// one request, forks a runner for it, and reports how the runner ended;
-// the runner writes its output straight into two pipes the host reads.
+// one request and runs it (Python in itself, a shell command in a child
+// whose wait status it reports), writing the output straight into two
+// pipes the host reads.
 // Unlike a Session, nothing inside the sandbox supervises the run: the
 // host enforces the timeout, the output limits and the frames' bounds,
 // and kills the sandbox (Kill) when it must end early.
@@ -41,6 +42,10 @@ type OneShot struct {
 	// OOMKills, if set, counts the out-of-memory kills in the sandbox's
 	// memory cgroup (ok false when it cannot tell).
 	OOMKills func() (n int64, ok bool)
+	// ExitStatus, if set, waits for the sandbox's init to end and returns
+	// its wait status (ok false when it cannot tell). It is asked when the
+	// init ended without a result or a status frame.
+	ExitStatus func() (status int, ok bool)
 	// Workspace is the workspace's path inside the sandbox (shell runs
 	// start there, or in req.Workdir taken under it); Env the environment
 	// variables of the run; Timeout its default time limit; OutputLimit
@@ -196,9 +201,19 @@ func (o *OneShot) Run(ctx context.Context, req sandbox.ExecRequest) (sandbox.Exe
 		case fr := <-frames:
 			if fr.err != nil {
 				if !ended && why == "" {
-					why = "the sandbox's init died during the execution (killed, or out of memory)"
-					if errors.Is(fr.err, errProtocol) {
+					switch {
+					case errors.Is(fr.err, errProtocol):
 						why = "the sandbox broke the protocol (" + fr.err.Error() + ")"
+					case result != nil:
+						// The result, then the runner's end: done.
+					default:
+						// The init ended without a result or a status:
+						// os._exit, a crash, a kill. How, its pidfd says.
+						if st, ok := o.exitStatus(); ok {
+							status = &st
+						} else {
+							why = "the sandbox's init died during the execution (killed, or out of memory)"
+						}
 					}
 				}
 				ended = true
@@ -362,6 +377,13 @@ func oomResult(feed func(string)) sandbox.ExecResult {
 	feed(msg)
 	return sandbox.ExecResult{ExitCode: 137, OOMKilled: true,
 		Error: &sandbox.ExecError{Name: "MemoryError", Value: msg, Traceback: msg + "\n"}}
+}
+
+func (o *OneShot) exitStatus() (int, bool) {
+	if o.ExitStatus == nil {
+		return 0, false
+	}
+	return o.ExitStatus()
 }
 
 func (o *OneShot) oomKills() (int64, bool) {

@@ -145,6 +145,23 @@ func TestOneShotEnds(t *testing.T) {
 		}, 137, "broke the protocol", "", ""},
 		{"garbage result", sandbox.Python, func(f *fakeRun) { _ = writeFrame(f.conn, kindRunResult, []byte("{")) }, 137, "garbage", "", ""},
 		{"init dies", sandbox.Shell, func(f *fakeRun) { f.conn.Close() }, 137, "died", "", ""},
+		{"python result then end", sandbox.Python, func(f *fakeRun) {
+			f.send(kindRunResult, wireResult{ExitCode: 2})
+			f.outW.Close()
+			f.errW.Close()
+			f.conn.Close()
+		}, 2, "", "", ""},
+		{"python ends, status from the pidfd", sandbox.Python, func(f *fakeRun) {
+			f.o.ExitStatus = func() (int, bool) { return 5 << 8, true }
+			f.outW.Close()
+			f.errW.Close()
+			f.conn.Close()
+		}, 5, "", "", "exited with code 5"},
+		{"python killed, status from the pidfd", sandbox.Python, func(f *fakeRun) {
+			f.o.ExitStatus = func() (int, bool) { return 11, true }
+			f.conn.Close()
+		}, 139, "", "", "killed by signal 11"},
+		{"python ended on a signal", sandbox.Python, func(f *fakeRun) { f.end(15) }, 143, "", "", "killed by signal 15"},
 		{"pipes held open", sandbox.Shell, func(f *fakeRun) {
 			// A process of the sandbox keeps the pipes: the end waits a
 			// grace, then kills the sandbox.

@@ -349,7 +349,75 @@ func (p *Provider) Run(ctx context.Context, spec sandbox.Spec, req sandbox.ExecR
 	if cg := l.cg; cg != nil {
 		run.OOMKills = cg.oomKills
 	}
+	if pidfdExitInfo() {
+		run.ExitStatus = l.exitStatus
+	}
 	return run.Run(ctx, req)
+}
+
+// pidfdExitInfo reports whether the kernel keeps a process's exit status
+// for any holder of its pidfd (PIDFD_INFO_EXIT, Linux 6.15). Without it, a
+// one-shot Python run that ends without a result (os._exit, a crash) is
+// reported as the sandbox's death, without its exit code.
+var pidfdExitInfo = sync.OnceValue(func() bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	return kernelAtLeast(unix.ByteSliceToString(u.Release[:]), 6, 15)
+})
+
+// kernelAtLeast reports whether release ("6.18.44-fc-v1294") is at least
+// major.minor.
+func kernelAtLeast(release string, major, minor int) bool {
+	var ma, mi int
+	if n, _ := fmt.Sscanf(release, "%d.%d", &ma, &mi); n != 2 {
+		return false
+	}
+	return ma > major || ma == major && mi >= minor
+}
+
+// pidfdInfo is struct pidfd_info (linux/pidfd.h), as far as exit_code
+// (PIDFD_INFO_SIZE_VER0).
+type pidfdInfo struct {
+	Mask                                                              uint64
+	CgroupID                                                          uint64
+	Pid, Tgid, Ppid, Ruid, Rgid, Euid, Egid, Suid, Sgid, Fsuid, Fsgid uint32
+	ExitCode                                                          int32
+}
+
+const (
+	pidfdGetInfo  = 0xC040FF0B // _IOWR(0xFF, 11, struct pidfd_info of 64 bytes)
+	pidfdInfoExit = 1 << 3
+)
+
+// exitStatus waits (up to 5 s) for the tree's init to end and be reaped
+// (by the fork server, or bwrap's init after a double fork) and returns
+// its wait status, read from its pidfd (PIDFD_INFO_EXIT, Linux 6.15: the
+// host is not its parent; the kernel records it at the reaping). ok is
+// false on an older kernel, or if it did not end in time.
+func (l *launcher) exitStatus() (int, bool) {
+	l.mu.Lock()
+	pidfd := l.pidfd
+	l.mu.Unlock()
+	if pidfd <= 0 {
+		return 0, false
+	}
+	wait := 100 * time.Microsecond
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		info := pidfdInfo{Mask: pidfdInfoExit}
+		if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(pidfd), pidfdGetInfo, uintptr(unsafe.Pointer(&info))); e != 0 {
+			return 0, false // no PIDFD_GET_INFO: Linux before 6.13
+		}
+		if info.Mask&pidfdInfoExit != 0 {
+			return int(info.ExitCode), true
+		}
+		if time.Now().After(deadline) {
+			return 0, false
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, 10*time.Millisecond)
+	}
 }
 
 // teardown is Destroy's part after the kit unregistered the sandbox: it

@@ -1266,9 +1266,8 @@ def worker_child(out_w, err_w, rq, rs, cwd):
     equal (its own session, default signals, the interpreter's sys.path
     and argv, stdout and stderr on the agent's pipes, no other descriptor
     of the agent's), then serve the session. Never returns."""
-    global SEND_LOCK
-    code = 70
-    try:
+    def serve():
+        global SEND_LOCK
         signal.set_wakeup_fd(-1)  # the agent's pipe, closed below
         os.setsid()
         signal.pthread_sigmask(signal.SIG_SETMASK, ())
@@ -1300,6 +1299,17 @@ def worker_child(out_w, err_w, rq, rs, cwd):
             except OSError:
                 pass
         Worker(rq, rs).loop()
+
+    exit_after(serve)
+
+
+def exit_after(fn):
+    """Run fn, then end the process, whatever happens: with 0, the code of
+    a SystemExit, or 70 and the traceback on stderr; the standard streams
+    flushed first."""
+    code = 70
+    try:
+        fn()
         code = 0
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else 1
@@ -1390,8 +1400,7 @@ def oneshot_python(req, sock, out_w, err_w):
     """Run a one-shot Python request in this process, the sandbox's init,
     as a worker would (its parsing, result, exceptions, rich outputs),
     send the result and exit."""
-    code = 70
-    try:
+    def run():
         rs = os.dup(sock)  # first: sock may be 0, 1 or 2
         oneshot_stdio(out_w, err_w, rs)
 
@@ -1430,21 +1439,8 @@ def oneshot_python(req, sock, out_w, err_w):
             res["outputs_dropped"] = dropped
         w.flush()
         w.send(b"d", res)
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    except BaseException:
-        try:
-            stdlib_import("traceback").print_exc()
-        except BaseException:
-            pass
-    finally:
-        for f in (sys.stdout, sys.stderr):
-            try:
-                f.flush()
-            except BaseException:
-                pass
-        os._exit(code)
+
+    exit_after(run)
 
 
 def oneshot_shell(req, out_w, err_w):

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -85,22 +84,11 @@ func (o *OneShot) Run(ctx context.Context, req sandbox.ExecRequest) (sandbox.Exe
 	if grace <= 0 {
 		grace = 5 * time.Second
 	}
-	w := request{Op: string(req.Language), Timeout: timeout.Seconds(), Env: o.Env, Limit: o.OutputLimit}
-	if w.Env == nil {
-		w.Env = map[string]string{}
+	env := o.Env
+	if env == nil {
+		env = map[string]string{}
 	}
-	switch {
-	case req.Language == sandbox.Python:
-		w.Code = req.Code
-	case len(req.Argv) > 0:
-		w.Argv = req.Argv
-	default:
-		w.Command = req.Code
-	}
-	if req.Language == sandbox.Shell {
-		w.Cwd = resolveWorkdir(o.Workspace, req.Workdir)
-	}
-	payload, err := json.Marshal(w)
+	payload, err := json.Marshal(newRequest(req, timeout, env, o.OutputLimit, o.Workspace))
 	if err != nil {
 		return sandbox.ExecResult{}, fmt.Errorf("encoding request: %w", err)
 	}
@@ -396,32 +384,15 @@ func (o *OneShot) oomKills() (int64, bool) {
 // readRunFrame reads one frame of a one-shot run, refusing unknown kinds
 // and oversized payloads before allocating them.
 func readRunFrame(r io.Reader) (frame, error) {
-	var hdr [headerSize]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return frame{}, err
-	}
-	kind := hdr[0]
-	n := binary.BigEndian.Uint32(hdr[1:])
-	var limit uint32
-	switch kind {
-	case kindDisplay:
-		limit = maxDisplayFrame
-	case kindRunResult:
-		limit = maxControlFrame
-	case kindRunStatus:
-		limit = 4 << 10
-	default:
-		return frame{}, fmt.Errorf("%w: unknown frame kind %q", errProtocol, kind)
-	}
-	if n > limit {
-		return frame{}, fmt.Errorf("%w: %c frame of %d bytes exceeds %d", errProtocol, kind, n, limit)
-	}
-	p := make([]byte, n)
-	if _, err := io.ReadFull(r, p); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+	return readFrameOf(r, func(kind byte) uint32 {
+		switch kind {
+		case kindDisplay:
+			return maxDisplayFrame
+		case kindRunResult:
+			return maxControlFrame
+		case kindRunStatus:
+			return 4 << 10
 		}
-		return frame{}, err
-	}
-	return frame{kind: kind, payload: p}, nil
+		return 0
+	})
 }

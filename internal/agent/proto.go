@@ -56,32 +56,43 @@ func writeFrame(w io.Writer, kind byte, payload []byte) error {
 	return err
 }
 
-// readFrame reads one frame, refusing unknown kinds and oversized payloads
-// before allocating them.
+// readFrame reads one frame of a session, refusing unknown kinds and
+// oversized payloads before allocating them.
 func readFrame(r io.Reader) (frame, error) {
+	return readFrameOf(r, sessionFrameLimit)
+}
+
+// sessionFrameLimit bounds each kind of frame an agent sends; 0: not a
+// kind it sends.
+func sessionFrameLimit(kind byte) uint32 {
+	switch kind {
+	case kindStdout, kindStderr, kindProcOutput:
+		return maxOutputFrame
+	case kindHello, kindResult:
+		return maxControlFrame
+	case kindDisplay:
+		return maxDisplayFrame
+	case kindProcStarted, kindProcEnded:
+		return 64 << 10
+	}
+	return 0
+}
+
+// readFrameOf reads one frame whose kind limit bounds (0: unknown kind),
+// refusing the rest before allocating it.
+func readFrameOf(r io.Reader, limit func(kind byte) uint32) (frame, error) {
 	var hdr [headerSize]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return frame{}, err
 	}
 	kind := hdr[0]
 	n := binary.BigEndian.Uint32(hdr[1:])
-	var limit uint32
-	switch kind {
-	case kindStdout, kindStderr:
-		limit = maxOutputFrame
-	case kindHello, kindResult:
-		limit = maxControlFrame
-	case kindDisplay:
-		limit = maxDisplayFrame
-	case kindProcOutput:
-		limit = maxOutputFrame
-	case kindProcStarted, kindProcEnded:
-		limit = 64 << 10
-	default:
+	most := limit(kind)
+	if most == 0 {
 		return frame{}, fmt.Errorf("%w: unknown frame kind %q", errProtocol, kind)
 	}
-	if n > limit {
-		return frame{}, fmt.Errorf("%w: %c frame of %d bytes exceeds %d", errProtocol, kind, n, limit)
+	if n > most {
+		return frame{}, fmt.Errorf("%w: %c frame of %d bytes exceeds %d", errProtocol, kind, n, most)
 	}
 	p := make([]byte, n)
 	if _, err := io.ReadFull(r, p); err != nil {

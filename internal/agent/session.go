@@ -214,6 +214,25 @@ type request struct {
 	Checkpt  bool              `json:"checkpoint,omitempty"`
 }
 
+// newRequest is req's wire form, with its timeout, the environment, the
+// output limit, and a shell command's working directory resolved under
+// the workspace.
+func newRequest(req sandbox.ExecRequest, timeout time.Duration, env map[string]string, limit int, workspace string) request {
+	w := request{Op: string(req.Language), Timeout: timeout.Seconds(), Env: env, Limit: limit}
+	switch {
+	case req.Language == sandbox.Python:
+		w.Code = req.Code
+	case len(req.Argv) > 0:
+		w.Argv = req.Argv
+	default:
+		w.Command = req.Code
+	}
+	if req.Language == sandbox.Shell {
+		w.Cwd = resolveWorkdir(workspace, req.Workdir)
+	}
+	return w
+}
+
 // wireResult is the agent's answer. Every field is validated or bounded
 // before it reaches an ExecResult.
 type wireResult struct {
@@ -259,25 +278,8 @@ func (s *Session) exec(ctx context.Context, req sandbox.ExecRequest, checkpoint 
 		return sandbox.ExecResult{}, fmt.Errorf("execution cancelled: %w", err)
 	}
 
-	w := request{
-		Op:       string(req.Language),
-		Timeout:  timeout.Seconds(),
-		Env:      s.Env(),
-		Limit:    s.opts.OutputLimit,
-		Snapshot: true,
-		Checkpt:  checkpoint,
-	}
-	switch {
-	case req.Language == sandbox.Python:
-		w.Code = req.Code
-	case len(req.Argv) > 0:
-		w.Argv = req.Argv
-	default:
-		w.Command = req.Code
-	}
-	if req.Language == sandbox.Shell {
-		w.Cwd = resolveWorkdir(s.opts.Workspace, req.Workdir)
-	}
+	w := newRequest(req, timeout, s.Env(), s.opts.OutputLimit, s.opts.Workspace)
+	w.Snapshot, w.Checkpt = true, checkpoint
 	payload, err := json.Marshal(w)
 	if err != nil {
 		return sandbox.ExecResult{}, fmt.Errorf("encoding request: %w", err)

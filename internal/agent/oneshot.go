@@ -70,11 +70,8 @@ type chunk struct {
 // the run did not end on its own (timeout, ctx, a protocol violation);
 // the caller removes the sandbox afterwards in any case.
 func (o *OneShot) Run(ctx context.Context, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
-	if err := req.Validate(); err != nil {
+	if err := CheckRequest(req); err != nil {
 		return sandbox.ExecResult{}, err
-	}
-	if req.Language == sandbox.Python && req.Workdir != "" {
-		return sandbox.ExecResult{}, fmt.Errorf("workdir applies to shell executions; in Python use os.chdir: %w", sandbox.ErrInvalid)
 	}
 	timeout := req.Timeout
 	if timeout == 0 {

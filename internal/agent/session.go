@@ -257,12 +257,21 @@ func (s *Session) Exec(ctx context.Context, req sandbox.ExecRequest) (sandbox.Ex
 	return s.exec(ctx, req, false)
 }
 
-func (s *Session) exec(ctx context.Context, req sandbox.ExecRequest, checkpoint bool) (sandbox.ExecResult, error) {
+// CheckRequest refuses (ErrInvalid) what no agent can run: an invalid
+// request, or a working directory for Python, whose session keeps one.
+func CheckRequest(req sandbox.ExecRequest) error {
 	if err := req.Validate(); err != nil {
-		return sandbox.ExecResult{}, err
+		return err
 	}
 	if req.Language == sandbox.Python && req.Workdir != "" {
-		return sandbox.ExecResult{}, fmt.Errorf("workdir applies to shell executions; in Python use os.chdir: %w", sandbox.ErrInvalid)
+		return fmt.Errorf("workdir applies to shell executions; in Python use os.chdir: %w", sandbox.ErrInvalid)
+	}
+	return nil
+}
+
+func (s *Session) exec(ctx context.Context, req sandbox.ExecRequest, checkpoint bool) (sandbox.ExecResult, error) {
+	if err := CheckRequest(req); err != nil {
+		return sandbox.ExecResult{}, err
 	}
 	timeout := req.Timeout
 	if timeout == 0 {

@@ -317,11 +317,8 @@ func (p *Provider) newBox(spec sandbox.Spec) (b *kit.Sandbox[box], _ func(), err
 // forks a worker and relays. The sandbox is killed and removed (cgroups,
 // private workspace) before Run returns.
 func (p *Provider) Run(ctx context.Context, spec sandbox.Spec, req sandbox.ExecRequest) (res sandbox.ExecResult, err error) {
-	if err := req.Validate(); err != nil {
+	if err := agent.CheckRequest(req); err != nil {
 		return sandbox.ExecResult{}, err
-	}
-	if req.Language == sandbox.Python && req.Workdir != "" {
-		return sandbox.ExecResult{}, fmt.Errorf("workdir applies to shell executions; in Python use os.chdir: %w", sandbox.ErrInvalid)
 	}
 	spec = spec.WithDefaults()
 	b, undo, err := p.newBox(spec)

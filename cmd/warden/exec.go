@@ -39,7 +39,9 @@ const execHelp = `Creates one sandbox, runs the cells in command-line order in i
 cells share one session: variables persist), stops at the first that
 fails, removes the sandbox and exits with that cell's exit code (124 for a
 timeout, 137 for a kill). A cell's final expression is printed like in a
-REPL. A program to run without a shell goes after --.`
+REPL. A program to run without a shell goes after --. A single cell
+without --json is a one-shot run (POST /sandbox/run with --server), which
+the fork server runs without an agent.`
 
 func cmdExec(ctx context.Context, args []string, e env) error {
 	fs := newFlagSet("warden exec")
@@ -149,6 +151,10 @@ func cmdExec(ctx context.Context, args []string, e env) error {
 		}
 	}
 
+	// One cell needs no session: a one-shot run, which the fork server
+	// runs without an agent. --json reports the sandbox's ID, so it keeps
+	// one.
+	oneShot := len(cells) == 1 && !jsonOut
 	var target execTarget
 	if *server != "" {
 		if len(mounts) > 0 {
@@ -165,7 +171,7 @@ func cmdExec(ctx context.Context, args []string, e env) error {
 		if key == "" {
 			key = envLookup(e.environ, "WARDEN_API_KEY")
 		}
-		target, err = newRemoteTarget(ctx, *server, key, remoteCreateOptions(spec, set, readDirs, writeDirs))
+		target, err = newRemoteTarget(ctx, *server, key, remoteCreateOptions(spec, set, readDirs, writeDirs), !oneShot)
 	} else {
 		labels := map[string]string{}
 		for _, m := range spec.Mounts {
@@ -182,7 +188,7 @@ func cmdExec(ctx context.Context, args []string, e env) error {
 				labels[mt.Source] = "--mount"
 			}
 		}
-		target, err = newLocalTarget(ctx, cfg, spec, writableDirs(spec, "--workspace", labels), e)
+		target, err = newLocalTarget(ctx, cfg, spec, writableDirs(spec, "--workspace", labels), !oneShot, e)
 	}
 	if err != nil {
 		return err
@@ -205,7 +211,11 @@ func cmdExec(ctx context.Context, args []string, e env) error {
 				}
 			}
 		}
-		r, err := target.exec(ctx, req)
+		run := target.exec
+		if oneShot {
+			run = target.runOnce
+		}
+		r, err := run(ctx, req)
 		if pe, ok := refusal(err); ok {
 			// Nothing ran. The refusal is answered as TinyAgent did, as a
 			// result: exit code 1 and the reason on stderr.

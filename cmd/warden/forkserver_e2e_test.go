@@ -132,9 +132,15 @@ func TestServeForkServer(t *testing.T) {
 	// themselves (on the root filesystem extracted above), and run
 	// records it.
 	environ := []string{"SANDBOX__WORKSPACE_ROOT=" + root, "SANDBOX__PROVIDER_FALLBACK=false"}
-	code, stdout, stderr := wardenCmd(t, "", environ, "exec", "--provider", "forkserver", "--python", "import os; print(os.getuid())")
-	if code != 0 || stdout != "1000\n" {
+	// One cell is a one-shot run (Python in the sandbox's init, pid 1);
+	// more share a session (its worker is not pid 1).
+	code, stdout, stderr := wardenCmd(t, "", environ, "exec", "--provider", "forkserver", "--python", "import os; print(os.getuid(), os.getpid())")
+	if code != 0 || stdout != "1000 1\n" {
 		t.Fatalf("warden exec --provider forkserver = %d, %q, stderr %q", code, stdout, stderr)
+	}
+	code, stdout, stderr = wardenCmd(t, "", environ, "exec", "--provider", "forkserver", "--python", "import os", "--python", "print(os.getpid() != 1)")
+	if code != 0 || stdout != "True\n" {
+		t.Fatalf("warden exec --provider forkserver, two cells = %d, %q, stderr %q", code, stdout, stderr)
 	}
 	dir := testutil.SharedDir(t)
 	if err := os.WriteFile(filepath.Join(dir, "task.py"), []byte("print('ran')\n"), 0o644); err != nil {

@@ -21,19 +21,25 @@ import (
 type execTarget interface {
 	id() sandbox.ID
 	exec(ctx context.Context, req sandbox.ExecRequest) (sandbox.ExecResult, error)
+	// runOnce runs req in a sandbox of its own, removed before it returns
+	// (sandbox.Run, POST /sandbox/run), instead of the target's sandbox,
+	// which must not have been made.
+	runOnce(ctx context.Context, req sandbox.ExecRequest) (sandbox.ExecResult, error)
 	// close destroys the sandbox and releases the backend.
 	close(ctx context.Context)
 }
 
 type localTarget struct {
 	p     sandbox.Provider
+	spec  sandbox.Spec
 	info  sandbox.Info
 	views views
 }
 
 // newLocalTarget selects a provider and creates the sandbox, after
-// checking that the sandbox can write the directories it is to write.
-func newLocalTarget(ctx context.Context, cfg config.Config, spec sandbox.Spec, writable []hostDir, e env) (*localTarget, error) {
+// checking that the sandbox can write the directories it is to write;
+// without create, the sandbox is left to runOnce.
+func newLocalTarget(ctx context.Context, cfg config.Config, spec sandbox.Spec, writable []hostDir, create bool, e env) (*localTarget, error) {
 	sel, err := provider.Open(ctx, cfg, logger(cfg, e.stderr))
 	if err != nil {
 		return nil, fmt.Errorf("%w\n(run `warden doctor` for details and remedies)", err)
@@ -50,13 +56,16 @@ func newLocalTarget(ctx context.Context, cfg config.Config, spec sandbox.Spec, w
 	v.apply(&spec)
 	base := quota.Wrap(sel.Provider, cfg.Sandbox.WorkspaceRoot, image.UID, image.GID, logger(cfg, e.stderr))
 	p := provider.Guard(base, cfg.Sandbox)
+	if !create {
+		return &localTarget{p: p, spec: spec, views: v}, nil
+	}
 	info, err := p.Create(ctx, spec)
 	if err != nil {
 		_ = base.Close(context.WithoutCancel(ctx))
 		v.release()
 		return nil, fmt.Errorf("creating sandbox: %w", err)
 	}
-	return &localTarget{p: p, info: info, views: v}, nil
+	return &localTarget{p: p, spec: spec, info: info, views: v}, nil
 }
 
 // warnSelection says on stderr when the provider is not the one asked
@@ -82,34 +91,63 @@ func (t *localTarget) exec(ctx context.Context, req sandbox.ExecRequest) (sandbo
 	return t.p.Exec(ctx, t.info.ID, req)
 }
 
+func (t *localTarget) runOnce(ctx context.Context, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
+	return sandbox.Run(ctx, t.p, t.spec, req)
+}
+
 func (t *localTarget) close(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	_ = t.p.Destroy(ctx, t.info.ID)
+	if t.info.ID != "" {
+		_ = t.p.Destroy(ctx, t.info.ID)
+	}
 	_ = t.p.Close(ctx)
 	t.views.release()
 }
 
 type remoteTarget struct {
-	c   *client.Client
-	sid sandbox.ID
+	c    *client.Client
+	opts client.CreateOptions
+	sid  sandbox.ID
 }
 
-func newRemoteTarget(ctx context.Context, url, key string, opts client.CreateOptions) (*remoteTarget, error) {
+// newRemoteTarget creates the sandbox at url; without create, it is left
+// to runOnce.
+func newRemoteTarget(ctx context.Context, url, key string, opts client.CreateOptions, create bool) (*remoteTarget, error) {
 	c, err := client.New(url, client.WithAPIKey(key))
 	if err != nil {
 		return nil, err
+	}
+	if !create {
+		return &remoteTarget{c: c, opts: opts}, nil
 	}
 	info, err := c.Create(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("creating sandbox at %s: %w", url, err)
 	}
-	return &remoteTarget{c: c, sid: sandbox.ID(info.ID)}, nil
+	return &remoteTarget{c: c, opts: opts, sid: sandbox.ID(info.ID)}, nil
 }
 
 func (t *remoteTarget) id() sandbox.ID { return t.sid }
 
 func (t *remoteTarget) exec(ctx context.Context, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
+	res, err := t.c.Execute(ctx, string(t.sid), executeOptions(req))
+	if err != nil {
+		return sandbox.ExecResult{}, err
+	}
+	return execResultOf(res), nil
+}
+
+func (t *remoteTarget) runOnce(ctx context.Context, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
+	res, err := t.c.Run(ctx, client.RunOptions{CreateOptions: t.opts, ExecuteOptions: executeOptions(req)})
+	if err != nil {
+		return sandbox.ExecResult{}, err
+	}
+	return execResultOf(res), nil
+}
+
+// executeOptions is req for the client.
+func executeOptions(req sandbox.ExecRequest) client.ExecuteOptions {
 	opts := client.ExecuteOptions{
 		Language: api.Language(req.Language), Code: req.Code, Command: req.Argv,
 		Timeout: req.Timeout, Workdir: req.Workdir,
@@ -120,11 +158,7 @@ func (t *remoteTarget) exec(ctx context.Context, req sandbox.ExecRequest) (sandb
 	if req.OnDisplay != nil {
 		opts.OnDisplay = func(o api.Output) { req.OnDisplay(sandbox.Output{Type: o.Type, Data: o.Data}) }
 	}
-	res, err := t.c.Execute(ctx, string(t.sid), opts)
-	if err != nil {
-		return sandbox.ExecResult{}, err
-	}
-	return execResultOf(res), nil
+	return opts
 }
 
 // execResultOf is the inverse of wire.ExecResult, for printing a
@@ -154,6 +188,9 @@ func execResultOf(r api.ExecResult) sandbox.ExecResult {
 }
 
 func (t *remoteTarget) close(ctx context.Context) {
+	if t.sid == "" {
+		return
+	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	_ = t.c.Delete(ctx, string(t.sid))

@@ -183,6 +183,14 @@ func TestRun(t *testing.T) {
 			t.Error("the image root is writable")
 		}
 	})
+	t.Run("network", func(t *testing.T) {
+		net := spec
+		net.Network = true
+		r := run(t, net, sh("awk -F: 'NR>2{gsub(/ /, \"\", $1); print $1}' /proc/net/dev | sort; cat /etc/resolv.conf"))
+		if string(r.Stdout) != "lo\ntap0\nnameserver 10.0.2.3\n" || r.ExitCode != 0 {
+			t.Errorf("a networked run: %d %q %q", r.ExitCode, r.Stdout, r.Stderr)
+		}
+	})
 	t.Run("nothing left", func(t *testing.T) {
 		// A run writes a file in its workspace and /tmp: the next one sees neither.
 		run(t, spec, sh("echo 1 > /workspace/f; echo 1 > /tmp/f; sleep 300 &"))

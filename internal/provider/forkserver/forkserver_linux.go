@@ -490,6 +490,9 @@ type launcher struct {
 	// stderr is the running tree's stderr (its last 16 KiB).
 	stderr *agent.TailBuffer
 	net    *slirp // the running tree's slirp4netns, nil without networking
+	// started: a tree was asked of the fork server since the last kill,
+	// so the cgroups may hold processes to drain.
+	started bool
 }
 
 // childRequest is what the fork server's child is told (see zygote.py).
@@ -703,6 +706,9 @@ func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 		return fail(err)
 	}
 	l.p.step("send")
+	l.mu.Lock()
+	l.started = true
+	l.mu.Unlock()
 	if err := z.send(js, fds); err != nil {
 		return fail(fmt.Errorf("asking the fork server for a sandbox: %w", err))
 	}
@@ -816,8 +822,8 @@ func (l *launcher) Reset(ctx context.Context) error {
 // with it, waits for it to be gone, and empties the cgroup.
 func (l *launcher) kill() {
 	l.mu.Lock()
-	pidfd, z, f, net := l.pidfd, l.z, l.file, l.net
-	l.pid, l.pidfd, l.z, l.file, l.net = 0, 0, nil, nil, nil
+	pidfd, z, f, net, started := l.pidfd, l.z, l.file, l.net, l.started
+	l.pid, l.pidfd, l.z, l.file, l.net, l.started = 0, 0, nil, nil, nil, false
 	l.mu.Unlock()
 	defer net.stop()
 	if pidfd > 0 {
@@ -835,7 +841,7 @@ func (l *launcher) kill() {
 	if f != nil {
 		f.Close()
 	}
-	if l.cg != nil {
+	if l.cg != nil && started { // nothing to drain since the last kill otherwise
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := l.cg.drain(ctx); err != nil {

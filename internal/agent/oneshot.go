@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"syscall"
 	"time"
 
@@ -32,9 +33,10 @@ type OneShot struct {
 	// result and status frames come back.
 	Conn io.ReadWriter
 	// Stdout and Stderr are the read ends of the runner's stdout and
-	// stderr. They reach end of file once every process of the sandbox
-	// has closed them, at the latest when the sandbox is killed.
-	Stdout, Stderr io.Reader
+	// stderr, pipes (os.Pipe's: pollable). They reach end of file once
+	// every process of the sandbox has closed them, at the latest when the
+	// sandbox is killed.
+	Stdout, Stderr *os.File
 	// Kill kills every process of the sandbox; it may be called more than
 	// once. It must make Conn, Stdout and Stderr reach end of file.
 	Kill func()
@@ -57,12 +59,6 @@ type OneShot struct {
 	// end of file) is waited for once the runner is done or killed. Zero
 	// means 5 s.
 	Grace time.Duration
-}
-
-type chunk struct {
-	stream sandbox.Stream
-	p      []byte
-	eof    bool
 }
 
 // Run sends req and collects the run's result, as Session.Exec would give
@@ -93,6 +89,21 @@ func (o *OneShot) Run(ctx context.Context, req sandbox.ExecRequest) (sandbox.Exe
 		o.Kill()
 		return sandbox.ExecResult{}, fmt.Errorf("execution cancelled: %w", err)
 	}
+	// Readers: two pipes and the frames, each in a goroutine of its own;
+	// this one makes the callbacks, in order.
+	ready := make(chan struct{}, 1)
+	var pipes [2]*outPipe
+	for i, s := range []struct {
+		f  *os.File
+		st sandbox.Stream
+	}{{o.Stdout, sandbox.Stdout}, {o.Stderr, sandbox.Stderr}} {
+		p, err := newOutPipe(s.f, s.st)
+		if err != nil {
+			o.Kill()
+			return sandbox.ExecResult{}, fmt.Errorf("reading the run's %s: %w", s.st, err)
+		}
+		pipes[i] = p
+	}
 	oom0, oomOK := o.oomKills()
 	start := time.Now()
 	if err := writeFrame(o.Conn, kindRequest, payload); err != nil {
@@ -100,33 +111,10 @@ func (o *OneShot) Run(ctx context.Context, req sandbox.ExecRequest) (sandbox.Exe
 		return sandbox.ExecResult{}, fmt.Errorf("sending the run to the sandbox: %w", err)
 	}
 
-	// Readers: two pipes and the frames, each in a goroutine of its own,
-	// all handed to this one, which keeps the order of the callbacks.
 	quit := make(chan struct{})
 	defer close(quit)
-	chunks := make(chan chunk, 16)
-	for _, s := range []struct {
-		r  io.Reader
-		st sandbox.Stream
-	}{{o.Stdout, sandbox.Stdout}, {o.Stderr, sandbox.Stderr}} {
-		go func() {
-			for {
-				buf := make([]byte, 64<<10)
-				n, err := s.r.Read(buf)
-				c := chunk{stream: s.st, p: buf[:n], eof: err != nil}
-				if n == 0 && err == nil {
-					continue
-				}
-				select {
-				case chunks <- c:
-				case <-quit:
-					return
-				}
-				if err != nil {
-					return
-				}
-			}
-		}()
+	for _, p := range pipes {
+		go p.run(ready, quit)
 	}
 	type framed struct {
 		f   frame
@@ -164,6 +152,20 @@ func (o *OneShot) Run(ctx context.Context, req sandbox.ExecRequest) (sandbox.Exe
 	defer deadline.Stop()
 	var endWait <-chan time.Time // after the end: how long the pipes may take
 	done := ctx.Done()
+	use := func(p *outPipe, get func() ([]byte, bool)) {
+		b, eof := get()
+		buf := out
+		if p.stream == sandbox.Stderr {
+			buf = errb
+		}
+		if kept := buf.write(b); len(kept) > 0 && req.OnOutput != nil {
+			req.OnOutput(p.stream, kept)
+		}
+		if eof && !p.ended {
+			p.ended = true
+			open--
+		}
+	}
 	kill := func() {
 		o.Kill()
 		if endWait == nil {
@@ -172,16 +174,9 @@ func (o *OneShot) Run(ctx context.Context, req sandbox.ExecRequest) (sandbox.Exe
 	}
 	for !ended || open > 0 {
 		select {
-		case c := <-chunks:
-			b := out
-			if c.stream == sandbox.Stderr {
-				b = errb
-			}
-			if kept := b.write(c.p); len(kept) > 0 && req.OnOutput != nil {
-				req.OnOutput(c.stream, kept)
-			}
-			if c.eof {
-				open--
+		case <-ready:
+			for _, p := range pipes {
+				use(p, p.take)
 			}
 		case fr := <-frames:
 			if fr.err != nil {
@@ -207,6 +202,10 @@ func (o *OneShot) Run(ctx context.Context, req sandbox.ExecRequest) (sandbox.Exe
 			}
 			switch fr.f.kind {
 			case kindDisplay:
+				// What the code printed before the display comes first.
+				for _, p := range pipes {
+					use(p, p.drain)
+				}
 				if d, ok := outs.add(fr.f.payload); ok && req.OnDisplay != nil {
 					req.OnDisplay(d)
 				}

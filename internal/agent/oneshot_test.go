@@ -86,6 +86,14 @@ func (f *fakeRun) end(status int) {
 }
 
 func TestOneShotPython(t *testing.T) {
+	// Many times: the order of output and rich outputs must not depend on
+	// which of the host's readers runs first.
+	for i := 0; i < 200 && !t.Failed(); i++ {
+		oneShotPython(t)
+	}
+}
+
+func oneShotPython(t *testing.T) {
 	f := newFakeRun(t)
 	var got []string
 	go func() {
@@ -94,6 +102,7 @@ func TestOneShotPython(t *testing.T) {
 			t.Errorf("request %+v", r)
 		}
 		f.outW.WriteString("1\n")
+		f.errW.WriteString("w\n")
 		f.send(kindDisplay, map[string]any{"type": "display", "data": map[string]string{"text/plain": "d"}})
 		var ack [headerSize]byte
 		if _, err := io.ReadFull(f.conn, ack[:]); err != nil || ack[0] != kindAck {
@@ -105,11 +114,12 @@ func TestOneShotPython(t *testing.T) {
 		f.end(0)
 	}()
 	res, err := f.o.Run(context.Background(), sandbox.ExecRequest{Language: sandbox.Python, Code: "print(1)",
-		OnOutput: func(s sandbox.Stream, p []byte) { got = append(got, string(p)) }})
+		OnOutput:  func(s sandbox.Stream, p []byte) { got = append(got, string(s)+":"+string(p)) },
+		OnDisplay: func(d sandbox.Output) { got = append(got, "display:"+d.Data["text/plain"]) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(res.Stdout) != "1\n" || len(res.Stderr) != 100 || !res.StderrTruncated || res.ReturnValue == nil || *res.ReturnValue != "2" ||
+	if string(res.Stdout) != "1\n" || string(res.Stderr) != "w\n"+strings.Repeat("e", 98) || !res.StderrTruncated || res.ReturnValue == nil || *res.ReturnValue != "2" ||
 		len(res.Outputs) != 1 || res.Outputs[0].Data["text/plain"] != "d" {
 		t.Errorf("result %+v", res)
 	}
@@ -117,7 +127,11 @@ func TestOneShotPython(t *testing.T) {
 	if res.TimedOut || len(res.Notes) != 0 {
 		t.Errorf("the sandbox's result set timed_out %v notes %q", res.TimedOut, res.Notes)
 	}
-	if strings.Join(got, "") != "1\n"+strings.Repeat("e", 100) {
+	// What was printed before the display comes before it (stdout and
+	// stderr between themselves in either order), what after, after.
+	before := strings.Join(got[:min(2, len(got))], " ")
+	if len(got) != 4 || (before != "stdout:1\n stderr:w\n" && before != "stderr:w\n stdout:1\n") ||
+		got[2] != "display:d" || got[3] != "stderr:"+strings.Repeat("e", 98) {
 		t.Errorf("streamed %q", got)
 	}
 }
@@ -238,5 +252,42 @@ func TestOneShotTimeoutAndCancel(t *testing.T) {
 	f = newFakeRun(t)
 	if _, err := f.o.Run(context.Background(), sandbox.ExecRequest{Language: sandbox.Python, Code: "1", Workdir: "x"}); err == nil {
 		t.Error("Python with a workdir was not refused")
+	}
+}
+
+// TestOneShotFlood: output far past the limit, still written while a
+// display waits for its acknowledgement (a thread of the code, a child),
+// is read to its end and cut at the limit.
+func TestOneShotFlood(t *testing.T) {
+	f := newFakeRun(t)
+	go func() {
+		f.request(t)
+		wrote := make(chan struct{})
+		go func() {
+			defer close(wrote)
+			b := []byte(strings.Repeat("x", 1<<16))
+			for range 64 { // 4 MiB
+				if _, err := f.outW.Write(b); err != nil {
+					return
+				}
+			}
+		}()
+		f.send(kindDisplay, map[string]any{"type": "display", "data": map[string]string{"text/plain": "d"}})
+		var ack [headerSize]byte
+		if _, err := io.ReadFull(f.conn, ack[:]); err != nil || ack[0] != kindAck {
+			t.Errorf("no ack: %v %q", err, ack[0])
+		}
+		<-wrote
+		f.send(kindRunResult, wireResult{})
+		f.end(0)
+	}()
+	n := 0
+	res, err := f.o.Run(context.Background(), sandbox.ExecRequest{Language: sandbox.Python, Code: "x",
+		OnOutput: func(s sandbox.Stream, p []byte) { n += len(p) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Stdout) != 100 || !res.StdoutTruncated || n != 100 || len(res.Outputs) != 1 || res.ExitCode != 0 || res.Error != nil {
+		t.Errorf("stdout %d truncated %v streamed %d outputs %d exit %d %+v", len(res.Stdout), res.StdoutTruncated, n, len(res.Outputs), res.ExitCode, res.Error)
 	}
 }

@@ -98,11 +98,21 @@ func TestRun(t *testing.T) {
 		}
 	})
 	t.Run("display", func(t *testing.T) {
-		r := run(t, spec, py("class H:\n    def _repr_html_(self): return '<i>h</i>'\n"+
-			"print('a', flush=True)\ndisplay({'text/html': '<b>x</b>'}, raw=True)\nprint('b')\nH()"))
-		if string(r.Stdout) != "a\nb\n" || len(r.Outputs) != 2 || r.Outputs[0].Data["text/html"] != "<b>x</b>" ||
-			r.Outputs[1].Type != sandbox.OutputResult || r.Outputs[1].Data["text/html"] != "<i>h</i>" {
+		// Streamed in the order the code made them: what was printed
+		// before a display (flushed or not) comes before it.
+		var events []string
+		req := py("import sys\nclass H:\n    def _repr_html_(self): return '<i>h</i>'\n" +
+			"print('a')\nprint('w', file=sys.stderr)\ndisplay({'text/html': '<b>x</b>'}, raw=True)\nprint('b')\ndisplay('y')\nH()")
+		req.OnOutput = func(s sandbox.Stream, p []byte) { events = append(events, string(s)+":"+string(p)) }
+		req.OnDisplay = func(o sandbox.Output) { events = append(events, "display") }
+		r := run(t, spec, req)
+		if string(r.Stdout) != "a\nb\n" || string(r.Stderr) != "w\n" || len(r.Outputs) != 3 || r.Outputs[0].Data["text/html"] != "<b>x</b>" ||
+			r.Outputs[2].Type != sandbox.OutputResult || r.Outputs[2].Data["text/html"] != "<i>h</i>" {
 			t.Errorf("got %q %+v (stderr %q)", r.Stdout, r.Outputs, r.Stderr)
+		}
+		if got := strings.Join(events, " "); got != "stdout:a\n stderr:w\n display stdout:b\n display display" &&
+			got != "stderr:w\n stdout:a\n display stdout:b\n display display" {
+			t.Errorf("streamed %q", events)
 		}
 	})
 	t.Run("shell", func(t *testing.T) {

@@ -66,9 +66,11 @@ type Provider struct {
 	log   *slog.Logger
 	owner string   // owner.ID() of this process
 	rep   *replica // nil unless Options.Replica.ID is set
-	// tearing holds the pods being deleted by a Destroy: no longer in
-	// Boxes, not yet marked deleted in the cluster, and not adoptable.
+	// tearing holds the pods being deleted by a Destroy: leaving Boxes,
+	// not yet gone from the cluster, and not adoptable.
 	tearing sync.Map
+	// hookOwnerChecked, in tests, runs between ownerOf's two checks.
+	hookOwnerChecked func()
 
 	kit.Base[*podState]
 }
@@ -329,13 +331,25 @@ func (p *Provider) Exec(ctx context.Context, id sandbox.ID, req sandbox.ExecRequ
 	return r, nil
 }
 
+// Destroy implements sandbox.Provider (kit.Base's). The pod is marked
+// as being torn down before its sandbox leaves Boxes, and until it is
+// gone: in between, Owner would take it for a pod this replica left and
+// the service adopt it back.
+func (p *Provider) Destroy(ctx context.Context, id sandbox.ID) error {
+	b, err := p.Boxes.Get(id)
+	if err != nil {
+		return err
+	}
+	p.tearing.Store(b.Box.pod, true)
+	defer p.tearing.Delete(b.Box.pod)
+	return p.Base.Destroy(ctx, id)
+}
+
 // teardown ends the agent and deletes the pod (kit.Base's Destroy),
 // waiting (up to a minute) until the kubelet has stopped its processes.
 // A pod that could not be deleted keeps the sandbox known, so that Destroy
 // can be tried again instead of leaking a pod nobody can reach.
 func (p *Provider) teardown(ctx context.Context, b *box) error {
-	p.tearing.Store(b.Box.pod, true)
-	defer p.tearing.Delete(b.Box.pod)
 	_ = b.Session.Close()
 	if p.rep != nil && p.takenOver(context.WithoutCancel(ctx), b.Box.pod) {
 		return nil
@@ -365,7 +379,7 @@ func (p *Provider) takenOver(ctx context.Context, name string) bool {
 // Close implements sandbox.Provider: it destroys every sandbox and, for a
 // replica, deletes its Lease.
 func (p *Provider) Close(ctx context.Context) error {
-	err := p.Base.Close(ctx)
+	err := p.Boxes.DestroyAll(ctx, p.Destroy) // Base.Close, with this Destroy
 	p.closeReplica(ctx)
 	return err
 }

@@ -529,3 +529,56 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 }
+
+// TestReplicaDestroyNotAdoptable: while a replica destroys a sandbox, its
+// pod is never offered for adoption (the service would take it back as
+// one this replica left), even when the Destroy goes on between Owner's
+// look at the registry and its look at the pods being torn down.
+func TestReplicaDestroyNotAdoptable(t *testing.T) {
+	t.Parallel()
+	requirePython(t)
+	c := newCluster(t)
+	p := c.provider(Options{KeepOrphans: true, Replica: ReplicaOptions{ID: "a"}})
+	if err := p.StartReplica(t.Context(), "http://127.0.0.1:1"); err != nil {
+		t.Fatal(err)
+	}
+	// destroying starts a Destroy and returns once the sandbox has left
+	// the registry (its pod is still there, being deleted).
+	destroying := func(id sandbox.ID) <-chan error {
+		done := make(chan error, 1)
+		go func() { done <- p.Destroy(context.Background(), id) }()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			if _, err := p.Boxes.Info(id); err != nil {
+				return done
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the sandbox never left the registry")
+			}
+		}
+	}
+	for _, between := range []bool{false, true} {
+		info, err := p.Create(t.Context(), hostSpec(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var done <-chan error
+		if between {
+			p.hookOwnerChecked = func() {
+				p.hookOwnerChecked = nil
+				done = destroying(info.ID)
+			}
+		} else {
+			done = destroying(info.ID)
+		}
+		o, err := p.Owner(t.Context(), info.ID)
+		if !errors.Is(err, sandbox.ErrNotFound) {
+			t.Errorf("Owner during Destroy (between its checks %v): %+v %v, want ErrNotFound", between, o, err)
+		}
+		if done == nil {
+			done = destroying(info.ID)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/warden-sandbox/warden/api"
 	"github.com/warden-sandbox/warden/client"
@@ -62,12 +63,22 @@ func TestRunAllStopsAtTheFirstFailure(t *testing.T) {
 	}
 	var ran atomic.Int64
 	boom := errors.New("boom")
-	err = runAll(t.Context(), probs, func(_ context.Context, p humanEvalProblem) error {
+	err = runAll(t.Context(), probs, func(ctx context.Context, p humanEvalProblem) error {
 		ran.Add(1)
-		if p.TaskID == "HumanEval/3" {
+		switch p.TaskID {
+		case "HumanEval/0", "HumanEval/1", "HumanEval/2":
+			return nil
+		case "HumanEval/3":
 			return boom
 		}
-		return nil
+		// Programs after the failure last until it is reported (the other
+		// client may take one before): none starts after it.
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Second):
+			return errors.New("the failure did not stop this program")
+		}
 	})
 	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "HumanEval/3") {
 		t.Fatalf("runAll = %v, want boom naming HumanEval/3", err)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 
@@ -21,6 +23,7 @@ func cmdBench(ctx context.Context, args []string, e env) error {
 	idle := fs.Int("idle", bench.DefaultIdle, "sandboxes kept idle at once by the idle case")
 	humanEval := fs.String("providers", strings.Join(bench.DefaultHumanEval(), ","), "comma-separated providers the humaneval case runs on through warden serve: bubblewrap, docker, forkserver, forkserver-run (the fork server through one-shot POST /sandbox/run)")
 	format := fs.String("format", "text", "output: text, markdown or json")
+	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the run to this file (Warden's Go side: the service, its clients, the providers; not the sandboxes' processes), for go tool pprof")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -65,6 +68,13 @@ func cmdBench(ctx context.Context, args []string, e env) error {
 		defer fp.Close(context.WithoutCancel(ctx))
 		opts.ForkServer = fp
 	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	rep, err := bench.Run(ctx, p, opts)
 	if err != nil {
 		return err
@@ -80,4 +90,20 @@ func cmdBench(ctx context.Context, args []string, e env) error {
 		fmt.Fprint(e.stdout, rep.Text())
 	}
 	return nil
+}
+
+// startCPUProfile starts a Go CPU profile written to path; stop ends it.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

@@ -328,8 +328,15 @@ func (p *Provider) Run(ctx context.Context, spec sandbox.Spec, req sandbox.ExecR
 	l := b.Box.l
 	l.oneshot = true
 	defer func() {
+		p.step("ran")
 		l.kill()
+		p.step("killed")
+		if p.trace != nil && l.stderr != nil {
+			time.Sleep(10 * time.Millisecond)          // the copy of the init's stderr
+			p.trace("sandbox:\n"+l.stderr.String(), 0) // its steps (see trace in zygote.py)
+		}
 		undo()
+		p.step("removed")
 	}()
 	pr, err := l.Start(ctx)
 	if err != nil {

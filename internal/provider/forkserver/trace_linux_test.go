@@ -48,4 +48,18 @@ func TestTrace(t *testing.T) {
 		t.Logf("lifecycle %v", time.Since(start))
 		t.Log(strings.Join(steps, "\n"))
 	}
+	// One-shot runs.
+	for i := 0; i < 5; i++ {
+		mu.Lock()
+		steps = nil
+		mu.Unlock()
+		start := time.Now()
+		p.step("run")
+		r, err := p.Run(t.Context(), sandbox.Spec{}, sandbox.ExecRequest{Language: sandbox.Python, Code: "print(1)"})
+		p.step("result")
+		t.Logf("one-shot run %v: %q %q %v", time.Since(start), r.Stdout, r.Stderr, err)
+		mu.Lock()
+		t.Log(strings.Join(steps, "\n"))
+		mu.Unlock()
+	}
 }

@@ -95,8 +95,9 @@ def trace(what):
     on CLOCK_MONOTONIC, the clock the host's trace uses too."""
     if TRACE[0]:
         try:
-            os.write(2, ("T %s %.6f cpu=%.2fms\n" % (what, time.clock_gettime(time.CLOCK_MONOTONIC),
-                                                      time.process_time() * 1000)).encode())
+            os.write(2, ("T %s %.6f cpu=%.2fms faults=%d\n" % (what, time.clock_gettime(time.CLOCK_MONOTONIC),
+                                                                time.process_time() * 1000,
+                                                                resource.getrusage(resource.RUSAGE_SELF).ru_minflt)).encode())
         except OSError:
             pass
 

@@ -174,13 +174,14 @@ class Zygote(object):
                 pass
         gc.collect()
         gc.freeze()  # what is alive now stays put: no copies from the collector
-        # Children are reaped as they end, also while no request comes: a
-        # sandbox's init is the server's child (clone) or grandchild
-        # (double fork, reaped by bwrap's init).
-        signal.signal(signal.SIGCHLD, lambda *a: self.reap())
+        # Children are reaped by the kernel as they end (SIGCHLD ignored):
+        # no handler runs in the server, and no page of it is written for
+        # a child's end. A sandbox's init is the server's child (clone) or
+        # grandchild (double fork, reaped by bwrap's init); the host reads
+        # how it ended from its pidfd, which keeps the status either way.
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)
         ctl.send(b"ready")
         while True:
-            self.reap()
             try:
                 msg, anc, _, _ = ctl.recvmsg(1 << 16, _socket.CMSG_SPACE(64 * 4))
             except InterruptedError:
@@ -192,14 +193,6 @@ class Zygote(object):
                 if level == _socket.SOL_SOCKET and typ == _socket.SCM_RIGHTS:
                     n = len(data) - len(data) % 4
                     fds.extend(struct.unpack("%di" % (n // 4), data[:n]))
-            try:
-                req = self.agent["json_loads"](msg.decode())
-            except ValueError:
-                req = None
-            if req is None:
-                for fd in fds:
-                    os.close(fd)
-                continue
             try:
                 pid = self.fork()
             except OSError as e:
@@ -214,7 +207,10 @@ class Zygote(object):
                 code = 120
                 try:
                     ctl.close()
-                    code = self.child(req, fds)
+                    # The request is parsed here, in the child: each page
+                    # the server writes between two forks is copied again
+                    # (a page fault each, dear on a virtual machine).
+                    code = self.child(self.agent["json_loads"](msg.decode()), fds)
                 except SystemExit as e:
                     code = e.code if isinstance(e.code, int) else 1
                 except BaseException as e:
@@ -236,15 +232,6 @@ class Zygote(object):
         # single-threaded server holding no lock needs not (no module of it
         # registers any: see check_no_fork_hooks).
         return check(libc.syscall(self.sys["clone"], CLONE_NEWUSER | CLONE_NEWPID | signal.SIGCHLD, 0, 0, 0, 0), "clone")
-
-    def reap(self):
-        while True:
-            try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
 
     # -- C1
 

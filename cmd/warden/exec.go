@@ -230,6 +230,9 @@ func cmdExec(ctx context.Context, args []string, e env) error {
 			return exitError{code: r.ExitCode}
 		}
 		if err != nil && r.Stdout == nil {
+			if len(cells) == 1 {
+				return err
+			}
 			return fmt.Errorf("cell %d: %w", i+1, err)
 		}
 		if jsonOut {

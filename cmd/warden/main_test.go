@@ -68,6 +68,20 @@ func TestExec(t *testing.T) {
 	}
 }
 
+// TestExecStartError: a sandbox that cannot start is reported as such,
+// with one cell (a one-shot run) as with several (a session).
+func TestExecStartError(t *testing.T) {
+	testutil.RequireDocker(t)
+	t.Parallel()
+	for _, cells := range [][]string{{"--python", "1"}, {"--python", "1", "--python", "2"}} {
+		code, stdout, stderr := runCLI(t, "", append([]string{"exec", "--image", "warden-no-such-image:latest"}, cells...)...)
+		if code != 1 || stdout != "" || !strings.Contains(stderr, `image "warden-no-such-image:latest" is not on the Docker engine`) ||
+			strings.Contains(stderr, "cell 1") {
+			t.Errorf("warden exec %q with a missing image = exit %d, stdout %q, stderr %q", cells, code, stdout, stderr)
+		}
+	}
+}
+
 func TestExecJSON(t *testing.T) {
 	testutil.RequireDocker(t)
 	t.Parallel()

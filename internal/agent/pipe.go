@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"sync"
@@ -46,8 +47,8 @@ func (p *outPipe) readLocked(fd int) bool {
 	if p.eof {
 		return true
 	}
-	if cap(p.buf)-len(p.buf) < pipeChunk {
-		p.buf = append(make([]byte, 0, len(p.buf)+2*pipeChunk), p.buf...)
+	if cap(p.buf)-len(p.buf) < 4<<10 {
+		p.buf = append(make([]byte, 0, max(2*cap(p.buf), 16<<10)), p.buf...)
 	}
 	for {
 		n, err := syscall.Read(fd, p.buf[len(p.buf):cap(p.buf)])
@@ -102,12 +103,12 @@ func (p *outPipe) run(ready chan<- struct{}, quit <-chan struct{}) {
 	}
 }
 
-// take returns what was read and not yet taken, and whether the pipe
-// ended.
+// take returns a copy of what was read and not yet taken (the buffer is
+// kept for the next reads), and whether the pipe ended.
 func (p *outPipe) take() ([]byte, bool) {
 	p.mu.Lock()
-	b, eof := p.buf, p.eof
-	p.buf = nil
+	b, eof := bytes.Clone(p.buf), p.eof
+	p.buf = p.buf[:0]
 	p.mu.Unlock()
 	select {
 	case p.room <- struct{}{}:

@@ -66,10 +66,13 @@ type Provider struct {
 	log   *slog.Logger
 	owner string   // owner.ID() of this process
 	rep   *replica // nil unless Options.Replica.ID is set
-	// tearing holds the pods being deleted by a Destroy: leaving Boxes,
-	// not yet gone from the cluster, and not adoptable.
-	tearing sync.Map
-	// hookOwnerChecked, in tests, runs between ownerOf's two checks.
+	// tearing counts, per pod, the Destroys under way: its sandbox is
+	// leaving Boxes (or put back when the teardown failed), the pod is not
+	// yet gone from the cluster, and it is not adoptable.
+	tearingMu sync.Mutex
+	tearing   map[string]int
+	// hookOwnerChecked, in tests, runs in ownerOf after it found the
+	// sandbox missing from Boxes.
 	hookOwnerChecked func()
 
 	kit.Base[*podState]
@@ -332,17 +335,36 @@ func (p *Provider) Exec(ctx context.Context, id sandbox.ID, req sandbox.ExecRequ
 }
 
 // Destroy implements sandbox.Provider (kit.Base's). The pod is marked
-// as being torn down before its sandbox leaves Boxes, and until it is
-// gone: in between, Owner would take it for a pod this replica left and
-// the service adopt it back.
+// as being torn down before its sandbox leaves Boxes, until it is gone
+// or, when the teardown failed, its sandbox is back in Boxes: in
+// between, Owner would take it for a pod this replica left and the
+// service adopt it back.
 func (p *Provider) Destroy(ctx context.Context, id sandbox.ID) error {
 	b, err := p.Boxes.Get(id)
 	if err != nil {
 		return err
 	}
-	p.tearing.Store(b.Box.pod, true)
-	defer p.tearing.Delete(b.Box.pod)
+	p.markTearing(b.Box.pod, 1)
+	defer p.markTearing(b.Box.pod, -1)
 	return p.Base.Destroy(ctx, id)
+}
+
+// markTearing counts a Destroy of pod in (1) or out (-1).
+func (p *Provider) markTearing(pod string, d int) {
+	p.tearingMu.Lock()
+	defer p.tearingMu.Unlock()
+	if p.tearing == nil {
+		p.tearing = map[string]int{}
+	}
+	if p.tearing[pod] += d; p.tearing[pod] <= 0 {
+		delete(p.tearing, pod)
+	}
+}
+
+func (p *Provider) isTearing(pod string) bool {
+	p.tearingMu.Lock()
+	defer p.tearingMu.Unlock()
+	return p.tearing[pod] > 0
 }
 
 // teardown ends the agent and deletes the pod (kit.Base's Destroy),

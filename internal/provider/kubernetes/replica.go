@@ -419,17 +419,21 @@ func (p *Provider) ownerOf(ctx context.Context, pod *corev1.Pod) (Owner, error) 
 		return Owner{}, fmt.Errorf("pod %s belongs to a Warden that does not run as a replica (%s): %w", pod.Name, pod.Annotations[annotationOwner], sandbox.ErrConflict)
 	}
 	if rid == p.rep.opts.ID {
-		// In this order: Destroy marks the pod before it leaves Boxes.
-		if _, err := p.Boxes.Info(sandbox.ID(pod.Labels[LabelSandbox])); err == nil {
-			// Held by this provider but not by the service (a warm
-			// pool's): not the caller's to use.
-			return Owner{}, fmt.Errorf("sandbox %s: %w", pod.Labels[LabelSandbox], sandbox.ErrNotFound)
+		// A sandbox held by this provider, and not by the service (a
+		// warm pool's), is not the caller's to use; one being destroyed
+		// is not there. In this order: Destroy marks the pod before the
+		// sandbox leaves Boxes, and a failed teardown puts it back before
+		// the mark goes.
+		id := sandbox.ID(pod.Labels[LabelSandbox])
+		held := func() bool { _, err := p.Boxes.Info(id); return err == nil }
+		if held() {
+			return Owner{}, fmt.Errorf("sandbox %s: %w", id, sandbox.ErrNotFound)
 		}
 		if p.hookOwnerChecked != nil {
 			p.hookOwnerChecked()
 		}
-		if _, ok := p.tearing.Load(pod.Name); ok {
-			return Owner{}, fmt.Errorf("sandbox %s: %w", pod.Labels[LabelSandbox], sandbox.ErrNotFound)
+		if p.isTearing(pod.Name) || held() {
+			return Owner{}, fmt.Errorf("sandbox %s: %w", id, sandbox.ErrNotFound)
 		}
 		return Owner{Replica: rid, Adoptable: true}, nil
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -532,18 +533,54 @@ func waitFor(t *testing.T, cond func() bool) {
 
 // TestReplicaDestroyNotAdoptable: while a replica destroys a sandbox, its
 // pod is never offered for adoption (the service would take it back as
-// one this replica left), even when the Destroy goes on between Owner's
-// look at the registry and its look at the pods being torn down.
+// one this replica left): not while the teardown runs, not when it fails
+// and puts the sandbox back, not while a second Destroy still runs.
 func TestReplicaDestroyNotAdoptable(t *testing.T) {
 	t.Parallel()
 	requirePython(t)
 	c := newCluster(t)
+	// Pod deletions wait for release (when set), then fail (when fail is).
+	var (
+		mu      sync.Mutex
+		release chan struct{}
+		fail    bool
+	)
+	c.cs.PrependReactor("delete", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		mu.Lock()
+		r, f := release, fail
+		mu.Unlock()
+		if r != nil {
+			<-r
+		}
+		if f {
+			return true, nil, errors.New("the API server is down")
+		}
+		return false, nil, nil
+	})
+	hold := func(failing bool) chan struct{} {
+		mu.Lock()
+		defer mu.Unlock()
+		release, fail = make(chan struct{}), failing
+		return release
+	}
+	unhold := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		release, fail = nil, false
+	}
 	p := c.provider(Options{KeepOrphans: true, Replica: ReplicaOptions{ID: "a"}})
 	if err := p.StartReplica(t.Context(), "http://127.0.0.1:1"); err != nil {
 		t.Fatal(err)
 	}
-	// destroying starts a Destroy and returns once the sandbox has left
-	// the registry (its pod is still there, being deleted).
+	create := func() sandbox.ID {
+		info, err := p.Create(t.Context(), hostSpec(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.ID
+	}
+	// destroying starts a Destroy and returns once its sandbox has left
+	// Boxes (its teardown waits at the pod's deletion).
 	destroying := func(id sandbox.ID) <-chan error {
 		done := make(chan error, 1)
 		go func() { done <- p.Destroy(context.Background(), id) }()
@@ -556,29 +593,55 @@ func TestReplicaDestroyNotAdoptable(t *testing.T) {
 			}
 		}
 	}
-	for _, between := range []bool{false, true} {
-		info, err := p.Create(t.Context(), hostSpec(t))
-		if err != nil {
-			t.Fatal(err)
+
+	// While the teardown runs.
+	id := create()
+	rel := hold(false)
+	done := destroying(id)
+	if o, err := p.Owner(t.Context(), id); !errors.Is(err, sandbox.ErrNotFound) {
+		t.Errorf("Owner during the teardown: %+v %v, want ErrNotFound", o, err)
+	}
+	unhold()
+	close(rel)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	// A teardown that fails puts the sandbox back: an Owner that found it
+	// gone, then finds no mark, must look again.
+	id = create()
+	rel = hold(true)
+	done = destroying(id)
+	p.hookOwnerChecked = func() {
+		p.hookOwnerChecked = nil
+		close(rel)
+		if err := <-done; err == nil {
+			t.Error("the Destroy with a failing deletion succeeded")
 		}
-		var done <-chan error
-		if between {
-			p.hookOwnerChecked = func() {
-				p.hookOwnerChecked = nil
-				done = destroying(info.ID)
-			}
-		} else {
-			done = destroying(info.ID)
-		}
-		o, err := p.Owner(t.Context(), info.ID)
-		if !errors.Is(err, sandbox.ErrNotFound) {
-			t.Errorf("Owner during Destroy (between its checks %v): %+v %v, want ErrNotFound", between, o, err)
-		}
-		if done == nil {
-			done = destroying(info.ID)
-		}
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
+	}
+	if o, err := p.Owner(t.Context(), id); !errors.Is(err, sandbox.ErrNotFound) {
+		t.Errorf("Owner across a failed teardown: %+v %v, want ErrNotFound", o, err)
+	}
+	if p.hookOwnerChecked != nil {
+		t.Fatal("Owner never found the sandbox gone")
+	}
+	if _, err := p.Boxes.Info(id); err != nil {
+		t.Fatalf("the failed Destroy did not put the sandbox back: %v", err)
+	}
+	unhold()
+	if err := p.Destroy(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+
+	// Two Destroys of one sandbox at once: the mark stays until both end.
+	p.markTearing("pod", 1)
+	p.markTearing("pod", 1)
+	p.markTearing("pod", -1)
+	if !p.isTearing("pod") {
+		t.Error("one Destroy of two ended: the pod is no longer marked")
+	}
+	p.markTearing("pod", -1)
+	if p.isTearing("pod") {
+		t.Error("both ended: the pod is still marked")
 	}
 }

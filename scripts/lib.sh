@@ -152,6 +152,9 @@ ensure_runsc() {
 ensure_bwrap() {
   command -v bwrap >/dev/null || apt_install bubblewrap
   command -v slirp4netns >/dev/null || apt_install slirp4netns
+  # The fork server compiles its native set-up (setup.c) when it starts;
+  # the race detector needs a C compiler too.
+  command -v cc >/dev/null || apt_install gcc libc6-dev
 }
 
 # ensure_debootstrap: the offline image recipe needs it (no registry here).

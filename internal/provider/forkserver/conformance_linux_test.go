@@ -10,18 +10,22 @@ import (
 
 func TestConformance(t *testing.T) {
 	testutil.RequireBwrap(t)
-	for _, double := range []bool{false, true} {
-		name := "clone"
-		if double {
-			name = "double-fork"
-		}
-		t.Run(name, func(t *testing.T) { conformance(t, double) })
+	for _, c := range []struct {
+		name string
+		opts Options
+	}{
+		{"clone", Options{}}, // the native set-up, where it compiles
+		{"clone-python", Options{PythonSetup: true}},
+		{"double-fork", Options{DoubleFork: true}},
+	} {
+		t.Run(c.name, func(t *testing.T) { conformance(t, c.opts) })
 	}
 }
 
-func conformance(t *testing.T, double bool) {
+func conformance(t *testing.T, opts Options) {
 	sandboxtest.Run(t, func(t *testing.T) sandbox.Provider {
-		p, err := New(t.Context(), Options{WorkspaceRoot: testutil.SharedDir(t), DoubleFork: double})
+		opts.WorkspaceRoot = testutil.SharedDir(t)
+		p, err := New(t.Context(), opts)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -97,6 +97,11 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 		return nil, err
 	}
 	p.z = z
+	if z.native {
+		p.log.Info("sandboxes are set up by the native set-up")
+	} else {
+		p.log.Info("sandboxes are set up in the fork server's Python", "why", z.pythonWhy)
+	}
 	return p, nil
 }
 
@@ -357,6 +362,17 @@ func (p *Provider) Run(ctx context.Context, spec sandbox.Spec, req sandbox.ExecR
 		run.ExitStatus = l.exitStatus
 	}
 	return run.Run(ctx, req)
+}
+
+// NativeSetup reports whether the fork server sets sandboxes up with the
+// native set-up (ADR 0020), and why not when it does not.
+func (p *Provider) NativeSetup() (bool, string) {
+	p.zmu.Lock()
+	defer p.zmu.Unlock()
+	if p.z == nil {
+		return false, "no fork server"
+	}
+	return p.z.native, p.z.pythonWhy
 }
 
 // pidfdExitInfo reports whether the kernel keeps a process's exit status

@@ -33,6 +33,11 @@ type Options struct {
 	// user and pid namespaces with the child. Slower; the interpreter's
 	// own fork path throughout.
 	DoubleFork bool
+	// PythonSetup sets each sandbox up (namespaces, root, confinement) in
+	// the fork server's Python, as with DoubleFork, instead of with the
+	// native set-up (setup.c, compiled with the C compiler when the
+	// provider starts; used when it compiles and loads).
+	PythonSetup bool
 	// Log receives operational messages.
 	Log *slog.Logger
 }

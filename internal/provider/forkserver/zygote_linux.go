@@ -45,6 +45,11 @@ type zygote struct {
 	stderr *agent.TailBuffer
 	key    string // what it was started with (image, interpreter, agent, filter)
 
+	// native is set when the server sets sandboxes up with setup.c;
+	// pythonWhy says why not otherwise.
+	native    bool
+	pythonWhy string
+
 	mu     sync.Mutex
 	closed bool
 	live   int // sandboxes forked from it and not yet destroyed
@@ -201,6 +206,13 @@ func (p *Provider) startZygote(ctx context.Context) (*zygote, error) {
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: p.uid, Gid: p.gid}
 	}
 	cmd.ExtraFiles = append([]*os.File{childCtl}, pipes...)
+	// The native set-up, fd 9, when it can be had; else the server sets
+	// sandboxes up in Python.
+	setup, serr := p.setupMemfd()
+	if setup != nil {
+		defer setup.Close()
+		cmd.ExtraFiles = append(cmd.ExtraFiles, setup)
+	}
 	z := &zygote{cmd: cmd, ctl: hostCtl, stderr: &agent.TailBuffer{Max: 16 << 10}, key: p.zygoteKey(), done: make(chan struct{})}
 	cmd.Stderr = z.stderr
 	cmd.WaitDelay = time.Second
@@ -215,15 +227,24 @@ func (p *Provider) startZygote(ctx context.Context) (*zygote, error) {
 	// Wait for "ready", or the server's end.
 	ready := make(chan error, 1)
 	go func() {
-		buf := make([]byte, 16)
+		buf := make([]byte, 256)
 		n, err := unix.Read(hostCtl, buf)
+		msg := string(buf[:max(n, 0)])
 		switch {
 		case err != nil:
 			ready <- err
-		case string(buf[:n]) != "ready":
-			ready <- fmt.Errorf("unexpected %q", buf[:n])
-		default:
+		case msg == "ready native":
+			z.native = true
 			ready <- nil
+		case strings.HasPrefix(msg, "ready python"):
+			why := strings.TrimSpace(strings.TrimPrefix(msg, "ready python"))
+			if serr != nil {
+				why = serr.Error()
+			}
+			z.pythonWhy = why
+			ready <- nil
+		default:
+			ready <- fmt.Errorf("unexpected %q", msg)
 		}
 	}()
 	select {

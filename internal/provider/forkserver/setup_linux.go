@@ -1,6 +1,7 @@
 package forkserver
 
 import (
+	"context"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -41,7 +43,9 @@ var nativeSetup = sync.OnceValues(func() ([]byte, error) {
 	if err := os.WriteFile(src, setupSource, 0o600); err != nil {
 		return nil, err
 	}
-	out, err := exec.Command(cc, "-O2", "-shared", "-fPIC", "-o", so, src).CombinedOutput()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, cc, "-O2", "-shared", "-fPIC", "-o", so, src).CombinedOutput()
 	if err != nil {
 		return nil, fmt.Errorf("compiling it with %s: %v: %s", cc, err, strings.TrimSpace(string(out)))
 	}
@@ -58,7 +62,13 @@ func (p *Provider) setupMemfd() (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	fd, err := unix.MemfdCreate("warden-setup", unix.MFD_CLOEXEC)
+	// Executable (where vm.memfd_noexec asks for it to be said: Linux
+	// 6.3) and sealed once written: what the server maps is what was
+	// compiled here.
+	fd, err := unix.MemfdCreate("warden-setup", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING|unix.MFD_EXEC)
+	if err == unix.EINVAL {
+		fd, err = unix.MemfdCreate("warden-setup", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -66,6 +76,10 @@ func (p *Provider) setupMemfd() (*os.File, error) {
 	if _, err := f.Write(so); err != nil {
 		f.Close()
 		return nil, err
+	}
+	if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, unix.F_SEAL_WRITE|unix.F_SEAL_GROW|unix.F_SEAL_SHRINK|unix.F_SEAL_SEAL); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("sealing it: %w", err)
 	}
 	return f, nil
 }

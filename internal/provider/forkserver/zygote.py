@@ -170,6 +170,10 @@ class Zygote(object):
         self.native_err = ""
         if not self.double_fork:
             self.native, self.native_err = load_native(self.seccomp)
+        else:
+            self.native_err = "double fork"
+            if native_passed():
+                os.close(9)
         # What the set-up program cannot look at in the child, looked at
         # here: the same kernel, the same image.
         self.proc_ro = [sub for sub in ("sys", "sysrq-trigger", "irq", "bus") if os.path.exists("/proc/" + sub)]
@@ -576,12 +580,18 @@ class Zygote(object):
         return a["main"]()
 
 
+def native_passed():
+    """Whether fd 9 is the host's memfd holding the native set-up."""
+    try:
+        return os.readlink("/proc/self/fd/9").startswith("/memfd:warden-setup")
+    except OSError:
+        return False
+
+
 def load_native(seccomp):
     """The native set-up (setup.c) from fd 9, a memfd the host filled, or
     None and why not."""
-    try:
-        os.fstat(9)
-    except OSError:
+    if not native_passed():
         return None, "no native set-up passed"
     try:
         lib = ctypes.CDLL("/proc/self/fd/9")

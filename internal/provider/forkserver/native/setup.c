@@ -158,6 +158,19 @@ static long long num(struct prog *pr)
 	return v;
 }
 
+static unsigned long long unum(struct prog *pr)
+{
+	const char *t = next(pr);
+	char *e;
+	errno = 0;
+	unsigned long long v = strtoull(t, &e, 10);
+	if (*t < '0' || *t > '9' || *e != 0 || errno) {
+		say("a bad number in the set-up program: ", t, "");
+		_exit(120);
+	}
+	return v;
+}
+
 static const char *opt(const char *s) { return *s ? s : NULL; }
 
 static void write_file(const char *path, const char *data, int flags)
@@ -216,9 +229,10 @@ static void loopback_up(void)
 
 static void drop_caps(void)
 {
-	for (int cap = 0; prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0; cap++)
+	for (unsigned long cap = 0; prctl(PR_CAPBSET_DROP, cap, 0UL, 0UL, 0UL) == 0; cap++)
 		;
-	prctl(W_PR_CAP_AMBIENT, W_PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	if (prctl(W_PR_CAP_AMBIENT, (unsigned long)W_PR_CAP_AMBIENT_CLEAR_ALL, 0UL, 0UL, 0UL) < 0 && errno != EINVAL)
+		die("clearing the ambient capabilities", "");
 	struct w_cap_header h = {0x20080522, 0};
 	struct w_cap_data d[2];
 	memset(d, 0, sizeof d);
@@ -226,7 +240,7 @@ static void drop_caps(void)
 		die("capset", "");
 }
 
-static void run(struct prog *pr)
+static void run(struct prog *pr, int *filtered)
 {
 	int ruleset = -1;
 	while (pr->p < pr->end) {
@@ -275,7 +289,8 @@ static void run(struct prog *pr)
 			if (write(fd, b, 1) != 1)
 				die("reporting to the host", "");
 		} else if (!strcmp(op, "setsid")) {
-			setsid();
+			if (setsid() < 0)
+				die("setsid", "");
 		} else if (!strcmp(op, "mount")) {
 			const char *src = next(pr), *dst = next(pr), *fs = next(pr);
 			unsigned long flags = num(pr);
@@ -314,19 +329,20 @@ static void run(struct prog *pr)
 		} else if (!strcmp(op, "caps")) {
 			drop_caps();
 		} else if (!strcmp(op, "nonewprivs")) {
-			if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+			if (prctl(PR_SET_NO_NEW_PRIVS, 1UL, 0UL, 0UL, 0UL) < 0)
 				die("no_new_privs", "");
 		} else if (!strcmp(op, "landlock")) {
-			uint64_t attr[3] = {(uint64_t)num(pr), 0, (uint64_t)num(pr)};
+			uint64_t handled = unum(pr), scoped = unum(pr);
+			uint64_t attr[3] = {handled, 0, scoped};
 			long long size = num(pr);
 			if (size <= 0 || size > (long long)sizeof attr)
 				die("landlock_create_ruleset", "size");
-			ruleset = syscall(SYS_landlock_create_ruleset, attr, (size_t)size, 0);
+			ruleset = syscall(SYS_landlock_create_ruleset, attr, (size_t)size, 0UL);
 			if (ruleset < 0)
 				die("landlock_create_ruleset", "");
 		} else if (!strcmp(op, "rule")) {
 			const char *path = next(pr);
-			uint64_t access = num(pr), file_mask = num(pr);
+			uint64_t access = unum(pr), file_mask = unum(pr);
 			int fd = open(path, O_PATH | O_CLOEXEC);
 			if (fd < 0) {
 				if (errno == ENOENT)
@@ -339,25 +355,25 @@ static void run(struct prog *pr)
 			if (!S_ISDIR(st.st_mode))
 				access &= file_mask;
 			struct w_path_beneath pb = {access, fd};
-			if (syscall(SYS_landlock_add_rule, ruleset, 1, &pb, 0) < 0)
+			if (syscall(SYS_landlock_add_rule, (long)ruleset, 1L, &pb, 0UL) < 0)
 				die("landlock_add_rule", path);
 			close(fd);
 		} else if (!strcmp(op, "restrict")) {
-			if (syscall(SYS_landlock_restrict_self, ruleset, 0) < 0)
+			if (syscall(SYS_landlock_restrict_self, (long)ruleset, 0UL) < 0)
 				die("landlock_restrict_self", "");
 			close(ruleset);
 			ruleset = -1;
 		} else if (!strcmp(op, "rlimit")) {
 			int res = num(pr);
-			const char *t = next(pr);
 			struct rlimit rl;
-			rl.rlim_cur = rl.rlim_max = strtoull(t, NULL, 10);
+			rl.rlim_cur = rl.rlim_max = unum(pr);
 			if (setrlimit(res, &rl) < 0)
-				die("setrlimit", t);
+				die("setrlimit", "");
 		} else if (!strcmp(op, "seccomp")) {
 			struct w_sock_fprog fp = {seccomp_len, seccomp_prog};
-			if (seccomp_len == 0 || prctl(PR_SET_SECCOMP, W_SECCOMP_MODE_FILTER, &fp, 0, 0) < 0)
+			if (seccomp_len == 0 || prctl(PR_SET_SECCOMP, (unsigned long)W_SECCOMP_MODE_FILTER, &fp, 0UL, 0UL) < 0)
 				die("seccomp", "");
+			*filtered = 1;
 		} else if (!strcmp(op, "await")) {
 			/* Wait for the host's byte on fd; anything else ends the child. */
 			int fd = num(pr);
@@ -379,12 +395,18 @@ static void run(struct prog *pr)
  * prog (len bytes) and returns 0; the parent gets its pid or -errno. */
 long warden_spawn(const char *prog, long len)
 {
-	long pid = syscall(SYS_clone, W_CLONE_NEWUSER | W_CLONE_NEWPID | SIGCHLD, 0, 0, 0, 0);
+	long pid = syscall(SYS_clone, (unsigned long)(W_CLONE_NEWUSER | W_CLONE_NEWPID | SIGCHLD), 0UL, 0UL, 0UL, 0UL);
 	if (pid < 0)
 		return -errno;
 	if (pid > 0)
 		return pid;
 	struct prog pr = {prog, prog + len};
-	run(&pr);
+	int filtered = 0;
+	run(&pr, &filtered);
+	if (!filtered) {
+		/* Never back to Python unconfined, whatever the program said. */
+		say("the set-up program did not load the seccomp filter", "", "");
+		_exit(120);
+	}
 	return 0;
 }

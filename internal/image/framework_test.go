@@ -288,7 +288,10 @@ func TestFrameworkOptionsErrors(t *testing.T) {
 }
 
 // testImageName returns a unique test tag for the framework image and
-// removes it when the test ends.
+// removes it when the test ends. Its untagged parents stay: tests build
+// in parallel on the same cached layers (FROM warden-runtime, USER root),
+// and pruning them under another test's build made that build fail with
+// "No such image" (CI); the next run reuses them.
 func testImageName(t *testing.T, cli *client.Client, framework string) string {
 	t.Helper()
 	suffix := make([]byte, 6)
@@ -297,7 +300,7 @@ func testImageName(t *testing.T, cli *client.Client, framework string) string {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if _, err := cli.ImageRemove(ctx, name, client.ImageRemoveOptions{PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		if _, err := cli.ImageRemove(ctx, name, client.ImageRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
 			t.Errorf("removing %s: %v", name, err)
 		}
 	})

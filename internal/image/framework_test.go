@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -287,6 +288,17 @@ func TestFrameworkOptionsErrors(t *testing.T) {
 	}
 }
 
+// buildMu lets one test build a framework image at a time: the builds
+// share cached layers (FROM warden-runtime, USER root), and a failed
+// build removes its untagged layers (removeUntagged), which may be those.
+var buildMu sync.Mutex
+
+// buildsOneAtATime holds buildMu until the test and its clean-ups end.
+func buildsOneAtATime(t *testing.T) {
+	buildMu.Lock()
+	t.Cleanup(buildMu.Unlock)
+}
+
 // testImageName returns a unique test tag for the framework image and
 // removes it when the test ends. Its untagged parents stay: tests build
 // in parallel on the same cached layers (FROM warden-runtime, USER root),
@@ -324,6 +336,7 @@ func TestBuildFrameworkNone(t *testing.T) {
 		t.Skip("builds a real image; skipped with -short")
 	}
 	t.Parallel()
+	buildsOneAtATime(t)
 	cli := requireDocker(t)
 	requireRuntimeImage(t, cli)
 	name := testImageName(t, cli, FrameworkNone)
@@ -391,6 +404,7 @@ func TestBuildFrameworkWheelDir(t *testing.T) {
 		t.Skip("builds a real image; skipped with -short")
 	}
 	t.Parallel()
+	buildsOneAtATime(t)
 	cli := requireDocker(t)
 	requireRuntimeImage(t, cli)
 	name := testImageName(t, cli, FrameworkNone)
@@ -433,6 +447,7 @@ func TestBuildFrameworkNoIndexFailsFast(t *testing.T) {
 		t.Skip("builds a real image; skipped with -short")
 	}
 	t.Parallel()
+	buildsOneAtATime(t)
 	cli := requireDocker(t)
 	requireRuntimeImage(t, cli)
 	if c, err := net.DialTimeout("tcp", "pypi.org:443", 3*time.Second); err == nil {

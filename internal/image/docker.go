@@ -85,7 +85,7 @@ func buildDockerfile(ctx context.Context, api API, dockerfile string, o Options,
 	defer resp.Body.Close()
 	layers := &layerTracker{w: w}
 	if err := decodeStream(resp.Body, layers); err != nil {
-		removeUntagged(ctx, api, layers.last)
+		removeUntagged(ctx, api, layers.made)
 		return fmt.Errorf("building image %s: %w", o.Name, err)
 	}
 	return nil

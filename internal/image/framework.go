@@ -426,7 +426,7 @@ func BuildFramework(ctx context.Context, api API, opts FrameworkOptions, progres
 	layers := &layerTracker{w: w}
 	tail := &tailWriter{w: layers, max: 64 << 10}
 	if err := decodeStream(resp.Body, tail); err != nil {
-		removeUntagged(ctx, api, layers.last)
+		removeUntagged(ctx, api, layers.made)
 		return fmt.Errorf("building image %s: %w", o.Name, classifyBuildError(err, tail.String(), o))
 	}
 	phasef(w, "built %s in %s", o.Name, time.Since(start).Round(time.Second))

@@ -70,18 +70,31 @@ func (m streamMessage) errorMessage() string {
 }
 
 // layerTracker passes a classic build's output to w and remembers the
-// last image the builder made (its " ---> ID" lines): after a failed
-// build that image, untagged, holds every layer built so far.
+// images the builder made (its " ---> ID" lines): last, the last of
+// them, and made, those this build made itself, in order: not a FROM's
+// image, nor a step's taken from the cache (" ---> Using cache"), which
+// other builds and images share.
 type layerTracker struct {
-	w    io.Writer
-	last string
+	w      io.Writer
+	last   string
+	made   []string
+	shared bool // the next image is a FROM's or the cache's
 }
 
-var reLayer = regexp.MustCompile(`(?m)^ ---> ([0-9a-f]{12,64})\s*$`)
+var reLayer = regexp.MustCompile(`(?m)^(?:Step \d+/\d+ : (FROM)\b.*| ---> (Using cache|[0-9a-f]{12,64}))\s*$`)
 
 func (t *layerTracker) Write(p []byte) (int, error) {
 	for _, m := range reLayer.FindAllSubmatch(p, -1) {
-		t.last = string(m[1])
+		switch {
+		case len(m[1]) > 0, string(m[2]) == "Using cache":
+			t.shared = true
+		default:
+			t.last = string(m[2])
+			if !t.shared {
+				t.made = append(t.made, t.last)
+			}
+			t.shared = false
+		}
 	}
 	return t.w.Write(p)
 }
@@ -92,20 +105,25 @@ type imageRemover interface {
 	ImageRemove(ctx context.Context, image string, opts client.ImageRemoveOptions) (client.ImageRemoveResult, error)
 }
 
-// removeUntagged removes the image id, with its untagged parents, if
-// nothing names it: what a failed build leaves. A tagged image (the base
-// the build started from) is left alone. Errors are ignored: the build's
-// own error is the one to report.
-func removeUntagged(ctx context.Context, api API, id string) {
+// removeUntagged removes the images a failed build made (ids, in the
+// order made), newest first, each only if nothing names it: what the
+// build leaves. What it did not make stays: the image it started from,
+// and the layers it took from the cache, which a build running beside
+// it may be using (pruning a failed build's untagged parents once removed
+// them under another). Errors are ignored: the build's own error is the
+// one to report.
+func removeUntagged(ctx context.Context, api API, ids []string) {
 	rm, ok := api.(imageRemover)
-	if id == "" || !ok {
+	if len(ids) == 0 || !ok {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	ins, err := api.ImageInspect(ctx, id)
-	if err != nil || len(ins.RepoTags) > 0 {
-		return
+	for i := len(ids) - 1; i >= 0; i-- {
+		ins, err := api.ImageInspect(ctx, ids[i])
+		if err != nil || len(ins.RepoTags) > 0 {
+			continue
+		}
+		_, _ = rm.ImageRemove(ctx, ids[i], client.ImageRemoveOptions{})
 	}
-	_, _ = rm.ImageRemove(ctx, id, client.ImageRemoveOptions{PruneChildren: true})
 }

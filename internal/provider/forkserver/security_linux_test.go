@@ -447,9 +447,18 @@ func TestAgentIsInit(t *testing.T) {
 			t.Errorf("after kill -9 -1: %q %q", r.Stdout, r.Stderr)
 		}
 		// The worker and its snapshot are gone with the rest: the agent
-		// starts a new interpreter and says so.
+		// starts a new interpreter and says so. The worker may still be
+		// dying of the SIGKILL when the next cell comes (its exit takes a
+		// while on a slow machine): then that cell's result says the
+		// interpreter was killed and restarted, and the one after runs.
 		r = run(t, p, id, sandbox.Python, "'x' in globals()")
-		if r.ReturnValue == nil || *r.ReturnValue != "False" || len(r.Notes) == 0 || !strings.Contains(r.Notes[0], "restarted") {
+		if r.ExitCode == 137 && len(r.Notes) == 2 && strings.Contains(r.Notes[0], "killed by signal 9") && strings.Contains(r.Notes[1], "restarted") {
+			t.Logf("the next cell met the dying worker: %q", r.Notes)
+			r = run(t, p, id, sandbox.Python, "'x' in globals()")
+			if r.ReturnValue == nil || *r.ReturnValue != "False" || len(r.Notes) != 0 {
+				t.Errorf("Python after the dying worker's restart: %+v", r)
+			}
+		} else if r.ReturnValue == nil || *r.ReturnValue != "False" || len(r.Notes) == 0 || !strings.Contains(r.Notes[0], "restarted") {
 			t.Errorf("Python after kill -9 -1: %+v", r)
 		}
 		if r := run(t, p, id, sandbox.Python, "1 + 1"); r.ReturnValue == nil || *r.ReturnValue != "2" || len(r.Notes) != 0 {

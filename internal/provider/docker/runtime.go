@@ -264,6 +264,22 @@ func (p *Provider) watch(id, name string, l *launcher) *ending {
 			return
 		}
 		oom := err == nil && ins.Container.State != nil && ins.Container.State.OOMKilled
+		// The daemon may learn of the OOM kill (containerd's event) after
+		// the exit: a 137 is looked at again for a second (CI saw it).
+		for i := 0; i < 10 && !oom && code == 137 && err == nil; i++ {
+			select {
+			case <-time.After(100 * time.Millisecond):
+			case <-ctx.Done():
+				return
+			}
+			ictx, icancel := context.WithTimeout(ctx, 10*time.Second)
+			ins, err = p.cli.ContainerInspect(ictx, id, client.ContainerInspectOptions{})
+			icancel()
+			oom = err == nil && ins.Container.State != nil && ins.Container.State.OOMKilled
+		}
+		if ctx.Err() != nil {
+			return
+		}
 		why := fmt.Sprintf("the sandbox's container stopped (exit status %d)", code)
 		if oom {
 			why = "the sandbox went past its memory limit: under gVisor that limit holds for the whole sandbox, " +

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/warden-sandbox/warden/api"
 	"github.com/warden-sandbox/warden/client"
@@ -120,11 +121,27 @@ func TestServeForkServer(t *testing.T) {
 			}
 		}
 	}
+	// A zombie not yet reaped by its new parent runs nothing; a process
+	// killed with the service may still be tearing its memory down (a
+	// while on a slow machine; its cmdline is empty then): given 10 s.
+	remains := func(k int, start uint64) bool {
+		return start != 0 && owner.StartTime(k) == start && procState(k) != "Z"
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		left := 0
+		for k, start := range kids {
+			if remains(k, start) {
+				left++
+			}
+		}
+		if left == 0 {
+			break
+		}
+	}
 	for k, start := range kids {
-		// A zombie not yet reaped by its new parent runs nothing.
-		if start != 0 && owner.StartTime(k) == start && procState(k) != "Z" {
+		if remains(k, start) {
 			cmdline, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(k), "cmdline"))
-			t.Errorf("process %d (%q) of the stopped service remains", k, strings.ReplaceAll(string(cmdline), "\x00", " "))
+			t.Errorf("process %d (%q, state %s) of the stopped service remains", k, strings.ReplaceAll(string(cmdline), "\x00", " "), procState(k))
 		}
 	}
 

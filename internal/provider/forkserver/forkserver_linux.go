@@ -728,11 +728,26 @@ func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 	if err != nil {
 		return fail(err)
 	}
+	// The native set-up's program first, made here: the server only
+	// clones (ADR 0021). The Python set-up takes its steps from the JSON.
+	var prog []byte
+	if z.native {
+		if prog, err = setupProgram(req, len(fds), z.facts, l.p.layout, rootMount); err != nil {
+			return fail(fmt.Errorf("the sandbox's set-up: %w", err))
+		}
+	}
+	msg, err := frame(prog, js)
+	if err == nil && len(fds) > maxFDs {
+		err = fmt.Errorf("the sandbox needs %d descriptors, more than the fork server takes (%d): fewer mounts", len(fds), maxFDs)
+	}
+	if err != nil {
+		return fail(fmt.Errorf("%w: %w", err, sandbox.ErrInvalid))
+	}
 	l.p.step("send")
 	l.mu.Lock()
 	l.started = true
 	l.mu.Unlock()
-	if err := z.send(js, fds); err != nil {
+	if err := z.send(msg, fds); err != nil {
 		return fail(fmt.Errorf("asking the fork server for a sandbox: %w", err))
 	}
 	for _, fd := range toClose {

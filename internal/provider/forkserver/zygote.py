@@ -8,8 +8,9 @@
 # a SOCK_SEQPACKET socket to the host, fd 4 a pipe holding its
 # configuration (JSON: the seccomp program, the layout of a sandbox's
 # root) and fd 5 one holding the agent's source. It imports and compiles
-# the agent once, then, for each message on fd 3 (JSON plus descriptors
-# passed with SCM_RIGHTS), forks a child that becomes a fresh sandbox:
+# the agent once, then, for each message on fd 3 (the native set-up's
+# program, its length first, then JSON; descriptors passed with
+# SCM_RIGHTS), forks a child that becomes a fresh sandbox:
 #
 #   C1  (the zygote's child) joins the sandbox's cgroups by writing 0 to
 #       their cgroup.procs files, which the host opened and passed (the
@@ -32,12 +33,14 @@
 #       signals, and the end of every process of the sandbox when it exits.
 #
 # With the native set-up (fd 9: a memfd holding setup.c built by the host;
-# ADR 0020), one call (warden_spawn) clones C2 directly (the user and pid
-# namespaces with the clone) and takes C1's and C2's steps above in C, in
-# the same order, from a program of operations the server makes from the
-# request (Zygote.program); the child comes back to Python confined, to
-# run the agent. Without it (no compiler on the host, DoubleFork,
-# PythonSetup), the steps run here in Python.
+# ADR 0020 and 0021), the loop itself is native (warden_serve): for each
+# request it clones C2 directly (the user and pid namespaces with the
+# clone) and takes C1's and C2's steps above in C, in the same order, from
+# a program of operations the host made (setup_program_linux.go) and sent
+# before the request's JSON; the child comes back to Python confined, to
+# run the agent. The server runs no Python between two clones. Without
+# it (no compiler on the host, DoubleFork, PythonSetup), the steps run
+# here in Python and the program is skipped.
 #
 # The zygote holds nothing secret: it is forked into every sandbox and its
 # memory (and layout: one ASLR draw for all children) is visible to each.
@@ -151,6 +154,11 @@ class CapData(ctypes.Structure):
                 ("inheritable", ctypes.c_uint32)]
 
 
+class WardenReq(ctypes.Structure):
+    """setup.c's struct warden_req."""
+    _fields_ = [("data", ctypes.c_void_p), ("len", ctypes.c_long), ("nfds", ctypes.c_int), ("fds", ctypes.c_int * 64)]
+
+
 class Zygote(object):
     def __init__(self, cfg, agent):
         self.cfg = cfg
@@ -174,8 +182,8 @@ class Zygote(object):
             self.native_err = "double fork"
             if native_passed():
                 os.close(9)
-        # What the set-up program cannot look at in the child, looked at
-        # here: the same kernel, the same image.
+        # What a set-up program cannot look at in the child, looked at
+        # here (the same kernel, the same image) and told the host.
         self.proc_ro = [sub for sub in ("sys", "sysrq-trigger", "irq", "bus") if os.path.exists("/proc/" + sub)]
         self.etc_files = [p for p in ("/etc/hosts", "/etc/resolv.conf") if os.path.exists(p)]
         # The seccomp program, ready to load.
@@ -201,8 +209,12 @@ class Zygote(object):
         # grandchild (double fork, reaped by bwrap's init); the host reads
         # how it ended from its pidfd, which keeps the status either way.
         signal.signal(signal.SIGCHLD, signal.SIG_IGN)
-        ctl.send(b"ready native" if self.native is not None else
-                 ("ready python " + self.native_err).encode()[:200])
+        if self.native is not None:
+            # What the host's set-up programs depend on, as seen here.
+            ctl.send(("ready native uid=%d gid=%d shared=%d proc_ro=%s etc=%s" % (
+                self.uid, self.gid, self.shared, ",".join(self.proc_ro), ",".join(self.etc_files))).encode())
+            return self.serve_native(ctl)
+        ctl.send(("ready python " + self.native_err).encode()[:200])
         while True:
             try:
                 msg, anc, _, _ = ctl.recvmsg(1 << 16, _socket.CMSG_SPACE(64 * 4))
@@ -215,23 +227,11 @@ class Zygote(object):
                 if level == _socket.SOL_SOCKET and typ == _socket.SCM_RIGHTS:
                     n = len(data) - len(data) % 4
                     fds.extend(struct.unpack("%di" % (n // 4), data[:n]))
-            req = None
             try:
-                if self.native is not None:
-                    # The native set-up needs the request before the
-                    # clone; the child is set up and confined when it
-                    # comes back here.
-                    req = self.agent["json_loads"](msg.decode())
-                    prog, fds_left = self.program(req, fds)
-                    pid = self.native.warden_spawn(prog, len(prog))
-                    if pid < 0:
-                        raise OSError(-pid, "clone: %s" % os.strerror(-pid))
-                else:
-                    pid = self.fork()
+                pid = self.fork()
             except Exception as e:
-                # Out of processes or memory (or a request the set-up
-                # cannot take): this sandbox fails (the host sees its
-                # socket close), the server goes on.
+                # Out of processes or memory: this sandbox fails (the host
+                # sees its socket close), the server goes on.
                 try:
                     os.write(fds[1] if len(fds) > 1 else 2, ("warden fork server: %s\n" % (e,)).encode())
                 except OSError:
@@ -240,18 +240,13 @@ class Zygote(object):
             if pid == 0:
                 code = 120
                 try:
-                    if req is not None:
-                        ctl.detach()  # the native set-up closed it
-                        # As the set-up left it, in the interpreter's view too.
-                        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                        code = self.agent_main(req, fds_left)
-                    else:
-                        ctl.close()
-                        # The request is parsed here, in the child: each
-                        # page the server writes between two forks is
-                        # copied again (a page fault each, dear on a
-                        # virtual machine).
-                        code = self.child(self.agent["json_loads"](msg.decode()), fds)
+                    ctl.close()
+                    # The request is parsed here, in the child: each page
+                    # the server writes between two forks is copied again
+                    # (a page fault each, dear on a virtual machine). The
+                    # set-up program before it is the native set-up's.
+                    n = struct.unpack_from("<I", msg)[0] + 4
+                    code = self.child(self.agent["json_loads"](msg[n:].decode()), fds)
                 except SystemExit as e:
                     code = e.code if isinstance(e.code, int) else 1
                 except BaseException as e:
@@ -264,6 +259,35 @@ class Zygote(object):
             for fd in fds:
                 os.close(fd)
 
+    def serve_native(self, ctl):
+        """The loop of the native set-up (setup.c's warden_serve): the
+        server runs no Python between two clones, so that it writes almost
+        none of the pages its children share with it."""
+        out = WardenReq()
+        r = self.native.warden_serve(ctl.fileno(), ctypes.byref(out))
+        if r > 0:
+            return 0
+        if r < 0:
+            raise OSError(-r, "reading requests: %s" % os.strerror(-r))
+        # The child, set up and confined.
+        code = 120
+        try:
+            ctl.detach()  # the set-up closed it
+            # As the set-up left it, in the interpreter's view too.
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            req = self.agent["json_loads"](ctypes.string_at(out.data, out.len).decode())
+            TRACE[0] = bool(req.get("trace"))
+            code = self.agent_main(req, list(out.fds[:out.nfds]))
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
+        except BaseException as e:
+            try:
+                os.write(2, ("warden fork server: %s\n" % (e,)).encode())
+            except OSError:
+                pass
+        finally:
+            os._exit(code)
+
     def fork(self):
         if self.double_fork:
             return os.fork()
@@ -273,108 +297,6 @@ class Zygote(object):
         # single-threaded server holding no lock needs not (no module of it
         # registers any: see check_no_fork_hooks).
         return check(libc.syscall(self.sys["clone"], CLONE_NEWUSER | CLONE_NEWPID | signal.SIGCHLD, 0, 0, 0, 0), "clone")
-
-    # -- the native set-up (setup.c)
-
-    def program(self, req, fds):
-        """The set-up program warden_spawn's child runs: the steps of
-        child, init and confine below, in their order, as NUL-terminated
-        tokens. Returns it and the descriptors left to the agent."""
-        out = []
-
-        def op(*args):
-            for a in args:
-                out.append(str(a).encode() if not isinstance(a, bytes) else a)
-
-        tracing = bool(req.get("trace"))
-
-        def step(what):
-            if tracing:
-                op("trace", what)
-
-        sock, errw = fds[0], fds[1]
-        # C1
-        op("dup2", errw, 2)
-        step("c1")
-        keep = sorted(set(fds) | {2})
-        op("keep", len(keep), *keep)
-        op("sigdfl", signal.SIGCHLD)
-        ncg = int(req.get("cgroups", 0))
-        for fd in fds[2:2 + ncg]:
-            op("cgroup", fd)
-        rest = fds[:2] + fds[2 + ncg:]
-        step("c1-go")
-        op("file", "/proc/self/setgroups", "deny")
-        op("file", "/proc/self/uid_map", "%d %d 1" % (self.uid, self.uid))
-        op("file", "/proc/self/gid_map", "%d %d 1" % (self.gid, self.gid))
-        step("mapped")
-        op("unshare", CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP)
-        step("unshared")
-        # C2: pid 1
-        op("hostname", req.get("hostname", "sandbox"))
-        op("loopback")
-        op("byte", sock, "2")
-        op("setsid")
-        op("file", "/proc/sys/user/max_user_namespaces", "0")
-        if self.shared:
-            op("mount", "", "/", "", MS_REC | MS_PRIVATE, "")
-        r = self.root
-        op("mount", "tmpfs", r, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m")
-        for link, target in self.cfg["symlinks"]:
-            op("symlink", target, r + link)
-        for d in self.cfg["dirs"]:
-            op("mkdirs", r + d)
-            op("mount", d, r + d, "", MS_BIND | MS_REC, "")
-        for d in ("/proc", "/dev", "/tmp"):
-            op("mkdirs", r + d)
-        op("mount", "proc", r + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "")
-        for sub in self.proc_ro:
-            d = r + "/proc/" + sub
-            op("mount", d, d, "", MS_BIND | MS_REC, "")
-            op("mount", "", d, "", MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "")
-        op("mount", "/dev", r + "/dev", "", MS_BIND | MS_REC, "")
-        tmp = "size=%d" % int(req["tmp_size"])
-        op("mount", "tmpfs", r + "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, tmp + ",mode=1777")
-        op("mount", "devpts", r + "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620")
-        op("mount", "tmpfs", r + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, tmp + ",mode=1777")
-        trees = rest[2:2 + len(req["trees"])]
-        for i, target in enumerate(req["trees"]):
-            op("mkdirs", r + target)
-            op("attach", trees[i], r + target)
-        rest = rest[:2] + rest[2 + len(req["trees"]):]
-        for path, data in (("/etc/hosts", req.get("hosts")), ("/etc/resolv.conf", req.get("resolv"))):
-            if data is None or path not in self.etc_files:
-                continue
-            src = r + "/.warden-" + os.path.basename(path)
-            op("newfile", src, data)
-            op("mount", src, r + path, "", MS_BIND, "")
-            op("mount", "", r + path, "", MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "")
-            op("unlink", src)
-        op("mount", "", r, "", MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, "")
-        step("mounted")
-        op("chdir", r)
-        op("pivot")
-        op("chdir", "/")
-        op("trychdir", req["workspace"])
-        step("pivoted")
-        op("caps")
-        op("nonewprivs")
-        ll = req.get("landlock")
-        if ll:
-            op("landlock", ll["handled"], ll["scoped"], ll["attr_size"])
-            for path, access, file_mask in ll["rules"]:
-                op("rule", path, access, file_mask)
-            op("restrict")
-        for res, val in req.get("rlimits") or ():
-            op("rlimit", res, val)
-        op("seccomp")
-        step("confined")
-        if req.get("network"):
-            op("await", sock, "n", 124)
-        for t in out:
-            if b"\0" in t:
-                raise ValueError("a NUL byte in the sandbox's set-up")
-        return b"\0".join(out) + b"\0", rest
 
     # -- C1
 
@@ -595,8 +517,8 @@ def load_native(seccomp):
         return None, "no native set-up passed"
     try:
         lib = ctypes.CDLL("/proc/self/fd/9")
-        lib.warden_spawn.restype = ctypes.c_long
-        lib.warden_spawn.argtypes = [ctypes.c_char_p, ctypes.c_long]
+        lib.warden_serve.restype = ctypes.c_long
+        lib.warden_serve.argtypes = [ctypes.c_int, ctypes.c_void_p]
         lib.warden_init.argtypes = [ctypes.c_char_p, ctypes.c_int]
         if lib.warden_init(seccomp, len(seccomp)) != 0:
             return None, "the seccomp program does not fit"

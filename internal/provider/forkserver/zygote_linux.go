@@ -49,6 +49,9 @@ type zygote struct {
 	// pythonWhy says why not otherwise.
 	native    bool
 	pythonWhy string
+	// facts: what the native set-up's programs depend on, from the
+	// server's ready message.
+	facts zygoteFacts
 
 	mu     sync.Mutex
 	closed bool
@@ -227,15 +230,16 @@ func (p *Provider) startZygote(ctx context.Context) (*zygote, error) {
 	// Wait for "ready", or the server's end.
 	ready := make(chan error, 1)
 	go func() {
-		buf := make([]byte, 256)
+		buf := make([]byte, 4096)
 		n, err := unix.Read(hostCtl, buf)
 		msg := string(buf[:max(n, 0)])
 		switch {
 		case err != nil:
 			ready <- err
-		case msg == "ready native":
+		case strings.HasPrefix(msg, "ready native "):
 			z.native = true
-			ready <- nil
+			z.facts, err = parseFacts(strings.TrimPrefix(msg, "ready native "))
+			ready <- err
 		case strings.HasPrefix(msg, "ready python"):
 			why := strings.TrimSpace(strings.TrimPrefix(msg, "ready python"))
 			if serr != nil {

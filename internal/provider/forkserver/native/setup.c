@@ -1,26 +1,33 @@
 /*
  * Warden fork server: the native set-up of a sandbox (ADR 0020).
  *
- * The fork server (zygote.py) loads this as a shared object and calls
- * warden_spawn for each sandbox, with a program it made from the request:
- * a list of operations, each a name and its arguments, every token ending
- * in a NUL byte. warden_spawn clones a child in a new user and pid
- * namespace and runs the program in it: joining the cgroups, the other
- * namespaces, the new root, pivot_root, capabilities, Landlock, rlimits
- * and the seccomp filter, the very steps zygote.py takes in Python (its
- * Zygote.child, init and confine), in the same order. The child returns
- * 0 to Python, confined, to become the agent; any failure ends it at
- * once, with a line on its stderr and exit code 120 (124 for a network
- * that never came). The parent gets the child's pid, or -errno.
+ * The fork server (zygote.py) loads this as a shared object and hands its
+ * loop to warden_serve, which receives the host's requests and clones a
+ * child for each, in a new user and pid namespace. A request is a
+ * program the host made (setup_program_linux.go), a list of operations, each a
+ * name and its arguments, every token ending in a NUL byte, followed by
+ * the agent's part of the request (JSON, read in the child only), with
+ * the sandbox's descriptors passed beside it; "%i" in the program is the
+ * i-th of them. The child runs the program: joining the cgroups, the
+ * other namespaces, the new root, pivot_root, capabilities, Landlock,
+ * rlimits and the seccomp filter, the very steps zygote.py takes in
+ * Python (its Zygote.child, init and confine), in the same order. It
+ * returns 0 to Python, confined, to become the agent; any failure ends it
+ * at once, with a line on its stderr and exit code 120 (124 for a
+ * network that never came).
  *
  * Why native: on a machine where a page fault costs 10-15 us, the
  * interpreter touching its objects between the clone and the agent cost
  * about 200 copy-on-write faults and 6-7 ms of CPU per sandbox; this
- * costs about 12 faults and 1-2 ms.
+ * costs about 12 faults and 1-2 ms. And why the loop too (ADR 0021): each
+ * page the server writes between two clones is copied again, a fault
+ * each; the interpreter, reading a request and building the program,
+ * wrote some 150. This loop writes a few: its stack and the request's.
  *
  * Only the C library and the kernel's system calls: no allocation, no
- * global state but the seccomp program (set once by warden_init) and the
- * Landlock ruleset of the child being set up.
+ * global state but the seccomp program (set once by warden_init), the
+ * request being served and the Landlock ruleset of the child being set
+ * up.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -37,6 +44,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -83,6 +91,24 @@ struct w_path_beneath {
 
 static struct w_sock_filter seccomp_prog[4096];
 static unsigned short seccomp_len;
+
+/* The largest request, and the most descriptors one passes. */
+#define W_MAX_MSG (1 << 16)
+#define W_MAX_FDS 64
+
+/* The request being served: its bytes, and the descriptors passed with
+ * it that "%i" names in its program. */
+static char msg_buf[W_MAX_MSG];
+static int req_fds[W_MAX_FDS];
+static int req_nfds;
+
+/* What a child of warden_serve returns to Python with. */
+struct warden_req {
+	const char *data; /* the agent's part of the request (JSON) */
+	long len;
+	int nfds;
+	int fds[W_MAX_FDS]; /* every descriptor passed, in order */
+};
 
 /* warden_init keeps the seccomp program (n bytes of struct sock_filter)
  * every child loads last. */
@@ -145,9 +171,8 @@ static const char *next(struct prog *pr)
 	return t;
 }
 
-static long long num(struct prog *pr)
+static long long tnum(const char *t)
 {
-	const char *t = next(pr);
 	char *e;
 	errno = 0;
 	long long v = strtoll(t, &e, 10);
@@ -156,6 +181,23 @@ static long long num(struct prog *pr)
 		_exit(120);
 	}
 	return v;
+}
+
+static long long num(struct prog *pr) { return tnum(next(pr)); }
+
+/* fdarg is a descriptor: "%i", the i-th passed with the request, or a
+ * number. */
+static int fdarg(struct prog *pr)
+{
+	const char *t = next(pr);
+	if (*t != '%')
+		return tnum(t);
+	long long i = tnum(t + 1);
+	if (t[1] < '0' || t[1] > '9' || i >= req_nfds) {
+		say("a descriptor the request did not pass: ", t, "");
+		_exit(120);
+	}
+	return req_fds[i];
 }
 
 static unsigned long long unum(struct prog *pr)
@@ -246,11 +288,22 @@ static void run(struct prog *pr, int *filtered)
 	while (pr->p < pr->end) {
 		const char *op = next(pr);
 		if (!strcmp(op, "keep")) {
-			/* Close every descriptor but n sorted ones. */
+			/* Close every descriptor but n given ones. */
 			long long n = num(pr);
+			int keep[W_MAX_FDS + 3];
+			if (n < 0 || n > (long long)(sizeof keep / sizeof keep[0]))
+				die("keep", "too many descriptors");
+			for (long long i = 0; i < n; i++) {
+				int fd = fdarg(pr), j = i;
+				if (fd < 0)
+					die("keep", "a negative descriptor");
+				for (; j > 0 && keep[j - 1] > fd; j--)
+					keep[j] = keep[j - 1];
+				keep[j] = fd;
+			}
 			unsigned int lo = 0;
 			for (long long i = 0; i < n; i++) {
-				unsigned int fd = num(pr);
+				unsigned int fd = keep[i];
 				if (fd > lo && syscall(SYS_close_range, lo, fd - 1, 0) < 0)
 					die("close_range", "");
 				lo = fd + 1;
@@ -258,13 +311,13 @@ static void run(struct prog *pr, int *filtered)
 			if (syscall(SYS_close_range, lo, ~0U, 0) < 0)
 				die("close_range", "");
 		} else if (!strcmp(op, "dup2")) {
-			int a = num(pr), b = num(pr);
+			int a = fdarg(pr), b = fdarg(pr);
 			if (dup2(a, b) < 0)
 				die("dup2", "");
 		} else if (!strcmp(op, "sigdfl")) {
 			signal(num(pr), SIG_DFL);
 		} else if (!strcmp(op, "cgroup")) {
-			int fd = num(pr);
+			int fd = fdarg(pr);
 			if (write(fd, "0", 1) != 1)
 				die("joining a cgroup", "");
 			close(fd);
@@ -284,7 +337,7 @@ static void run(struct prog *pr, int *filtered)
 		} else if (!strcmp(op, "loopback")) {
 			loopback_up();
 		} else if (!strcmp(op, "byte")) {
-			int fd = num(pr);
+			int fd = fdarg(pr);
 			const char *b = next(pr);
 			if (write(fd, b, 1) != 1)
 				die("reporting to the host", "");
@@ -304,7 +357,7 @@ static void run(struct prog *pr, int *filtered)
 		} else if (!strcmp(op, "mkdirs")) {
 			mkdirs(next(pr));
 		} else if (!strcmp(op, "attach")) {
-			int fd = num(pr);
+			int fd = fdarg(pr);
 			const char *target = next(pr);
 			if (syscall(SYS_move_mount, fd, "", AT_FDCWD, target, W_MOVE_MOUNT_F_EMPTY_PATH) < 0)
 				die("attaching", target);
@@ -376,7 +429,7 @@ static void run(struct prog *pr, int *filtered)
 			*filtered = 1;
 		} else if (!strcmp(op, "await")) {
 			/* Wait for the host's byte on fd; anything else ends the child. */
-			int fd = num(pr);
+			int fd = fdarg(pr);
 			const char *want = next(pr);
 			int code = num(pr);
 			char c;
@@ -391,16 +444,30 @@ static void run(struct prog *pr, int *filtered)
 	}
 }
 
-/* warden_spawn clones a child in a new user and pid namespace, which runs
- * prog (len bytes) and returns 0; the parent gets its pid or -errno. */
-long warden_spawn(const char *prog, long len)
+/* serve_one clones the child for the request in msg_buf (n bytes) and
+ * req_fds, and returns in it, confined, 0 with *out filled; in the
+ * server, the child's pid, or -1 with why set when there is none. */
+static long serve_one(long n, int flags, struct warden_req *out, const char **why)
 {
+	uint32_t plen = 0;
+	if (flags & MSG_TRUNC)
+		*why = "a request larger than 64 KiB";
+	else if (flags & MSG_CTRUNC)
+		*why = "a request with too many descriptors";
+	else if (req_nfds < 2)
+		*why = "a request without its socket and stderr";
+	else if (n < 4 || (memcpy(&plen, msg_buf, 4), plen > (uint32_t)n - 4) || plen == 0 || msg_buf[4 + plen - 1] != 0)
+		*why = "a malformed request";
+	if (*why)
+		return -1;
 	long pid = syscall(SYS_clone, (unsigned long)(W_CLONE_NEWUSER | W_CLONE_NEWPID | SIGCHLD), 0UL, 0UL, 0UL, 0UL);
-	if (pid < 0)
-		return -errno;
+	if (pid < 0) {
+		*why = strerror(errno);
+		return -1;
+	}
 	if (pid > 0)
 		return pid;
-	struct prog pr = {prog, prog + len};
+	struct prog pr = {msg_buf + 4, msg_buf + 4 + plen};
 	int filtered = 0;
 	run(&pr, &filtered);
 	if (!filtered) {
@@ -408,5 +475,67 @@ long warden_spawn(const char *prog, long len)
 		say("the set-up program did not load the seccomp filter", "", "");
 		_exit(120);
 	}
+	out->data = msg_buf + 4 + plen;
+	out->len = n - 4 - plen;
+	out->nfds = req_nfds;
+	memcpy(out->fds, req_fds, sizeof req_fds);
 	return 0;
+}
+
+/* warden_serve is the fork server's loop: for each request on ctl (a
+ * SOCK_SEQPACKET socket), a child, which returns 0 here, set up and
+ * confined, with *out its request. The server returns 1 when the host
+ * closes ctl, -errno when reading from it fails; a request it cannot
+ * serve (out of processes, malformed) is said on the request's stderr,
+ * and its descriptors closed: the host sees its socket close. */
+long warden_serve(int ctl, struct warden_req *out)
+{
+	for (;;) {
+		union {
+			struct cmsghdr h;
+			char buf[CMSG_SPACE(W_MAX_FDS * sizeof(int))];
+		} cm;
+		struct iovec iov = {msg_buf, sizeof msg_buf};
+		struct msghdr mh;
+		memset(&mh, 0, sizeof mh);
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = cm.buf;
+		mh.msg_controllen = sizeof cm.buf;
+		long n = recvmsg(ctl, &mh, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		req_nfds = 0;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+				continue;
+			size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t i = 0; i < k; i++) {
+				int fd;
+				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+				if (req_nfds < W_MAX_FDS)
+					req_fds[req_nfds++] = fd;
+				else
+					close(fd);
+			}
+		}
+		if (n == 0 && req_nfds == 0)
+			return 1;
+		const char *why = NULL;
+		if (serve_one(n, mh.msg_flags, out, &why) == 0)
+			return 0;
+		if (why && req_nfds >= 2) {
+			char buf[256];
+			int m = snprintf(buf, sizeof buf, "warden fork server: %s\n", why);
+			if (m > (int)sizeof buf - 1)
+				m = sizeof buf - 1;
+			if (m > 0 && write(req_fds[1], buf, m) < 0) {
+				/* nothing to do */
+			}
+		}
+		for (int i = 0; i < req_nfds; i++)
+			close(req_fds[i]);
+	}
 }

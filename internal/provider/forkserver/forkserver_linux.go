@@ -98,7 +98,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	}
 	p.z = z
 	if z.native {
-		p.log.Info("sandboxes are set up by the native set-up")
+		p.log.Info("sandboxes are set up by the native set-up", "hot_pages", z.facts.hot)
 	} else {
 		p.log.Info("sandboxes are set up in the fork server's Python", "why", z.pythonWhy)
 	}
@@ -332,6 +332,7 @@ func (p *Provider) Run(ctx context.Context, spec sandbox.Spec, req sandbox.ExecR
 	}
 	l := b.Box.l
 	l.oneshot = true
+	l.python = req.Language == sandbox.Python
 	defer func() {
 		p.step("ran")
 		l.kill()
@@ -373,6 +374,18 @@ func (p *Provider) NativeSetup() (bool, string) {
 		return false, "no fork server"
 	}
 	return p.z.native, p.z.pythonWhy
+}
+
+// HotPages is the number of pages the fork server learnt that a one-shot
+// Python run writes, which each one-shot sandbox copies at once (0: none;
+// ADR 0021).
+func (p *Provider) HotPages() int {
+	p.zmu.Lock()
+	defer p.zmu.Unlock()
+	if p.z == nil {
+		return 0
+	}
+	return p.z.facts.hot
 }
 
 // pidfdExitInfo reports whether the kernel keeps a process's exit status
@@ -504,6 +517,8 @@ type launcher struct {
 	// oneshot: the tree is a one-shot run's (agent.OneShot), not an
 	// agent's: two more descriptors, the run's stdout and stderr pipes.
 	oneshot bool
+	// python: the one-shot run is Python's, whose pages are learnt (hot).
+	python bool
 
 	mu    sync.Mutex
 	pid   int // host pid of the tree's init, 0 when none
@@ -530,6 +545,9 @@ type childRequest struct {
 	Rlimits   [][2]uint64 `json:"rlimits,omitempty"`
 	Trace     bool        `json:"trace,omitempty"`
 	Oneshot   bool        `json:"oneshot,omitempty"` // a one-shot run: its stdout and stderr pipes come last
+	// Hot: a one-shot Python run, which copies the pages such a run
+	// writes at once (the native set-up's "hot" step).
+	Hot bool `json:"-"`
 	// With networking: wait for a byte before the agent runs, and these
 	// /etc/hosts and /etc/resolv.conf.
 	Network bool    `json:"network,omitempty"`
@@ -627,6 +645,7 @@ func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 	req, srcs, ros := l.request()
 	req.Trace = l.p.trace != nil
 	req.Oneshot = l.oneshot
+	req.Hot = l.oneshot && l.python
 	l.p.step("start")
 	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/warden-sandbox/warden/internal/sandbox"
 )
 
 // TestNativeSetupRefuses: the native set-up's loop ends a child (exit
@@ -93,4 +95,48 @@ os.write(1, os.read(r, 1 << 16))
 	if !strings.Contains(s, "a descriptor the request did not pass: %2") || !strings.Contains(s, "a descriptor the request did not pass: %-1") {
 		t.Errorf("no word of the descriptors not passed:\n%s", s)
 	}
+}
+
+// TestHotPages: with the native set-up, the fork server learns which
+// pages a one-shot run writes (ADR 0021), and the interpreter's code
+// mapping in a sandbox has the one anonymous page that makes fork copy
+// its page table entries (so that no child faults on them); the Python
+// set-up does neither.
+func TestHotPages(t *testing.T) {
+	setups(t, func(t *testing.T, p *Provider) {
+		native, _ := p.NativeSetup()
+		if hot := p.HotPages(); native != (hot > 0) {
+			t.Fatalf("HotPages() = %d with the native set-up %v", hot, native)
+		}
+		const code = `
+import re
+seen = False
+for line in open("/proc/self/smaps").read().split("\n"):
+    f = line.split()
+    if len(f) >= 6 and f[1] == "r-xp" and re.search(r"/python3[.0-9]*$", f[5]):
+        seen = True
+    elif seen and f and f[0] == "Anonymous:":
+        print(f[1])
+        break
+`
+		for _, oneshot := range []bool{true, false} {
+			var out string
+			if oneshot {
+				r, err := p.Run(t.Context(), sandbox.Spec{}, sandbox.ExecRequest{Language: sandbox.Python, Code: code})
+				if err != nil || r.ExitCode != 0 {
+					t.Fatalf("Run: %+v, %v", r, err)
+				}
+				out = string(r.Stdout)
+			} else {
+				out = string(run(t, p, newBox(t, p, sandbox.Spec{}).ID, sandbox.Python, code).Stdout)
+			}
+			want := "0"
+			if native {
+				want = "4"
+			}
+			if got := strings.TrimSpace(out); got != want {
+				t.Errorf("one-shot %v: the interpreter's code has %q kB of anonymous pages, want %s", oneshot, got, want)
+			}
+		}
+	})
 }

@@ -18,6 +18,7 @@ type zygoteFacts struct {
 	shared   bool     // some mount of the server's is shared: each child makes its own private first
 	procRO   []string // entries of /proc that are made read-only
 	etc      []string // /etc/hosts, /etc/resolv.conf: those that exist
+	hot      int      // pages a one-shot run writes, copied into each at once (0: none learnt)
 }
 
 // parseFacts reads "uid=1000 gid=1000 shared=0 proc_ro=sys,irq etc=/etc/hosts".
@@ -38,6 +39,9 @@ func parseFacts(s string) (zygoteFacts, error) {
 			f.procRO = list(v)
 		case "etc":
 			f.etc = list(v)
+		case "hot":
+			f.hot, err = strconv.Atoi(v)
+			seen--
 		default:
 			continue
 		}
@@ -129,6 +133,11 @@ func setupProgram(req childRequest, nfds int, f zygoteFacts, l layout, root stri
 	op("sigdfl", sigCHLD)
 	for i := range req.Cgroups {
 		op("cgroup", fd(2+i))
+	}
+	if req.Hot && f.hot > 0 {
+		// Once in the sandbox's memory cgroup: the copies are its own.
+		op("hot")
+		step("hot")
 	}
 	step("c1-go")
 	op("file", "/proc/self/setgroups", "deny")

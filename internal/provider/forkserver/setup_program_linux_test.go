@@ -18,11 +18,11 @@ func TestSetupProgram(t *testing.T) {
 	hosts := "127.0.0.1 localhost\n"
 	req := childRequest{
 		Cgroups: 3, Hostname: "sandbox", TmpSize: 1 << 20, Workspace: "/workspace",
-		Trees: []string{"/workspace", "/data"}, Oneshot: true, Network: true, Hosts: &hosts,
+		Trees: []string{"/workspace", "/data"}, Oneshot: true, Hot: true, Network: true, Hosts: &hosts,
 		Landlock: &llConfig{Handled: 7, AttrSize: 16, Rules: [][3]any{{"/usr", uint64(5), uint64(4)}}},
 		Rlimits:  [][2]uint64{{7, 64}},
 	}
-	f := zygoteFacts{uid: 1000, gid: 1001, procRO: []string{"sys"}, etc: []string{"/etc/hosts"}}
+	f := zygoteFacts{uid: 1000, gid: 1001, procRO: []string{"sys"}, etc: []string{"/etc/hosts"}, hot: 500}
 	l := layout{dirs: []string{"/usr"}, symlinks: [][2]string{{"/bin", "usr/bin"}}}
 	prog, err := setupProgram(req, 9, f, l, rootMount)
 	if err != nil {
@@ -33,7 +33,8 @@ func TestSetupProgram(t *testing.T) {
 	}
 	got := strings.ReplaceAll(string(prog[:len(prog)-1]), "\x00", " ")
 	for _, want := range []string{
-		"dup2 %1 2 keep 10 %0 %1 %2 %3 %4 %5 %6 %7 %8 2 sigdfl 17 cgroup %2 cgroup %3 cgroup %4 file /proc/self/setgroups deny",
+		// The hot pages once in the sandbox's cgroups: the copies are its.
+		"dup2 %1 2 keep 10 %0 %1 %2 %3 %4 %5 %6 %7 %8 2 sigdfl 17 cgroup %2 cgroup %3 cgroup %4 hot file /proc/self/setgroups deny",
 		"file /proc/self/uid_map 1000 1000 1 file /proc/self/gid_map 1001 1001 1 unshare",
 		"byte %0 2 setsid",
 		"symlink usr/bin /.warden/root/bin mkdirs /.warden/root/usr mount /usr /.warden/root/usr  ",
@@ -53,6 +54,16 @@ func TestSetupProgram(t *testing.T) {
 		t.Errorf("confinement out of order:\n%s", got)
 	}
 
+	session := req
+	session.Oneshot, session.Hot = false, false
+	if prog, err := setupProgram(session, 7, f, l, rootMount); err != nil || strings.Contains(string(prog), "\x00hot\x00") {
+		t.Errorf("a session's program: %v, with the one-shot hot pages: %q", err, prog)
+	}
+	shell := req
+	shell.Hot = false
+	if prog, err := setupProgram(shell, 9, f, l, rootMount); err != nil || strings.Contains(string(prog), "\x00hot\x00") {
+		t.Errorf("a one-shot shell run's program: %v, with Python's hot pages: %q", err, prog)
+	}
 	if _, err := setupProgram(req, 8, f, l, rootMount); err == nil {
 		t.Error("a one-shot request without its pipes made a program")
 	}
@@ -81,7 +92,10 @@ func TestParseFacts(t *testing.T) {
 	if err != nil || f.uid != 1000 || !f.shared || len(f.procRO) != 2 || len(f.etc) != 2 {
 		t.Errorf("parseFacts: %+v, %v", f, err)
 	}
-	if f, err := parseFacts("uid=0 gid=0 shared=0 proc_ro= etc="); err != nil || f.procRO != nil || f.shared {
+	if f.hot != 0 {
+		t.Errorf("parseFacts without hot: %d hot pages", f.hot)
+	}
+	if f, err := parseFacts("uid=0 gid=0 shared=0 proc_ro= etc= hot=12"); err != nil || f.procRO != nil || f.shared || f.hot != 12 {
 		t.Errorf("parseFacts, empty lists: %+v, %v", f, err)
 	}
 	for _, s := range []string{"", "uid=1 gid=1 shared=0 proc_ro=", "uid=x gid=1 shared=0 proc_ro= etc="} {

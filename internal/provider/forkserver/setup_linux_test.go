@@ -105,9 +105,11 @@ os.write(1, os.read(r, 1 << 16))
 func TestHotPages(t *testing.T) {
 	setups(t, func(t *testing.T, p *Provider) {
 		native, _ := p.NativeSetup()
-		if hot := p.HotPages(); native != (hot > 0) {
+		hot := p.HotPages()
+		if native != (hot > 0) {
 			t.Fatalf("HotPages() = %d with the native set-up %v", hot, native)
 		}
+		t.Logf("%d hot pages", hot)
 		const code = `
 import re
 seen = False

@@ -645,7 +645,9 @@ func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 	req, srcs, ros := l.request()
 	req.Trace = l.p.trace != nil
 	req.Oneshot = l.oneshot
-	req.Hot = l.oneshot && l.python
+	// The hot pages only where the memory limit leaves ample room for
+	// them (they count against it: about 2 MiB).
+	req.Hot = l.oneshot && l.python && l.spec.MemoryLimit >= 4*int64(z.facts.hot)*int64(os.Getpagesize())
 	l.p.step("start")
 	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {

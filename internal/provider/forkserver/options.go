@@ -40,6 +40,10 @@ type Options struct {
 	PythonSetup bool
 	// Log receives operational messages.
 	Log *slog.Logger
+
+	// hotSample replaces the program the fork server learns a one-shot
+	// run's pages from (tests: one that fails).
+	hotSample string
 }
 
 func (o Options) withDefaults() Options {

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // zygoteFacts is what the fork server saw of its own view when it
@@ -24,9 +26,12 @@ type zygoteFacts struct {
 // parseFacts reads "uid=1000 gid=1000 shared=0 proc_ro=sys,irq etc=/etc/hosts".
 func parseFacts(s string) (zygoteFacts, error) {
 	var f zygoteFacts
-	seen := 0
+	seen := map[string]bool{}
 	for _, kv := range strings.Fields(s) {
 		k, v, _ := strings.Cut(kv, "=")
+		if seen[k] {
+			return f, fmt.Errorf("%q: %s twice", s, k)
+		}
 		var err error
 		switch k {
 		case "uid":
@@ -41,16 +46,15 @@ func parseFacts(s string) (zygoteFacts, error) {
 			f.etc = list(v)
 		case "hot":
 			f.hot, err = strconv.Atoi(v)
-			seen--
 		default:
 			continue
 		}
 		if err != nil {
 			return f, fmt.Errorf("%s: %w", kv, err)
 		}
-		seen++
+		seen[k] = true
 	}
-	if seen != 5 {
+	if !seen["uid"] || !seen["gid"] || !seen["shared"] || !seen["proc_ro"] || !seen["etc"] {
 		return f, fmt.Errorf("%q: want uid, gid, shared, proc_ro and etc", s)
 	}
 	return f, nil
@@ -79,8 +83,6 @@ const (
 	cloneNewUTS    = 0x04000000
 	cloneNewIPC    = 0x08000000
 	cloneNewNet    = 0x40000000
-
-	sigCHLD = 17
 )
 
 // maxRequest is the largest message the fork server reads (setup.c's
@@ -130,7 +132,7 @@ func setupProgram(req childRequest, nfds int, f zygoteFacts, l layout, root stri
 		op(fd(i))
 	}
 	op(2)
-	op("sigdfl", sigCHLD)
+	op("sigdfl", int(unix.SIGCHLD))
 	for i := range req.Cgroups {
 		op("cgroup", fd(2+i))
 	}
@@ -147,11 +149,7 @@ func setupProgram(req childRequest, nfds int, f zygoteFacts, l layout, root stri
 	op("unshare", cloneNewNS|cloneNewNet|cloneNewIPC|cloneNewUTS|cloneNewCgroup)
 	step("unshared")
 	// C2: pid 1
-	hostname := req.Hostname
-	if hostname == "" {
-		hostname = "sandbox"
-	}
-	op("hostname", hostname)
+	op("hostname", req.Hostname)
 	op("loopback")
 	op("byte", fd(0), "2")
 	op("setsid")

@@ -47,7 +47,7 @@ func TestSetupProgram(t *testing.T) {
 			t.Errorf("the program lacks %q:\n%s", want, got)
 		}
 	}
-	if strings.Contains(got, "trace") || strings.Contains(got, "resolv") || strings.Contains(got, "MS_PRIVATE") {
+	if strings.Contains(got, "trace") || strings.Contains(got, "resolv") || strings.Contains(got, "mount  / ") {
 		t.Errorf("the program has steps it was not asked for:\n%s", got)
 	}
 	if i, j := strings.Index(got, " caps "), strings.Index(got, " seccomp"); i < 0 || j < i || !strings.HasSuffix(got, "await %0 n 124") {
@@ -63,6 +63,31 @@ func TestSetupProgram(t *testing.T) {
 	shell.Hot = false
 	if prog, err := setupProgram(shell, 9, f, l, rootMount); err != nil || strings.Contains(string(prog), "\x00hot\x00") {
 		t.Errorf("a one-shot shell run's program: %v, with Python's hot pages: %q", err, prog)
+	}
+	// The least a sandbox asks (no cgroups, mounts, Landlock, rlimits or
+	// network), traced, from a server with shared mounts.
+	least := childRequest{Hostname: "sandbox", TmpSize: 1 << 20, Workspace: "/workspace", Trees: []string{"/workspace"}, Trace: true}
+	fs := f
+	fs.shared = true
+	prog, err = setupProgram(least, 3, fs, l, rootMount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = strings.ReplaceAll(string(prog[:len(prog)-1]), "\x00", " ")
+	for _, want := range []string{
+		"dup2 %1 2 trace c1 keep 4 %0 %1 %2 2 sigdfl 17 trace c1-go file",
+		fmt.Sprintf("file /proc/sys/user/max_user_namespaces 0 mount  /  %d  mount tmpfs", msRec|msPrivate),
+		"attach %2 /.warden/root/workspace mount  /.warden/root",
+		"seccomp trace confined",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the least program lacks %q:\n%s", want, got)
+		}
+	}
+	for _, not := range []string{"cgroup", "hot", "landlock", "rlimit", "await", "newfile"} {
+		if strings.Contains(got, " "+not+" ") {
+			t.Errorf("the least program has %q:\n%s", not, got)
+		}
 	}
 	if _, err := setupProgram(req, 8, f, l, rootMount); err == nil {
 		t.Error("a one-shot request without its pipes made a program")
@@ -98,7 +123,7 @@ func TestParseFacts(t *testing.T) {
 	if f, err := parseFacts("uid=0 gid=0 shared=0 proc_ro= etc= hot=12"); err != nil || f.procRO != nil || f.shared || f.hot != 12 {
 		t.Errorf("parseFacts, empty lists: %+v, %v", f, err)
 	}
-	for _, s := range []string{"", "uid=1 gid=1 shared=0 proc_ro=", "uid=x gid=1 shared=0 proc_ro= etc="} {
+	for _, s := range []string{"", "uid=1 gid=1 shared=0 proc_ro=", "uid=x gid=1 shared=0 proc_ro= etc=", "uid=1 uid=1 gid=1 shared=0 proc_ro="} {
 		if _, err := parseFacts(s); err == nil {
 			t.Errorf("parseFacts(%q) took it", s)
 		}

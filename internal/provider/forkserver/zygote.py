@@ -80,10 +80,9 @@ MNT_DETACH = 2
 AT_FDCWD = -100
 MOVE_MOUNT_F_EMPTY_PATH = 4
 
-PROT_READ = 1
-PROT_WRITE = 2
-PROT_EXEC = 4
 MADV_POPULATE_READ = 22
+errno_EINVAL = 22
+PAGE = os.sysconf("SC_PAGE_SIZE")
 
 PR_SET_PDEATHSIG = 1
 PR_SET_SECCOMP = 22
@@ -116,6 +115,23 @@ def trace(what):
                                                                 resource.getrusage(resource.RUSAGE_SELF).ru_minflt)).encode())
         except OSError:
             pass
+
+
+def exit_with(fn):
+    """Ends a child of the server with fn's code: what fn returns, a
+    SystemExit's, or 120 with the error on stderr."""
+    code = 120
+    try:
+        code = fn() or 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    except BaseException as e:
+        try:
+            os.write(2, ("warden fork server: %s\n" % (e,)).encode())
+        except OSError:
+            pass
+    finally:
+        os._exit(code)
 
 
 def check(r, what):
@@ -216,7 +232,7 @@ class Zygote(object):
         hot = 0
         if self.native is not None:
             map_text_at_fork()
-            hot = self.learn_hot()
+            hot = self.learn_hot(self.cfg.get("hot_sample") or SAMPLE)
         signal.signal(signal.SIGCHLD, signal.SIG_IGN)
         if self.native is not None:
             # What the host's set-up programs depend on, as seen here.
@@ -224,13 +240,18 @@ class Zygote(object):
                 self.uid, self.gid, self.shared, ",".join(self.proc_ro), ",".join(self.etc_files), hot)).encode())
             return self.serve_native(ctl)
         ctl.send(("ready python " + self.native_err).encode()[:200])
+        # One buffer for every request: a child clears what is left of
+        # longer ones before it (other sandboxes' paths) in its copy.
+        buf = bytearray(1 << 16)
+        high = 0
         while True:
             try:
-                msg, anc, _, _ = ctl.recvmsg(1 << 16, _socket.CMSG_SPACE(64 * 4))
+                size, anc, _, _ = ctl.recvmsg_into([buf], _socket.CMSG_SPACE(64 * 4))
             except InterruptedError:
                 continue
-            if not msg:
+            if not size:
                 return 0
+            before, high = high, max(high, size)
             fds = []
             for level, typ, data in anc:
                 if level == _socket.SOL_SOCKET and typ == _socket.SCM_RIGHTS:
@@ -247,24 +268,16 @@ class Zygote(object):
                     pass
                 pid = -1
             if pid == 0:
-                code = 120
-                try:
+                def child():
                     ctl.close()
+                    buf[size:before] = bytes(max(before - size, 0))
                     # The request is parsed here, in the child: each page
                     # the server writes between two forks is copied again
                     # (a page fault each, dear on a virtual machine). The
                     # set-up program before it is the native set-up's.
-                    n = struct.unpack_from("<I", msg)[0] + 4
-                    code = self.child(self.agent["json_loads"](msg[n:].decode()), fds)
-                except SystemExit as e:
-                    code = e.code if isinstance(e.code, int) else 1
-                except BaseException as e:
-                    try:
-                        os.write(2, ("warden fork server: %s\n" % (e,)).encode())
-                    except OSError:
-                        pass
-                finally:
-                    os._exit(code)
+                    n = struct.unpack_from("<I", buf)[0] + 4
+                    return self.child(self.agent["json_loads"](bytes(buf[n:size]).decode()), fds)
+                exit_with(child)
             for fd in fds:
                 os.close(fd)
 
@@ -279,25 +292,16 @@ class Zygote(object):
         if r < 0:
             raise OSError(-r, "reading requests: %s" % os.strerror(-r))
         # The child, set up and confined.
-        code = 120
-        try:
+        def child():
             ctl.detach()  # the set-up closed it
             # As the set-up left it, in the interpreter's view too.
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             req = self.agent["json_loads"](ctypes.string_at(out.data, out.len).decode())
             TRACE[0] = bool(req.get("trace"))
-            code = self.agent_main(req, list(out.fds[:out.nfds]))
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else 1
-        except BaseException as e:
-            try:
-                os.write(2, ("warden fork server: %s\n" % (e,)).encode())
-            except OSError:
-                pass
-        finally:
-            os._exit(code)
+            return self.agent_main(req, list(out.fds[:out.nfds]))
+        exit_with(child)
 
-    def learn_hot(self):
+    def learn_hot(self, sample):
         """Learns which pages a one-shot Python run writes, for the native
         set-up's "hot" step, which copies them into each one-shot sandbox
         at once (MADV_POPULATE_WRITE: a third of what a fault costs on a
@@ -307,70 +311,81 @@ class Zygote(object):
         second (S), forked before it so that its reading writes none of
         T's pages, lists the pages T has of its own (present, anonymous,
         mapped once: /proc/T/pagemap) in the server's writable mappings.
-        Returns the number of pages, 0 when it could not learn them."""
-        go_r, go_w = os.pipe()
-        res_r, res_w = os.pipe()
-        s_pid = os.fork()
-        if s_pid == 0:
-            code = 1
-            try:
-                os.close(go_w)
-                os.close(res_r)
-                t = int(os.read(go_r, 32) or b"0")
-                if t > 0:
-                    data = hot_ranges(t)
+        Returns the number of pages; 0, and the server serves as before,
+        when anything fails."""
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # to wait for T and S
+        fds, pids, socks = [], [], []
+        try:
+            go_r, go_w = os.pipe()
+            res_r, res_w = os.pipe()
+            out_r, out_w = os.pipe()
+            fds.extend((go_r, go_w, res_r, res_w, out_r, out_w))
+            host, sock = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
+            socks.extend((host, sock))
+            req = self.agent["json_dumps"]({"op": "python", "code": sample, "timeout": 30, "env": {}, "limit": 1 << 20}).encode()
+            host.sendall(struct.pack(">cI", b"q", len(req)) + req)
+            pid = os.fork()
+            if pid == 0:
+                def scan():
+                    t = int(os.read(go_r, 32) or b"0")
+                    data = hot_ranges(t) if t > 0 else b""
                     while data:
                         data = data[os.write(res_w, data):]
-                    code = 0
-            finally:
-                os._exit(code)
-        os.close(go_r)
-        os.close(res_w)
-        host, sock = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
-        out_r, out_w = os.pipe()
-        req = self.agent["json_dumps"]({"op": "python", "code": SAMPLE, "timeout": 30, "env": {}, "limit": 1 << 20}).encode()
-        host.sendall(struct.pack(">cI", b"q", len(req)) + req)
-        t_pid = os.fork()
-        if t_pid == 0:
-            code = 1
-            try:
+                    return 0
+                exit_with(scan)
+            pids.append(pid)
+            os.close(res_w)
+            fds.remove(res_w)
+            pid = os.fork()
+            if pid == 0:
                 exit_ = os._exit
 
                 def stop(code):
                     os.kill(os.getpid(), signal.SIGSTOP)
                     exit_(code)
-                os._exit = stop
-                os.close(go_w)
-                os.close(res_r)
-                host.close()
-                signal.alarm(10)  # a run that hangs: learnt from where it is, or not at all
-                env = ["%s=%s" % kv for kv in os.environ.items()]
-                self.agent_main({"env": env, "workspace": "/tmp", "oneshot": True},
-                                [sock.detach(), out_w, out_w, out_w])
-            finally:
-                stop(code)
-        _, st = os.waitpid(t_pid, os.WUNTRACED)
-        ranges = b""
-        if os.WIFSTOPPED(st):
-            os.write(go_w, b"%d" % t_pid)
+
+                def train():
+                    os._exit = stop
+                    signal.alarm(10)  # a run that hangs: learnt from where it is, or not at all
+                    env = ["%s=%s" % kv for kv in os.environ.items()]
+                    return self.agent_main({"env": env, "workspace": "/tmp", "oneshot": True},
+                                           [sock.detach(), out_w, out_w, out_w])
+                try:
+                    exit_with(train)
+                finally:
+                    stop(1)
+            pids.append(pid)
+            _, st = os.waitpid(pid, os.WUNTRACED)
+            if not os.WIFSTOPPED(st):
+                pids.remove(pid)  # reaped
+                return 0
+            os.write(go_w, b"%d" % pid)
             ranges = read_all(res_r)
-            os.kill(t_pid, signal.SIGKILL)
-            os.waitpid(t_pid, 0)
-        else:
-            os.close(res_r)
-        os.close(go_w)
-        os.waitpid(s_pid, 0)
-        for f in (host, sock):
-            f.close()
-        for fd in (out_r, out_w):
-            os.close(fd)
-        n = len(ranges) // 16
-        if n == 0 or n > 4096:
+            fds.remove(res_r)
+            n = min(len(ranges) // 16, 4096)
+            if n == 0:
+                return 0
+            ranges = ranges[:16 * n]
+            buf = ctypes.create_string_buffer(ranges, len(ranges))
+            if self.native.warden_hot(buf, n) != 0:
+                return 0
+            return sum(struct.unpack("=%dQ" % (2 * n), ranges)[1::2]) // PAGE
+        except Exception:
             return 0
-        buf = ctypes.create_string_buffer(ranges, len(ranges))
-        if self.native.warden_hot(buf, n) != 0:
-            return 0
-        return sum(v for i, v in enumerate(struct.unpack("%dQ" % (2 * n), ranges)) if i % 2) // 4096
+        finally:
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                except OSError:
+                    pass
+            for fd in fds:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            for f in socks:
+                f.close()
 
     def fork(self):
         if self.double_fork:
@@ -631,28 +646,37 @@ def map_text_at_fork():
     faults a one-shot run took, each mapping 16 pages). fork skips a
     private file mapping unless it has anonymous pages (mm/memory.c,
     vma_needs_copy: "copy_page_range is more efficient than faulting"),
-    so each gets one: its first byte, written again with its own value
-    while the mapping is briefly writable, before any sandbox exists."""
-    libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    so each gets one: its first byte written again with its own value
+    through /proc/self/mem, which copies the page as a write would without
+    making the mapping writable (mprotect would, and would count it
+    against the commit limit at every fork). Mappings over 16 MiB (a
+    locale archive) are left as they are. Best effort: whatever fails
+    leaves a mapping as it was."""
     libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    with open("/proc/self/maps") as f:
-        maps = f.read().splitlines()
-    for line in maps:
-        fields = line.split()
-        if len(fields) < 6 or not fields[5].startswith("/") or fields[1] not in ("r-xp", "r--p"):
-            continue
-        lo, hi = (int(x, 16) for x in fields[0].split("-"))
-        prot = PROT_READ | (PROT_EXEC if fields[1][2] == "x" else 0)
-        if libc.madvise(lo, hi - lo, MADV_POPULATE_READ) != 0:
-            return  # an older kernel: as before
-        # The whole mapping: a part would split it, and the rest stay
-        # without anonymous pages.
-        if libc.mprotect(lo, hi - lo, prot | PROT_WRITE) != 0:
-            continue
-        try:
-            ctypes.memmove(lo, ctypes.string_at(lo, 1), 1)
-        finally:
-            check(libc.mprotect(lo, hi - lo, prot), "mprotect")
+    try:
+        mem = os.open("/proc/self/mem", os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        with open("/proc/self/maps") as f:
+            maps = f.read().splitlines()
+        for line in maps:
+            fields = line.split()
+            if len(fields) < 6 or not fields[5].startswith("/") or fields[1] not in ("r-xp", "r--p"):
+                continue
+            lo, hi = (int(x, 16) for x in fields[0].split("-"))
+            if hi - lo > 16 << 20:
+                continue
+            if libc.madvise(lo, hi - lo, MADV_POPULATE_READ) != 0:
+                if ctypes.get_errno() == errno_EINVAL:
+                    return  # before Linux 5.14: nothing gained
+                continue
+            try:
+                os.pwrite(mem, os.pread(mem, 1, lo), lo)
+            except OSError:
+                continue
+    finally:
+        os.close(mem)
 
 
 def hot_ranges(pid):
@@ -669,17 +693,17 @@ def hot_ranges(pid):
             if fields[1] != "rw-p":
                 continue
             lo, hi = (int(x, 16) for x in fields[0].split("-"))
-            data = os.pread(pm, (hi - lo) // 4096 * 8, lo // 4096 * 8)
+            data = os.pread(pm, (hi - lo) // PAGE * 8, lo // PAGE * 8)
             start = -1
             for i, (e,) in enumerate(struct.iter_unpack("=Q", data)):
                 own = e >> 63 & 1 and e >> 56 & 1 and not e >> 61 & 1
                 if own and start < 0:
                     start = i
                 elif not own and start >= 0:
-                    out.append(struct.pack("=QQ", lo + start * 4096, (i - start) * 4096))
+                    out.append(struct.pack("=QQ", lo + start * PAGE, (i - start) * PAGE))
                     start = -1
             if start >= 0:
-                out.append(struct.pack("=QQ", lo + start * 4096, (len(data) // 8 - start) * 4096))
+                out.append(struct.pack("=QQ", lo + start * PAGE, (len(data) // 8 - start) * PAGE))
     finally:
         os.close(pm)
     return b"".join(out)

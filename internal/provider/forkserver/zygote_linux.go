@@ -36,6 +36,9 @@ type zygoteConfig struct {
 	// DoubleFork: fork, unshare and fork again instead of one clone(2)
 	// with the new user and pid namespaces.
 	DoubleFork bool `json:"double_fork,omitempty"`
+	// HotSample: the program a one-shot run's pages are learnt from, if
+	// not the server's own (tests).
+	HotSample string `json:"hot_sample,omitempty"`
 }
 
 // zygote is one running fork server.
@@ -151,6 +154,7 @@ func (p *Provider) startZygote(ctx context.Context) (*zygote, error) {
 		Dirs:       p.layout.dirs,
 		Symlinks:   p.layout.symlinks,
 		DoubleFork: p.opts.DoubleFork,
+		HotSample:  p.opts.hotSample,
 	}
 	js, err := json.Marshal(cfg)
 	if err != nil {

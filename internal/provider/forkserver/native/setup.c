@@ -106,6 +106,7 @@ static int nhot;
 /* The request being served: its bytes, and the descriptors passed with
  * it that "%i" names in its program. */
 static char msg_buf[W_MAX_MSG];
+static long msg_high; /* the longest request read so far */
 static int req_fds[W_MAX_FDS];
 static int req_nfds;
 
@@ -300,7 +301,13 @@ static void drop_caps(void)
 		die("capset", "");
 }
 
-static void run(struct prog *pr, int *filtered)
+/* The steps a child must have taken before it returns to Python. */
+#define W_DID_CAPS 1
+#define W_DID_NONEWPRIVS 2
+#define W_DID_SECCOMP 4
+#define W_CONFINED (W_DID_CAPS | W_DID_NONEWPRIVS | W_DID_SECCOMP)
+
+static void run(struct prog *pr, int *did)
 {
 	int ruleset = -1;
 	while (pr->p < pr->end) {
@@ -309,12 +316,16 @@ static void run(struct prog *pr, int *filtered)
 			/* Close every descriptor but n given ones. */
 			long long n = num(pr);
 			int keep[W_MAX_FDS + 3];
-			if (n < 0 || n > (long long)(sizeof keep / sizeof keep[0]))
-				die("keep", "too many descriptors");
+			if (n < 0 || n > (long long)(sizeof keep / sizeof keep[0])) {
+				say("keep: too many descriptors", "", "");
+				_exit(120);
+			}
 			for (long long i = 0; i < n; i++) {
 				int fd = fdarg(pr), j = i;
-				if (fd < 0)
-					die("keep", "a negative descriptor");
+				if (fd < 0) {
+					say("keep: a negative descriptor", "", "");
+					_exit(120);
+				}
 				for (; j > 0 && keep[j - 1] > fd; j--)
 					keep[j] = keep[j - 1];
 				keep[j] = fd;
@@ -399,9 +410,11 @@ static void run(struct prog *pr, int *filtered)
 				die("detaching the old root", "");
 		} else if (!strcmp(op, "caps")) {
 			drop_caps();
+			*did |= W_DID_CAPS;
 		} else if (!strcmp(op, "nonewprivs")) {
 			if (prctl(PR_SET_NO_NEW_PRIVS, 1UL, 0UL, 0UL, 0UL) < 0)
 				die("no_new_privs", "");
+			*did |= W_DID_NONEWPRIVS;
 		} else if (!strcmp(op, "landlock")) {
 			uint64_t handled = unum(pr), scoped = unum(pr);
 			uint64_t attr[3] = {handled, 0, scoped};
@@ -444,7 +457,7 @@ static void run(struct prog *pr, int *filtered)
 			struct w_sock_fprog fp = {seccomp_len, seccomp_prog};
 			if (seccomp_len == 0 || prctl(PR_SET_SECCOMP, (unsigned long)W_SECCOMP_MODE_FILTER, &fp, 0UL, 0UL) < 0)
 				die("seccomp", "");
-			*filtered = 1;
+			*did |= W_DID_SECCOMP;
 		} else if (!strcmp(op, "await")) {
 			/* Wait for the host's byte on fd; anything else ends the child. */
 			int fd = fdarg(pr);
@@ -458,7 +471,7 @@ static void run(struct prog *pr, int *filtered)
 			 * present by madvise costs a third of a fault here. Only
 			 * an optimisation: any failure (an older kernel) ends it. */
 			for (int i = 0; i < nhot; i++)
-				if (madvise((void *)hot[i][0], hot[i][1], W_MADV_POPULATE_WRITE) < 0 && errno != ENOMEM && errno != EFAULT)
+				if (madvise((void *)hot[i][0], hot[i][1], W_MADV_POPULATE_WRITE) < 0 && errno != EFAULT)
 					break;
 		} else if (!strcmp(op, "trace")) {
 			trace(next(pr));
@@ -469,10 +482,11 @@ static void run(struct prog *pr, int *filtered)
 	}
 }
 
-/* serve_one clones the child for the request in msg_buf (n bytes) and
- * req_fds, and returns in it, confined, 0 with *out filled; in the
- * server, the child's pid, or -1 with why set when there is none. */
-static long serve_one(long n, int flags, struct warden_req *out, const char **why)
+/* serve_one clones the child for the request in msg_buf (n bytes; high,
+ * the longest before it) and req_fds, and returns in it, confined, 0 with
+ * *out filled; in the server, the child's pid, or -1 with why set when
+ * there is none. */
+static long serve_one(long n, long high, int flags, struct warden_req *out, const char **why)
 {
 	uint32_t plen = 0;
 	if (flags & MSG_TRUNC)
@@ -492,12 +506,16 @@ static long serve_one(long n, int flags, struct warden_req *out, const char **wh
 	}
 	if (pid > 0)
 		return pid;
+	/* What is left of longer requests before this one (other sandboxes'
+	 * paths) is not this child's to see. */
+	if (high > n)
+		memset(msg_buf + n, 0, high - n);
 	struct prog pr = {msg_buf + 4, msg_buf + 4 + plen};
-	int filtered = 0;
-	run(&pr, &filtered);
-	if (!filtered) {
+	int did = 0;
+	run(&pr, &did);
+	if ((did & W_CONFINED) != W_CONFINED) {
 		/* Never back to Python unconfined, whatever the program said. */
-		say("the set-up program did not load the seccomp filter", "", "");
+		say("the set-up program did not confine the child (capabilities, no_new_privs, seccomp)", "", "");
 		_exit(120);
 	}
 	out->data = msg_buf + 4 + plen;
@@ -548,8 +566,11 @@ long warden_serve(int ctl, struct warden_req *out)
 		}
 		if (n == 0 && req_nfds == 0)
 			return 1;
+		long high = msg_high;
+		if (n > msg_high)
+			msg_high = n;
 		const char *why = NULL;
-		if (serve_one(n, mh.msg_flags, out, &why) == 0)
+		if (serve_one(n, high, mh.msg_flags, out, &why) == 0)
 			return 0;
 		if (why && req_nfds >= 2) {
 			char buf[256];

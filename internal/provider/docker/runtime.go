@@ -257,13 +257,13 @@ func (p *Provider) watch(id, name string, l *launcher) *ending {
 		if ctx.Err() != nil {
 			return
 		}
-		ictx, icancel := context.WithTimeout(ctx, 10*time.Second)
-		ins, err := p.cli.ContainerInspect(ictx, id, client.ContainerInspectOptions{})
-		icancel()
-		if ctx.Err() != nil {
-			return
+		oomKilled := func() (bool, error) {
+			ictx, icancel := context.WithTimeout(ctx, 10*time.Second)
+			defer icancel()
+			ins, err := p.cli.ContainerInspect(ictx, id, client.ContainerInspectOptions{})
+			return err == nil && ins.Container.State != nil && ins.Container.State.OOMKilled, err
 		}
-		oom := err == nil && ins.Container.State != nil && ins.Container.State.OOMKilled
+		oom, err := oomKilled()
 		// The daemon may learn of the OOM kill (containerd's event) after
 		// the exit: a 137 is looked at again for a second (CI saw it).
 		for i := 0; i < 10 && !oom && code == 137 && err == nil; i++ {
@@ -272,10 +272,7 @@ func (p *Provider) watch(id, name string, l *launcher) *ending {
 			case <-ctx.Done():
 				return
 			}
-			ictx, icancel := context.WithTimeout(ctx, 10*time.Second)
-			ins, err = p.cli.ContainerInspect(ictx, id, client.ContainerInspectOptions{})
-			icancel()
-			oom = err == nil && ins.Container.State != nil && ins.Container.State.OOMKilled
+			oom, err = oomKilled()
 		}
 		if ctx.Err() != nil {
 			return

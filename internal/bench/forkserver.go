@@ -24,6 +24,9 @@ const (
 	// ForkRun is the fork server's one-shot path (sandbox.Runner): a
 	// fresh sandbox for print(1), gone when Run returns.
 	ForkRun = "forkserver_run"
+	// ForkRunFirst is the part of ForkRun until print(1)'s output arrives:
+	// create → first result.
+	ForkRunFirst = "forkserver_run_first_output"
 	// Idle memory ([MemStats]): fork server sandboxes after one execution.
 	ForkIdlePSS = "forkserver_idle_pss"
 )
@@ -40,6 +43,8 @@ func describeForkServer(name string) (string, bool) {
 		return "of which Destroy", true
 	case ForkRun:
 		return "fork server one-shot Run `print(1)` (a fresh sandbox made for it, removed before Run returns)", true
+	case ForkRunFirst:
+		return "of which the time to its output (create → first result)", true
 	case ForkLifecycleCPU:
 		return "its CPU time (the sandbox's processes and Warden's; not the server's fork)", true
 	case ForkIdlePSS:
@@ -57,6 +62,7 @@ func forkServerPairings() []pairing {
 		{"fork server one-shot run `print(1)`", ForkRun, BareBwrapPython, "bare `bwrap ... python3 -c 'print(1)'`"},
 		{"fork server one-shot run `print(1)`", ForkRun, HostPython, "plain `python3 -c 'print(1)'`"},
 		{"fork server one-shot run `print(1)`", ForkRun, ForkLifecycle, "fork server create + `print(1)` + destroy"},
+		{"fork server one-shot run `print(1)`, to its output", ForkRunFirst, HostPython, "plain `python3 -c 'print(1)'`"},
 		{"CPU of fork server create + `print(1)` + destroy", ForkLifecycleCPU, BareBwrapCPU, "CPU of bare `bwrap ... python3 -c 'print(1)'`"},
 		{"CPU of fork server create + `print(1)` + destroy", ForkLifecycleCPU, BwrapLifecycleCPU, "CPU of the bubblewrap provider's"},
 	}
@@ -79,7 +85,7 @@ func forkServerCase(fs, bw sandbox.Provider) caseRunner {
 			wardenLifecycle(bw, spec, BwrapLifecycle, BwrapCreate, BwrapFirstExec, BwrapDestroy, bwCPU),
 		}
 		if _, ok := fs.(sandbox.Runner); ok {
-			ops = append(ops, wardenRun(fs, spec, ForkRun))
+			ops = append(ops, wardenRun(fs, spec, ForkRun, ForkRunFirst))
 		}
 		if floor, err := newFloor(); err != nil {
 			fmt.Fprintf(e.log, "%s: no bare bwrap and python3 baselines: %v\n", CaseForkServer, err)

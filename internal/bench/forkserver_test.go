@@ -33,7 +33,7 @@ func TestRunForkServer(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	for _, name := range []string{ForkLifecycle, ForkCreate, ForkFirstExec, ForkDestroy, ForkLifecycleCPU, ForkRun,
+	for _, name := range []string{ForkLifecycle, ForkCreate, ForkFirstExec, ForkDestroy, ForkLifecycleCPU, ForkRun, ForkRunFirst,
 		BwrapLifecycle, BwrapLifecycleCPU, BareBwrapPython, BareBwrapCPU, HostPython, HostPythonCPU} {
 		if s, ok := rep.Stat(name); !ok || s.N != n || s.Median <= 0 {
 			t.Errorf("%s: %+v (present %v)", name, s, ok)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os/exec"
 	"strings"
+	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -131,12 +132,28 @@ func wardenLifecycle(p sandbox.Provider, spec sandbox.Spec, name, create, first,
 }
 
 // wardenRun is p's one-shot run of print(1) (sandbox.Run): a fresh
-// sandbox made for it and removed before Run returns.
-func wardenRun(p sandbox.Provider, spec sandbox.Spec, name string) op {
-	return op{name: name, fn: func(ctx context.Context) ([]time.Duration, error) {
-		res, err := sandbox.Run(ctx, p, spec, sandbox.ExecRequest{Language: sandbox.Python, Code: pyPrint})
+// sandbox made for it and removed before Run returns; its part first is
+// the time to the output's arrival (OnOutput), the first result.
+func wardenRun(p sandbox.Provider, spec sandbox.Spec, name, first string) op {
+	return op{name: name, parts: []string{first}, fn: func(ctx context.Context) ([]time.Duration, error) {
+		var mu sync.Mutex
+		var out time.Time // the first output's arrival
+		req := sandbox.ExecRequest{Language: sandbox.Python, Code: pyPrint, OnOutput: func(sandbox.Stream, []byte) {
+			mu.Lock()
+			if out.IsZero() {
+				out = time.Now()
+			}
+			mu.Unlock()
+		}}
+		t0 := time.Now()
+		res, err := sandbox.Run(ctx, p, spec, req)
 		if err != nil {
 			return nil, err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if out.IsZero() {
+			return nil, errors.New("print(1): no output as it ran")
 		}
 		if err := checkResult(res); err != nil {
 			return nil, err
@@ -144,7 +161,7 @@ func wardenRun(p sandbox.Provider, spec sandbox.Spec, name string) op {
 		if got := strings.TrimSpace(string(res.Stdout)); got != "1" {
 			return nil, fmt.Errorf("print(1) wrote %q", res.Stdout)
 		}
-		return nil, nil
+		return []time.Duration{out.Sub(t0)}, nil
 	}}
 }
 

@@ -561,12 +561,17 @@ func TestHostNoSnapshotBeforeTheFirstExecution(t *testing.T) {
 	if r.ReturnValue == nil || *r.ReturnValue != "False" || len(r.Notes) != 0 {
 		t.Fatalf("after the kill: %v notes %q", r.ReturnValue, r.Notes)
 	}
-	// A snapshot taken after "x = 2": a process that did not exist before
-	// it (the worker may have snapshotted in the idle moment after the
-	// execution before, and replaces that one).
+	// The snapshot of the execution just done (idle now), then one taken
+	// after "x = 2": a process that did not exist before it, replacing it.
+	deadline := time.Now().Add(10 * time.Second)
+	for marked(marker) != 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no snapshot after an execution: %d processes", marked(marker))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	before := markedPids(marker)
 	py(t, s, "x = 2", 0)
-	deadline := time.Now().Add(10 * time.Second)
 	for {
 		now := markedPids(marker)
 		fresh := false

@@ -757,10 +757,7 @@ func (l *launcher) Start(ctx context.Context) (agent.Process, error) {
 			return fail(fmt.Errorf("the sandbox's set-up: %w", err))
 		}
 	}
-	msg, err := frame(prog, js)
-	if err == nil && len(fds) > maxFDs {
-		err = fmt.Errorf("the sandbox needs %d descriptors, more than the fork server takes (%d): fewer mounts", len(fds), maxFDs)
-	}
+	msg, err := frame(prog, js, len(fds))
 	if err != nil {
 		return fail(fmt.Errorf("%w: %w", err, sandbox.ErrInvalid))
 	}

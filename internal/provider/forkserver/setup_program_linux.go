@@ -239,8 +239,12 @@ func setupProgram(req childRequest, nfds int, f zygoteFacts, l layout, root stri
 }
 
 // frame is a request as the fork server reads it: the set-up program's
-// length (little-endian, 4 bytes), the program, the agent's JSON.
-func frame(prog, js []byte) ([]byte, error) {
+// length (little-endian, 4 bytes), the program, the agent's JSON; nfds
+// descriptors go with it. It refuses what the server could not read whole.
+func frame(prog, js []byte, nfds int) ([]byte, error) {
+	if nfds > maxFDs {
+		return nil, fmt.Errorf("the sandbox needs %d descriptors, more than the fork server takes (%d): fewer mounts", nfds, maxFDs)
+	}
 	msg := make([]byte, 4, 4+len(prog)+len(js))
 	binary.LittleEndian.PutUint32(msg, uint32(len(prog)))
 	msg = append(append(msg, prog...), js...)

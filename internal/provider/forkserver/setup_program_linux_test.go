@@ -103,12 +103,15 @@ func TestSetupProgram(t *testing.T) {
 		t.Error("a Landlock rule of the wrong types made a program")
 	}
 
-	msg, err := frame(prog, []byte(`{"x":1}`))
+	msg, err := frame(prog, []byte(`{"x":1}`), maxFDs)
 	if err != nil || len(msg) != 4+len(prog)+7 || int(msg[0])|int(msg[1])<<8 != len(prog) {
 		t.Errorf("frame: %d bytes, %v", len(msg), err)
 	}
-	if _, err := frame(prog, make([]byte, maxRequest)); err == nil {
+	if _, err := frame(prog, make([]byte, maxRequest), 2); err == nil {
 		t.Error("frame took a request larger than the server reads")
+	}
+	if _, err := frame(prog, nil, maxFDs+1); err == nil {
+		t.Error("frame took more descriptors than the server reads")
 	}
 }
 

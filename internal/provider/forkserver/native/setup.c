@@ -140,16 +140,19 @@ int warden_hot(const unsigned long *ranges, int n)
 	return 0;
 }
 
-static void say(const char *a, const char *b, const char *c)
+/* say_to writes "warden fork server: abc" as a line on fd. */
+static void say_to(int fd, const char *a, const char *b, const char *c)
 {
 	char buf[1024];
 	int n = snprintf(buf, sizeof buf, "warden fork server: %s%s%s\n", a, b, c);
 	if (n > (int)sizeof buf - 1)
 		n = sizeof buf - 1;
-	if (n > 0 && write(2, buf, n) < 0) {
+	if (n > 0 && write(fd, buf, n) < 0) {
 		/* nothing to do */
 	}
 }
+
+static void say(const char *a, const char *b, const char *c) { say_to(2, a, b, c); }
 
 static void die(const char *op, const char *arg)
 {
@@ -572,15 +575,8 @@ long warden_serve(int ctl, struct warden_req *out)
 		const char *why = NULL;
 		if (serve_one(n, high, mh.msg_flags, out, &why) == 0)
 			return 0;
-		if (why && req_nfds >= 2) {
-			char buf[256];
-			int m = snprintf(buf, sizeof buf, "warden fork server: %s\n", why);
-			if (m > (int)sizeof buf - 1)
-				m = sizeof buf - 1;
-			if (m > 0 && write(req_fds[1], buf, m) < 0) {
-				/* nothing to do */
-			}
-		}
+		if (why && req_nfds >= 2)
+			say_to(req_fds[1], why, "", "");
 		for (int i = 0; i < req_nfds; i++)
 			close(req_fds[i]);
 	}

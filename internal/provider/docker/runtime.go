@@ -265,8 +265,9 @@ func (p *Provider) watch(id, name string, l *launcher) *ending {
 		}
 		oom, err := oomKilled()
 		// The daemon may learn of the OOM kill (containerd's event) after
-		// the exit: a 137 is looked at again for a second (CI saw it).
-		for i := 0; i < 10 && !oom && code == 137 && err == nil; i++ {
+		// the exit: a 137 is looked at again for three seconds (CI saw it
+		// come later than one under load).
+		for i := 0; i < 30 && !oom && code == 137 && err == nil; i++ {
 			select {
 			case <-time.After(100 * time.Millisecond):
 			case <-ctx.Done():
